@@ -1,0 +1,38 @@
+# The README's two commands: `make demo` (the main job) and `make test` (the whole suite).
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH)/bin
+
+.PHONY: all build test lint unit sim demo fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/hadirector ./cmd/hadirector
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	staticcheck ./...
+
+# -race runs everything (the simulator with fewer seeds); the plain run gives the
+# simulator its full 10 000 seeds.
+unit:
+	$(GO) test -race -count=1 ./...
+
+sim:
+	$(GO) test -count=1 -run 'TestSimulator' -v ./vrrp/sim | grep -E '^(---|ok|FAIL|\s+sim_test)' 
+
+test: lint unit sim
+
+demo: build
+	./scripts/demo.sh
+
+FUZZTIME ?= 10m
+fuzz:
+	$(GO) test ./vrrp -run XXX -fuzz FuzzAdvertUnmarshal -fuzztime $(FUZZTIME)
+	$(GO) test ./vrrp -run XXX -fuzz FuzzValidate -fuzztime $(FUZZTIME)
+	$(GO) test ./config -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

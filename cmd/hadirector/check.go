@@ -1,0 +1,124 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+
+	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/notify"
+)
+
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", stderr)
+	path := fs.String("c", defaultConfig, "configuration file")
+	host := fs.Bool("host", false, "also check this host: interfaces, hooks, IPVS")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	if *host {
+		if probs := checkHost(cfg); len(probs) > 0 {
+			for _, p := range probs {
+				fmt.Fprintf(stderr, "%s: %v\n", *path, p)
+			}
+			return &exitError{2, fmt.Errorf("%s: %d host problem(s)", *path, len(probs))}
+		}
+	}
+	fmt.Fprintf(stdout, "%s: ok: %s\n", *path, cfg.Summary())
+	return nil
+}
+
+// loadConfig loads a file; an invalid file is exit code 2 with every problem listed.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err == nil {
+		return cfg, nil
+	}
+	var perr *config.Errors
+	if errors.As(err, &perr) {
+		return nil, &exitError{2, err}
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &exitError{2, err}
+	}
+	return nil, err
+}
+
+// checkHost verifies what the configuration needs of this host.
+func checkHost(cfg *config.Config) []error {
+	var probs []error
+	seen := map[string]bool{}
+	iface := func(name, what string) {
+		if name == "" || seen[name] {
+			return
+		}
+		seen[name] = true
+		if _, err := net.InterfaceByName(name); err != nil {
+			probs = append(probs, fmt.Errorf("%s: interface %q: %v", what, name, err))
+		}
+	}
+	hook := func(cmd, what string) {
+		if cmd == "" {
+			return
+		}
+		argv, err := config.SplitCommand(cmd)
+		if err != nil {
+			probs = append(probs, fmt.Errorf("%s: %v", what, err))
+			return
+		}
+		if cfg.Global.EnableScriptSecurity {
+			err = notify.CheckProgram(argv[0])
+		} else {
+			_, err = os.Stat(argv[0])
+		}
+		if err != nil {
+			probs = append(probs, fmt.Errorf("%s: %v", what, err))
+		}
+	}
+	for _, in := range cfg.Instances {
+		what := fmt.Sprintf("vrrp_instance %q", in.Name)
+		iface(in.Interface, what)
+		for _, ti := range in.TrackInterface {
+			iface(ti.Name, what+" track_interface")
+		}
+		for k, c := range map[string]string{"notify_master": in.NotifyMaster, "notify_backup": in.NotifyBackup,
+			"notify_fault": in.NotifyFault, "notify_stop": in.NotifyStop, "notify": in.Notify} {
+			hook(c, what+" "+k)
+		}
+	}
+	for _, g := range cfg.SyncGroups {
+		what := fmt.Sprintf("vrrp_sync_group %q", g.Name)
+		for k, c := range map[string]string{"notify_master": g.NotifyMaster, "notify_backup": g.NotifyBackup,
+			"notify_fault": g.NotifyFault, "notify_stop": g.NotifyStop, "notify": g.Notify} {
+			hook(c, what+" "+k)
+		}
+	}
+	for _, s := range cfg.Scripts {
+		hook(s.Script, fmt.Sprintf("vrrp_script %q", s.Name))
+	}
+	for _, vs := range cfg.VirtualServers {
+		for _, rs := range vs.RealServers {
+			what := fmt.Sprintf("virtual_server %s real_server %s", vs, rs.Address)
+			hook(rs.NotifyUp, what+" notify_up")
+			hook(rs.NotifyDown, what+" notify_down")
+			if rs.Check != nil && rs.Check.Type == "exec" {
+				hook(rs.Check.Command, what+" check.command")
+			}
+		}
+	}
+	if len(cfg.VirtualServers) > 0 && !ipvsPresent() {
+		probs = append(probs, fmt.Errorf("virtual servers are configured but this kernel has no IPVS (no /proc/net/ip_vs; modprobe ip_vs)"))
+	}
+	return probs
+}
+
+func ipvsPresent() bool {
+	_, err := os.Stat("/proc/net/ip_vs")
+	return err == nil
+}

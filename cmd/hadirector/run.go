@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/director"
+)
+
+func cmdRun(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	path := fs.String("c", defaultConfig, "configuration file")
+	stateDir := fs.String("state-dir", "/run/hadirector", "directory for run-time state (the record of VIPs this node added)")
+	level := fs.String("log-level", "", "override the configuration's log_level: debug|info|warn|error")
+	format := fs.String("log-format", "", "override the configuration's log_format: text|json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.Global, *level, *format)
+	if err != nil {
+		return &exitError{2, err}
+	}
+	if err := tuneProcess(cfg.Global, log); err != nil {
+		return err
+	}
+	d, err := director.New(director.Options{Config: cfg, StateDir: *stateDir, Log: log})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	log.Info("starting", "config", *path, "version", version, "summary", cfg.Summary())
+	if err := d.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(w io.Writer, g config.Global, level, format string) (*slog.Logger, error) {
+	lv := g.Level()
+	if level != "" {
+		if err := lv.UnmarshalText([]byte(level)); err != nil {
+			return nil, fmt.Errorf("-log-level: %w", err)
+		}
+	}
+	if format == "" {
+		format = g.LogFormat
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format: %q is not text or json", format)
+}
+
+// tuneProcess applies realtime_priority and lock_memory (keepalived's vrrp_rt_priority and
+// vrrp_no_swap): with 10 ms adverts on a loaded host, a page fault or a time slice lost to
+// a busy process is a missed advert and a needless failover.
+func tuneProcess(g config.Global, log *slog.Logger) error {
+	if g.LockMemory {
+		if err := syscall.Mlockall(syscall.MCL_CURRENT | syscall.MCL_FUTURE); err != nil {
+			return fmt.Errorf("lock_memory: mlockall: %w", err)
+		}
+		log.Info("memory locked")
+	}
+	if g.RealtimePriority > 0 {
+		if err := setRealtime(g.RealtimePriority); err != nil {
+			return fmt.Errorf("realtime_priority: %w", err)
+		}
+		log.Info("realtime scheduling", "policy", "SCHED_RR", "priority", g.RealtimePriority)
+	}
+	return nil
+}
+
+// setRealtime moves every thread of the process to SCHED_RR; threads created later
+// inherit the policy from their creator.
+func setRealtime(prio int) error {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return err
+	}
+	for _, t := range tasks {
+		var tid int
+		if _, err := fmt.Sscan(t.Name(), &tid); err != nil {
+			continue
+		}
+		if err := schedSetRR(tid, prio); err != nil {
+			return fmt.Errorf("sched_setscheduler(%d): %w", tid, err)
+		}
+	}
+	return nil
+}

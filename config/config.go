@@ -1,0 +1,270 @@
+// Package config owns hadirector's configuration file: the Go types that
+// mirror the TOML schema (../shared/config-reference.toml), strict decoding
+// (an unknown key is an error), defaults, the resolution of inherited values,
+// and validation that reports every problem at once with file and line.
+//
+// A *Config returned by Load or Parse is complete and valid: defaults are
+// applied and inherited values are resolved, so consumers read fields
+// directly and never consult [global] or the enclosing virtual server
+// themselves. In particular:
+//
+//   - Instance.GARPMasterDelay, GARPMasterRepeat and GARPMasterRefresh hold
+//     the instance's own value when it sets one and the [global] value
+//     otherwise.
+//   - RealServer.Forwarding is the virtual server's forwarding unless the
+//     real server sets its own.
+//   - RealServer.Check is the effective check: the virtual server's check
+//     with the keys the real server's own check table sets laid over it, or
+//     nil when neither has a check (the real server is then always healthy).
+//
+// Hooks (notify_*, vrrp_script.script, check.command) stay command-line
+// strings here; SplitCommand turns one into argv. Nothing is ever run through
+// a shell.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"strings"
+)
+
+// Config is a whole hadirector configuration file.
+type Config struct {
+	Global         Global          `toml:"global"`
+	Scripts        []VRRPScript    `toml:"vrrp_script"`
+	Instances      []Instance      `toml:"vrrp_instance"`
+	SyncGroups     []SyncGroup     `toml:"vrrp_sync_group"`
+	LVS            LVS             `toml:"lvs"`
+	VirtualServers []VirtualServer `toml:"virtual_server"`
+}
+
+// Global is the [global] table (keepalived's global_defs).
+type Global struct {
+	// RouterID defaults to the host name ("hadirector" if that is unknown).
+	RouterID string `toml:"router_id"`
+	// StatusSocket is the control socket's path; empty disables it.
+	StatusSocket string `toml:"status_socket"`
+	// MetricsListen is a host:port for net.Listen, kept as a string because
+	// ":9650" (all addresses) is valid here and is not a netip.AddrPort.
+	MetricsListen        string   `toml:"metrics_listen"`
+	LogLevel             string   `toml:"log_level"`
+	LogFormat            string   `toml:"log_format"`
+	NotifyTimeout        Duration `toml:"notify_timeout"`
+	NotifyFIFO           string   `toml:"notify_fifo"`
+	ScriptUser           string   `toml:"script_user"`
+	EnableScriptSecurity bool     `toml:"enable_script_security"`
+	RealtimePriority     int      `toml:"realtime_priority"`
+	LockMemory           bool     `toml:"lock_memory"`
+	GARPMasterDelay      Duration `toml:"garp_master_delay"`
+	GARPMasterRepeat     int      `toml:"garp_master_repeat"`
+	GARPMasterRefresh    Duration `toml:"garp_master_refresh"`
+}
+
+// Level returns LogLevel as a slog.Level; validation guarantees it is one of
+// the four names slog knows.
+func (g Global) Level() slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(g.LogLevel)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// VRRPScript is one [[vrrp_script]]: a tracked command whose result changes
+// the priority of the instances that list it in track_script.
+type VRRPScript struct {
+	Name     string   `toml:"name"`
+	Script   string   `toml:"script"`
+	Interval Duration `toml:"interval"`
+	Timeout  Duration `toml:"timeout"`
+	// Weight 0 means a failing script puts the instance into FAULT;
+	// otherwise it is added to the priority while the script fails (keepalived
+	// semantics for a negative weight) or while it succeeds (positive).
+	Weight int `toml:"weight"`
+	Rise   int `toml:"rise"`
+	Fall   int `toml:"fall"`
+}
+
+// Instance is one [[vrrp_instance]].
+type Instance struct {
+	Name            string   `toml:"name"`
+	Interface       string   `toml:"interface"`
+	VirtualRouterID int      `toml:"virtual_router_id"`
+	Version         int      `toml:"version"`
+	Priority        int      `toml:"priority"`
+	AdvertInt       Duration `toml:"advert_int"`
+	NoPreempt       bool     `toml:"nopreempt"`
+	PreemptDelay    Duration `toml:"preempt_delay"`
+	Accept          bool     `toml:"accept"`
+	// UnicastSrcIP is the zero Addr when not set.
+	UnicastSrcIP netip.Addr `toml:"unicast_src_ip"`
+	// UnicastPeer empty means multicast adverts.
+	UnicastPeer []netip.Addr `toml:"unicast_peer"`
+	AuthPass    string       `toml:"auth_pass"`
+	UseVMAC     bool         `toml:"use_vmac"`
+	// VirtualIPAddress keeps the address bits as written (192.0.2.100/24 is
+	// the address 192.0.2.100 with a /24 on-link route, not the network).
+	VirtualIPAddress      []netip.Prefix   `toml:"virtual_ipaddress"`
+	VirtualIPAddressLabel string           `toml:"virtual_ipaddress_label"`
+	TrackInterface        []TrackInterface `toml:"track_interface"`
+	TrackScript           []string         `toml:"track_script"`
+	NotifyMaster          string           `toml:"notify_master"`
+	NotifyBackup          string           `toml:"notify_backup"`
+	NotifyFault           string           `toml:"notify_fault"`
+	NotifyStop            string           `toml:"notify_stop"`
+	Notify                string           `toml:"notify"`
+	// The GARP settings are resolved during Load: the instance's own value if
+	// it sets the key, the [global] value otherwise.
+	GARPMasterDelay   Duration `toml:"garp_master_delay"`
+	GARPMasterRepeat  int      `toml:"garp_master_repeat"`
+	GARPMasterRefresh Duration `toml:"garp_master_refresh"`
+}
+
+// Family reports the address family of the instance's virtual addresses:
+// 4, 6, or 0 when there are none (which validation rejects).
+func (in Instance) Family() int {
+	for _, p := range in.VirtualIPAddress {
+		if p.IsValid() {
+			return family(p.Addr())
+		}
+	}
+	return 0
+}
+
+// TrackInterface is one element of track_interface.
+type TrackInterface struct {
+	Name string `toml:"name"`
+	// Weight 0 means the interface going down puts the instance into FAULT.
+	Weight int `toml:"weight"`
+}
+
+// SyncGroup is one [[vrrp_sync_group]]: instances that change state together.
+type SyncGroup struct {
+	Name         string   `toml:"name"`
+	Group        []string `toml:"group"`
+	NotifyMaster string   `toml:"notify_master"`
+	NotifyBackup string   `toml:"notify_backup"`
+	NotifyFault  string   `toml:"notify_fault"`
+	NotifyStop   string   `toml:"notify_stop"`
+	Notify       string   `toml:"notify"`
+}
+
+// LVS is the [lvs] table: settings for the IPVS table as a whole.
+type LVS struct {
+	// Zero timeouts leave the kernel's values alone.
+	TimeoutTCP        Duration `toml:"timeout_tcp"`
+	TimeoutTCPFin     Duration `toml:"timeout_tcpfin"`
+	TimeoutUDP        Duration `toml:"timeout_udp"`
+	OnBackup          string   `toml:"on_backup"`
+	ReconcileInterval Duration `toml:"reconcile_interval"`
+}
+
+// VirtualServer is one [[virtual_server]]: an IPVS service. Exactly one of
+// Address and FWMark is set.
+type VirtualServer struct {
+	Address        netip.AddrPort `toml:"address"`
+	FWMark         int            `toml:"fwmark,omitzero"`
+	Protocol       string         `toml:"protocol"`
+	Scheduler      string         `toml:"scheduler"`
+	SchedulerFlags []string       `toml:"scheduler_flags"`
+	Forwarding     string         `toml:"forwarding"`
+	// PersistenceTimeout zero means not persistent.
+	PersistenceTimeout Duration `toml:"persistence_timeout"`
+	// PersistenceNetmask is an IPv4 netmask such as 255.255.255.0, or the
+	// zero Addr for the kernel's default (a single client address).
+	PersistenceNetmask netip.Addr     `toml:"persistence_netmask"`
+	OnePacket          bool           `toml:"one_packet"`
+	SorryServer        netip.AddrPort `toml:"sorry_server"`
+	InhibitOnFailure   bool           `toml:"inhibit_on_failure"`
+	Quorum             int            `toml:"quorum"`
+	Hysteresis         int            `toml:"hysteresis"`
+	// Check is the default check of the real servers, nil when there is none.
+	Check       *Check       `toml:"check"`
+	RealServers []RealServer `toml:"real_server"`
+}
+
+// String names the service the way operators and error messages do:
+// "192.0.2.100:80" or "fwmark 7".
+func (vs VirtualServer) String() string {
+	if !vs.Address.IsValid() {
+		return fmt.Sprintf("fwmark %d", vs.FWMark)
+	}
+	return vs.Address.String()
+}
+
+// RealServer is one [[virtual_server.real_server]].
+type RealServer struct {
+	Address netip.AddrPort `toml:"address"`
+	Weight  int            `toml:"weight"`
+	// Forwarding is resolved during Load to the virtual server's when empty.
+	Forwarding     string `toml:"forwarding"`
+	UpperThreshold int    `toml:"upper_threshold"`
+	LowerThreshold int    `toml:"lower_threshold"`
+	NotifyUp       string `toml:"notify_up"`
+	NotifyDown     string `toml:"notify_down"`
+	// Check is the effective health check after Load (see the package doc);
+	// nil means the real server is always considered healthy.
+	Check *Check `toml:"check"`
+}
+
+// Check is a health check of a real server.
+type Check struct {
+	Type         string     `toml:"type"`
+	Method       string     `toml:"method"`
+	Path         string     `toml:"path"`
+	Host         string     `toml:"host"`
+	ExpectStatus []int      `toml:"expect_status"`
+	ExpectBody   string     `toml:"expect_body"`
+	TLSVerify    bool       `toml:"tls_verify"`
+	SNI          string     `toml:"sni"`
+	ConnectPort  int        `toml:"connect_port"`
+	BindTo       netip.Addr `toml:"bind_to"`
+	Command      string     `toml:"command"`
+	Interval     Duration   `toml:"interval"`
+	Timeout      Duration   `toml:"timeout"`
+	Rise         int        `toml:"rise"`
+	Fall         int        `toml:"fall"`
+}
+
+// Load reads and parses the configuration file at path. Problems in the file
+// are reported as *Errors; failing to read it is an ordinary error.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Summary describes the configuration in one line for logs and `check`.
+func (c *Config) Summary() string {
+	rs := 0
+	for _, vs := range c.VirtualServers {
+		rs += len(vs.RealServers)
+	}
+	return strings.Join([]string{
+		plural(len(c.Instances), "vrrp instance", "vrrp instances"),
+		plural(len(c.SyncGroups), "sync group", "sync groups"),
+		plural(len(c.VirtualServers), "virtual server", "virtual servers"),
+		plural(rs, "real server", "real servers"),
+	}, ", ")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	if a.Is6() {
+		return 6
+	}
+	return 0
+}

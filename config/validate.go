@@ -1,0 +1,586 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type validator struct {
+	cfg  *Config
+	r    *report
+	seen map[string]bool
+}
+
+func validate(cfg *Config, r *report, seen map[string]bool) {
+	v := &validator{cfg: cfg, r: r, seen: seen}
+	v.global()
+	v.scripts()
+	v.instances()
+	v.syncGroups()
+	v.lvs()
+	v.virtualServers()
+}
+
+func oneOf(s string, allowed ...string) bool { return slices.Contains(allowed, s) }
+
+func (v *validator) hook(path, cmd string) {
+	if msg, ok := checkCommand(cmd); !ok {
+		v.r.add(path, "%s", msg)
+	}
+}
+
+func (v *validator) intRange(path string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.r.add(path, "%d is out of range %d..%d", n, lo, hi)
+	}
+}
+
+func (v *validator) positive(path string, d Duration) {
+	if d <= 0 {
+		v.r.add(path, "must be greater than 0s")
+	}
+}
+
+// unique reports name at path if it was already used by an earlier element,
+// pointing at the line of the first use.
+func (v *validator) unique(first map[string]string, name, path string) {
+	if prev, ok := first[name]; ok {
+		v.r.add(path, "%q is already used at line %d", name, v.r.line(prev))
+		return
+	}
+	first[name] = path
+}
+
+func (v *validator) global() {
+	g := v.cfg.Global
+	at := func(k string) string { return join("global", k) }
+	if g.StatusSocket != "" {
+		if !filepath.IsAbs(g.StatusSocket) {
+			v.r.add(at("status_socket"), "%q must be an absolute path", g.StatusSocket)
+		} else if len(g.StatusSocket) > 107 {
+			// sun_path is 108 bytes including the terminating NUL.
+			v.r.add(at("status_socket"), "path is %d bytes long; a unix socket path can have at most 107", len(g.StatusSocket))
+		}
+	}
+	if g.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(g.MetricsListen); err != nil {
+			v.r.add(at("metrics_listen"), `%q is not host:port, such as "127.0.0.1:9650"`, g.MetricsListen)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			v.r.add(at("metrics_listen"), "%q has an invalid port", g.MetricsListen)
+		}
+	}
+	if !oneOf(g.LogLevel, "debug", "info", "warn", "error") {
+		v.r.add(at("log_level"), "%q is not one of debug, info, warn, error", g.LogLevel)
+	}
+	if !oneOf(g.LogFormat, "text", "json") {
+		v.r.add(at("log_format"), "%q is not one of text, json", g.LogFormat)
+	}
+	v.positive(at("notify_timeout"), g.NotifyTimeout)
+	if g.NotifyFIFO != "" && !filepath.IsAbs(g.NotifyFIFO) {
+		v.r.add(at("notify_fifo"), "%q must be an absolute path", g.NotifyFIFO)
+	}
+	if g.ScriptUser == "" {
+		v.r.add(at("script_user"), "must not be empty")
+	}
+	v.intRange(at("realtime_priority"), g.RealtimePriority, 0, 99)
+	v.garpRepeat(at("garp_master_repeat"), g.GARPMasterRepeat)
+}
+
+func (v *validator) garpRepeat(path string, n int) {
+	if n < 1 {
+		v.r.add(path, "must be at least 1: the gratuitous ARPs are what move traffic to a new master")
+	}
+}
+
+func (v *validator) scripts() {
+	names := map[string]string{}
+	for i, s := range v.cfg.Scripts {
+		p := index("vrrp_script", i)
+		at := func(k string) string { return join(p, k) }
+		if s.Name == "" {
+			v.r.add(at("name"), "is required")
+		} else {
+			v.unique(names, s.Name, at("name"))
+		}
+		if s.Script == "" {
+			v.r.add(at("script"), "is required")
+		} else {
+			v.hook(at("script"), s.Script)
+		}
+		v.positive(at("interval"), s.Interval)
+		v.positive(at("timeout"), s.Timeout)
+		v.intRange(at("weight"), s.Weight, -253, 253)
+		v.atLeast1(at("rise"), s.Rise)
+		v.atLeast1(at("fall"), s.Fall)
+	}
+}
+
+func (v *validator) atLeast1(path string, n int) {
+	if n < 1 {
+		v.r.add(path, "must be at least 1")
+	}
+}
+
+// validInterface reports what is wrong with a Linux interface name.
+func validInterface(name string) string {
+	switch {
+	case len(name) > 15:
+		return fmt.Sprintf("%q is longer than 15 bytes, the kernel's limit for interface names", name)
+	case name == "." || name == "..":
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	case strings.ContainsAny(name, "/: \t\n\x00"):
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	}
+	return ""
+}
+
+func (v *validator) instances() {
+	type vrKey struct {
+		ifname string
+		vrid   int
+		family int
+	}
+	names := map[string]string{}
+	vrids := map[vrKey]string{}
+	vips := map[netip.Addr]string{} // address → path of the first instance's element
+	scripts := map[string]bool{}
+	for _, s := range v.cfg.Scripts {
+		scripts[s.Name] = true
+	}
+	for i := range v.cfg.Instances {
+		in := &v.cfg.Instances[i]
+		p := index("vrrp_instance", i)
+		at := func(k string) string { return join(p, k) }
+
+		if in.Name == "" {
+			v.r.add(at("name"), "is required")
+		} else {
+			v.unique(names, in.Name, at("name"))
+		}
+		if in.Interface == "" {
+			v.r.add(at("interface"), "is required")
+		} else if msg := validInterface(in.Interface); msg != "" {
+			v.r.add(at("interface"), "%s", msg)
+		}
+		if !v.seen[at("virtual_router_id")] {
+			v.r.add(at("virtual_router_id"), "is required (1..255)")
+		} else {
+			v.intRange(at("virtual_router_id"), in.VirtualRouterID, 1, 255)
+		}
+		versionOK := in.Version == 2 || in.Version == 3
+		if !versionOK {
+			v.r.add(at("version"), "%d is not a VRRP version: use 2 (RFC 3768) or 3 (RFC 5798)", in.Version)
+		}
+		v.intRange(at("priority"), in.Priority, 1, 255)
+		v.advertInt(at("advert_int"), in)
+		if in.PreemptDelay > Duration(1000*time.Second) {
+			v.r.add(at("preempt_delay"), "%s is more than 1000s", in.PreemptDelay)
+		}
+
+		fam := v.vips(p, in, vips)
+		if fam == 6 && in.Version == 2 {
+			v.r.add(at("virtual_ipaddress"), "VRRPv2 (RFC 3768) carries IPv4 addresses only: use version = 3 for IPv6")
+		}
+		if fam != 0 && in.Interface != "" && v.seen[at("virtual_router_id")] {
+			k := vrKey{in.Interface, in.VirtualRouterID, fam}
+			if prev, ok := vrids[k]; ok {
+				v.r.add(at("virtual_router_id"), "virtual_router_id %d on %s (IPv%d) is also used by the instance at line %d", in.VirtualRouterID, in.Interface, fam, v.r.line(parent(prev)))
+			} else {
+				vrids[k] = at("virtual_router_id")
+			}
+		}
+
+		if in.AuthPass != "" {
+			if in.Version != 2 {
+				v.r.add(at("auth_pass"), "authentication exists in VRRPv2 only (RFC 5798 removed it): set version = 2 or remove auth_pass")
+			}
+			if len(in.AuthPass) > 8 {
+				v.r.add(at("auth_pass"), "%d bytes is too long: VRRPv2 carries at most 8", len(in.AuthPass))
+			}
+		}
+
+		if in.UnicastSrcIP.IsValid() && fam != 0 && family(in.UnicastSrcIP) != fam {
+			v.r.add(at("unicast_src_ip"), "%s is IPv%d but the virtual addresses are IPv%d", in.UnicastSrcIP, family(in.UnicastSrcIP), fam)
+		}
+		peers := map[netip.Addr]bool{}
+		for j, a := range in.UnicastPeer {
+			pp := index(at("unicast_peer"), j)
+			switch {
+			case !a.IsValid():
+				v.r.add(pp, "empty string is not an address")
+			case fam != 0 && family(a) != fam:
+				v.r.add(pp, "%s is IPv%d but the virtual addresses are IPv%d", a, family(a), fam)
+			case peers[a]:
+				v.r.add(pp, "%s is listed twice", a)
+			case a == in.UnicastSrcIP:
+				v.r.add(pp, "%s is this node's own unicast_src_ip", a)
+			}
+			peers[a] = true
+		}
+
+		if l := in.VirtualIPAddressLabel; l != "" {
+			switch {
+			case len(l) > 15:
+				v.r.add(at("virtual_ipaddress_label"), "%q is longer than 15 bytes, the kernel's limit for address labels", l)
+			case in.Interface != "" && !strings.HasPrefix(l, in.Interface):
+				v.r.add(at("virtual_ipaddress_label"), "%q must begin with the interface name %q (the kernel rejects other labels)", l, in.Interface)
+			case fam == 6:
+				v.r.add(at("virtual_ipaddress_label"), "labels exist for IPv4 addresses only")
+			}
+		}
+
+		tracked := map[string]string{}
+		for j, t := range in.TrackInterface {
+			tp := index(at("track_interface"), j)
+			if t.Name == "" {
+				v.r.add(join(tp, "name"), "is required")
+			} else if msg := validInterface(t.Name); msg != "" {
+				v.r.add(join(tp, "name"), "%s", msg)
+			} else {
+				v.unique(tracked, t.Name, join(tp, "name"))
+			}
+			v.intRange(join(tp, "weight"), t.Weight, -253, 253)
+		}
+		trackedScripts := map[string]string{}
+		for j, s := range in.TrackScript {
+			sp := index(at("track_script"), j)
+			if !scripts[s] {
+				v.r.add(sp, "no [[vrrp_script]] is named %q", s)
+				continue
+			}
+			v.unique(trackedScripts, s, sp)
+		}
+
+		v.hook(at("notify_master"), in.NotifyMaster)
+		v.hook(at("notify_backup"), in.NotifyBackup)
+		v.hook(at("notify_fault"), in.NotifyFault)
+		v.hook(at("notify_stop"), in.NotifyStop)
+		v.hook(at("notify"), in.Notify)
+
+		// Inherited GARP values were checked in [global].
+		if v.seen[at("garp_master_repeat")] {
+			v.garpRepeat(at("garp_master_repeat"), in.GARPMasterRepeat)
+		}
+	}
+}
+
+func (v *validator) advertInt(path string, in *Instance) {
+	d := time.Duration(in.AdvertInt)
+	switch in.Version {
+	case 2:
+		if d%time.Second != 0 || d < time.Second || d > 255*time.Second {
+			v.r.add(path, "%s: VRRPv2 needs whole seconds from 1s to 255s", d)
+		}
+	case 3:
+		if d%(10*time.Millisecond) != 0 || d < 10*time.Millisecond || d > 4095*10*time.Millisecond {
+			v.r.add(path, "%s: VRRPv3 needs a multiple of 10ms from 10ms to 40.95s", d)
+		}
+	}
+}
+
+// vips checks the instance's virtual addresses and returns their family.
+func (v *validator) vips(p string, in *Instance, owners map[netip.Addr]string) int {
+	at := join(p, "virtual_ipaddress")
+	if len(in.VirtualIPAddress) == 0 {
+		v.r.add(at, "at least one virtual address is required")
+		return 0
+	}
+	fam := 0
+	own := map[netip.Addr]bool{}
+	for j, pfx := range in.VirtualIPAddress {
+		ep := index(at, j)
+		if !pfx.IsValid() {
+			v.r.add(ep, "empty string is not an address")
+			continue
+		}
+		a := pfx.Addr()
+		f := family(a)
+		switch {
+		case fam == 0:
+			fam = f
+		case f != fam:
+			v.r.add(ep, "%s mixes IPv%d into IPv%d virtual addresses: use two instances, one per address family, as RFC 5798 §5.2.9 requires one family per advert", pfx, f, fam)
+			continue
+		}
+		if own[a] {
+			v.r.add(ep, "%s is listed twice", a)
+			continue
+		}
+		own[a] = true
+		if a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+			v.r.add(ep, "%s cannot be a virtual address", a)
+			continue
+		}
+		if prev, ok := owners[a]; ok {
+			v.r.add(ep, "%s is also a virtual address of the instance at line %d", a, v.r.line(parent(parent(prev))))
+			continue
+		}
+		owners[a] = ep
+	}
+	return fam
+}
+
+func (v *validator) syncGroups() {
+	names := map[string]string{}
+	instances := map[string]bool{}
+	for _, in := range v.cfg.Instances {
+		instances[in.Name] = true
+	}
+	member := map[string]string{} // instance name → path of its first group entry
+	for i, g := range v.cfg.SyncGroups {
+		p := index("vrrp_sync_group", i)
+		at := func(k string) string { return join(p, k) }
+		if g.Name == "" {
+			v.r.add(at("name"), "is required")
+		} else {
+			v.unique(names, g.Name, at("name"))
+		}
+		if len(g.Group) == 0 {
+			v.r.add(at("group"), "must list at least one vrrp_instance")
+		}
+		for j, m := range g.Group {
+			mp := index(at("group"), j)
+			if !instances[m] || m == "" {
+				v.r.add(mp, "no [[vrrp_instance]] is named %q", m)
+				continue
+			}
+			if prev, ok := member[m]; ok {
+				v.r.add(mp, "vrrp_instance %q is already in the sync group at line %d; an instance can be in one group only", m, v.r.line(parent(parent(prev))))
+				continue
+			}
+			member[m] = mp
+		}
+		v.hook(at("notify_master"), g.NotifyMaster)
+		v.hook(at("notify_backup"), g.NotifyBackup)
+		v.hook(at("notify_fault"), g.NotifyFault)
+		v.hook(at("notify_stop"), g.NotifyStop)
+		v.hook(at("notify"), g.Notify)
+	}
+}
+
+func (v *validator) lvs() {
+	l := v.cfg.LVS
+	if !oneOf(l.OnBackup, "withdraw", "keep") {
+		v.r.add("lvs.on_backup", "%q is not one of withdraw, keep", l.OnBackup)
+	}
+	v.positive("lvs.reconcile_interval", l.ReconcileInterval)
+}
+
+var (
+	protocols   = []string{"tcp", "udp", "sctp"}
+	schedulers  = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"}
+	forwardings = []string{"dr", "nat", "tun"}
+	checkTypes  = []string{"tcp", "http", "https", "exec"}
+)
+
+func (v *validator) virtualServers() {
+	type vsKey struct {
+		proto string
+		addr  netip.AddrPort
+		mark  int
+	}
+	services := map[vsKey]string{}
+	for i := range v.cfg.VirtualServers {
+		vs := &v.cfg.VirtualServers[i]
+		p := index("virtual_server", i)
+		at := func(k string) string { return join(p, k) }
+
+		hasMark := v.seen[at("fwmark")]
+		switch {
+		case vs.Address.IsValid() && hasMark:
+			v.r.add(at("fwmark"), "set either address or fwmark, not both")
+		case !vs.Address.IsValid() && !hasMark:
+			v.r.add(at("address"), "address or fwmark is required")
+		case hasMark && (vs.FWMark < 1 || uint64(vs.FWMark) > math.MaxUint32):
+			v.r.add(at("fwmark"), "%d is out of range 1..%d", vs.FWMark, uint64(math.MaxUint32))
+		}
+		fam := 0
+		if vs.Address.IsValid() {
+			fam = family(vs.Address.Addr())
+			if a := vs.Address.Addr(); a.IsUnspecified() || a.IsMulticast() {
+				v.r.add(at("address"), "%s cannot be a service address", a)
+			}
+			if vs.Address.Port() == 0 && vs.PersistenceTimeout == 0 {
+				v.r.add(at("address"), "port 0 (all ports) is only allowed with persistence_timeout")
+			}
+		}
+		if !oneOf(vs.Protocol, protocols...) {
+			v.r.add(at("protocol"), "%q is not one of %s", vs.Protocol, strings.Join(protocols, ", "))
+		} else if vs.Address.IsValid() || hasMark {
+			k := vsKey{vs.Protocol, vs.Address, vs.FWMark}
+			if prev, ok := services[k]; ok {
+				v.r.add(at("address"), "%s %s is already defined at line %d", vs.Protocol, vs, v.r.line(parent(prev)))
+			} else {
+				services[k] = at("address")
+			}
+		}
+		if !oneOf(vs.Scheduler, schedulers...) {
+			v.r.add(at("scheduler"), "%q is not one of %s", vs.Scheduler, strings.Join(schedulers, " "))
+		}
+		flags := map[string]bool{}
+		for j, f := range vs.SchedulerFlags {
+			fp := index(at("scheduler_flags"), j)
+			sched, _, _ := strings.Cut(f, "-")
+			switch {
+			case !oneOf(f, "sh-fallback", "sh-port", "mh-fallback", "mh-port"):
+				v.r.add(fp, "%q is not one of sh-fallback, sh-port, mh-fallback, mh-port", f)
+			case sched != vs.Scheduler:
+				v.r.add(fp, "%q applies to scheduler %q only", f, sched)
+			case flags[f]:
+				v.r.add(fp, "%q is listed twice", f)
+			}
+			flags[f] = true
+		}
+		if !oneOf(vs.Forwarding, forwardings...) {
+			v.r.add(at("forwarding"), "%q is not one of dr, nat, tun", vs.Forwarding)
+		}
+		if m := vs.PersistenceNetmask; m.IsValid() {
+			switch {
+			case !m.Is4():
+				v.r.add(at("persistence_netmask"), "%s is not an IPv4 netmask", m)
+			case fam == 6:
+				v.r.add(at("persistence_netmask"), "netmasks apply to IPv4 services only")
+			default:
+				b := m.As4()
+				n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+				if n == 0 || bits.LeadingZeros32(^n) != bits.OnesCount32(n) {
+					v.r.add(at("persistence_netmask"), "%s is not a netmask such as 255.255.255.0", m)
+				}
+			}
+		}
+		if vs.OnePacket && vs.Protocol != "udp" {
+			v.r.add(at("one_packet"), "one-packet scheduling applies to udp services only")
+		}
+		if vs.SorryServer.IsValid() && fam != 0 && family(vs.SorryServer.Addr()) != fam {
+			v.r.add(at("sorry_server"), "%s is IPv%d but the service is IPv%d", vs.SorryServer, family(vs.SorryServer.Addr()), fam)
+		}
+		if vs.Quorum < 1 {
+			v.r.add(at("quorum"), "must be at least 1")
+		} else if vs.Hysteresis < 0 || vs.Hysteresis >= vs.Quorum {
+			v.r.add(at("hysteresis"), "%d is out of range 0..%d (it must be less than quorum)", vs.Hysteresis, vs.Quorum-1)
+		}
+		if vs.Check != nil {
+			v.checkKeys(at("check"), vs.Check, fam)
+		}
+		v.realServers(p, vs, fam)
+	}
+}
+
+func (v *validator) realServers(p string, vs *VirtualServer, fam int) {
+	seen := map[netip.AddrPort]string{}
+	vsCheckComplete := false // the virtual server's check was checked for completeness
+	for j := range vs.RealServers {
+		rs := &vs.RealServers[j]
+		rp := index(join(p, "real_server"), j)
+		at := func(k string) string { return join(rp, k) }
+		if !rs.Address.IsValid() {
+			v.r.add(at("address"), "is required")
+		} else {
+			a := rs.Address.Addr()
+			if fam != 0 && family(a) != fam && rs.Forwarding != "tun" {
+				v.r.add(at("address"), "%s is IPv%d but the service is IPv%d (only tun can cross families)", a, family(a), fam)
+			}
+			if prev, ok := seen[rs.Address]; ok {
+				v.r.add(at("address"), "%s is already a real server of this service at line %d", rs.Address, v.r.line(prev))
+			} else {
+				seen[rs.Address] = at("address")
+			}
+		}
+		v.intRange(at("weight"), rs.Weight, 0, 65535)
+		if v.seen[at("forwarding")] && rs.Forwarding != "" && !oneOf(rs.Forwarding, forwardings...) {
+			v.r.add(at("forwarding"), "%q is not one of dr, nat, tun", rs.Forwarding)
+		}
+		v.intRange(at("upper_threshold"), rs.UpperThreshold, 0, math.MaxInt32)
+		v.intRange(at("lower_threshold"), rs.LowerThreshold, 0, math.MaxInt32)
+		if rs.UpperThreshold > 0 && rs.LowerThreshold > rs.UpperThreshold {
+			v.r.add(at("lower_threshold"), "%d is above upper_threshold %d", rs.LowerThreshold, rs.UpperThreshold)
+		}
+		v.hook(at("notify_up"), rs.NotifyUp)
+		v.hook(at("notify_down"), rs.NotifyDown)
+
+		if rs.Check == nil {
+			continue
+		}
+		cp := at("check")
+		if v.seen[cp] {
+			v.checkKeys(cp, rs.Check, fam)
+		} else {
+			// Entirely inherited: the virtual server's check is reported once.
+			if vsCheckComplete {
+				continue
+			}
+			vsCheckComplete = true
+			cp = join(p, "check")
+		}
+		v.checkComplete(cp, rs.Check)
+	}
+}
+
+// checkKeys validates the keys that the check table at path sets itself; keys
+// it inherits were validated where they were written.
+func (v *validator) checkKeys(path string, c *Check, fam int) {
+	own := func(k string) bool { return v.seen[join(path, k)] }
+	at := func(k string) string { return join(path, k) }
+	if own("type") && c.Type != "" && !oneOf(c.Type, checkTypes...) {
+		v.r.add(at("type"), "%q is not one of tcp, http, https, exec", c.Type)
+	}
+	if own("method") && !oneOf(c.Method, "GET", "HEAD") {
+		v.r.add(at("method"), "%q is not one of GET, HEAD", c.Method)
+	}
+	if own("path") && !strings.HasPrefix(c.Path, "/") {
+		v.r.add(at("path"), "%q must begin with /", c.Path)
+	}
+	if own("expect_status") {
+		if len(c.ExpectStatus) == 0 {
+			v.r.add(at("expect_status"), "must list at least one status code")
+		}
+		for i, s := range c.ExpectStatus {
+			v.intRange(index(at("expect_status"), i), s, 100, 599)
+		}
+	}
+	if own("expect_body") && c.ExpectBody != "" {
+		if _, err := regexp.Compile(c.ExpectBody); err != nil {
+			v.r.add(at("expect_body"), "not a regular expression: %v", err)
+		}
+	}
+	if own("connect_port") {
+		v.intRange(at("connect_port"), c.ConnectPort, 0, 65535)
+	}
+	if own("bind_to") && c.BindTo.IsValid() && fam != 0 && family(c.BindTo) != fam {
+		v.r.add(at("bind_to"), "%s is IPv%d but the service is IPv%d", c.BindTo, family(c.BindTo), fam)
+	}
+	if own("command") {
+		v.hook(at("command"), c.Command)
+	}
+	if own("interval") {
+		v.positive(at("interval"), c.Interval)
+	}
+	if own("timeout") {
+		v.positive(at("timeout"), c.Timeout)
+	}
+	if own("rise") {
+		v.atLeast1(at("rise"), c.Rise)
+	}
+	if own("fall") {
+		v.atLeast1(at("fall"), c.Fall)
+	}
+}
+
+// checkComplete validates what an effective check needs as a whole.
+func (v *validator) checkComplete(path string, c *Check) {
+	switch {
+	case c.Type == "":
+		v.r.add(join(path, "type"), "is required (tcp, http, https or exec)")
+	case c.Type == "exec" && c.Command == "":
+		v.r.add(join(path, "command"), "is required for an exec check")
+	}
+}

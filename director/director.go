@@ -1,0 +1,402 @@
+// Package director is the one place that wires hadirector together: it runs the VRRP
+// instances' state machines on real sockets and timers, and turns their transitions into
+// effects in the documented order — on becoming master the advert goes first, then the
+// VIPs, then the gratuitous ARP burst, then hooks; on leaving master the VIPs go.
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/vip"
+	"github.com/hadirector/hadirector/vrrp"
+)
+
+// Options configure a Director.
+type Options struct {
+	Config   *config.Config
+	StateDir string // holds the VIP state file; default /run/hadirector
+	Log      *slog.Logger
+}
+
+// Director runs every VRRP instance and sync group of one configuration.
+type Director struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	vips *vip.Manager
+
+	instances []*instance
+	byName    map[string]*instance
+	groups    []*group
+	socks     map[sockKey]*sock
+	links     *linkState
+	scripts   []*trackScript
+
+	events chan func(now time.Time)
+}
+
+type sockKey struct {
+	ifname string
+	six    bool
+}
+
+// sock is one raw socket and the instances that share it.
+type sock struct {
+	conn   *vrrp.Conn
+	byVRID map[uint8]*instance
+	own    map[netip.Addr]bool
+	drops  [32]uint64 // by DropReason; read by the loop only through counters
+	mu     sync.Mutex
+	logged map[vrrp.DropReason]time.Time
+}
+
+type group struct {
+	g       *vrrp.Group
+	cfg     config.SyncGroup
+	members []*instance
+}
+
+// New validates what it can of the host and prepares the instances; nothing is changed
+// on the host until Run.
+func New(o Options) (*Director, error) {
+	if o.StateDir == "" {
+		o.StateDir = "/run/hadirector"
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	m, err := vip.NewManager(filepath.Join(o.StateDir, "vips.json"), o.Log)
+	if err != nil {
+		return nil, err
+	}
+	d := &Director{
+		cfg: o.Config, log: o.Log, vips: m,
+		byName: map[string]*instance{},
+		socks:  map[sockKey]*sock{},
+		events: make(chan func(time.Time), 1024),
+	}
+	for _, sc := range o.Config.Scripts {
+		argv, err := config.SplitCommand(sc.Script)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_script %s: %w", sc.Name, err)
+		}
+		// Scripts start as passing, like keepalived without init_fail: a fresh node must
+		// not lose priority before the script has had a chance to run.
+		d.scripts = append(d.scripts, &trackScript{d: d, cfg: sc, check: healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()},
+			tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
+	}
+	for i := range o.Config.Instances {
+		in, err := newInstance(d, &o.Config.Instances[i])
+		if err != nil {
+			return nil, err
+		}
+		d.instances = append(d.instances, in)
+		d.byName[in.cfg.Name] = in
+	}
+	for _, gc := range o.Config.SyncGroups {
+		g := &group{cfg: gc, g: &vrrp.Group{Name: gc.Name}}
+		for _, name := range gc.Group {
+			in := d.byName[name]
+			in.group, in.member = g, len(g.members)
+			g.members = append(g.members, in)
+			g.g.Members = append(g.g.Members, in.m)
+		}
+		d.groups = append(d.groups, g)
+	}
+	return d, nil
+}
+
+// Run claims nothing until the election says so, and returns after a clean shutdown when
+// ctx is cancelled: masters send priority 0 and remove their VIPs first.
+func (d *Director) Run(ctx context.Context) error {
+	// Crash recovery before joining the election: a VIP left behind by a killed run would
+	// make this node answer ARP for an address it does not hold.
+	for _, in := range d.instances {
+		removed, err := d.vips.CleanupStale(in.vipIface, in.vips, in.cfg.Priority == vrrp.PriorityOwner)
+		if err != nil {
+			return err
+		}
+		for _, p := range removed {
+			d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
+		}
+	}
+	if err := d.open(); err != nil {
+		d.closeSockets()
+		return err
+	}
+
+	var wg sync.WaitGroup
+	runCtx, stopWorkers := context.WithCancel(context.Background())
+	defer func() {
+		stopWorkers()
+		d.closeSockets()
+		wg.Wait()
+		for _, in := range d.instances {
+			if in.announcer != nil {
+				in.announcer.Close()
+			}
+		}
+	}()
+	for _, s := range d.socks {
+		wg.Add(1)
+		go func() { defer wg.Done(); d.receive(runCtx, s) }()
+	}
+	for _, in := range d.instances {
+		wg.Add(1)
+		go func() { defer wg.Done(); in.effects.run(runCtx) }()
+	}
+	d.links = newLinkState(d)
+	if err := d.links.start(runCtx, &wg); err != nil {
+		return err
+	}
+	for _, ts := range d.scripts {
+		wg.Add(1)
+		go func() { defer wg.Done(); ts.run(runCtx) }()
+	}
+
+	now := time.Now()
+	for _, in := range d.instances {
+		d.applyTracking(now, in)
+		d.step(now, in, vrrp.Event{Kind: vrrp.EvStartup})
+	}
+	d.loop(ctx)
+	d.shutdown()
+	return nil
+}
+
+// loop is the only goroutine that touches the state machines. Everything it does is
+// quick (a Step, a sendto); slow effects are queued to the instances' effect workers.
+func (d *Director) loop(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := time.Time{}
+		for _, in := range d.instances {
+			if dl := in.m.Deadline(); !dl.IsZero() && (next.IsZero() || dl.Before(next)) {
+				next = dl
+			}
+		}
+		wait := time.Hour
+		if !next.IsZero() {
+			wait = time.Until(next)
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-d.events:
+			f(time.Now())
+		case <-timer.C:
+			now := time.Now()
+			for _, in := range d.instances {
+				if dl := in.m.Deadline(); !dl.IsZero() && !now.Before(dl) {
+					d.step(now, in, vrrp.Event{Kind: vrrp.EvTimer})
+				}
+			}
+		}
+	}
+}
+
+// post runs f on the loop goroutine. It never blocks the caller for long: if the loop is
+// wedged the event is dropped and logged, which is better than stalling a receiver.
+func (d *Director) post(f func(now time.Time)) {
+	select {
+	case d.events <- f:
+	default:
+		d.log.Error("event queue full; event dropped")
+	}
+}
+
+// step feeds one event to an instance (through its sync group, if any) and carries out
+// the actions: sends at once, everything else through the effect workers.
+func (d *Director) step(now time.Time, in *instance, ev vrrp.Event) {
+	if in.group == nil {
+		d.act(now, in, in.m.Step(now, ev))
+		return
+	}
+	for _, ma := range in.group.g.Step(now, in.member, ev) {
+		d.act(now, in.group.members[ma.Member], ma.Actions)
+	}
+}
+
+func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
+	for _, a := range acts {
+		switch a.Kind {
+		case vrrp.ActSend:
+			in.send(a.Priority)
+		case vrrp.ActTransition:
+			in.transitions++
+			d.log.Info("state transition", "instance", in.cfg.Name, "vrid", in.cfg.VirtualRouterID,
+				"from", a.From.String(), "to", a.To.String(), "reason", a.Reason, "priority", in.m.Priority())
+			in.effects.push(effect{kind: effTransition, from: a.From, to: a.To, prio: in.m.Priority(), at: now})
+		case vrrp.ActAnnounce:
+			d.log.Warn("another master seen; asserting mastership", "instance", in.cfg.Name, "reason", a.Reason)
+			in.effects.push(effect{kind: effAnnounce, at: now})
+		}
+	}
+}
+
+func (d *Director) shutdown() {
+	now := time.Now()
+	for _, in := range d.instances {
+		d.act(now, in, in.m.Step(now, vrrp.Event{Kind: vrrp.EvShutdown}))
+	}
+	// The VIPs must be gone within a second of SIGTERM; removal is a netlink call per
+	// address, so this is generous.
+	deadline := time.Now().Add(time.Second)
+	for _, in := range d.instances {
+		in.effects.close()
+		if !in.effects.wait(time.Until(deadline)) {
+			d.log.Error("effects still running at shutdown", "instance", in.cfg.Name)
+		}
+	}
+	// Belt and braces: whatever the workers did, no VIP of ours survives a clean stop.
+	for _, in := range d.instances {
+		if in.cfg.Priority == vrrp.PriorityOwner {
+			continue
+		}
+		if _, err := d.vips.Remove(in.vipIface, in.vips); err != nil {
+			d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "err", err)
+		}
+	}
+}
+
+// open creates the sockets, one per interface and family.
+func (d *Director) open() error {
+	for _, in := range d.instances {
+		key := sockKey{in.cfg.Interface, in.six}
+		s := d.socks[key]
+		if s == nil {
+			conn, err := vrrp.Listen(in.cfg.Interface, in.six, true)
+			if err != nil {
+				return err
+			}
+			s = &sock{conn: conn, byVRID: map[uint8]*instance{}, own: map[netip.Addr]bool{}, logged: map[vrrp.DropReason]time.Time{}}
+			d.socks[key] = s
+		}
+		s.byVRID[uint8(in.cfg.VirtualRouterID)] = in
+		s.own[in.src] = true
+		in.conn = s.conn
+		if in.sendIface != in.cfg.Interface {
+			// use_vmac: adverts leave through the virtual MAC interface, so switches learn
+			// the virtual MAC from them; they are still received on the parent.
+			conn, err := vrrp.Listen(in.sendIface, in.six, false)
+			if err != nil {
+				return err
+			}
+			in.sendConn = conn
+		} else {
+			in.sendConn = s.conn
+		}
+		a, err := vip.NewAnnouncer(in.vipIface, in.mac, d.log)
+		if err != nil {
+			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+		}
+		in.announcer = a
+	}
+	return nil
+}
+
+func (d *Director) closeSockets() {
+	for _, s := range d.socks {
+		s.conn.Close()
+	}
+	for _, in := range d.instances {
+		if in.sendConn != nil && in.conn != in.sendConn {
+			in.sendConn.Close()
+		}
+	}
+}
+
+// receive reads one socket until it is closed. Validation is pure and cheap; accepted
+// adverts are handed to the loop without waiting.
+func (d *Director) receive(ctx context.Context, s *sock) {
+	buf := make([]byte, 9000)
+	for {
+		p, err := s.conn.Read(buf)
+		if err != nil {
+			if errors.Is(err, vrrp.ErrOtherInterface) {
+				d.drop(s, vrrp.DropInterface, p.Src, 0)
+				continue
+			}
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			d.log.Error("receive", "interface", s.conn.Interface().Name, "err", err)
+			time.Sleep(10 * time.Millisecond) // a persistent error must not spin
+			continue
+		}
+		if s.own[p.Src] {
+			d.drop(s, vrrp.DropOwn, p.Src, 0)
+			continue
+		}
+		res := vrrp.Validate(p, func(vrid uint8) *vrrp.Expect {
+			if in := s.byVRID[vrid]; in != nil {
+				return &in.expect
+			}
+			return nil
+		})
+		if res.Drop != vrrp.DropNone {
+			d.drop(s, res.Drop, p.Src, res.Advert.VRID)
+			continue
+		}
+		in := s.byVRID[res.Advert.VRID]
+		if len(in.peers) > 0 && !slices.Contains(in.peers, p.Src) {
+			d.drop(s, vrrp.DropUnknownPeer, p.Src, res.Advert.VRID)
+			continue
+		}
+		a := res.Advert
+		in.stats.received.Add(1)
+		if res.AddrMismatch {
+			in.stats.addrMismatch.Add(1)
+		}
+		d.post(func(now time.Time) {
+			if res.AddrMismatch {
+				d.log.Warn("advert address list differs from ours", "instance", in.cfg.Name, "from", a.Src, "addrs", a.Addrs)
+			}
+			d.step(now, in, vrrp.Event{Kind: vrrp.EvAdvert, Advert: &a})
+		})
+	}
+}
+
+// drop counts a dropped packet and logs it at most once per reason every 10 s, so a
+// flood cannot fill the disk.
+func (d *Director) drop(s *sock, r vrrp.DropReason, src netip.Addr, vrid uint8) {
+	s.mu.Lock()
+	s.drops[r]++
+	n := s.drops[r]
+	last := s.logged[r]
+	logIt := time.Since(last) >= 10*time.Second
+	if logIt {
+		s.logged[r] = time.Now()
+	}
+	s.mu.Unlock()
+	if logIt {
+		d.log.Warn("advert dropped", "interface", s.conn.Interface().Name, "reason", r.String(), "from", src, "vrid", vrid, "count", n)
+	}
+}
+
+// Drops returns the drop counters summed over sockets, by reason.
+func (d *Director) Drops() map[string]uint64 {
+	out := map[string]uint64{}
+	for _, s := range d.socks {
+		s.mu.Lock()
+		for _, r := range vrrp.DropReasons() {
+			if s.drops[r] > 0 {
+				out[r.String()] += s.drops[r]
+			}
+		}
+		s.mu.Unlock()
+	}
+	return out
+}

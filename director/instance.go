@@ -1,0 +1,334 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/vip"
+	"github.com/hadirector/hadirector/vrrp"
+)
+
+// instance is one VRRP instance at run time.
+type instance struct {
+	d      *Director
+	cfg    *config.Instance
+	m      *vrrp.Machine
+	group  *group
+	member int
+
+	six       bool
+	src       netip.Addr   // source of our adverts; breaks priority ties
+	dsts      []netip.Addr // 224.0.0.18 / ff02::12, or the unicast peers
+	peers     []netip.Addr // unicast: only these are heard
+	vips      []netip.Prefix
+	vipAddrs  []netip.Addr // advert address list (IPv6: link-local first)
+	vipIface  string       // where the VIPs live: the interface, or the vmac
+	sendIface string
+	mac       net.HardwareAddr // nil: the interface's own
+	expect    vrrp.Expect
+
+	conn, sendConn *vrrp.Conn
+	announcer      *vip.Announcer
+	effects        *effects
+
+	transitions int
+	stats       struct{ sent, received, addrMismatch, sendErrors atomic.Uint64 }
+}
+
+func newInstance(d *Director, c *config.Instance) (*instance, error) {
+	in := &instance{d: d, cfg: c, six: c.Family() == 6, vipIface: c.Interface, sendIface: c.Interface}
+	in.vips = append(in.vips, c.VirtualIPAddress...)
+	vrid := uint8(c.VirtualRouterID)
+	if in.six && !in.vips[0].Addr().IsLinkLocalUnicast() {
+		// RFC 5798 §5.2.9: the first address of an IPv6 advert is the virtual router's
+		// link-local address. keepalived only warns; we add one, derived from the virtual
+		// MAC (EUI-64 of 00-00-5E-00-02-{VRID}) so both routers pick the same.
+		ll := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: 0x02, 0x00, 0x5e, 0xff, 0xfe, 0x00, 0x02, vrid})
+		in.vips = append([]netip.Prefix{netip.PrefixFrom(ll, 64)}, in.vips...)
+	} else if in.six {
+		// Keep a configured link-local first, whatever the order written.
+		for i, p := range in.vips {
+			if p.Addr().IsLinkLocalUnicast() {
+				in.vips[0], in.vips[i] = in.vips[i], in.vips[0]
+				break
+			}
+		}
+	}
+	for _, p := range in.vips {
+		in.vipAddrs = append(in.vipAddrs, p.Addr())
+	}
+	if c.UseVMAC {
+		in.mac = vip.VirtualMAC(vrid, in.six)
+		in.vipIface = fmt.Sprintf("vrrp.%d", vrid)
+		if in.six {
+			in.vipIface = fmt.Sprintf("vrrp6.%d", vrid)
+		}
+		if _, err := vip.EnsureVMAC(c.Interface, in.vipIface, vrid, in.six); err != nil {
+			return nil, fmt.Errorf("instance %s: %w", c.Name, err)
+		}
+		in.sendIface = in.vipIface
+	}
+	src, err := primaryAddr(c, in.vips)
+	if err != nil {
+		return nil, fmt.Errorf("instance %s: %w", c.Name, err)
+	}
+	in.src = src
+	if len(c.UnicastPeer) > 0 {
+		in.dsts = append(in.dsts, c.UnicastPeer...)
+		in.peers = in.dsts
+	} else if in.six {
+		in.dsts = []netip.Addr{vrrp.GroupV6}
+	} else {
+		in.dsts = []netip.Addr{vrrp.GroupV4}
+	}
+	in.expect = vrrp.Expect{Version: uint8(c.Version), VRID: vrid, IPv6: in.six, Interval: c.AdvertInt.Std(), Addrs: in.vipAddrs}
+	if c.AuthPass != "" {
+		in.expect.AuthType = vrrp.AuthSimple
+		copy(in.expect.AuthData[:], c.AuthPass)
+	}
+	in.m = vrrp.NewMachine(vrrp.Config{
+		Name: c.Name, Version: uint8(c.Version), Priority: uint8(c.Priority), Interval: c.AdvertInt.Std(),
+		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay.Std(), PrimaryIP: src,
+	})
+	in.effects = newEffects(in)
+	return in, nil
+}
+
+// primaryAddr picks the advert source: unicast_src_ip, else the interface's first address
+// of the family that is not one of our VIPs (for IPv6 its link-local address).
+func primaryAddr(c *config.Instance, vips []netip.Prefix) (netip.Addr, error) {
+	if c.UnicastSrcIP.IsValid() {
+		return c.UnicastSrcIP, nil
+	}
+	ifi, err := net.InterfaceByName(c.Interface)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %s: %w", c.Interface, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("interface %s: %w", c.Interface, err)
+	}
+	six := c.Family() == 6
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		ip, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok {
+			continue
+		}
+		ip = ip.Unmap()
+		isVIP := false
+		for _, v := range vips {
+			isVIP = isVIP || v.Addr() == ip
+		}
+		if isVIP || ip.Is4() == six || (six && !ip.IsLinkLocalUnicast()) {
+			continue
+		}
+		return ip, nil
+	}
+	if six {
+		return netip.Addr{}, fmt.Errorf("interface %s has no IPv6 link-local address to send adverts from", c.Interface)
+	}
+	return netip.Addr{}, fmt.Errorf("interface %s has no IPv4 address to send adverts from (set unicast_src_ip or add one)", c.Interface)
+}
+
+// send transmits one advert to every destination. Called on the loop goroutine only.
+func (in *instance) send(prio uint8) {
+	a := vrrp.Advert{Version: uint8(in.cfg.Version), Type: vrrp.TypeAdvertisement, VRID: uint8(in.cfg.VirtualRouterID),
+		Priority: prio, Interval: in.cfg.AdvertInt.Std(), Addrs: in.vipAddrs, Src: in.src,
+		AuthType: in.expect.AuthType, AuthData: in.expect.AuthData}
+	for _, dst := range in.dsts {
+		a.Dst = dst
+		if err := in.sendConn.Send(&a); err != nil {
+			if in.stats.sendErrors.Add(1) == 1 || in.stats.sendErrors.Load()%100 == 0 {
+				in.d.log.Error("send advert", "instance", in.cfg.Name, "err", err, "errors", in.stats.sendErrors.Load())
+			}
+			continue
+		}
+		in.stats.sent.Add(1)
+	}
+}
+
+type effectKind uint8
+
+const (
+	effTransition effectKind = iota
+	effAnnounce
+)
+
+type effect struct {
+	kind     effectKind
+	from, to vrrp.State
+	prio     uint8
+	at       time.Time
+}
+
+// effects is an instance's ordered queue of slow work (netlink, GARP, hooks): one worker,
+// so effects of successive transitions never reorder, and the protocol never waits.
+type effects struct {
+	in     *instance
+	mu     sync.Mutex
+	queue  []effect
+	wake   chan struct{}
+	closed bool
+	done   chan struct{}
+
+	master     bool
+	cancelGARP context.CancelFunc
+}
+
+func newEffects(in *instance) *effects {
+	return &effects{in: in, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (e *effects) push(ef effect) {
+	e.mu.Lock()
+	if !e.closed {
+		e.queue = append(e.queue, ef)
+	}
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close lets the worker finish what is queued and stop.
+func (e *effects) close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (e *effects) wait(d time.Duration) bool {
+	select {
+	case <-e.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func (e *effects) run(ctx context.Context) {
+	defer close(e.done)
+	defer func() {
+		if e.cancelGARP != nil {
+			e.cancelGARP()
+		}
+	}()
+	for {
+		e.mu.Lock()
+		q := e.queue
+		e.queue = nil
+		closed := e.closed
+		e.mu.Unlock()
+		for _, ef := range q {
+			e.apply(ctx, ef)
+		}
+		if closed && len(q) == 0 {
+			return
+		}
+		select {
+		case <-e.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (e *effects) apply(ctx context.Context, ef effect) {
+	in := e.in
+	log := in.d.log.With("instance", in.cfg.Name)
+	switch {
+	case ef.kind == effAnnounce:
+		if e.master {
+			e.burst(log)
+		}
+	case ef.to == vrrp.Master:
+		e.master = true
+		added, err := in.d.vips.Add(in.vipIface, in.vips, in.cfg.VirtualIPAddressLabel)
+		if err != nil {
+			log.Error("add VIPs", "err", err)
+		}
+		// The burst follows the address at once: clients and routers must flush their
+		// caches before they try the old master.
+		e.burst(log)
+		for _, p := range added {
+			log.Info("VIP added", "vip", p, "interface", in.vipIface)
+		}
+		e.scheduleGARP(ctx)
+	default:
+		if e.cancelGARP != nil {
+			e.cancelGARP()
+			e.cancelGARP = nil
+		}
+		if !e.master && ef.from != vrrp.Master {
+			return
+		}
+		e.master = false
+		if in.cfg.Priority == vrrp.PriorityOwner {
+			return // the owner's addresses are its own; never removed
+		}
+		removed, err := in.d.vips.Remove(in.vipIface, in.vips)
+		if err != nil {
+			log.Error("remove VIPs", "err", err)
+		}
+		for _, p := range removed {
+			log.Info("VIP removed", "vip", p, "interface", in.vipIface)
+		}
+	}
+}
+
+func (e *effects) burst(log *slog.Logger) {
+	n, err := e.in.announcer.Burst(e.in.vipAddrs, e.in.cfg.GARPMasterRepeat)
+	if err != nil {
+		log.Error("gratuitous ARP", "err", err, "sent", n)
+	}
+}
+
+// scheduleGARP repeats the burst after garp_master_delay and then every
+// garp_master_refresh, until this mastership ends.
+func (e *effects) scheduleGARP(ctx context.Context) {
+	delay, refresh := e.in.cfg.GARPMasterDelay.Std(), e.in.cfg.GARPMasterRefresh.Std()
+	if delay <= 0 && refresh <= 0 {
+		return
+	}
+	gctx, cancel := context.WithCancel(ctx)
+	e.cancelGARP = cancel
+	go func() {
+		if delay > 0 {
+			select {
+			case <-gctx.Done():
+				return
+			case <-time.After(delay):
+			}
+			e.push(effect{kind: effAnnounce})
+		}
+		if refresh <= 0 {
+			return
+		}
+		t := time.NewTicker(refresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-gctx.Done():
+				return
+			case <-t.C:
+				e.push(effect{kind: effAnnounce})
+			}
+		}
+	}()
+}

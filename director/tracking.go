@@ -1,0 +1,189 @@
+package director
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/healthcheck"
+)
+
+// linkState follows interface state through netlink link updates: an instance whose
+// interface loses its link goes to Fault, and tracked interfaces change its priority.
+type linkState struct {
+	d  *Director
+	mu sync.Mutex
+	up map[string]bool
+}
+
+func newLinkState(d *Director) *linkState { return &linkState{d: d, up: map[string]bool{}} }
+
+func linkUp(l netlink.Link) bool {
+	a := l.Attrs()
+	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
+}
+
+func (ls *linkState) isUp(name string) bool {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	up, known := ls.up[name]
+	return up || !known && ls.probe(name)
+}
+
+// probe reads a link we have no update for yet; the caller holds mu.
+func (ls *linkState) probe(name string) bool {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		ls.up[name] = false
+		return false
+	}
+	ls.up[name] = linkUp(l)
+	return ls.up[name]
+}
+
+func (ls *linkState) start(ctx context.Context, wg *sync.WaitGroup) error {
+	ch := make(chan netlink.LinkUpdate, 64)
+	done := make(chan struct{})
+	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				ls.d.log.Error("netlink link updates", "err", err)
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("director: subscribe to link updates: %w", err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-ch:
+				if !ok {
+					return
+				}
+				name, up := u.Attrs().Name, linkUp(u.Link)
+				if u.Header.Type == unix.RTM_DELLINK {
+					up = false
+				}
+				ls.mu.Lock()
+				was, known := ls.up[name]
+				ls.up[name] = up
+				ls.mu.Unlock()
+				if known && was == up {
+					continue
+				}
+				ls.d.log.Info("link state", "interface", name, "up", up)
+				ls.d.post(func(now time.Time) {
+					for _, in := range ls.d.instances {
+						ls.d.applyTracking(now, in)
+					}
+				})
+			}
+		}
+	}()
+	return nil
+}
+
+// trackScript runs one vrrp_script and records its rise/fall state.
+type trackScript struct {
+	d       *Director
+	cfg     config.VRRPScript
+	check   healthcheck.Exec
+	mu      sync.Mutex
+	tracker *healthcheck.Tracker
+}
+
+func (ts *trackScript) ok() bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.tracker.Up()
+}
+
+func (ts *trackScript) run(ctx context.Context) {
+	t := time.NewTicker(ts.cfg.Interval.Std())
+	defer t.Stop()
+	for {
+		err := ts.check.Check(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		ts.mu.Lock()
+		changed := ts.tracker.Observe(err == nil)
+		up := ts.tracker.Up()
+		ts.mu.Unlock()
+		if changed {
+			ts.d.log.Info("track script", "script", ts.cfg.Name, "ok", up, "err", err)
+			ts.d.post(func(now time.Time) {
+				for _, in := range ts.d.instances {
+					ts.d.applyTracking(now, in)
+				}
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// applyTracking recomputes an instance's fault and effective priority from its
+// interface, tracked interfaces and tracked scripts, as keepalived does: weight 0 means
+// Fault on failure; a negative weight is added while failing, a positive one while OK.
+func (d *Director) applyTracking(now time.Time, in *instance) {
+	fault := !d.links.isUp(in.cfg.Interface)
+	reason := ""
+	if fault {
+		reason = "interface " + in.cfg.Interface + " down"
+	}
+	prio := in.cfg.Priority
+	for _, ti := range in.cfg.TrackInterface {
+		up := d.links.isUp(ti.Name)
+		switch {
+		case ti.Weight == 0 && !up:
+			fault, reason = true, "tracked interface "+ti.Name+" down"
+		case ti.Weight < 0 && !up, ti.Weight > 0 && up:
+			prio += ti.Weight
+		}
+	}
+	for _, name := range in.cfg.TrackScript {
+		ts := d.script(name)
+		if ts == nil {
+			continue
+		}
+		ok := ts.ok()
+		switch {
+		case ts.cfg.Weight == 0 && !ok:
+			fault, reason = true, "track script "+name+" failed"
+		case ts.cfg.Weight < 0 && !ok, ts.cfg.Weight > 0 && ok:
+			prio += ts.cfg.Weight
+		}
+	}
+	if !fault {
+		reason = "tracking ok"
+	}
+	if in.cfg.Priority < 255 {
+		d.step(now, in, vrrpPriority(prio))
+	}
+	d.step(now, in, vrrpFault(fault, reason))
+}
+
+func (d *Director) script(name string) *trackScript {
+	for _, ts := range d.scripts {
+		if ts.cfg.Name == name {
+			return ts
+		}
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package notify
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hadirector/hadirector/config"
+)
+
+// ErrUnsafe marks a hook that enable_script_security refuses.
+var ErrUnsafe = errors.New("unsafe hook")
+
+// CheckHook validates a hook command line for `hadirector check --host` and for `run`,
+// which refuses to start on an error: it must split without a shell, name an absolute
+// program that exists and is executable, and, with security (enable_script_security),
+// pass CheckProgram. An empty command line is no hook and is fine.
+func CheckHook(cmdline string, security bool) error {
+	argv, err := config.SplitCommand(cmdline)
+	if err != nil {
+		return fmt.Errorf("notify: hook %q: %w", cmdline, err)
+	}
+	if len(argv) == 0 {
+		return nil
+	}
+	if security {
+		return CheckProgram(argv[0])
+	}
+	if !filepath.IsAbs(argv[0]) {
+		return fmt.Errorf("notify: %s: %w: program path must be absolute", argv[0], ErrUnsafe)
+	}
+	_, err = executable(argv[0])
+	return err
+}
+
+// CheckUser verifies that script_user exists.
+func CheckUser(name string) error {
+	if _, err := user.Lookup(name); err != nil {
+		return fmt.Errorf("notify: script_user %q: %w", name, err)
+	}
+	return nil
+}
+
+// CheckProgram verifies that the program of a hook can be run safely as root, as
+// keepalived's script_security does: it exists, is a regular executable file, and neither
+// it nor any directory above it can be changed by anybody but root — otherwise a user who
+// can write there can run code as root. Both the path as written and the path its
+// symlinks resolve to are checked: whoever can write a directory on the written path can
+// swap a symlink there for one of their own.
+func CheckProgram(path string) error {
+	if !filepath.IsAbs(path) {
+		return fmt.Errorf("notify: %s: %w: program path must be absolute", path, ErrUnsafe)
+	}
+	path = filepath.Clean(path)
+	real, err := executable(path)
+	if err != nil {
+		return err
+	}
+	if err := rootOnly(path, real); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(path); dir != filepath.Dir(real) {
+		return rootOnly(path, dir)
+	}
+	return nil
+}
+
+// executable resolves path's symlinks and checks that it names a regular file with an
+// execute bit.
+func executable(path string) (string, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return "", fmt.Errorf("notify: %w", err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("notify: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("notify: %s: not a regular file", path)
+	}
+	if fi.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("notify: %s: not executable", path)
+	}
+	return real, nil
+}
+
+// rootOnly checks p and every directory above it: owned by root, not writable by group
+// or others. hook names the program in errors.
+func rootOnly(hook, p string) error {
+	for ; ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("notify: %s: %w", hook, err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 {
+			return fmt.Errorf("notify: %s: %w: %s is owned by uid %d, not root", hook, ErrUnsafe, p, st.Uid)
+		}
+		// A sticky directory (like /tmp) still lets anybody create files in it: refused too,
+		// since the hook could be replaced between the check and the run.
+		if fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("notify: %s: %w: %s is writable by group or others", hook, ErrUnsafe, p)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package notify
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hadirector/hadirector/internal/privtest"
+)
+
+const (
+	secureParent = "/var/lib/hadirector-test"
+	nobody       = 65534
+)
+
+// secureDir makes a root-owned 0755 directory outside /tmp (which the security check
+// rightly refuses) and removes it when the test ends.
+func secureDir(t *testing.T) string {
+	t.Helper()
+	privtest.Root(t)
+	var dir string
+	var err error
+	for range 3 { // another test's cleanup may remove an empty parent meanwhile
+		if err = os.MkdirAll(secureParent, 0o755); err != nil {
+			continue
+		}
+		if dir, err = os.MkdirTemp(secureParent, "notify-"); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		os.RemoveAll(dir)
+		os.Remove(secureParent) // only when empty
+	})
+	for _, d := range []string{secureParent, dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tmpDir is a directory under the world-writable /tmp itself (t.TempDir follows $TMPDIR).
+func tmpDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("/tmp", "notify-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	if err := os.Chmod(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func mkdir(t *testing.T, p string, mode os.FileMode, uid int) string {
+	t.Helper()
+	if err := os.Mkdir(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(p, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckProgramAccepts(t *testing.T) {
+	dir := secureDir(t)
+	ok := script(t, dir, "ok.sh", "exit 0\n")
+	link := filepath.Join(dir, "link.sh")
+	if err := os.Symlink("ok.sh", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{ok, link, "/bin/true"} {
+		if err := CheckProgram(p); err != nil {
+			t.Errorf("CheckProgram(%s) = %v, want nil", p, err)
+		}
+	}
+	for _, h := range []string{"", ok, ok + ` 'two words' "VI_1"`, link + " x"} {
+		if err := CheckHook(h, true); err != nil {
+			t.Errorf("CheckHook(%q, true) = %v, want nil", h, err)
+		}
+	}
+}
+
+func TestCheckProgramRefuses(t *testing.T) {
+	dir := secureDir(t)
+	tmp := tmpDir(t)
+	tmpOK := script(t, tmp, "ok.sh", "exit 0\n")
+	ok := script(t, dir, "ok.sh", "exit 0\n")
+
+	mode := func(name string, m os.FileMode) string {
+		p := script(t, dir, name, "exit 0\n")
+		if err := os.Chmod(p, m); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	userFile := script(t, dir, "user.sh", "exit 0\n")
+	if err := os.Chown(userFile, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	userDir := mkdir(t, filepath.Join(dir, "userdir"), 0o755, nobody)
+	inUserDir := script(t, userDir, "ok.sh", "exit 0\n")
+	gwDir := mkdir(t, filepath.Join(dir, "gwdir"), 0o775, 0)
+	inGWDir := script(t, gwDir, "ok.sh", "exit 0\n")
+	linkInUserDir := filepath.Join(userDir, "link.sh")
+	if err := os.Symlink(ok, linkInUserDir); err != nil {
+		t.Fatal(err)
+	}
+	linkToTmp := filepath.Join(dir, "tmp-link.sh")
+	if err := os.Symlink(tmpOK, linkToTmp); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, path string
+		unsafe     bool // ErrUnsafe; otherwise just an error
+		notExist   bool
+	}{
+		{"under /tmp", tmpOK, true, false},
+		{"group-writable file", mode("gw.sh", 0o775), true, false},
+		{"other-writable file", mode("ow.sh", 0o757), true, false},
+		{"file owned by a user", userFile, true, false},
+		{"dir owned by a user", inUserDir, true, false},
+		{"group-writable dir", inGWDir, true, false},
+		{"symlink in a user's dir", linkInUserDir, true, false},
+		{"symlink to /tmp", linkToTmp, true, false},
+		{"relative path", "bin/true", true, false},
+		{"not executable", mode("noexec.sh", 0o644), false, false},
+		{"directory", dir, false, false},
+		{"missing", filepath.Join(dir, "missing.sh"), false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := CheckProgram(tc.path)
+			if err == nil {
+				t.Fatalf("CheckProgram(%s) = nil, want refusal", tc.path)
+			}
+			if errors.Is(err, ErrUnsafe) != tc.unsafe || errors.Is(err, fs.ErrNotExist) != tc.notExist {
+				t.Errorf("CheckProgram(%s) = %v", tc.path, err)
+			}
+			if err := CheckHook(tc.path+" arg", true); err == nil {
+				t.Errorf("CheckHook(%s, true) = nil", tc.path)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestCheckHook covers what needs no root: the shape of the command line and, without
+// script security, only existence and the execute bit.
+func TestCheckHook(t *testing.T) {
+	tmp := tmpDir(t)
+	ok := script(t, tmp, "ok.sh", "exit 0\n")
+	noexec := filepath.Join(tmp, "noexec.sh")
+	if err := os.WriteFile(noexec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		cmd      string
+		security bool
+		ok       bool
+	}{
+		{"", true, true},
+		{"   ", true, true},
+		{ok + " 'a b'", false, true},
+		{ok + " 'a b'", true, false}, // /tmp
+		{"ok.sh", false, false},      // relative
+		{"'" + ok, false, false},     // unterminated quote
+		{noexec, false, false},
+		{filepath.Join(tmp, "missing"), false, false},
+		{tmp, false, false},
+	} {
+		err := CheckHook(tc.cmd, tc.security)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckHook(%q, %v) = %v, want ok=%v", tc.cmd, tc.security, err, tc.ok)
+		}
+	}
+	if err := CheckProgram("relative/x"); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("CheckProgram(relative) = %v", err)
+	}
+	if err := CheckProgram(filepath.Join(tmp, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("CheckProgram(missing) = %v", err)
+	}
+	if err := CheckProgram(ok); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("CheckProgram(/tmp/...) = %v", err)
+	}
+}
+
+func TestCheckUser(t *testing.T) {
+	if err := CheckUser("root"); err != nil {
+		t.Error(err)
+	}
+	if err := CheckUser("hadirector-no-such-user"); err == nil {
+		t.Error("CheckUser accepted a missing user")
+	}
+	if _, err := NewRunner(Options{User: "hadirector-no-such-user"}); err == nil {
+		t.Error("NewRunner accepted a missing script_user")
+	}
+}
+
+// TestScriptUser: as root with script_user nobody, hooks run as nobody, and script
+// security passes for a root-owned directory.
+func TestScriptUser(t *testing.T) {
+	dir := secureDir(t)
+	if err := CheckUser("nobody"); err != nil {
+		privtest.Need(t, false, "no user nobody: "+err.Error())
+	}
+	out := filepath.Join(dir, "out")
+	if err := os.WriteFile(out, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(out, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	id := script(t, dir, "id.sh", "id -u >> \"$1\"\nid -g >> \"$1\"\n")
+	if err := CheckHook(id+" "+out, true); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, Options{User: "nobody", Security: true})
+	h.Submit(Event{Kind: Instance, Name: "VI_1", State: Master, Hooks: Hooks{Specific: id + " " + out}})
+	h.drain(t)
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Fields(string(b)); len(got) != 2 || got[0] != "65534" || got[1] != "65534" {
+		t.Errorf("hook ran as uid/gid %q, want nobody (65534)", got)
+	}
+	if s := h.Stats(); s.Ran != 1 || s.Failed != 0 {
+		t.Errorf("stats %+v; log %v", s, h.log.records(t))
+	}
+}

@@ -1,0 +1,42 @@
+//go:build !linux
+
+package vip
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+)
+
+// errUnsupported: claiming addresses needs Linux (netlink, AF_PACKET, macvlan). The
+// portable parts (frames, state file) still build and test elsewhere.
+var errUnsupported = errors.New("vip: needs Linux")
+
+// NewManager needs Linux.
+func NewManager(stateFile string, log *slog.Logger) (*Manager, error) { return nil, errUnsupported }
+
+// Announcer needs Linux.
+type Announcer struct{}
+
+// NewAnnouncer needs Linux.
+func NewAnnouncer(ifname string, mac net.HardwareAddr, log *slog.Logger) (*Announcer, error) {
+	return nil, errUnsupported
+}
+
+// Burst needs Linux.
+func (a *Announcer) Burst(vips []netip.Addr, repeat int) (int, error) { return 0, errUnsupported }
+
+// MAC needs Linux.
+func (a *Announcer) MAC() net.HardwareAddr { return nil }
+
+// Close needs Linux.
+func (a *Announcer) Close() error { return nil }
+
+// EnsureVMAC needs Linux.
+func EnsureVMAC(parent string, name string, vrid uint8, ipv6 bool) (*net.Interface, error) {
+	return nil, errUnsupported
+}
+
+// RemoveVMAC needs Linux.
+func RemoveVMAC(name string) error { return errUnsupported }

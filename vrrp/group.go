@@ -1,0 +1,80 @@
+package vrrp
+
+import (
+	"fmt"
+	"time"
+)
+
+// Group is a sync group (keepalived's vrrp_sync_group): instances that move together.
+// When one member becomes master the others follow; when one leaves master for backup the
+// others do too; while any member has a fault of its own, every member is in Fault. Like
+// Machine it is pure.
+type Group struct {
+	Name    string
+	Members []*Machine
+}
+
+// MemberActions is the actions one member must carry out.
+type MemberActions struct {
+	Member  int
+	Actions []Action
+}
+
+// Step feeds ev to member i, then moves the other members as the group rules demand.
+// The result lists each member's actions in the order they arose.
+func (g *Group) Step(now time.Time, i int, ev Event) []MemberActions {
+	var out []MemberActions
+	type pending struct {
+		member int
+		acts   []Action
+	}
+	queue := []pending{{i, g.Members[i].Step(now, ev)}}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		if len(p.acts) == 0 {
+			continue
+		}
+		out = append(out, MemberActions{Member: p.member, Actions: p.acts})
+		for _, a := range p.acts {
+			if a.Kind != ActTransition || (a.To != Master && a.To != Backup) {
+				continue
+			}
+			// Only a member's own decision is propagated; a forced move to the same
+			// state would otherwise bounce around the group.
+			if a.From != Master && a.To == Backup {
+				continue // leaving Initialize or Fault is handled by the fault rule
+			}
+			reason := fmt.Sprintf("sync group %s: %s went %s", g.Name, g.Members[p.member].cfg.Name, a.To)
+			for k, m := range g.Members {
+				if k == p.member {
+					continue
+				}
+				if acts := m.Step(now, Event{Kind: EvGroup, State: a.To, Reason: reason}); len(acts) > 0 {
+					queue = append(queue, pending{k, acts})
+				}
+			}
+		}
+		// Fault rule: a member is held in Fault while any other member has its own fault.
+		for k, m := range g.Members {
+			want := false
+			for j, o := range g.Members {
+				if j != k && o.ownFault {
+					want = true
+				}
+			}
+			if want == m.groupFault {
+				continue
+			}
+			reason := fmt.Sprintf("sync group %s: fault cleared", g.Name)
+			if want {
+				reason = fmt.Sprintf("sync group %s: member in fault", g.Name)
+			}
+			m.groupFault = want
+			if acts := m.faultChanged(now, reason); len(acts) > 0 {
+				queue = append(queue, pending{k, acts})
+			}
+		}
+	}
+	return out
+}
