@@ -48,7 +48,8 @@ func decode(data []byte, cfg *Config, r *report) (seen map[string]bool, ok bool)
 
 	// Belt and braces: everything the walk above did not understand has been
 	// reported already, so anything left undecoded means the walk missed a
-	// key. The key carries no array indexes, hence the prefix comparison.
+	// key. Undecoded keys carry no array indexes, so they are compared
+	// without them.
 	for _, k := range md.Undecoded() {
 		ks := k.String()
 		reported := false
@@ -121,8 +122,9 @@ func (d *decoder) value(p toml.Primitive, path string, v reflect.Value) {
 		if df, ok := nv.Interface().(defaulter); ok {
 			df.setDefaults()
 		}
-		d.table(p, raw, path, nv.Elem())
-		v.Set(nv)
+		if d.table(p, raw, path, nv.Elem()) {
+			v.Set(nv)
+		}
 	case t.Kind() == reflect.Slice:
 		if reflect.ValueOf(raw).Kind() != reflect.Slice {
 			if _, ok := raw.(map[string]any); ok && t.Elem().Kind() == reflect.Struct {
@@ -155,21 +157,24 @@ func (d *decoder) value(p toml.Primitive, path string, v reflect.Value) {
 	}
 }
 
-func (d *decoder) table(p toml.Primitive, raw any, path string, v reflect.Value) {
+// table decodes a TOML table into the struct v and reports whether the value
+// was a table at all.
+func (d *decoder) table(p toml.Primitive, raw any, path string, v reflect.Value) bool {
 	if _, ok := raw.(map[string]any); !ok {
 		if _, aot := raw.([]map[string]any); aot {
 			d.r.decodeFailed(path, "expected a table, got an array of tables (write [%s], not [[%s]])", stripIndexes(path), stripIndexes(path))
 		} else {
 			d.r.decodeFailed(path, "expected a table, got %s", tomlType(raw))
 		}
-		return
+		return false
 	}
 	var m map[string]toml.Primitive
 	if err := d.md.PrimitiveDecode(p, &m); err != nil {
 		d.r.decodeFailed(path, "%s", strings.TrimPrefix(err.Error(), "toml: "))
-		return
+		return false
 	}
 	d.fields(m, path, v)
+	return true
 }
 
 // isLeafStruct reports the struct types that are single values in the file.

@@ -119,6 +119,13 @@ func New(o Options) (*Director, error) {
 // Run claims nothing until the election says so, and returns after a clean shutdown when
 // ctx is cancelled: masters send priority 0 and remove their VIPs first.
 func (d *Director) Run(ctx context.Context) error {
+	for _, in := range d.instances {
+		if in.cfg.UseVMAC {
+			if _, err := vip.EnsureVMAC(in.cfg.Interface, in.vipIface, uint8(in.cfg.VirtualRouterID), in.six); err != nil {
+				return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+			}
+		}
+	}
 	// Crash recovery before joining the election: a VIP left behind by a killed run would
 	// make this node answer ARP for an address it does not hold.
 	for _, in := range d.instances {
@@ -146,6 +153,7 @@ func (d *Director) Run(ctx context.Context) error {
 				in.announcer.Close()
 			}
 		}
+		d.vips.Close()
 	}()
 	for _, s := range d.socks {
 		wg.Add(1)
@@ -384,6 +392,36 @@ func (d *Director) drop(s *sock, r vrrp.DropReason, src netip.Addr, vrid uint8) 
 	if logIt {
 		d.log.Warn("advert dropped", "interface", s.conn.Interface().Name, "reason", r.String(), "from", src, "vrid", vrid, "count", n)
 	}
+}
+
+// Cleanup removes every VIP of cfg from this host (and the use_vmac interfaces), for a
+// node that crashed and is not restarted. The address owner's addresses stay.
+func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Prefix, error) {
+	m, err := vip.NewManager(filepath.Join(stateDir, "vips.json"), log)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	var all []netip.Prefix
+	var errs []error
+	for i := range cfg.Instances {
+		c := &cfg.Instances[i]
+		vips, iface, _ := plan(c)
+		if _, err := net.InterfaceByName(iface); err != nil {
+			continue // nothing there to clean
+		}
+		removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
+		all = append(all, removed...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if c.UseVMAC {
+			if err := vip.RemoveVMAC(iface); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return all, errors.Join(errs...)
 }
 
 // Drops returns the drop counters summed over sockets, by reason.

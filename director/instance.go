@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,37 +44,11 @@ type instance struct {
 }
 
 func newInstance(d *Director, c *config.Instance) (*instance, error) {
-	in := &instance{d: d, cfg: c, six: c.Family() == 6, vipIface: c.Interface, sendIface: c.Interface}
-	in.vips = append(in.vips, c.VirtualIPAddress...)
-	vrid := uint8(c.VirtualRouterID)
-	if in.six && !in.vips[0].Addr().IsLinkLocalUnicast() {
-		// RFC 5798 §5.2.9: the first address of an IPv6 advert is the virtual router's
-		// link-local address. keepalived only warns; we add one, derived from the virtual
-		// MAC (EUI-64 of 00-00-5E-00-02-{VRID}) so both routers pick the same.
-		ll := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: 0x02, 0x00, 0x5e, 0xff, 0xfe, 0x00, 0x02, vrid})
-		in.vips = append([]netip.Prefix{netip.PrefixFrom(ll, 64)}, in.vips...)
-	} else if in.six {
-		// Keep a configured link-local first, whatever the order written.
-		for i, p := range in.vips {
-			if p.Addr().IsLinkLocalUnicast() {
-				in.vips[0], in.vips[i] = in.vips[i], in.vips[0]
-				break
-			}
-		}
-	}
+	in := &instance{d: d, cfg: c, six: c.Family() == 6}
+	in.vips, in.vipIface, in.mac = plan(c)
+	in.sendIface = in.vipIface
 	for _, p := range in.vips {
 		in.vipAddrs = append(in.vipAddrs, p.Addr())
-	}
-	if c.UseVMAC {
-		in.mac = vip.VirtualMAC(vrid, in.six)
-		in.vipIface = fmt.Sprintf("vrrp.%d", vrid)
-		if in.six {
-			in.vipIface = fmt.Sprintf("vrrp6.%d", vrid)
-		}
-		if _, err := vip.EnsureVMAC(c.Interface, in.vipIface, vrid, in.six); err != nil {
-			return nil, fmt.Errorf("instance %s: %w", c.Name, err)
-		}
-		in.sendIface = in.vipIface
 	}
 	src, err := primaryAddr(c, in.vips)
 	if err != nil {
@@ -88,6 +63,7 @@ func newInstance(d *Director, c *config.Instance) (*instance, error) {
 	} else {
 		in.dsts = []netip.Addr{vrrp.GroupV4}
 	}
+	vrid := uint8(c.VirtualRouterID)
 	in.expect = vrrp.Expect{Version: uint8(c.Version), VRID: vrid, IPv6: in.six, Interval: c.AdvertInt.Std(), Addrs: in.vipAddrs}
 	if c.AuthPass != "" {
 		in.expect.AuthType = vrrp.AuthSimple
@@ -99,6 +75,35 @@ func newInstance(d *Director, c *config.Instance) (*instance, error) {
 	})
 	in.effects = newEffects(in)
 	return in, nil
+}
+
+// plan derives, without touching the host, the VIPs an instance holds (IPv6: a link-local
+// one first), the interface that holds them, and the MAC they are announced with (nil:
+// the interface's own).
+func plan(c *config.Instance) (vips []netip.Prefix, iface string, mac net.HardwareAddr) {
+	vips = append(vips, c.VirtualIPAddress...)
+	vrid := uint8(c.VirtualRouterID)
+	six := c.Family() == 6
+	if six && !slices.ContainsFunc(vips, func(p netip.Prefix) bool { return p.Addr().IsLinkLocalUnicast() }) {
+		// RFC 5798 §5.2.9: the first address of an IPv6 advert is the virtual router's
+		// link-local address. keepalived only warns; we add one, derived from the virtual
+		// MAC (EUI-64 of 00-00-5E-00-02-{VRID}) so both routers pick the same.
+		ll := netip.AddrFrom16([16]byte{0xfe, 0x80, 8: 0x02, 0x00, 0x5e, 0xff, 0xfe, 0x00, 0x02, vrid})
+		vips = append([]netip.Prefix{netip.PrefixFrom(ll, 64)}, vips...)
+	} else if six {
+		// A configured link-local goes first, whatever the order written.
+		i := slices.IndexFunc(vips, func(p netip.Prefix) bool { return p.Addr().IsLinkLocalUnicast() })
+		vips[0], vips[i] = vips[i], vips[0]
+	}
+	iface = c.Interface
+	if c.UseVMAC {
+		mac = vip.VirtualMAC(vrid, six)
+		iface = fmt.Sprintf("vrrp.%d", vrid)
+		if six {
+			iface = fmt.Sprintf("vrrp6.%d", vrid)
+		}
+	}
+	return vips, iface, mac
 }
 
 // primaryAddr picks the advert source: unicast_src_ip, else the interface's first address

@@ -3,9 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -22,11 +20,9 @@ func (r *Runner) runHook(ctx context.Context, ev *Event, generic bool, env []str
 	}
 	attrs := append(ev.logAttrs(), "hook", ev.hookName(generic), "state", string(ev.State))
 	argv, err := config.SplitCommand(cmdline)
-	if err == nil && len(argv) > 0 && !filepath.IsAbs(argv[0]) {
-		err = fmt.Errorf("%s: %w: program path must be absolute", argv[0], ErrUnsafe)
-	}
-	if err == nil && len(argv) > 0 && r.opts.Security {
-		err = CheckProgram(argv[0])
+	if err == nil && len(argv) > 0 {
+		// Checked again at every run: the file may have changed since start-up.
+		err = checkProgram(argv[0], r.opts.Security)
 	}
 	if err != nil {
 		r.failed.Add(1)

@@ -475,7 +475,14 @@ wait
 			if err != nil {
 				t.Fatal(err)
 			}
-			if alive := groupAlive(t, pgid); len(alive) > 0 {
+			// A member that was sent SIGKILL still shows until the kernel schedules its
+			// exit: give it a moment (the sleep 1000 it would otherwise be stays for good).
+			alive := groupAlive(t, pgid)
+			for i := 0; len(alive) > 0 && i < 100; i++ {
+				time.Sleep(20 * time.Millisecond)
+				alive = groupAlive(t, pgid)
+			}
+			if len(alive) > 0 {
 				t.Errorf("process group %d still has live members after the timeout: %q", pgid, alive)
 			}
 			if s := h.Stats(); s.TimedOut != 1 || s.Failed != 1 || s.Ran != 1 {
@@ -494,33 +501,48 @@ wait
 	}
 }
 
+// fastest runs f attempts times and returns the shortest wall time and all of them. Other
+// work on the machine (parallel test packages, other processes) can stall any thread for
+// 100 ms or more; a Submit that waited for a hook would be slow in every attempt.
+func fastest(attempts int, f func()) (time.Duration, []time.Duration) {
+	var all []time.Duration
+	for range attempts {
+		begin := time.Now()
+		f()
+		all = append(all, time.Since(begin))
+	}
+	return slices.Min(all), all
+}
+
 // TestSubmitNeverBlocks: with hooks that hang for 60 s, 1000 Submits in a row return at
 // once, and shutdown kills the hung hooks.
 func TestSubmitNeverBlocks(t *testing.T) {
 	dir := t.TempDir()
 	hang := script(t, dir, "hang.sh", "exec /bin/sleep 60\n")
 	h := start(t, Options{DefaultTimeout: 300 * time.Millisecond, KillGrace: 100 * time.Millisecond})
-	const n = 1000
+	const n, keys, attempts = 1000, 10, 3
 	evs := make([]Event, n)
 	for i := range evs {
-		evs[i] = Event{Kind: Instance, Name: fmt.Sprintf("VI_%d", i%10), State: []State{Master, Backup}[i%2], Priority: i,
+		evs[i] = Event{Kind: Instance, Name: fmt.Sprintf("VI_%d", i%keys), State: []State{Master, Backup}[i%2], Priority: i,
 			Hooks: Hooks{Specific: hang, Generic: hang}}
 	}
-	begin := time.Now()
-	for _, ev := range evs {
-		h.Submit(ev)
-	}
-	took := time.Since(begin)
-	t.Logf("%d Submits took %v (%v each) with every hook hanging", n, took, took/n)
-	if took > 100*time.Millisecond {
-		t.Errorf("%d Submits took %v: Submit must not wait for hooks", n, took)
+	best, all := fastest(attempts, func() {
+		for _, ev := range evs {
+			h.Submit(ev)
+		}
+	})
+	t.Logf("%d Submits with every hook hanging took %v (%v each; attempts %v)", n, best, best/n, all)
+	if best > 50*time.Millisecond {
+		t.Errorf("%d Submits took %v at best: Submit must not wait for hooks", n, best)
 	}
 	time.Sleep(50 * time.Millisecond) // let the workers start their hooks
-	begin = time.Now()
+	begin := time.Now()
 	h.stop(t)
-	t.Logf("shutdown with 10 hung hooks took %v", time.Since(begin))
+	t.Logf("shutdown with %d hung hooks took %v", keys, time.Since(begin))
+	// Per key at most QueueLen events were queued and, in the second or so the test
+	// lasts, a few ran: the rest were dropped.
 	s := h.Stats()
-	if s.Dropped < n-10*(DefaultQueueLen+1) || s.Ran == 0 {
+	if s.Dropped < attempts*n-keys*(DefaultQueueLen+5) || s.Ran == 0 {
 		t.Errorf("stats %+v", s)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -641,6 +663,27 @@ func TestBackgroundChildKeepsStderr(t *testing.T) {
 	}
 	recs := h.log.records(t)
 	if r := recs[len(recs)-1]; r["msg"] != "notify hook ran" || r["exit"] != float64(0) || r["note"] == nil {
+		t.Errorf("log record %v", r)
+	}
+}
+
+// TestMissingProgram: without script security a hook must still exist; a missing one is
+// reported and counted, and the key's later hooks still run.
+func TestMissingProgram(t *testing.T) {
+	dir := t.TempDir()
+	rec := script(t, dir, "rec.sh", recorder)
+	log := filepath.Join(dir, "log")
+	h := start(t, Options{})
+	h.Submit(Event{Kind: Instance, Name: "VI_1", State: Backup, Hooks: Hooks{Specific: filepath.Join(dir, "missing.sh")}})
+	h.Submit(Event{Kind: Instance, Name: "VI_1", State: Master, Hooks: Hooks{Specific: rec + " " + log}})
+	h.drain(t)
+	if s := h.Stats(); s.Ran != 1 || s.Failed != 1 {
+		t.Errorf("stats %+v", s)
+	}
+	if calls := readCalls(t, log); len(calls) != 1 {
+		t.Errorf("%d calls after the missing hook, want 1", len(calls))
+	}
+	if r := h.log.records(t)[0]; r["msg"] != "notify hook not run" || !strings.Contains(r["err"].(string), "no such file") {
 		t.Errorf("log record %v", r)
 	}
 }

@@ -26,13 +26,18 @@ func CheckHook(cmdline string, security bool) error {
 	if len(argv) == 0 {
 		return nil
 	}
+	return checkProgram(argv[0], security)
+}
+
+// checkProgram is the check of a hook's program at start-up and before every run.
+func checkProgram(prog string, security bool) error {
 	if security {
-		return CheckProgram(argv[0])
+		return CheckProgram(prog)
 	}
-	if !filepath.IsAbs(argv[0]) {
-		return fmt.Errorf("notify: %s: %w: program path must be absolute", argv[0], ErrUnsafe)
+	if !filepath.IsAbs(prog) {
+		return fmt.Errorf("notify: %s: %w: program path must be absolute", prog, ErrUnsafe)
 	}
-	_, err = executable(argv[0])
+	_, err := executable(prog)
 	return err
 }
 

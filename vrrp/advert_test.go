@@ -740,8 +740,8 @@ func TestUnmarshalDoesNotAliasInput(t *testing.T) {
 	}
 }
 
-// A failed decode must not leave a half-decoded advert that looks usable: the fields
-// describe at most the header, and Src/Dst are kept.
+// Decoding into a reused Advert starts from zero: nothing of the previous advert survives
+// except Src and Dst, which are inputs.
 func TestUnmarshalResetsOnReuse(t *testing.T) {
 	a := golden[1].adv
 	if err := a.UnmarshalBinary(mustHex(t, golden[0].hex)); err != nil {

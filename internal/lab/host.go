@@ -226,7 +226,7 @@ func (h *Host) link(dev string) (linkInfo, error) {
 // entry; an entry without a link-layer address (INCOMPLETE, FAILED) has a nil mac. state is
 // the kernel's, e.g. "REACHABLE", "STALE", "FAILED" (several joined with ",").
 func (h *Host) Neighbor(ip netip.Addr) (mac net.HardwareAddr, state string, ok bool) {
-	out, err := run("", "ip", "-n", h.ns, "-j", "neigh", "show", "to", ip.String(), "dev", "eth0")
+	out, err := run("", "ip", "-n", h.ns, "-j", "neigh", "show", "to", ip.WithZone("").String(), "dev", "eth0")
 	if err != nil {
 		return nil, "", false
 	}

@@ -43,6 +43,7 @@ type Lab struct {
 	mu     sync.Mutex
 	hosts  []*Host
 	procs  []*Proc
+	logs   int             // process log files made so far, for unique names
 	cuts   map[[2]int]bool // {from, to} host indexes whose frames the switch drops
 	hub    map[int]bool    // switch ports that currently carry a hub filter
 	closed bool

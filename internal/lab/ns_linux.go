@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,4 +59,10 @@ func doInNS(ns string, fn func() error) error {
 		panic(r.value) // on the caller's goroutine, where the test framework can see it
 	}
 	return r.err
+}
+
+// procAttr makes a started process a group leader (so Kill reaches its children) that the
+// kernel kills if the test binary dies without running cleanups.
+func procAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }

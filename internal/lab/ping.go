@@ -15,9 +15,9 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-// Ping sends one ICMP echo request from the host to dst and waits up to timeout for the
-// reply (the machines have no ping binary, and this needs no process). A link-local IPv6
-// dst needs its zone, e.g. fe80::1%eth0.
+// Ping sends ICMP echo requests from the host to dst, one every 200 ms, until a reply
+// arrives (nil) or timeout passes (an error). The machines have no ping binary, and this
+// needs no process. A link-local IPv6 dst needs its zone, e.g. fe80::1%eth0.
 func (h *Host) Ping(dst netip.Addr, timeout time.Duration) error {
 	if err := ping(h, dst, timeout); err != nil {
 		return fmt.Errorf("lab: ping %s from %s: %w", dst, h.Name, err)
@@ -53,39 +53,62 @@ func ping(h *Host, dst netip.Addr, timeout time.Duration) error {
 	}
 	defer c.Close()
 
-	id, seq := rand.IntN(1<<16), rand.IntN(1<<16)
+	// Like ping -i 0.2 -w timeout: a request lost while a link or a neighbour entry settles
+	// must not fail the whole wait.
+	id, seq0 := rand.IntN(1<<16), rand.IntN(1<<16)
 	payload := []byte("hadirector-lab")
-	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: seq, Data: payload}}
-	b, err := msg.Marshal(nil) // ICMPv6: the kernel fills in the checksum on raw sockets
-	if err != nil {
-		return err
-	}
-	if err := c.SetDeadline(time.Now().Add(timeout)); err != nil {
-		return err
-	}
-	if _, err := c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice(), Zone: zone}); err != nil {
+	to := &net.IPAddr{IP: dst.AsSlice(), Zone: zone}
+	deadline := time.Now().Add(timeout)
+	sent := 0
+	send := func() error {
+		msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: id, Seq: (seq0 + sent) & 0xffff, Data: payload}}
+		b, err := msg.Marshal(nil) // ICMPv6: the kernel fills in the checksum on raw sockets
+		if err != nil {
+			return err
+		}
+		sent++
+		_, err = c.WriteTo(b, to)
 		return err
 	}
 	buf := make([]byte, 1500)
-	for {
-		n, from, err := c.ReadFrom(buf)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return fmt.Errorf("no reply within %v", timeout)
-			}
+	var lastErr error
+	for time.Now().Before(deadline) {
+		// A send error (no route while a link is down) is retried like a lost request.
+		if lastErr = send(); lastErr == nil {
+			lastErr = fmt.Errorf("no reply within %v", timeout)
+		}
+		next := time.Now().Add(resend)
+		if next.After(deadline) {
+			next = deadline
+		}
+		if err := c.SetReadDeadline(next); err != nil {
 			return err
 		}
-		src, ok := netip.AddrFromSlice(from.(*net.IPAddr).IP)
-		if !ok || src.Unmap() != dst.WithZone("") {
-			continue
-		}
-		m, err := icmp.ParseMessage(proto, buf[:n])
-		if err != nil || m.Type != reply {
-			continue
-		}
-		if e, ok := m.Body.(*icmp.Echo); ok && e.ID == id && e.Seq == seq && bytes.Equal(e.Data, payload) {
-			return nil
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					break
+				}
+				return err
+			}
+			src, ok := netip.AddrFromSlice(from.(*net.IPAddr).IP)
+			if !ok || src.Unmap() != dst.WithZone("") {
+				continue
+			}
+			m, err := icmp.ParseMessage(proto, buf[:n])
+			if err != nil || m.Type != reply {
+				continue
+			}
+			e, ok := m.Body.(*icmp.Echo)
+			if ok && e.ID == id && (e.Seq-seq0)&0xffff < sent && bytes.Equal(e.Data, payload) {
+				return nil
+			}
 		}
 	}
+	return lastErr
 }
+
+// resend is the interval between echo requests of one Ping.
+const resend = 200 * time.Millisecond
