@@ -2,7 +2,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH)/bin
 
-.PHONY: all build test lint unit sim demo fuzz clean
+.PHONY: all build test lint unit e2e sim demo fuzz clean
 
 all: build
 
@@ -16,14 +16,18 @@ lint:
 	staticcheck ./...
 
 # -race runs everything (the simulator with fewer seeds); the plain run gives the
-# simulator its full 10 000 seeds.
+# simulator its full 10 000 seeds. The namespace end-to-end tests measure failover times,
+# so they run on their own rather than beside the other packages' race-enabled tests.
 unit:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e$$)
+
+e2e:
+	$(GO) test -count=1 -v ./e2e
 
 sim:
-	$(GO) test -count=1 -run 'TestSimulator' -v ./vrrp/sim | grep -E '^(---|ok|FAIL|\s+sim_test)' 
+	$(GO) test -count=1 -run 'TestSimulator' -v ./vrrp/sim
 
-test: lint unit sim
+test: lint unit sim e2e
 
 demo: build
 	./scripts/demo.sh

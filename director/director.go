@@ -18,6 +18,7 @@ import (
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vip"
 	"github.com/hadirector/hadirector/vrrp"
 )
@@ -31,9 +32,10 @@ type Options struct {
 
 // Director runs every VRRP instance and sync group of one configuration.
 type Director struct {
-	cfg  *config.Config
-	log  *slog.Logger
-	vips *vip.Manager
+	cfg    *config.Config
+	log    *slog.Logger
+	vips   *vip.Manager
+	notify *notify.Runner
 
 	instances []*instance
 	byName    map[string]*instance
@@ -61,9 +63,10 @@ type sock struct {
 }
 
 type group struct {
-	g       *vrrp.Group
-	cfg     config.SyncGroup
-	members []*instance
+	g        *vrrp.Group
+	cfg      config.SyncGroup
+	members  []*instance
+	notified vrrp.State // last state reported to the group's hooks
 }
 
 // New validates what it can of the host and prepares the instances; nothing is changed
@@ -75,12 +78,22 @@ func New(o Options) (*Director, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if err := checkHooks(o.Config); err != nil {
+		return nil, err
+	}
+	runner, err := notify.NewRunner(notify.Options{
+		Log: o.Log, DefaultTimeout: o.Config.Global.NotifyTimeout.Std(), FIFO: o.Config.Global.NotifyFIFO,
+		User: o.Config.Global.ScriptUser, Security: o.Config.Global.EnableScriptSecurity,
+	})
+	if err != nil {
+		return nil, err
+	}
 	m, err := vip.NewManager(filepath.Join(o.StateDir, "vips.json"), o.Log)
 	if err != nil {
 		return nil, err
 	}
 	d := &Director{
-		cfg: o.Config, log: o.Log, vips: m,
+		cfg: o.Config, log: o.Log, vips: m, notify: runner,
 		byName: map[string]*instance{},
 		socks:  map[sockKey]*sock{},
 		events: make(chan func(time.Time), 1024),
@@ -144,7 +157,12 @@ func (d *Director) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	runCtx, stopWorkers := context.WithCancel(context.Background())
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{})
+	go func() { defer close(notifyDone); d.notify.Run(notifyCtx) }()
 	defer func() {
+		stopNotify()
+		<-notifyDone
 		stopWorkers()
 		d.closeSockets()
 		wg.Wait()
@@ -235,6 +253,73 @@ func (d *Director) step(now time.Time, in *instance, ev vrrp.Event) {
 	for _, ma := range in.group.g.Step(now, in.member, ev) {
 		d.act(now, in.group.members[ma.Member], ma.Actions)
 	}
+	d.groupChanged(in.group)
+}
+
+// groupChanged runs the group's hooks when all its members have settled in a new state.
+func (d *Director) groupChanged(g *group) {
+	st := g.members[0].m.State()
+	for _, in := range g.members[1:] {
+		if in.m.State() != st {
+			return
+		}
+	}
+	if st == g.notified {
+		return
+	}
+	prev := g.notified
+	g.notified = st
+	d.log.Info("sync group state", "group", g.cfg.Name, "from", prev.String(), "to", st.String())
+	hooks := map[vrrp.State]string{vrrp.Master: g.cfg.NotifyMaster, vrrp.Backup: g.cfg.NotifyBackup,
+		vrrp.Fault: g.cfg.NotifyFault, vrrp.Initialize: g.cfg.NotifyStop}
+	d.notify.Submit(notify.Event{Kind: notify.Group, Name: g.cfg.Name, State: notifyState(st), PrevState: notifyState(prev),
+		Hooks: notify.Hooks{Specific: hooks[st], Generic: g.cfg.Notify}})
+}
+
+// notifyState spells a VRRP state as hooks expect it; leaving the election is STOP.
+func notifyState(s vrrp.State) notify.State {
+	switch s {
+	case vrrp.Master:
+		return notify.Master
+	case vrrp.Backup:
+		return notify.Backup
+	case vrrp.Fault:
+		return notify.Fault
+	}
+	return notify.Stop
+}
+
+// checkHooks refuses to start with a hook that is missing or, with script security, unsafe.
+func checkHooks(cfg *config.Config) error {
+	var errs []error
+	check := func(what, cmd string) {
+		if cmd == "" {
+			return
+		}
+		if err := notify.CheckHook(cmd, cfg.Global.EnableScriptSecurity); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	for _, in := range cfg.Instances {
+		w := "vrrp_instance " + in.Name
+		check(w+" notify_master", in.NotifyMaster)
+		check(w+" notify_backup", in.NotifyBackup)
+		check(w+" notify_fault", in.NotifyFault)
+		check(w+" notify_stop", in.NotifyStop)
+		check(w+" notify", in.Notify)
+	}
+	for _, g := range cfg.SyncGroups {
+		w := "vrrp_sync_group " + g.Name
+		check(w+" notify_master", g.NotifyMaster)
+		check(w+" notify_backup", g.NotifyBackup)
+		check(w+" notify_fault", g.NotifyFault)
+		check(w+" notify_stop", g.NotifyStop)
+		check(w+" notify", g.Notify)
+	}
+	for _, sc := range cfg.Scripts {
+		check("vrrp_script "+sc.Name, sc.Script)
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
@@ -259,6 +344,9 @@ func (d *Director) shutdown() {
 	for _, in := range d.instances {
 		d.act(now, in, in.m.Step(now, vrrp.Event{Kind: vrrp.EvShutdown}))
 	}
+	for _, g := range d.groups {
+		d.groupChanged(g)
+	}
 	// The VIPs must be gone within a second of SIGTERM; removal is a netlink call per
 	// address, so this is generous.
 	deadline := time.Now().Add(time.Second)
@@ -276,6 +364,12 @@ func (d *Director) shutdown() {
 		if _, err := d.vips.Remove(in.vipIface, in.vips); err != nil {
 			d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "err", err)
 		}
+	}
+	// notify_stop is waited for, bounded by the hook timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), d.cfg.Global.NotifyTimeout.Std()+time.Second)
+	defer cancel()
+	if err := d.notify.Drain(ctx); err != nil {
+		d.log.Error("hooks still running at exit", "err", err)
 	}
 }
 

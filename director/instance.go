@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vip"
 	"github.com/hadirector/hadirector/vrrp"
 )
@@ -275,26 +276,39 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 			log.Info("VIP added", "vip", p, "interface", in.vipIface)
 		}
 		e.scheduleGARP(ctx)
+		e.notify(ef)
 	default:
 		if e.cancelGARP != nil {
 			e.cancelGARP()
 			e.cancelGARP = nil
 		}
-		if !e.master && ef.from != vrrp.Master {
-			return
+		if (e.master || ef.from == vrrp.Master) && in.cfg.Priority != vrrp.PriorityOwner {
+			// The owner's addresses are its own and never removed.
+			removed, err := in.d.vips.Remove(in.vipIface, in.vips)
+			if err != nil {
+				log.Error("remove VIPs", "err", err)
+			}
+			for _, p := range removed {
+				log.Info("VIP removed", "vip", p, "interface", in.vipIface)
+			}
 		}
 		e.master = false
-		if in.cfg.Priority == vrrp.PriorityOwner {
-			return // the owner's addresses are its own; never removed
-		}
-		removed, err := in.d.vips.Remove(in.vipIface, in.vips)
-		if err != nil {
-			log.Error("remove VIPs", "err", err)
-		}
-		for _, p := range removed {
-			log.Info("VIP removed", "vip", p, "interface", in.vipIface)
-		}
+		e.notify(ef)
 	}
+}
+
+// notify hands the transition to the hook runner, after the addresses have moved, so a
+// notify_master script sees the VIP in place.
+func (e *effects) notify(ef effect) {
+	c := e.in.cfg
+	hooks := map[vrrp.State]string{vrrp.Master: c.NotifyMaster, vrrp.Backup: c.NotifyBackup, vrrp.Fault: c.NotifyFault, vrrp.Initialize: c.NotifyStop}
+	prev := notifyState(ef.from)
+	if ef.from == vrrp.Initialize {
+		prev = "" // first state after start
+	}
+	e.in.d.notify.Submit(notify.Event{Kind: notify.Instance, Name: c.Name, State: notifyState(ef.to), PrevState: prev,
+		Priority: int(ef.prio), VIPs: slices.Clone(e.in.vips), VRID: c.VirtualRouterID, Interface: c.Interface,
+		Hooks: notify.Hooks{Specific: hooks[ef.to], Generic: c.Notify}})
 }
 
 func (e *effects) burst(log *slog.Logger) {

@@ -72,6 +72,9 @@ func (n *node) writeConfig(prio uint8, extra string) {
 status_socket = ""
 log_format = "json"
 garp_master_delay = "1s"
+# As on a loaded production director: the tests share two cores with whatever else runs.
+realtime_priority = 10
+lock_memory = true
 
 [[vrrp_instance]]
 name = "VI_1"
@@ -197,6 +200,21 @@ func TestColdStart(t *testing.T) {
 		t.Errorf("a became master %v after start; Master_Down_Interval is %v", d, p.a.mdi())
 	}
 	stable(t, 5*interval, "exactly one node holds the VIP", func() bool { return p.a.hasVIP() != p.b.hasVIP() })
+	// realtime_priority: every thread runs SCHED_RR (policy 2, field 41 of stat).
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", p.a.proc.Pid()))
+	for _, f := range tasks {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+		if policy := fields[41-3]; policy != "2" {
+			t.Errorf("%s: scheduling policy %s, want SCHED_RR (2)", f, policy)
+		}
+	}
+	if len(tasks) == 0 {
+		t.Error("no threads found for a")
+	}
 }
 
 func TestKillMaster(t *testing.T) {
