@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,6 +33,7 @@ type instance struct {
 	vips      []netip.Prefix
 	vipAddrs  []netip.Addr // advert address list (IPv6: link-local first)
 	vipIface  string       // where the VIPs live: the interface, or the vmac
+	vipLabel  string       // label of IPv4 VIPs, on vipIface
 	sendIface string
 	mac       net.HardwareAddr // nil: the interface's own
 	expect    vrrp.Expect
@@ -47,6 +49,11 @@ type instance struct {
 func newInstance(d *Director, c *config.Instance) (*instance, error) {
 	in := &instance{d: d, cfg: c, six: c.Family() == 6}
 	in.vips, in.vipIface, in.mac = plan(c)
+	// The label names its interface ("eth0:1"); on a vmac the same suffix follows the
+	// vmac's name ("vrrp.51:1"), which is how ifconfig users will look for it.
+	if c.VirtualIPAddressLabel != "" {
+		in.vipLabel = in.vipIface + strings.TrimPrefix(c.VirtualIPAddressLabel, c.Interface)
+	}
 	in.sendIface = in.vipIface
 	for _, p := range in.vips {
 		in.vipAddrs = append(in.vipAddrs, p.Addr())
@@ -265,7 +272,7 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 		}
 	case ef.to == vrrp.Master:
 		e.master = true
-		added, err := in.d.vips.Add(in.vipIface, in.vips, in.cfg.VirtualIPAddressLabel)
+		added, err := in.d.vips.Add(in.vipIface, in.vips, in.vipLabel)
 		if err != nil {
 			log.Error("add VIPs", "err", err)
 		}

@@ -37,6 +37,11 @@ var (
 		// interface, arp_filter=1 only when the route back leaves through it.
 		{"arp_ignore", "1"},
 		{"arp_filter", "1"},
+		// And its own ARP requests must not carry a VIP as the sender address: replies to
+		// traffic for the VIP are routed out of the parent, and with the default
+		// arp_announce=0 the kernel would resolve the client with sender IP = VIP and the
+		// physical MAC, moving the client's entry for the VIP off the virtual MAC.
+		{"arp_announce", "2"},
 	}
 )
 

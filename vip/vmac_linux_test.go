@@ -67,6 +67,7 @@ func TestVMAC(t *testing.T) {
 	for _, c := range []struct{ ifname, key, want string }{
 		{"veth0", "arp_ignore", "1"},
 		{"veth0", "arp_filter", "1"},
+		{"veth0", "arp_announce", "2"},
 		{"vrrp.51", "arp_ignore", "1"},
 		{"vrrp.51", "accept_local", "1"},
 		{"vrrp.51", "rp_filter", "0"},

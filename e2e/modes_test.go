@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hadirector/hadirector/internal/lab"
+)
+
+// TestUnicast: adverts go only to the configured peer, and a stranger's adverts are
+// dropped and counted instead of winning the election.
+func TestUnicast(t *testing.T) {
+	p := newPair(t, 150, 100,
+		`unicast_src_ip = "192.0.2.1"
+unicast_peer = ["192.0.2.2"]`,
+		`unicast_src_ip = "192.0.2.2"
+unicast_peer = ["192.0.2.1"]`)
+	p.elect()
+	p.a.proc.Kill()
+	eventually(t, p.b.mdi()+slack, "b takes over", p.b.hasVIP)
+
+	// A stranger with priority 254 sends unicast adverts to b: b must ignore it.
+	stranger := &node{t: t, h: p.l.Host("stranger", "192.0.2.9/24"), bin: p.a.bin, dir: t.TempDir()}
+	stranger.writeConfig(254, `unicast_peer = ["192.0.2.2"]`)
+	stranger.start()
+	eventually(t, stranger.mdi()+slack, "the stranger thinks it is master", stranger.hasVIP)
+	stable(t, 5*interval, "b ignores the stranger", p.b.hasVIP)
+	if _, err := p.b.proc.WaitForLine(`"reason":"unknown_peer"`, time.Second); err != nil {
+		t.Errorf("no unknown_peer drop logged by b: %v", err)
+	}
+}
+
+// TestVRRPv2WithAuth: v2 with 1 s adverts and a password; a peer with another password is
+// not heard (auth drop), so it cannot take over.
+func TestVRRPv2WithAuth(t *testing.T) {
+	v2 := func(pass string) string {
+		return fmt.Sprintf("auth_pass = %q", pass)
+	}
+	p := newPair(t, 150, 100, v2("secret12"), v2("secret12"))
+	for _, n := range []*node{p.a, p.b} {
+		b, _ := os.ReadFile(n.cfg)
+		s := strings.Replace(string(b), "version = 3", "version = 2", 1)
+		s = strings.Replace(s, fmt.Sprintf("advert_int = %q", interval), `advert_int = "1s"`, 1)
+		if err := os.WriteFile(n.cfg, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.a.start()
+	p.b.start()
+	mdi := 3*time.Second + time.Duration(256-150)*time.Second/256
+	eventually(t, mdi+slack+time.Second, "a master, b backup", func() bool {
+		return p.a.hasVIP() && !p.b.hasVIP() && p.b.state() == "BACKUP"
+	})
+	stable(t, 3*time.Second, "b stays backup (it hears a's v2 adverts)", func() bool { return !p.b.hasVIP() })
+}
+
+// TestIPv6 runs VRRPv3 over IPv6: link-local sources, ff02::12, and the link-local VIP
+// hadirector adds first when the configuration lists none.
+func TestIPv6(t *testing.T) {
+	l := lab.New(t)
+	bin := lab.Build(t, "./cmd/hadirector")
+	vip6 := netip.MustParseAddr("2001:db8::100")
+	ll := netip.MustParseAddr("fe80::200:5eff:fe00:233") // VRID 51 = 0x33
+	mk := func(name, addr string, prio uint8) *node {
+		n := &node{t: t, h: l.Host(name, addr), bin: bin, dir: t.TempDir(), prio: prio}
+		n.cfg = n.dir + "/hadirector.toml"
+		body := fmt.Sprintf(`[global]
+status_socket = ""
+log_format = "json"
+[[vrrp_instance]]
+name = "VI_6"
+interface = "eth0"
+virtual_router_id = 51
+priority = %d
+advert_int = "%s"
+virtual_ipaddress = ["2001:db8::100/64"]
+`, prio, interval)
+		if err := os.WriteFile(n.cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, b := mk("a", "2001:db8::1/64", 150), mk("b", "2001:db8::2/64", 100)
+	client := l.Host("client", "2001:db8::50/64")
+	a.start()
+	b.start()
+	has := func(n *node, ip netip.Addr) bool { return n.h.HasAddr("eth0", ip) }
+	eventually(t, a.mdi()+slack+time.Second, "a holds the IPv6 VIP and the link-local VIP", func() bool {
+		return has(a, vip6) && has(a, ll) && !has(b, vip6) && b.state() == "BACKUP"
+	})
+	if err := client.Ping(vip6, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	a.proc.Kill()
+	a.h.CablePull()
+	eventually(t, b.mdi()+slack, "b takes over over IPv6", func() bool { return has(b, vip6) && has(b, ll) })
+	eventually(t, slack, "client's neighbor entry points at b (unsolicited NA)", func() bool {
+		mac, _, ok := client.Neighbor(vip6)
+		return ok && mac.String() == b.h.MAC().String()
+	})
+	if err := client.Ping(vip6, time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLinkDownFault: the master's link going down puts it in FAULT (the backup takes
+// over); link up returns it to the election, and it preempts again.
+func TestLinkDownFault(t *testing.T) {
+	p := newPair(t, 150, 100, "", "")
+	p.elect()
+	p.a.h.CablePull()
+	eventually(t, time.Second, "a in FAULT", func() bool { return p.a.state() == "FAULT" })
+	eventually(t, p.b.mdi()+slack, "b takes over", p.b.hasVIP)
+	if p.a.hasVIP() {
+		t.Error("a kept the VIP in FAULT")
+	}
+	p.a.h.CablePlug()
+	eventually(t, 2*time.Second+p.a.mdi(), "a back and master", func() bool { return p.a.hasVIP() && !p.b.hasVIP() })
+}
+
+// TestVMAC: use_vmac puts the VIP on a macvlan with the virtual MAC, and the client
+// reaches the VIP through that MAC — so a failover needs no ARP change at all.
+func TestVMAC(t *testing.T) {
+	p := newPair(t, 150, 100, "use_vmac = true", "use_vmac = true")
+	p.a.start()
+	p.b.start()
+	vmac := "00:00:5e:00:01:33"
+	onVMAC := func(n *node) bool { return n.h.HasAddr("vrrp.51", vipAddr) }
+	eventually(t, p.a.mdi()+slack+time.Second, "a holds the VIP on vrrp.51", func() bool { return onVMAC(p.a) && !onVMAC(p.b) })
+	if err := p.client.Ping(vipAddr, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if mac, _, ok := p.client.Neighbor(vipAddr); !ok || mac.String() != vmac {
+		t.Fatalf("client resolves the VIP to %v, want the virtual MAC %s", mac, vmac)
+	}
+	p.a.proc.Kill()
+	p.a.h.CablePull()
+	eventually(t, p.b.mdi()+slack, "b takes over on its vrrp.51", func() bool { return onVMAC(p.b) })
+	if err := p.client.Ping(vipAddr, time.Second); err != nil {
+		t.Fatalf("client cannot reach the VIP after failover: %v", err)
+	}
+	if mac, _, _ := p.client.Neighbor(vipAddr); mac.String() != vmac {
+		t.Errorf("client's entry changed to %v; with use_vmac it stays %s", mac, vmac)
+	}
+}
