@@ -339,6 +339,8 @@ func TestProblems(t *testing.T) {
 			`f.toml:3: vrrp_instance "VI_1".interface: "a-very-long-interface" is longer than 15 bytes, the kernel's limit for interface names`}},
 		{"advert_int v2", inst + "version = 2\nadvert_int = \"1500ms\"\n", []string{
 			`f.toml:7: vrrp_instance "VI_1".advert_int: 1.5s: VRRPv2 needs whole seconds from 1s to 255s`}},
+		{"no_accept", inst + "accept = false\n", []string{
+			`f.toml:6: vrrp_instance "VI_1".accept: accept = false (keepalived's no_accept) is not supported: an LVS director's master must accept traffic for its VIPs`}},
 		{"advert_int v3 step", inst + "advert_int = \"15ms\"\n", []string{
 			`f.toml:6: vrrp_instance "VI_1".advert_int: 15ms: VRRPv3 needs a multiple of 10ms from 10ms to 40.95s`}},
 		{"advert_int v3 range", inst + "advert_int = \"41s\"\n", []string{

@@ -185,6 +185,11 @@ func (v *validator) instances() {
 		if in.PreemptDelay > Duration(1000*time.Second) {
 			v.r.add(at("preempt_delay"), "%s is more than 1000s", in.PreemptDelay)
 		}
+		if !in.Accept && v.seen[at("accept")] {
+			// no_accept would need packet filter rules dropping traffic to the VIPs, and an
+			// LVS director must accept it: refused rather than silently ignored.
+			v.r.add(at("accept"), "accept = false (keepalived's no_accept) is not supported: an LVS director's master must accept traffic for its VIPs")
+		}
 
 		fam := v.vips(p, in, vips)
 		if fam == 6 && in.Version == 2 {
