@@ -104,6 +104,11 @@ type Instance struct {
 	UnicastPeer []netip.Addr `toml:"unicast_peer"`
 	AuthPass    string       `toml:"auth_pass"`
 	UseVMAC     bool         `toml:"use_vmac"`
+	// OldUnicastChecksum is the compatibility key for keepalived's old_unicast_checksum
+	// (VRRPv3 unicast adverts checksummed as if sent to 224.0.0.18): "reject" (default,
+	// RFC 5798: dropped and counted), "accept" (accepted from peers), "send" (also sent in
+	// that form, for peers that only understand it).
+	OldUnicastChecksum string `toml:"old_unicast_checksum"`
 	// VirtualIPAddress keeps the address bits as written (192.0.2.100/24 is
 	// the address 192.0.2.100 with a /24 on-link route, not the network).
 	VirtualIPAddress      []netip.Prefix   `toml:"virtual_ipaddress"`

@@ -60,16 +60,17 @@ func TestDefaults(t *testing.T) {
 	}
 	in := cfg.Instances[0]
 	wantInst := Instance{
-		Name:             "VI_1",
-		Interface:        "eth0",
-		VirtualRouterID:  51,
-		Version:          3,
-		Priority:         100,
-		AdvertInt:        Duration(time.Second),
-		Accept:           true,
-		VirtualIPAddress: []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
-		GARPMasterDelay:  Duration(5 * time.Second),
-		GARPMasterRepeat: 5,
+		Name:               "VI_1",
+		Interface:          "eth0",
+		VirtualRouterID:    51,
+		Version:            3,
+		Priority:           100,
+		AdvertInt:          Duration(time.Second),
+		Accept:             true,
+		OldUnicastChecksum: "reject",
+		VirtualIPAddress:   []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
+		GARPMasterDelay:    Duration(5 * time.Second),
+		GARPMasterRepeat:   5,
 	}
 	if !reflect.DeepEqual(in, wantInst) {
 		t.Errorf("instance:\n got %+v\nwant %+v", in, wantInst)

@@ -61,6 +61,7 @@ func (in *Instance) setDefaults() {
 	in.Priority = 100
 	in.AdvertInt = Duration(time.Second)
 	in.Accept = true
+	in.OldUnicastChecksum = "reject"
 }
 
 func (l *LVS) setDefaults() {

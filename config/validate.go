@@ -204,6 +204,15 @@ func (v *validator) instances() {
 			}
 		}
 
+		switch in.OldUnicastChecksum {
+		case "reject", "accept":
+		case "send":
+			if in.Version != 3 || len(in.UnicastPeer) == 0 || fam != 4 {
+				v.r.add(at("old_unicast_checksum"), `"send" applies to VRRPv3 IPv4 unicast instances only`)
+			}
+		default:
+			v.r.add(at("old_unicast_checksum"), "%q is not reject, accept or send", in.OldUnicastChecksum)
+		}
 		if in.AuthPass != "" {
 			if in.Version != 2 {
 				v.r.add(at("auth_pass"), "authentication exists in VRRPv2 only (RFC 5798 removed it): set version = 2 or remove auth_pass")

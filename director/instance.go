@@ -72,7 +72,8 @@ func newInstance(d *Director, c *config.Instance) (*instance, error) {
 		in.dsts = []netip.Addr{vrrp.GroupV4}
 	}
 	vrid := uint8(c.VirtualRouterID)
-	in.expect = vrrp.Expect{Version: uint8(c.Version), VRID: vrid, IPv6: in.six, Interval: c.AdvertInt.Std(), Addrs: in.vipAddrs}
+	in.expect = vrrp.Expect{Version: uint8(c.Version), VRID: vrid, IPv6: in.six, Interval: c.AdvertInt.Std(), Addrs: in.vipAddrs,
+		AcceptOldUnicastChecksum: c.OldUnicastChecksum != "reject"}
 	if c.AuthPass != "" {
 		in.expect.AuthType = vrrp.AuthSimple
 		copy(in.expect.AuthData[:], c.AuthPass)
@@ -158,7 +159,7 @@ func primaryAddr(c *config.Instance, vips []netip.Prefix) (netip.Addr, error) {
 func (in *instance) send(prio uint8) {
 	a := vrrp.Advert{Version: uint8(in.cfg.Version), Type: vrrp.TypeAdvertisement, VRID: uint8(in.cfg.VirtualRouterID),
 		Priority: prio, Interval: in.cfg.AdvertInt.Std(), Addrs: in.vipAddrs, Src: in.src,
-		AuthType: in.expect.AuthType, AuthData: in.expect.AuthData}
+		AuthType: in.expect.AuthType, AuthData: in.expect.AuthData, OldUnicastChecksum: in.cfg.OldUnicastChecksum == "send"}
 	for _, dst := range in.dsts {
 		a.Dst = dst
 		if err := in.sendConn.Send(&a); err != nil {
