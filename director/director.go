@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hadirector/hadirector/config"
@@ -25,9 +26,11 @@ import (
 
 // Options configure a Director.
 type Options struct {
-	Config   *config.Config
-	StateDir string // holds the VIP state file; default /run/hadirector
-	Log      *slog.Logger
+	Config     *config.Config
+	ConfigPath string // for status and reload
+	Version    string // of the binary, for status
+	StateDir   string // holds the VIP state file; default /run/hadirector
+	Log        *slog.Logger
 }
 
 // Director runs every VRRP instance and sync group of one configuration.
@@ -37,12 +40,20 @@ type Director struct {
 	vips   *vip.Manager
 	notify *notify.Runner
 
-	instances []*instance
-	byName    map[string]*instance
-	groups    []*group
-	socks     map[sockKey]*sock
-	links     *linkState
-	scripts   []*trackScript
+	path    string
+	version string
+	started time.Time
+	reloads int
+
+	runCtx      context.Context // owns every worker goroutine, tracked by wg
+	wg          sync.WaitGroup
+	stopScripts context.CancelFunc
+	instances   []*instance
+	byName      map[string]*instance
+	groups      []*group
+	socks       map[sockKey]*sock
+	links       *linkState
+	scripts     []*trackScript
 
 	events chan func(now time.Time)
 }
@@ -55,11 +66,21 @@ type sockKey struct {
 // sock is one raw socket and the instances that share it.
 type sock struct {
 	conn   *vrrp.Conn
-	byVRID map[uint8]*instance
-	own    map[netip.Addr]bool
-	drops  [32]uint64 // by DropReason; read by the loop only through counters
+	rx     atomic.Pointer[rxTable] // replaced whole by the loop on start and reload
 	mu     sync.Mutex
+	drops  [32]uint64 // by DropReason
 	logged map[vrrp.DropReason]time.Time
+}
+
+// rxTable is what a receiver needs to validate packets, as an immutable snapshot.
+type rxTable struct {
+	byVRID map[uint8]rxEntry
+	own    map[netip.Addr]bool
+}
+
+type rxEntry struct {
+	in *instance
+	sp *spec
 }
 
 type group struct {
@@ -93,20 +114,13 @@ func New(o Options) (*Director, error) {
 		return nil, err
 	}
 	d := &Director{
-		cfg: o.Config, log: o.Log, vips: m, notify: runner,
+		cfg: o.Config, log: o.Log, vips: m, notify: runner, path: o.ConfigPath, version: o.Version, started: time.Now(),
 		byName: map[string]*instance{},
 		socks:  map[sockKey]*sock{},
 		events: make(chan func(time.Time), 1024),
 	}
-	for _, sc := range o.Config.Scripts {
-		argv, err := config.SplitCommand(sc.Script)
-		if err != nil {
-			return nil, fmt.Errorf("vrrp_script %s: %w", sc.Name, err)
-		}
-		// Scripts start as passing, like keepalived without init_fail: a fresh node must
-		// not lose priority before the script has had a chance to run.
-		d.scripts = append(d.scripts, &trackScript{d: d, cfg: sc, check: healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()},
-			tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
+	if d.scripts, err = d.newScripts(o.Config); err != nil {
+		return nil, err
 	}
 	for i := range o.Config.Instances {
 		in, err := newInstance(d, &o.Config.Instances[i])
@@ -116,8 +130,38 @@ func New(o Options) (*Director, error) {
 		d.instances = append(d.instances, in)
 		d.byName[in.cfg.Name] = in
 	}
-	for _, gc := range o.Config.SyncGroups {
-		g := &group{cfg: gc, g: &vrrp.Group{Name: gc.Name}}
+	d.buildGroups()
+	return d, nil
+}
+
+func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
+	var out []*trackScript
+	for _, sc := range cfg.Scripts {
+		argv, err := config.SplitCommand(sc.Script)
+		if err != nil {
+			return nil, fmt.Errorf("vrrp_script %s: %w", sc.Name, err)
+		}
+		// Scripts start as passing, like keepalived without init_fail: a fresh node must
+		// not lose priority before the script has had a chance to run.
+		out = append(out, &trackScript{d: d, cfg: sc, check: healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()},
+			tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
+	}
+	return out, nil
+}
+
+// buildGroups links the sync groups of d.cfg to the instances, keeping what each group
+// last reported to its hooks.
+func (d *Director) buildGroups() {
+	notified := map[string]vrrp.State{}
+	for _, g := range d.groups {
+		notified[g.cfg.Name] = g.notified
+	}
+	d.groups = nil
+	for _, in := range d.instances {
+		in.group = nil
+	}
+	for _, gc := range d.cfg.SyncGroups {
+		g := &group{cfg: gc, g: &vrrp.Group{Name: gc.Name}, notified: notified[gc.Name]}
 		for _, name := range gc.Group {
 			in := d.byName[name]
 			in.group, in.member = g, len(g.members)
@@ -126,37 +170,13 @@ func New(o Options) (*Director, error) {
 		}
 		d.groups = append(d.groups, g)
 	}
-	return d, nil
 }
 
 // Run claims nothing until the election says so, and returns after a clean shutdown when
 // ctx is cancelled: masters send priority 0 and remove their VIPs first.
 func (d *Director) Run(ctx context.Context) error {
-	for _, in := range d.instances {
-		if in.cfg.UseVMAC {
-			if _, err := vip.EnsureVMAC(in.cfg.Interface, in.vipIface, uint8(in.cfg.VirtualRouterID), in.six); err != nil {
-				return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
-			}
-		}
-	}
-	// Crash recovery before joining the election: a VIP left behind by a killed run would
-	// make this node answer ARP for an address it does not hold.
-	for _, in := range d.instances {
-		removed, err := d.vips.CleanupStale(in.vipIface, in.vips, in.cfg.Priority == vrrp.PriorityOwner)
-		if err != nil {
-			return err
-		}
-		for _, p := range removed {
-			d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
-		}
-	}
-	if err := d.open(); err != nil {
-		d.closeSockets()
-		return err
-	}
-
-	var wg sync.WaitGroup
 	runCtx, stopWorkers := context.WithCancel(context.Background())
+	d.runCtx = runCtx
 	notifyCtx, stopNotify := context.WithCancel(context.Background())
 	notifyDone := make(chan struct{})
 	go func() { defer close(notifyDone); d.notify.Run(notifyCtx) }()
@@ -165,39 +185,102 @@ func (d *Director) Run(ctx context.Context) error {
 		<-notifyDone
 		stopWorkers()
 		d.closeSockets()
-		wg.Wait()
+		d.wg.Wait()
 		for _, in := range d.instances {
-			if in.announcer != nil {
-				in.announcer.Close()
-			}
+			in.close()
 		}
 		d.vips.Close()
 	}()
-	for _, s := range d.socks {
-		wg.Add(1)
-		go func() { defer wg.Done(); d.receive(runCtx, s) }()
-	}
 	for _, in := range d.instances {
-		wg.Add(1)
-		go func() { defer wg.Done(); in.effects.run(runCtx) }()
+		if err := d.prepare(in); err != nil {
+			return err
+		}
 	}
+	d.publishRx()
 	d.links = newLinkState(d)
-	if err := d.links.start(runCtx, &wg); err != nil {
+	if err := d.links.start(runCtx, &d.wg); err != nil {
 		return err
 	}
-	for _, ts := range d.scripts {
-		wg.Add(1)
-		go func() { defer wg.Done(); ts.run(runCtx) }()
+	d.startScripts()
+	if p := d.cfg.Global.StatusSocket; p != "" {
+		if err := d.serveStatus(runCtx, p); err != nil {
+			return err
+		}
 	}
-
 	now := time.Now()
 	for _, in := range d.instances {
-		d.applyTracking(now, in)
-		d.step(now, in, vrrp.Event{Kind: vrrp.EvStartup})
+		d.launch(now, in)
 	}
 	d.loop(ctx)
 	d.shutdown()
 	return nil
+}
+
+// prepare readies the host for an instance before it joins the election: its vmac, crash
+// recovery of its VIPs (a VIP left behind by a killed run would make this node answer
+// ARP for an address it does not hold), its sockets and its announcer.
+func (d *Director) prepare(in *instance) error {
+	if in.cfg.UseVMAC {
+		if _, err := vip.EnsureVMAC(in.cfg.Interface, in.sp.vipIface, uint8(in.cfg.VirtualRouterID), in.six); err != nil {
+			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+		}
+	}
+	removed, err := d.vips.CleanupStale(in.sp.vipIface, in.sp.vips, in.cfg.Priority == vrrp.PriorityOwner)
+	if err != nil {
+		return err
+	}
+	for _, p := range removed {
+		d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
+	}
+	key := sockKey{in.cfg.Interface, in.six}
+	s := d.socks[key]
+	if s == nil {
+		conn, err := vrrp.Listen(in.cfg.Interface, in.six, true)
+		if err != nil {
+			return err
+		}
+		s = &sock{conn: conn, logged: map[vrrp.DropReason]time.Time{}}
+		s.rx.Store(&rxTable{})
+		d.socks[key] = s
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); d.receive(d.runCtx, s) }()
+	}
+	in.conn, in.sendConn = s.conn, s.conn
+	if in.sendIface != in.cfg.Interface {
+		// use_vmac: adverts leave through the virtual MAC interface, so switches learn
+		// the virtual MAC from them; they are still received on the parent.
+		conn, err := vrrp.Listen(in.sendIface, in.six, false)
+		if err != nil {
+			return err
+		}
+		in.sendConn = conn
+	}
+	a, err := vip.NewAnnouncer(in.sp.vipIface, in.mac, d.log)
+	if err != nil {
+		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+	}
+	in.announcer = a
+	return nil
+}
+
+// launch starts a prepared instance: its effects worker, then the election.
+func (d *Director) launch(now time.Time, in *instance) {
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); in.effects.run(d.runCtx) }()
+	d.applyTracking(now, in)
+	d.step(now, in, vrrp.Event{Kind: vrrp.EvStartup})
+}
+
+// close releases an instance's own sockets and announcer (not the shared socket).
+func (in *instance) close() {
+	if in.announcer != nil {
+		in.announcer.Close()
+		in.announcer = nil
+	}
+	if in.sendConn != nil && in.sendConn != in.conn {
+		in.sendConn.Close()
+		in.sendConn = nil
+	}
 }
 
 // loop is the only goroutine that touches the state machines. Everything it does is
@@ -331,8 +414,9 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 			in.transitions++
 			d.log.Info("state transition", "instance", in.cfg.Name, "vrid", in.cfg.VirtualRouterID,
 				"from", a.From.String(), "to", a.To.String(), "reason", a.Reason, "priority", in.m.Priority())
-			in.effects.push(effect{kind: effTransition, from: a.From, to: a.To, prio: in.m.Priority(), at: now})
+			in.effects.push(effect{kind: effTransition, sp: in.sp, from: a.From, to: a.To, prio: in.m.Priority(), at: now})
 		case vrrp.ActAnnounce:
+			in.stats.lowerMasters.Add(1)
 			d.log.Warn("another master seen; asserting mastership", "instance", in.cfg.Name, "reason", a.Reason)
 			in.effects.push(effect{kind: effAnnounce, at: now})
 		}
@@ -361,7 +445,7 @@ func (d *Director) shutdown() {
 		if in.cfg.Priority == vrrp.PriorityOwner {
 			continue
 		}
-		if _, err := d.vips.Remove(in.vipIface, in.vips); err != nil {
+		if _, err := d.vips.Remove(in.sp.vipIface, in.sp.vips); err != nil {
 			d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "err", err)
 		}
 	}
@@ -373,50 +457,23 @@ func (d *Director) shutdown() {
 	}
 }
 
-// open creates the sockets, one per interface and family.
-func (d *Director) open() error {
-	for _, in := range d.instances {
-		key := sockKey{in.cfg.Interface, in.six}
-		s := d.socks[key]
-		if s == nil {
-			conn, err := vrrp.Listen(in.cfg.Interface, in.six, true)
-			if err != nil {
-				return err
+// publishRx gives every receiver a fresh snapshot of the instances on its socket.
+func (d *Director) publishRx() {
+	for key, s := range d.socks {
+		t := &rxTable{byVRID: map[uint8]rxEntry{}, own: map[netip.Addr]bool{}}
+		for _, in := range d.instances {
+			if (sockKey{in.cfg.Interface, in.six}) == key {
+				t.byVRID[uint8(in.cfg.VirtualRouterID)] = rxEntry{in: in, sp: in.sp}
+				t.own[in.src] = true
 			}
-			s = &sock{conn: conn, byVRID: map[uint8]*instance{}, own: map[netip.Addr]bool{}, logged: map[vrrp.DropReason]time.Time{}}
-			d.socks[key] = s
 		}
-		s.byVRID[uint8(in.cfg.VirtualRouterID)] = in
-		s.own[in.src] = true
-		in.conn = s.conn
-		if in.sendIface != in.cfg.Interface {
-			// use_vmac: adverts leave through the virtual MAC interface, so switches learn
-			// the virtual MAC from them; they are still received on the parent.
-			conn, err := vrrp.Listen(in.sendIface, in.six, false)
-			if err != nil {
-				return err
-			}
-			in.sendConn = conn
-		} else {
-			in.sendConn = s.conn
-		}
-		a, err := vip.NewAnnouncer(in.vipIface, in.mac, d.log)
-		if err != nil {
-			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
-		}
-		in.announcer = a
+		s.rx.Store(t)
 	}
-	return nil
 }
 
 func (d *Director) closeSockets() {
 	for _, s := range d.socks {
 		s.conn.Close()
-	}
-	for _, in := range d.instances {
-		if in.sendConn != nil && in.conn != in.sendConn {
-			in.sendConn.Close()
-		}
 	}
 }
 
@@ -438,13 +495,14 @@ func (d *Director) receive(ctx context.Context, s *sock) {
 			time.Sleep(10 * time.Millisecond) // a persistent error must not spin
 			continue
 		}
-		if s.own[p.Src] {
+		t := s.rx.Load()
+		if t.own[p.Src] {
 			d.drop(s, vrrp.DropOwn, p.Src, 0)
 			continue
 		}
 		res := vrrp.Validate(p, func(vrid uint8) *vrrp.Expect {
-			if in := s.byVRID[vrid]; in != nil {
-				return &in.expect
+			if e, ok := t.byVRID[vrid]; ok {
+				return &e.sp.expect
 			}
 			return nil
 		})
@@ -452,8 +510,9 @@ func (d *Director) receive(ctx context.Context, s *sock) {
 			d.drop(s, res.Drop, p.Src, res.Advert.VRID)
 			continue
 		}
-		in := s.byVRID[res.Advert.VRID]
-		if len(in.peers) > 0 && !slices.Contains(in.peers, p.Src) {
+		e := t.byVRID[res.Advert.VRID]
+		in := e.in
+		if len(e.sp.peers) > 0 && !slices.Contains(e.sp.peers, p.Src) {
 			d.drop(s, vrrp.DropUnknownPeer, p.Src, res.Advert.VRID)
 			continue
 		}
@@ -463,6 +522,9 @@ func (d *Director) receive(ctx context.Context, s *sock) {
 			in.stats.addrMismatch.Add(1)
 		}
 		d.post(func(now time.Time) {
+			if in.gone {
+				return
+			}
 			if res.AddrMismatch {
 				d.log.Warn("advert address list differs from ours", "instance", in.cfg.Name, "from", a.Src, "addrs", a.Addrs)
 			}

@@ -18,72 +18,88 @@ import (
 	"github.com/hadirector/hadirector/vrrp"
 )
 
-// instance is one VRRP instance at run time.
+// instance is one VRRP instance at run time. Its fields belong to the loop goroutine;
+// what other goroutines need is handed over as immutable snapshots (spec, rxEntry).
 type instance struct {
 	d      *Director
 	cfg    *config.Instance
+	sp     *spec
 	m      *vrrp.Machine
 	group  *group
 	member int
+	gone   bool // removed by a reload; events still queued for it are ignored
 
 	six       bool
 	src       netip.Addr   // source of our adverts; breaks priority ties
 	dsts      []netip.Addr // 224.0.0.18 / ff02::12, or the unicast peers
-	peers     []netip.Addr // unicast: only these are heard
-	vips      []netip.Prefix
-	vipAddrs  []netip.Addr // advert address list (IPv6: link-local first)
-	vipIface  string       // where the VIPs live: the interface, or the vmac
-	vipLabel  string       // label of IPv4 VIPs, on vipIface
 	sendIface string
 	mac       net.HardwareAddr // nil: the interface's own
-	expect    vrrp.Expect
 
 	conn, sendConn *vrrp.Conn
 	announcer      *vip.Announcer
 	effects        *effects
 
 	transitions int
-	stats       struct{ sent, received, addrMismatch, sendErrors atomic.Uint64 }
+	stats       struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
 }
 
-func newInstance(d *Director, c *config.Instance) (*instance, error) {
-	in := &instance{d: d, cfg: c, six: c.Family() == 6}
-	in.vips, in.vipIface, in.mac = plan(c)
+// spec is the part of an instance's configuration that its effects worker and receiver
+// use. It is never modified: a reload makes a new one.
+type spec struct {
+	cfg      *config.Instance
+	vips     []netip.Prefix
+	vipAddrs []netip.Addr // advert address list (IPv6: link-local first)
+	vipIface string       // where the VIPs live: the interface, or the vmac
+	vipLabel string       // label of IPv4 VIPs, on vipIface
+	expect   vrrp.Expect
+	peers    []netip.Addr // unicast: only these are heard
+}
+
+func newSpec(c *config.Instance) *spec {
+	sp := &spec{cfg: c}
+	sp.vips, sp.vipIface, _ = plan(c)
 	// The label names its interface ("eth0:1"); on a vmac the same suffix follows the
 	// vmac's name ("vrrp.51:1"), which is how ifconfig users will look for it.
 	if c.VirtualIPAddressLabel != "" {
-		in.vipLabel = in.vipIface + strings.TrimPrefix(c.VirtualIPAddressLabel, c.Interface)
+		sp.vipLabel = sp.vipIface + strings.TrimPrefix(c.VirtualIPAddressLabel, c.Interface)
 	}
-	in.sendIface = in.vipIface
-	for _, p := range in.vips {
-		in.vipAddrs = append(in.vipAddrs, p.Addr())
+	for _, p := range sp.vips {
+		sp.vipAddrs = append(sp.vipAddrs, p.Addr())
 	}
-	src, err := primaryAddr(c, in.vips)
+	sp.expect = vrrp.Expect{Version: uint8(c.Version), VRID: uint8(c.VirtualRouterID), IPv6: c.Family() == 6,
+		Interval: c.AdvertInt.Std(), Addrs: sp.vipAddrs, AcceptOldUnicastChecksum: c.OldUnicastChecksum != "reject"}
+	if c.AuthPass != "" {
+		sp.expect.AuthType = vrrp.AuthSimple
+		copy(sp.expect.AuthData[:], c.AuthPass)
+	}
+	sp.peers = c.UnicastPeer
+	return sp
+}
+
+func newInstance(d *Director, c *config.Instance) (*instance, error) {
+	in := &instance{d: d, cfg: c, sp: newSpec(c), six: c.Family() == 6}
+	_, in.sendIface, in.mac = plan(c)
+	src, err := primaryAddr(c, in.sp.vips)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", c.Name, err)
 	}
 	in.src = src
-	if len(c.UnicastPeer) > 0 {
-		in.dsts = append(in.dsts, c.UnicastPeer...)
-		in.peers = in.dsts
-	} else if in.six {
+	switch {
+	case len(c.UnicastPeer) > 0:
+		in.dsts = c.UnicastPeer
+	case in.six:
 		in.dsts = []netip.Addr{vrrp.GroupV6}
-	} else {
+	default:
 		in.dsts = []netip.Addr{vrrp.GroupV4}
 	}
-	vrid := uint8(c.VirtualRouterID)
-	in.expect = vrrp.Expect{Version: uint8(c.Version), VRID: vrid, IPv6: in.six, Interval: c.AdvertInt.Std(), Addrs: in.vipAddrs,
-		AcceptOldUnicastChecksum: c.OldUnicastChecksum != "reject"}
-	if c.AuthPass != "" {
-		in.expect.AuthType = vrrp.AuthSimple
-		copy(in.expect.AuthData[:], c.AuthPass)
-	}
-	in.m = vrrp.NewMachine(vrrp.Config{
-		Name: c.Name, Version: uint8(c.Version), Priority: uint8(c.Priority), Interval: c.AdvertInt.Std(),
-		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay.Std(), PrimaryIP: src,
-	})
+	in.m = vrrp.NewMachine(machineConfig(c, src))
 	in.effects = newEffects(in)
 	return in, nil
+}
+
+func machineConfig(c *config.Instance, src netip.Addr) vrrp.Config {
+	return vrrp.Config{Name: c.Name, Version: uint8(c.Version), Priority: uint8(c.Priority), Interval: c.AdvertInt.Std(),
+		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay.Std(), PrimaryIP: src}
 }
 
 // plan derives, without touching the host, the VIPs an instance holds (IPv6: a link-local
@@ -157,9 +173,10 @@ func primaryAddr(c *config.Instance, vips []netip.Prefix) (netip.Addr, error) {
 
 // send transmits one advert to every destination. Called on the loop goroutine only.
 func (in *instance) send(prio uint8) {
+	sp := in.sp
 	a := vrrp.Advert{Version: uint8(in.cfg.Version), Type: vrrp.TypeAdvertisement, VRID: uint8(in.cfg.VirtualRouterID),
-		Priority: prio, Interval: in.cfg.AdvertInt.Std(), Addrs: in.vipAddrs, Src: in.src,
-		AuthType: in.expect.AuthType, AuthData: in.expect.AuthData, OldUnicastChecksum: in.cfg.OldUnicastChecksum == "send"}
+		Priority: prio, Interval: in.cfg.AdvertInt.Std(), Addrs: sp.vipAddrs, Src: in.src,
+		AuthType: sp.expect.AuthType, AuthData: sp.expect.AuthData, OldUnicastChecksum: in.cfg.OldUnicastChecksum == "send"}
 	for _, dst := range in.dsts {
 		a.Dst = dst
 		if err := in.sendConn.Send(&a); err != nil {
@@ -177,10 +194,12 @@ type effectKind uint8
 const (
 	effTransition effectKind = iota
 	effAnnounce
+	effReconfigure // a reload changed the spec: move VIPs if master
 )
 
 type effect struct {
 	kind     effectKind
+	sp       *spec // the configuration in force when the effect was queued
 	from, to vrrp.State
 	prio     uint8
 	at       time.Time
@@ -197,11 +216,13 @@ type effects struct {
 	done   chan struct{}
 
 	master     bool
+	sp         *spec           // the latest spec seen by the worker
+	after      <-chan struct{} // set by a reload: the replaced instance's worker must finish first
 	cancelGARP context.CancelFunc
 }
 
 func newEffects(in *instance) *effects {
-	return &effects{in: in, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	return &effects{in: in, sp: in.sp, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (e *effects) push(ef effect) {
@@ -238,6 +259,15 @@ func (e *effects) wait(d time.Duration) bool {
 
 func (e *effects) run(ctx context.Context) {
 	defer close(e.done)
+	if e.after != nil {
+		// The instance this one replaces is still withdrawing the same VIPs.
+		select {
+		case <-e.after:
+		case <-time.After(2 * time.Second):
+		case <-ctx.Done():
+			return
+		}
+	}
 	defer func() {
 		if e.cancelGARP != nil {
 			e.cancelGARP()
@@ -265,23 +295,32 @@ func (e *effects) run(ctx context.Context) {
 
 func (e *effects) apply(ctx context.Context, ef effect) {
 	in := e.in
-	log := in.d.log.With("instance", in.cfg.Name)
+	old := e.sp
+	if ef.sp != nil {
+		e.sp = ef.sp
+	}
+	sp := e.sp
+	log := in.d.log.With("instance", sp.cfg.Name)
 	switch {
 	case ef.kind == effAnnounce:
 		if e.master {
-			e.burst(log)
+			e.burst(log, sp.vipAddrs)
+		}
+	case ef.kind == effReconfigure:
+		if e.master {
+			e.moveVIPs(log, old, sp)
 		}
 	case ef.to == vrrp.Master:
 		e.master = true
-		added, err := in.d.vips.Add(in.vipIface, in.vips, in.vipLabel)
+		added, err := in.d.vips.Add(sp.vipIface, sp.vips, sp.vipLabel)
 		if err != nil {
 			log.Error("add VIPs", "err", err)
 		}
 		// The burst follows the address at once: clients and routers must flush their
 		// caches before they try the old master.
-		e.burst(log)
+		e.burst(log, sp.vipAddrs)
 		for _, p := range added {
-			log.Info("VIP added", "vip", p, "interface", in.vipIface)
+			log.Info("VIP added", "vip", p, "interface", sp.vipIface)
 		}
 		e.scheduleGARP(ctx)
 		e.notify(ef)
@@ -290,14 +329,14 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 			e.cancelGARP()
 			e.cancelGARP = nil
 		}
-		if (e.master || ef.from == vrrp.Master) && in.cfg.Priority != vrrp.PriorityOwner {
+		if (e.master || ef.from == vrrp.Master) && sp.cfg.Priority != vrrp.PriorityOwner {
 			// The owner's addresses are its own and never removed.
-			removed, err := in.d.vips.Remove(in.vipIface, in.vips)
+			removed, err := in.d.vips.Remove(sp.vipIface, sp.vips)
 			if err != nil {
 				log.Error("remove VIPs", "err", err)
 			}
 			for _, p := range removed {
-				log.Info("VIP removed", "vip", p, "interface", in.vipIface)
+				log.Info("VIP removed", "vip", p, "interface", sp.vipIface)
 			}
 		}
 		e.master = false
@@ -305,22 +344,65 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 	}
 }
 
+// moveVIPs applies a reloaded VIP list while master: only the difference moves, and only
+// the new addresses are announced — no GARP storm for addresses that never moved.
+func (e *effects) moveVIPs(log *slog.Logger, old, sp *spec) {
+	var add, del []netip.Prefix
+	for _, p := range sp.vips {
+		if !slices.Contains(old.vips, p) {
+			add = append(add, p)
+		}
+	}
+	for _, p := range old.vips {
+		if !slices.Contains(sp.vips, p) {
+			del = append(del, p)
+		}
+	}
+	if len(del) > 0 {
+		removed, err := e.in.d.vips.Remove(sp.vipIface, del)
+		if err != nil {
+			log.Error("remove VIPs", "err", err)
+		}
+		for _, p := range removed {
+			log.Info("VIP removed", "vip", p, "interface", sp.vipIface, "reason", "reload")
+		}
+	}
+	if len(add) > 0 || old.vipLabel != sp.vipLabel {
+		added, err := e.in.d.vips.Add(sp.vipIface, add, sp.vipLabel)
+		if err != nil {
+			log.Error("add VIPs", "err", err)
+		}
+		var addrs []netip.Addr
+		for _, p := range added {
+			addrs = append(addrs, p.Addr())
+		}
+		e.burst(log, addrs)
+		for _, p := range added {
+			log.Info("VIP added", "vip", p, "interface", sp.vipIface, "reason", "reload")
+		}
+	}
+}
+
 // notify hands the transition to the hook runner, after the addresses have moved, so a
 // notify_master script sees the VIP in place.
 func (e *effects) notify(ef effect) {
-	c := e.in.cfg
+	c := e.sp.cfg
 	hooks := map[vrrp.State]string{vrrp.Master: c.NotifyMaster, vrrp.Backup: c.NotifyBackup, vrrp.Fault: c.NotifyFault, vrrp.Initialize: c.NotifyStop}
 	prev := notifyState(ef.from)
 	if ef.from == vrrp.Initialize {
 		prev = "" // first state after start
 	}
 	e.in.d.notify.Submit(notify.Event{Kind: notify.Instance, Name: c.Name, State: notifyState(ef.to), PrevState: prev,
-		Priority: int(ef.prio), VIPs: slices.Clone(e.in.vips), VRID: c.VirtualRouterID, Interface: c.Interface,
+		Priority: int(ef.prio), VIPs: slices.Clone(e.sp.vips), VRID: c.VirtualRouterID, Interface: c.Interface,
 		Hooks: notify.Hooks{Specific: hooks[ef.to], Generic: c.Notify}})
 }
 
-func (e *effects) burst(log *slog.Logger) {
-	n, err := e.in.announcer.Burst(e.in.vipAddrs, e.in.cfg.GARPMasterRepeat)
+func (e *effects) burst(log *slog.Logger, addrs []netip.Addr) {
+	if len(addrs) == 0 {
+		return
+	}
+	n, err := e.in.announcer.Burst(addrs, e.sp.cfg.GARPMasterRepeat)
+	e.in.stats.garps.Add(uint64(n))
 	if err != nil {
 		log.Error("gratuitous ARP", "err", err, "sent", n)
 	}
@@ -329,7 +411,7 @@ func (e *effects) burst(log *slog.Logger) {
 // scheduleGARP repeats the burst after garp_master_delay and then every
 // garp_master_refresh, until this mastership ends.
 func (e *effects) scheduleGARP(ctx context.Context) {
-	delay, refresh := e.in.cfg.GARPMasterDelay.Std(), e.in.cfg.GARPMasterRefresh.Std()
+	delay, refresh := e.sp.cfg.GARPMasterDelay.Std(), e.sp.cfg.GARPMasterRefresh.Std()
 	if delay <= 0 && refresh <= 0 {
 		return
 	}

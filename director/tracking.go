@@ -187,3 +187,17 @@ func (d *Director) script(name string) *trackScript {
 	}
 	return nil
 }
+
+// startScripts runs the configured track scripts until the next startScripts (a reload
+// that changed them) or the end of Run.
+func (d *Director) startScripts() {
+	if d.stopScripts != nil {
+		d.stopScripts()
+	}
+	ctx, cancel := context.WithCancel(d.runCtx)
+	d.stopScripts = cancel
+	for _, ts := range d.scripts {
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); ts.run(ctx) }()
+	}
+}

@@ -3,38 +3,56 @@ package healthcheck
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os/exec"
 	"syscall"
 	"time"
 )
 
+// execPath is the PATH hooks and checks run with: the environment is never inherited.
+const execPath = "PATH=/usr/sbin:/usr/bin:/sbin:/bin"
+
 // Exec runs a program (argv, no shell) and reports success when it exits 0 within the
 // timeout. On timeout the whole process group is killed, so a script's children do not
 // outlive the check.
 type Exec struct {
-	Argv    []string
+	Argv []string
+	// Timeout bounds the run; 0 leaves it to the context.
 	Timeout time.Duration
+	// Env is added to the minimal environment (PATH only), e.g. the backend checked.
+	Env []string
 }
 
 // Check runs the program once.
 func (e *Exec) Check(ctx context.Context) error {
 	if len(e.Argv) == 0 {
-		return errors.New("healthcheck: exec: empty command")
+		return &Error{Check: "exec", Target: "(none)", Reason: ReasonOther, Detail: "empty command"}
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.Timeout)
+	ctx, cancel := withTimeout(ctx, e.Timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.Argv[0], e.Argv[1:]...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	cmd.Env = append([]string{execPath}, e.Env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	// A grandchild that keeps stdout open must not hold the check past the kill.
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("healthcheck: exec %s: timed out after %v", e.Argv[0], e.Timeout)
+		return fail("exec", e.Argv[0], "run", context.DeadlineExceeded, e.Timeout)
 	}
 	if err != nil {
-		return fmt.Errorf("healthcheck: exec %s: %w", e.Argv[0], err)
+		var xe *exec.ExitError
+		if errors.As(err, &xe) {
+			return &Error{Check: "exec", Target: e.Argv[0], Reason: ReasonExit, Detail: xe.Error(), Err: err}
+		}
+		r, d := classify(err, e.Timeout)
+		return &Error{Check: "exec", Target: e.Argv[0], Step: "start", Reason: r, Detail: d, Err: err}
 	}
 	return nil
+}
+
+func (e *Exec) String() string {
+	if len(e.Argv) == 0 {
+		return "exec"
+	}
+	return "exec " + e.Argv[0]
 }

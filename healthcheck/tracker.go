@@ -37,3 +37,7 @@ func (t *Tracker) Observe(ok bool) (changed bool) {
 	t.up, t.run = ok, 0
 	return true
 }
+
+// Pending reports how many consecutive results disagree with the current state: progress
+// toward the next transition (which happens at Rise or Fall).
+func (t *Tracker) Pending() int { return t.run }

@@ -114,6 +114,24 @@ func NewMachine(cfg Config) *Machine {
 	return &Machine{cfg: cfg, priority: cfg.Priority, masterAdverInterval: cfg.Interval}
 }
 
+// Reconfigure applies a reloaded configuration without a new election: state, timers
+// and what was learned from the master are kept. The caller re-applies tracking (which
+// re-advertises a changed priority at once). Version, PrimaryIP and ownership changes
+// need a new machine instead.
+func (m *Machine) Reconfigure(now time.Time, cfg Config) {
+	old := m.cfg
+	m.cfg = cfg
+	if cfg.Version == 2 || m.state != Backup {
+		m.masterAdverInterval = cfg.Interval
+	}
+	if m.state == Master && cfg.Interval < old.Interval {
+		// A shorter interval takes effect now, not after one more long wait.
+		if next := now.Add(cfg.Interval); next.Before(m.deadline) {
+			m.deadline = next
+		}
+	}
+}
+
 // State returns the current state.
 func (m *Machine) State() State { return m.state }
 

@@ -261,3 +261,21 @@ func TestSyncGroup(t *testing.T) {
 		t.Fatalf("after faults cleared: %v %v", g.Members[0].State(), g.Members[1].State())
 	}
 }
+
+func TestReconfigureKeepsState(t *testing.T) {
+	m := master(t)
+	now := m.Deadline().Add(-500 * time.Millisecond)
+	c := cfgV3
+	c.Interval = 100 * time.Millisecond
+	m.Reconfigure(now, c)
+	if m.State() != Master || !m.Deadline().Equal(now.Add(100*time.Millisecond)) {
+		t.Fatalf("state %v deadline %v", m.State(), m.Deadline().Sub(now))
+	}
+	b := backupOf(t, cfgV3)
+	b.Step(t0.Add(time.Second), Event{Kind: EvAdvert, Advert: adv(ipC, 200, 300*time.Millisecond)})
+	d := b.Deadline()
+	b.Reconfigure(t0.Add(2*time.Second), c)
+	if b.State() != Backup || !b.Deadline().Equal(d) || b.MasterAdverInterval() != 300*time.Millisecond {
+		t.Fatalf("backup changed: %v %v %v", b.State(), b.Deadline(), b.MasterAdverInterval())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/hadirector/hadirector/config"
@@ -26,19 +27,37 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.Global, *level, *format)
+	var lv slog.LevelVar
+	log, err := newLogger(stderr, cfg.Global, *level, *format, &lv)
 	if err != nil {
 		return &exitError{2, err}
 	}
 	if err := tuneProcess(cfg.Global, log); err != nil {
 		return err
 	}
-	d, err := director.New(director.Options{Config: cfg, StateDir: *stateDir, Log: log})
+	d, err := director.New(director.Options{Config: cfg, ConfigPath: *path, Version: version, StateDir: *stateDir, Log: log})
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-sigs:
+				if sig == syscall.SIGUSR1 {
+					d.LogStatus(ctx)
+					continue
+				}
+				reload(ctx, d, *path, *level, &lv, log)
+			}
+		}
+	}()
 	log.Info("starting", "config", *path, "version", version, "summary", cfg.Summary())
 	if err := d.Run(ctx); err != nil {
 		return err
@@ -47,8 +66,29 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func newLogger(w io.Writer, g config.Global, level, format string) (*slog.Logger, error) {
-	lv := g.Level()
+// reload re-reads the file on SIGHUP. A file with any problem is not applied at all: every
+// problem is logged and the running configuration stays as it was.
+func reload(ctx context.Context, d *director.Director, path, levelFlag string, lv *slog.LevelVar, log *slog.Logger) {
+	log.Info("reload requested", "config", path)
+	cfg, err := config.Load(path)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			log.Error("reload rejected; the running configuration is unchanged", "problem", line)
+		}
+		return
+	}
+	if err := d.Reload(ctx, cfg); err != nil {
+		log.Error("reload", "err", err)
+		return
+	}
+	if levelFlag == "" {
+		lv.Set(cfg.Global.Level())
+	}
+	log.Info("reload applied", "summary", cfg.Summary())
+}
+
+func newLogger(w io.Writer, g config.Global, level, format string, lv *slog.LevelVar) (*slog.Logger, error) {
+	lv.Set(g.Level())
 	if level != "" {
 		if err := lv.UnmarshalText([]byte(level)); err != nil {
 			return nil, fmt.Errorf("-log-level: %w", err)

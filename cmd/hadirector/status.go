@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/hadirector/hadirector/director"
+)
+
+func cmdStatus(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("status", stderr)
+	path := fs.String("c", defaultConfig, "configuration file (for status_socket)")
+	socket := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
+	asJSON := fs.Bool("json", false, "print the raw JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *socket == "" {
+		cfg, err := loadConfig(*path)
+		if err != nil {
+			return err
+		}
+		if *socket = cfg.Global.StatusSocket; *socket == "" {
+			return usageErr("%s sets no status_socket", *path)
+		}
+	}
+	body, err := getStatus(*socket)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(body)
+		return err
+	}
+	var s director.Status
+	if err := json.Unmarshal(body, &s); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	printStatus(stdout, &s)
+	return nil
+}
+
+func getStatus(socket string) ([]byte, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+		},
+	}}
+	resp, err := c.Get("http://hadirector/status")
+	if err != nil {
+		return nil, fmt.Errorf("status socket %s: %w (is hadirector running?)", socket, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+func printStatus(w io.Writer, s *director.Status) {
+	fmt.Fprintf(w, "hadirector %s on %s: up %s, %d reload(s), config %s\n\n", s.Version, s.RouterID,
+		s.Now.Sub(s.Started).Round(time.Second), s.Reloads, s.Config)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tEFFECTIVE\tMASTER SEEN\tIN STATE\tTRANSITIONS\tVIPS")
+	for _, in := range s.Instances {
+		master := "-"
+		if in.Master.IsValid() {
+			master = fmt.Sprintf("%s (%d)", in.Master, in.MasterPriority)
+		}
+		vips := make([]string, len(in.VIPs))
+		for i, p := range in.VIPs {
+			vips[i] = p.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%d\t%s\t%s\t%d\t%s\n", in.Name, in.Interface, in.VRID, in.State,
+			in.Priority, in.EffectivePriority, master, s.Now.Sub(in.Since).Round(time.Second), in.Transitions, strings.Join(vips, " "))
+	}
+	tw.Flush()
+	if len(s.Groups) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SYNC GROUP\tSTATE\tMEMBERS")
+		for _, g := range s.Groups {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, g.State, strings.Join(g.Members, " "))
+		}
+		tw.Flush()
+	}
+	fmt.Fprintln(w)
+	var drops []string
+	for r, n := range s.Drops {
+		drops = append(drops, fmt.Sprintf("%s=%d", r, n))
+	}
+	sort.Strings(drops)
+	if len(drops) == 0 {
+		drops = []string{"none"}
+	}
+	fmt.Fprintf(w, "adverts dropped: %s\n", strings.Join(drops, " "))
+	fmt.Fprintf(w, "hooks: ran %d, failed %d, timed out %d, dropped %d\n", s.Notify.Ran, s.Notify.Failed, s.Notify.TimedOut, s.Notify.Dropped)
+}

@@ -1,0 +1,187 @@
+package director
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/hadirector/hadirector/notify"
+	"github.com/hadirector/hadirector/vrrp"
+)
+
+// Status is what `hadirector status` shows, served as JSON on the status socket and
+// written to the log on SIGUSR1.
+type Status struct {
+	RouterID  string            `json:"router_id"`
+	Version   string            `json:"version"`
+	Config    string            `json:"config"`
+	Started   time.Time         `json:"started"`
+	Now       time.Time         `json:"now"`
+	Reloads   int               `json:"reloads"`
+	Instances []InstanceStatus  `json:"instances"`
+	Groups    []GroupStatus     `json:"sync_groups,omitempty"`
+	Drops     map[string]uint64 `json:"adverts_dropped"`
+	Notify    notify.Stats      `json:"notify"`
+}
+
+// InstanceStatus is one VRRP instance.
+type InstanceStatus struct {
+	Name               string         `json:"name"`
+	Interface          string         `json:"interface"`
+	VRID               int            `json:"vrid"`
+	Version            int            `json:"version"`
+	State              string         `json:"state"`
+	Priority           int            `json:"priority"`
+	EffectivePriority  int            `json:"effective_priority"`
+	Master             netip.Addr     `json:"master,omitzero"`
+	MasterPriority     int            `json:"master_priority"`
+	Since              time.Time      `json:"since"`
+	Transitions        int            `json:"transitions"`
+	VIPs               []netip.Prefix `json:"vips"`
+	AdvertInterval     string         `json:"advert_interval"`
+	MasterAdverInt     string         `json:"master_advert_interval"`
+	MasterDownInterval string         `json:"master_down_interval"`
+	AdvertsSent        uint64         `json:"adverts_sent"`
+	AdvertsReceived    uint64         `json:"adverts_received"`
+	AddrMismatch       uint64         `json:"address_list_mismatches"`
+	SendErrors         uint64         `json:"send_errors"`
+	GARPsSent          uint64         `json:"garps_sent"`
+	SplitBrain         uint64         `json:"lower_masters_seen"`
+}
+
+// GroupStatus is one sync group.
+type GroupStatus struct {
+	Name    string   `json:"name"`
+	State   string   `json:"state"`
+	Members []string `json:"members"`
+}
+
+// Status builds a snapshot on the loop goroutine (the only one that may read the
+// machines); it waits at most until ctx ends.
+func (d *Director) Status(ctx context.Context) (*Status, error) {
+	ch := make(chan *Status, 1)
+	d.post(func(now time.Time) { ch <- d.snapshot(now) })
+	select {
+	case s := <-ch:
+		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("director: status: %w", ctx.Err())
+	}
+}
+
+func (d *Director) snapshot(now time.Time) *Status {
+	s := &Status{RouterID: d.cfg.Global.RouterID, Version: d.version, Config: d.path, Started: d.started, Now: now,
+		Reloads: d.reloads, Drops: d.Drops(), Notify: d.notify.Stats()}
+	for _, in := range d.instances {
+		ip, prio := in.m.Master()
+		s.Instances = append(s.Instances, InstanceStatus{
+			Name: in.cfg.Name, Interface: in.cfg.Interface, VRID: in.cfg.VirtualRouterID, Version: in.cfg.Version,
+			State: in.m.State().String(), Priority: in.cfg.Priority, EffectivePriority: int(in.m.Priority()),
+			Master: ip, MasterPriority: int(prio), Since: in.m.Since(), Transitions: in.transitions,
+			VIPs: in.sp.vips, AdvertInterval: in.cfg.AdvertInt.String(), MasterAdverInt: in.m.MasterAdverInterval().String(),
+			MasterDownInterval: in.m.MasterDownInterval().String(),
+			AdvertsSent:        in.stats.sent.Load(), AdvertsReceived: in.stats.received.Load(),
+			AddrMismatch: in.stats.addrMismatch.Load(), SendErrors: in.stats.sendErrors.Load(),
+			GARPsSent: in.stats.garps.Load(), SplitBrain: in.stats.lowerMasters.Load(),
+		})
+	}
+	for _, g := range d.groups {
+		gs := GroupStatus{Name: g.cfg.Name, State: g.notified.String()}
+		for _, in := range g.members {
+			gs.Members = append(gs.Members, in.cfg.Name)
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	return s
+}
+
+// serveStatus answers on a unix socket (mode 0600: it exposes the topology and will take
+// commands): GET /status returns the JSON Status.
+func (d *Director) serveStatus(ctx context.Context, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("director: status socket: %w", err)
+	}
+	// A socket file left by a killed run would make Listen fail; it is ours to replace,
+	// but only if nobody answers on it.
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		return fmt.Errorf("director: status socket %s: another hadirector is running", path)
+	}
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("director: status socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return fmt.Errorf("director: status socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		s, err := d.Status(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		defer os.Remove(path)
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("status socket", "err", err)
+		}
+	}()
+	return nil
+}
+
+// LogStatus writes the status to the log (SIGUSR1, as keepalived users expect a dump).
+func (d *Director) LogStatus(ctx context.Context) {
+	s, err := d.Status(ctx)
+	if err != nil {
+		d.log.Error("status dump", "err", err)
+		return
+	}
+	for _, in := range s.Instances {
+		d.log.Info("status", "instance", in.Name, "state", in.State, "priority", in.Priority,
+			"effective_priority", in.EffectivePriority, "master", in.Master, "since", in.Since,
+			"transitions", in.Transitions, "vips", in.VIPs, "adverts_sent", in.AdvertsSent, "adverts_received", in.AdvertsReceived)
+	}
+	drops := make([]string, 0, len(s.Drops))
+	for r := range s.Drops {
+		drops = append(drops, r)
+	}
+	sort.Strings(drops)
+	for _, r := range drops {
+		d.log.Info("status", "dropped", r, "count", s.Drops[r])
+	}
+	d.log.Info("status", "notify_ran", s.Notify.Ran, "notify_failed", s.Notify.Failed, "notify_dropped", s.Notify.Dropped)
+}
+
+// stateValue is a VRRP state as a metric value (keepalived's numbering).
+func stateValue(s vrrp.State) float64 {
+	switch s {
+	case vrrp.Backup:
+		return 1
+	case vrrp.Master:
+		return 2
+	case vrrp.Fault:
+		return 3
+	}
+	return 0
+}

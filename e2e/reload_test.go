@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hadirector/hadirector/director"
+)
+
+func (n *node) status(t *testing.T) director.Status {
+	t.Helper()
+	out, err := exec.Command(n.bin, "status", "-socket", filepath.Join(n.dir, "s.sock"), "-json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	var s director.Status
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("status JSON: %v\n%s", err, out)
+	}
+	return s
+}
+
+func (n *node) writeFull(t *testing.T, prio int, vips string, extra string) {
+	t.Helper()
+	body := fmt.Sprintf(`[global]
+status_socket = %q
+log_format = "json"
+garp_master_delay = "0s"
+realtime_priority = 10
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = %d
+advert_int = "%s"
+virtual_ipaddress = [%s]
+%s
+`, filepath.Join(n.dir, "s.sock"), prio, interval, vips, extra)
+	if err := os.WriteFile(n.cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadWithoutDisruption: SIGHUP with broken files changes nothing; adding a VIP adds
+// just that address and announces just it; a priority change is taken in place; nothing
+// triggers an election.
+func TestReloadWithoutDisruption(t *testing.T) {
+	p := newPair(t, 150, 100, "", "")
+	p.a.writeFull(t, 150, `"192.0.2.100/24"`, "")
+	p.b.writeFull(t, 100, `"192.0.2.100/24"`, "")
+	p.elect()
+	second := netip.MustParseAddr("192.0.2.101")
+	before := p.a.status(t)
+	if before.Instances[0].State != "MASTER" {
+		t.Fatalf("a is %s", before.Instances[0].State)
+	}
+	garps := before.Instances[0].GARPsSent
+	trA, trB := len(p.a.transitions()), len(p.b.transitions())
+
+	hup := func(n *node) {
+		t.Helper()
+		mark := len(n.proc.Lines())
+		if err := n.proc.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := n.proc.WaitFor(mark, func(l string) bool {
+			return strings.Contains(l, "reload applied") || strings.Contains(l, "reload rejected") || strings.Contains(l, `"msg":"reload"`)
+		}, 3*time.Second); err != nil {
+			t.Fatalf("no reload outcome logged: %v", err)
+		}
+	}
+	for i, broken := range []string{"virtual_router_id = 0", "bogus_key = 1", "advert_int = \"15ms\""} {
+		p.a.writeFull(t, 150, `"192.0.2.100/24"`, broken)
+		hup(p.a)
+		if !strings.Contains(p.a.proc.Output(), "reload rejected") {
+			t.Fatalf("broken reload %d not rejected", i)
+		}
+		if err := p.client.Ping(vipAddr, time.Second); err != nil {
+			t.Fatalf("after broken reload %d: %v", i, err)
+		}
+	}
+	p.a.writeFull(t, 150, `"192.0.2.100/24", "192.0.2.101/24"`, "")
+	hup(p.a)
+	eventually(t, time.Second, "a holds the new VIP", func() bool { return p.a.h.HasAddr("eth0", second) })
+	if err := p.client.Ping(second, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	after := p.a.status(t)
+	if got := after.Instances[0].GARPsSent - garps; got != 5 {
+		t.Errorf("reload adding one VIP sent %d GARPs, want 5 (garp_master_repeat for the new VIP only)", got)
+	}
+	// A priority change on the backup is taken in place.
+	p.b.writeFull(t, 120, `"192.0.2.100/24", "192.0.2.101/24"`, "")
+	hup(p.b)
+	eventually(t, time.Second, "b's effective priority 120", func() bool { return p.b.status(t).Instances[0].EffectivePriority == 120 })
+	// Removing the VIP again removes just it.
+	p.a.writeFull(t, 150, `"192.0.2.100/24"`, "")
+	hup(p.a)
+	eventually(t, time.Second, "a dropped the second VIP", func() bool { return !p.a.h.HasAddr("eth0", second) })
+	if !p.a.hasVIP() {
+		t.Fatal("a lost the first VIP")
+	}
+	if a, b := len(p.a.transitions()), len(p.b.transitions()); a != trA || b != trB {
+		t.Errorf("reloads caused transitions: a %d→%d, b %d→%d", trA, a, trB, b)
+	}
+	if s := p.a.status(t); s.Reloads != 2 {
+		t.Errorf("a reports %d reloads, want 2 (the broken ones are not applied)", s.Reloads)
+	}
+}
+
+// TestStatusCommand: the human table shows what the JSON says.
+func TestStatusCommand(t *testing.T) {
+	p := newPair(t, 150, 100, "", "")
+	p.a.writeFull(t, 150, `"192.0.2.100/24"`, "")
+	p.b.writeFull(t, 100, `"192.0.2.100/24"`, "")
+	p.elect()
+	out, err := exec.Command(p.b.bin, "status", "-socket", filepath.Join(p.b.dir, "s.sock")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, want := range []string{"VI_1", "BACKUP", "192.0.2.1 (150)", "192.0.2.100/24"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("status table lacks %q:\n%s", want, out)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(p.b.dir, "s.sock"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("status socket mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	// SIGUSR1 dumps the same to the log.
+	mark := len(p.b.proc.Lines())
+	p.b.proc.Signal(syscall.SIGUSR1)
+	if _, _, err := p.b.proc.WaitFor(mark, func(l string) bool { return strings.Contains(l, `"msg":"status"`) && strings.Contains(l, "BACKUP") }, 2*time.Second); err != nil {
+		t.Errorf("SIGUSR1 wrote no status: %v", err)
+	}
+}

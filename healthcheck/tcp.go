@@ -1,0 +1,44 @@
+package healthcheck
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// TCP checks that a TCP connection to Addr can be established within Timeout, then closes
+// it (keepalived's TCP_CHECK). Nothing is sent.
+type TCP struct {
+	Addr netip.AddrPort
+	// BindTo, when valid, is the source address of the connection (bind_to).
+	BindTo netip.Addr
+	// Timeout bounds the connect; 0 leaves it to the context.
+	Timeout time.Duration
+}
+
+// Check connects once.
+func (c *TCP) Check(ctx context.Context) error {
+	ctx, cancel := withTimeout(ctx, c.Timeout)
+	defer cancel()
+	conn, err := dial(ctx, c.Addr, c.BindTo)
+	if err != nil {
+		return fail("tcp", c.Addr.String(), "connect", err, c.Timeout)
+	}
+	// A plain close (FIN), as keepalived and any client do: a RST would make some servers
+	// log an error for every check.
+	conn.Close()
+	return nil
+}
+
+func (c *TCP) String() string { return "tcp " + c.Addr.String() }
+
+// dial opens a fresh TCP connection to addr, from bindTo when it is valid. It never reuses
+// a connection: a check must see the server as a new client would.
+func dial(ctx context.Context, addr netip.AddrPort, bindTo netip.Addr) (net.Conn, error) {
+	var d net.Dialer
+	if bindTo.IsValid() {
+		d.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(bindTo, 0))
+	}
+	return d.DialContext(ctx, "tcp", addr.String())
+}
