@@ -207,6 +207,11 @@ func (d *Director) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	if a := d.cfg.Global.MetricsListen; a != "" {
+		if err := d.serveMetrics(runCtx, a); err != nil {
+			return fmt.Errorf("director: metrics_listen %s: %w", a, err)
+		}
+	}
 	now := time.Now()
 	for _, in := range d.instances {
 		d.launch(now, in)
@@ -417,6 +422,7 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 			in.effects.push(effect{kind: effTransition, sp: in.sp, from: a.From, to: a.To, prio: in.m.Priority(), at: now})
 		case vrrp.ActAnnounce:
 			in.stats.lowerMasters.Add(1)
+			in.lastLowerMaster = now
 			d.log.Warn("another master seen; asserting mastership", "instance", in.cfg.Name, "reason", a.Reason)
 			in.effects.push(effect{kind: effAnnounce, at: now})
 		}

@@ -39,8 +39,9 @@ type instance struct {
 	announcer      *vip.Announcer
 	effects        *effects
 
-	transitions int
-	stats       struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
+	transitions     int
+	lastLowerMaster time.Time // another master last heard while we were master
+	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
 }
 
 // spec is the part of an instance's configuration that its effects worker and receiver

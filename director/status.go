@@ -54,7 +54,8 @@ type InstanceStatus struct {
 	AddrMismatch       uint64         `json:"address_list_mismatches"`
 	SendErrors         uint64         `json:"send_errors"`
 	GARPsSent          uint64         `json:"garps_sent"`
-	SplitBrain         uint64         `json:"lower_masters_seen"`
+	LowerMastersSeen   uint64         `json:"lower_masters_seen"`
+	SplitBrain         bool           `json:"split_brain"` // master, and another master heard within Master_Down_Interval
 }
 
 // GroupStatus is one sync group.
@@ -90,7 +91,8 @@ func (d *Director) snapshot(now time.Time) *Status {
 			MasterDownInterval: in.m.MasterDownInterval().String(),
 			AdvertsSent:        in.stats.sent.Load(), AdvertsReceived: in.stats.received.Load(),
 			AddrMismatch: in.stats.addrMismatch.Load(), SendErrors: in.stats.sendErrors.Load(),
-			GARPsSent: in.stats.garps.Load(), SplitBrain: in.stats.lowerMasters.Load(),
+			GARPsSent: in.stats.garps.Load(), LowerMastersSeen: in.stats.lowerMasters.Load(),
+			SplitBrain: in.m.State() == vrrp.Master && !in.lastLowerMaster.IsZero() && now.Sub(in.lastLowerMaster) < in.m.MasterDownInterval(),
 		})
 	}
 	for _, g := range d.groups {
@@ -171,17 +173,4 @@ func (d *Director) LogStatus(ctx context.Context) {
 		d.log.Info("status", "dropped", r, "count", s.Drops[r])
 	}
 	d.log.Info("status", "notify_ran", s.Notify.Ran, "notify_failed", s.Notify.Failed, "notify_dropped", s.Notify.Dropped)
-}
-
-// stateValue is a VRRP state as a metric value (keepalived's numbering).
-func stateValue(s vrrp.State) float64 {
-	switch s {
-	case vrrp.Backup:
-		return 1
-	case vrrp.Master:
-		return 2
-	case vrrp.Fault:
-		return 3
-	}
-	return 0
 }

@@ -37,6 +37,8 @@ type node struct {
 	cfg  string
 	proc *lab.Proc
 	prio uint8
+
+	globalExtra string // TOML for [global], used by writeFull
 }
 
 type pair struct {

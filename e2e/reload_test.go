@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -35,6 +39,7 @@ status_socket = %q
 log_format = "json"
 garp_master_delay = "0s"
 realtime_priority = 10
+%s
 
 [[vrrp_instance]]
 name = "VI_1"
@@ -44,7 +49,7 @@ priority = %d
 advert_int = "%s"
 virtual_ipaddress = [%s]
 %s
-`, filepath.Join(n.dir, "s.sock"), prio, interval, vips, extra)
+`, filepath.Join(n.dir, "s.sock"), n.globalExtra, prio, interval, vips, extra)
 	if err := os.WriteFile(n.cfg, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -142,4 +147,74 @@ func TestStatusCommand(t *testing.T) {
 	if _, _, err := p.b.proc.WaitFor(mark, func(l string) bool { return strings.Contains(l, `"msg":"status"`) && strings.Contains(l, "BACKUP") }, 2*time.Second); err != nil {
 		t.Errorf("SIGUSR1 wrote no status: %v", err)
 	}
+}
+
+// TestMetrics scrapes the Prometheus endpoint and checks names and values against what the
+// pair is doing.
+func TestMetrics(t *testing.T) {
+	p := newPair(t, 150, 100, "", "")
+	for _, n := range []*node{p.a, p.b} {
+		n.globalExtra = `metrics_listen = "127.0.0.1:9650"`
+	}
+	p.a.writeFull(t, 150, `"192.0.2.100/24"`, "")
+	p.b.writeFull(t, 100, `"192.0.2.100/24"`, "")
+	p.elect()
+	time.Sleep(3 * interval)
+	scrape := func(n *node) string {
+		var body []byte
+		// The connection must be made on Do's thread, inside the host's namespace; net/http
+		// would dial from another goroutine, so speak HTTP by hand.
+		err := n.h.Do(func() error {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:9650", 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, err = io.ReadAll(resp.Body)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("scrape %s: %v", n.h.Name, err)
+		}
+		return string(body)
+	}
+	a, b := scrape(p.a), scrape(p.b)
+	for _, want := range []string{
+		`hadirector_vrrp_state{instance="VI_1",interface="eth0",vrid="51"} 2`,
+		`hadirector_vrrp_priority{instance="VI_1"} 150`,
+		`hadirector_vrrp_effective_priority{instance="VI_1"} 150`,
+		`hadirector_vrrp_garps_sent_total{instance="VI_1"} 5`,
+		`hadirector_vrrp_split_brain{instance="VI_1"} 0`,
+		`hadirector_build_info{version="dev"} 1`,
+	} {
+		if !strings.Contains(a, want) {
+			t.Errorf("a's metrics lack %s", want)
+		}
+	}
+	if !strings.Contains(b, `hadirector_vrrp_state{instance="VI_1",interface="eth0",vrid="51"} 1`) {
+		t.Errorf("b's metrics do not say backup")
+	}
+	sent := metricValue(a, `hadirector_vrrp_adverts_sent_total{instance="VI_1"}`)
+	recv := metricValue(b, `hadirector_vrrp_adverts_received_total{instance="VI_1"}`)
+	if sent < 3 || recv < 3 || recv > sent {
+		t.Errorf("a sent %v adverts, b received %v", sent, recv)
+	}
+}
+
+func metricValue(text, series string) float64 {
+	for _, l := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(l, series+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return -1
 }

@@ -1,0 +1,127 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metric descriptions. States are values, not labels, so series never churn on a
+// transition. Every metric is documented in the README.
+var (
+	mState = prometheus.NewDesc("hadirector_vrrp_state",
+		"VRRP state of the instance: 0 init/stopped, 1 backup, 2 master, 3 fault (keepalived's numbering).",
+		[]string{"instance", "interface", "vrid"}, nil)
+	mPriority = prometheus.NewDesc("hadirector_vrrp_priority",
+		"Configured priority.", []string{"instance"}, nil)
+	mEffPriority = prometheus.NewDesc("hadirector_vrrp_effective_priority",
+		"Priority after tracking; this is what the adverts carry.", []string{"instance"}, nil)
+	mTransitions = prometheus.NewDesc("hadirector_vrrp_transitions_total",
+		"State transitions of the instance.", []string{"instance"}, nil)
+	mSent = prometheus.NewDesc("hadirector_vrrp_adverts_sent_total",
+		"Adverts sent (one per destination).", []string{"instance"}, nil)
+	mReceived = prometheus.NewDesc("hadirector_vrrp_adverts_received_total",
+		"Valid adverts received.", []string{"instance"}, nil)
+	mDropped = prometheus.NewDesc("hadirector_vrrp_adverts_dropped_total",
+		"Received packets dropped, by reason.", []string{"reason"}, nil)
+	mMismatch = prometheus.NewDesc("hadirector_vrrp_address_list_mismatch_total",
+		"Accepted adverts whose address list differs from ours.", []string{"instance"}, nil)
+	mSendErrors = prometheus.NewDesc("hadirector_vrrp_send_errors_total",
+		"Adverts that could not be sent.", []string{"instance"}, nil)
+	mGARPs = prometheus.NewDesc("hadirector_vrrp_garps_sent_total",
+		"Gratuitous ARPs and unsolicited neighbor advertisements sent.", []string{"instance"}, nil)
+	mSplitBrain = prometheus.NewDesc("hadirector_vrrp_split_brain",
+		"1 while master and another master was heard within the last Master_Down_Interval.", []string{"instance"}, nil)
+	mNotify = prometheus.NewDesc("hadirector_notify_hooks_total",
+		"Hook runs by outcome: ran (started), failed (includes timed_out), timed_out, dropped (queue overflow).",
+		[]string{"outcome"}, nil)
+	mReloads = prometheus.NewDesc("hadirector_reloads_total", "Configuration reloads applied.", nil, nil)
+	mInfo    = prometheus.NewDesc("hadirector_build_info", "Version of the running binary.", []string{"version"}, nil)
+)
+
+// collector reads a status snapshot at every scrape.
+type collector struct{ d *Director }
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
+		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mReloads, mInfo} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	s, err := c.d.Status(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(mState, err)
+		return
+	}
+	gauge, counter := prometheus.GaugeValue, prometheus.CounterValue
+	for _, in := range s.Instances {
+		ch <- prometheus.MustNewConstMetric(mState, gauge, float64(stateNumber(in.State)), in.Name, in.Interface, strconv.Itoa(in.VRID))
+		ch <- prometheus.MustNewConstMetric(mPriority, gauge, float64(in.Priority), in.Name)
+		ch <- prometheus.MustNewConstMetric(mEffPriority, gauge, float64(in.EffectivePriority), in.Name)
+		ch <- prometheus.MustNewConstMetric(mTransitions, counter, float64(in.Transitions), in.Name)
+		ch <- prometheus.MustNewConstMetric(mSent, counter, float64(in.AdvertsSent), in.Name)
+		ch <- prometheus.MustNewConstMetric(mReceived, counter, float64(in.AdvertsReceived), in.Name)
+		ch <- prometheus.MustNewConstMetric(mMismatch, counter, float64(in.AddrMismatch), in.Name)
+		ch <- prometheus.MustNewConstMetric(mSendErrors, counter, float64(in.SendErrors), in.Name)
+		ch <- prometheus.MustNewConstMetric(mGARPs, counter, float64(in.GARPsSent), in.Name)
+		split := 0.0
+		if in.SplitBrain {
+			split = 1
+		}
+		ch <- prometheus.MustNewConstMetric(mSplitBrain, gauge, split, in.Name)
+	}
+	for r, n := range s.Drops {
+		ch <- prometheus.MustNewConstMetric(mDropped, counter, float64(n), r)
+	}
+	for outcome, n := range map[string]uint64{"ran": s.Notify.Ran, "failed": s.Notify.Failed, "timed_out": s.Notify.TimedOut, "dropped": s.Notify.Dropped} {
+		ch <- prometheus.MustNewConstMetric(mNotify, counter, float64(n), outcome)
+	}
+	ch <- prometheus.MustNewConstMetric(mReloads, counter, float64(s.Reloads))
+	ch <- prometheus.MustNewConstMetric(mInfo, gauge, 1, s.Version)
+}
+
+func stateNumber(s string) int {
+	switch s {
+	case "BACKUP":
+		return 1
+	case "MASTER":
+		return 2
+	case "FAULT":
+		return 3
+	}
+	return 0
+}
+
+// serveMetrics serves /metrics on the configured address until ctx ends.
+func (d *Director) serveMetrics(ctx context.Context, addr string) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{d}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("metrics", "err", err)
+		}
+	}()
+	return nil
+}

@@ -1,0 +1,594 @@
+package healthcheck
+
+import (
+	"cmp"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ID names a checked backend: the service it serves and its address. The same real server
+// in two services is two targets, checked separately, as in keepalived.
+type ID struct {
+	Service string
+	Backend netip.AddrPort
+}
+
+func (id ID) String() string { return id.Service + " " + id.Backend.String() }
+
+// Target is one backend to check periodically.
+type Target struct {
+	ID
+	Checker Checker
+	// Interval is the time between the starts of two checks; it must be positive.
+	Interval time.Duration
+	// Timeout bounds each check; 0 means Interval.
+	Timeout time.Duration
+	// Rise and Fall are the consecutive successes and failures that change the state;
+	// values below 1 count as 1.
+	Rise, Fall int
+	// StartDown makes a new target start down and need Rise successes before it is up
+	// (keepalived's alpha). The default, like keepalived's, is to start up: a director that
+	// starts (or reloads) keeps serving through the backends it was given, and a dead one
+	// is removed after Fall failed checks.
+	StartDown bool
+	// Spec identifies the check's configuration, e.g. a rendering of config.Check
+	// (TargetsFromConfig fills it). Set keeps all the state of a target whose ID, Spec and
+	// timing are unchanged. When Spec is empty the Checker values are compared instead.
+	Spec string
+}
+
+// Transition is a change of a target's state.
+type Transition struct {
+	Target ID
+	Up     bool
+	// Err is the failed check's error for a transition to down, nil for up.
+	Err error
+	At  time.Time
+}
+
+// Result is the outcome of one check, for observers (Options.OnResult).
+type Result struct {
+	Target    ID
+	Scheduled time.Time // the slot the check belonged to
+	Started   time.Time // Started - Scheduled is the check's lateness
+	Duration  time.Duration
+	Err       error
+}
+
+// Stats is the state and history of one target, a consistent snapshot.
+type Stats struct {
+	Target  ID
+	Up      bool
+	Pending int       // consecutive results toward the next transition (Rise or Fall)
+	Since   time.Time // the last transition; zero when the target never changed state
+	// Checks and Failures count completed checks.
+	Checks, Failures uint64
+	Transitions      uint64
+	// Overruns counts slots skipped because the previous check was still running; Missed
+	// counts slots skipped because the scheduler could not start the check before the
+	// next slot (concurrency limit reached, or the process was stalled).
+	Overruns, Missed uint64
+	// The last completed check; LastStart is zero before the first.
+	LastOK       bool
+	LastErr      error
+	LastStart    time.Time
+	LastDuration time.Duration
+	LastLateness time.Duration
+	// Consecutive counts the last results equal to LastOK.
+	Consecutive int
+}
+
+// Counters are the Monitor's totals.
+type Counters struct {
+	Targets, Up, InFlight         int
+	Checks, Failures, Transitions uint64
+	Overruns, Missed              uint64
+}
+
+// DefaultMaxConcurrent bounds the checks in flight when Options.MaxConcurrent is 0. Each
+// holds a socket (or a process) until it ends; at 10 000 backends every second on a LAN a
+// few dozen are in flight, but backends that time out hold theirs for the whole timeout.
+const DefaultMaxConcurrent = 2048
+
+// Options configure a Monitor. The zero value works: system clock, no logging, no callbacks.
+type Options struct {
+	Clock Clock
+	// Log receives one record per transition (keys service, backend, state, from, reason).
+	Log *slog.Logger
+	// MaxConcurrent bounds the checks in flight; 0 means DefaultMaxConcurrent. When it is
+	// reached, due checks wait for a slot (and are late, or missed).
+	MaxConcurrent int
+	// OnTransition is called for every transition, one at a time and in the order they
+	// happened, from a goroutine of the Monitor's; it should not block for long.
+	OnTransition func(Transition)
+	// OnResult, if set, is called after every check from the goroutine that ran it.
+	OnResult func(Result)
+}
+
+// Monitor checks many targets, each on its own fixed schedule, and reports the transitions
+// that rise/fall produce.
+//
+// Scheduling: a target's first check falls at a fixed offset into its first interval,
+// derived from a hash of its ID, so thousands of targets added at once are spread evenly
+// and the same target always gets the same phase. After that, slot n+1 = slot n +
+// Interval, never now + Interval, so the schedule does not drift. A target has at most one
+// check in flight; if a check is still running at its next slot, that slot is skipped
+// (counted in Overruns). If the scheduler itself falls behind by a whole interval, the
+// missed slots are skipped (Missed), never run in a burst.
+type Monitor struct {
+	clock        Clock
+	log          *slog.Logger
+	onTransition func(Transition)
+	onResult     func(Result)
+	sem          chan struct{}
+	wake         chan struct{} // Set → scheduler
+	notify       chan struct{} // apply → emitter
+
+	mu          sync.Mutex
+	entries     map[ID]*entry
+	heap        entryHeap
+	running     bool
+	started     bool // Run has anchored the schedule at least once
+	wakePending bool
+	inflight    int
+	queue       []Transition
+	delivering  bool
+	c           Counters
+}
+
+type entry struct {
+	t        Target
+	phase    time.Duration
+	due      time.Time // the next slot
+	anchored bool      // due is meaningful (set once Run has started)
+	index    int       // in the heap; -1 when not in it
+	removed  bool
+	inFlight bool
+	tracker  *Tracker
+	st       Stats
+}
+
+// NewMonitor returns a Monitor with no targets.
+func NewMonitor(o Options) *Monitor {
+	m := &Monitor{
+		clock:        o.Clock,
+		log:          o.Log,
+		onTransition: o.OnTransition,
+		onResult:     o.OnResult,
+		wake:         make(chan struct{}, 1),
+		notify:       make(chan struct{}, 1),
+		entries:      map[ID]*entry{},
+	}
+	if m.clock == nil {
+		m.clock = SystemClock{}
+	}
+	if m.log == nil {
+		m.log = slog.New(slog.DiscardHandler)
+	}
+	n := o.MaxConcurrent
+	if n <= 0 {
+		n = DefaultMaxConcurrent
+	}
+	m.sem = make(chan struct{}, n)
+	return m
+}
+
+// Set replaces the targets, as on a configuration reload, and may be called before or
+// while Run runs. For each target:
+//   - same ID and same check (Spec, Checker, Interval, Timeout, Rise, Fall): everything is
+//     kept — state, counters and the place in the schedule;
+//   - same ID, changed check: the up/down state is kept, without a transition (a new path
+//     or fall count must not flap a backend that carries traffic), but the rise/fall
+//     progress and the counters start again and the new check gets a new schedule;
+//   - new ID: the start-up state (up unless StartDown), no transition.
+//
+// Targets not listed any more are dropped; a check of theirs in flight is ignored. On error
+// (a target without a Checker or Interval, a duplicate ID) nothing changes.
+func (m *Monitor) Set(targets []Target) error {
+	seen := make(map[ID]bool, len(targets))
+	for _, t := range targets {
+		switch {
+		case t.Checker == nil:
+			return fmt.Errorf("healthcheck: target %s: no checker", t.ID)
+		case t.Interval <= 0:
+			return fmt.Errorf("healthcheck: target %s: interval must be positive", t.ID)
+		case seen[t.ID]:
+			return fmt.Errorf("healthcheck: target %s listed twice", t.ID)
+		}
+		seen[t.ID] = true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock.Now()
+	next := make(map[ID]*entry, len(targets))
+	for _, t := range targets {
+		t = normalize(t)
+		old := m.entries[t.ID]
+		switch {
+		case old != nil && sameCheck(old.t, t):
+			old.t = t
+			next[t.ID] = old
+		case old != nil:
+			e := m.add(t, now, old.tracker.Up())
+			e.st.Since = old.st.Since
+			m.drop(old)
+			next[t.ID] = e
+		default:
+			next[t.ID] = m.add(t, now, !t.StartDown)
+		}
+	}
+	for id, e := range m.entries {
+		if next[id] == nil {
+			m.drop(e)
+		}
+	}
+	m.entries = next
+	m.c.Targets = len(next)
+	m.wakePending = true
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func normalize(t Target) Target {
+	if t.Timeout <= 0 {
+		t.Timeout = t.Interval
+	}
+	t.Rise, t.Fall = max(t.Rise, 1), max(t.Fall, 1)
+	return t
+}
+
+func sameCheck(a, b Target) bool {
+	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall {
+		return false
+	}
+	if a.Spec != "" || b.Spec != "" {
+		return a.Spec == b.Spec
+	}
+	return reflect.DeepEqual(a.Checker, b.Checker)
+}
+
+// add makes an entry in the given state and schedules it. m.mu is held.
+func (m *Monitor) add(t Target, now time.Time, up bool) *entry {
+	e := &entry{t: t, phase: Phase(t.ID, t.Interval), tracker: NewTracker(t.Rise, t.Fall, up)}
+	e.st.Target, e.st.Up = t.ID, up
+	if m.started {
+		e.due, e.anchored = now.Add(e.phase), true
+	}
+	heap.Push(&m.heap, e)
+	return e
+}
+
+// drop removes an entry from the schedule. m.mu is held.
+func (m *Monitor) drop(e *entry) {
+	e.removed = true
+	if e.index >= 0 {
+		heap.Remove(&m.heap, e.index)
+	}
+}
+
+// Phase is the offset of a target's first check into its first interval: a hash of the
+// ID, so that targets are spread evenly and deterministically.
+func Phase(id ID, interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(id.Service))
+	h.Write([]byte{0})
+	b, _ := id.Backend.MarshalBinary()
+	h.Write(b)
+	// FNV's low bits are weak for inputs that differ only in their last bytes (consecutive
+	// addresses); a splitmix64 finaliser spreads them.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return time.Duration(x % uint64(interval))
+}
+
+type job struct {
+	e       *entry
+	id      ID
+	checker Checker
+	timeout time.Duration
+	slot    time.Time
+}
+
+// Run checks the targets until ctx is cancelled, then waits for the checks in flight to
+// end, delivers the transitions still queued and returns nil. It must not be called twice
+// at once.
+func (m *Monitor) Run(ctx context.Context) error {
+	m.mu.Lock()
+	if m.running {
+		m.mu.Unlock()
+		return errors.New("healthcheck: Monitor is already running")
+	}
+	m.running, m.started = true, true
+	now := m.clock.Now()
+	for _, e := range m.heap {
+		if !e.anchored {
+			e.due, e.anchored = now.Add(e.phase), true
+		}
+	}
+	heap.Init(&m.heap)
+	m.mu.Unlock()
+
+	emitDone := make(chan struct{})
+	go func() {
+		defer close(emitDone)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.notify:
+				m.deliver()
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	timer := m.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+loop:
+	for {
+		jobs, next := m.due()
+		for i, j := range jobs {
+			select {
+			case m.sem <- struct{}{}:
+			case <-ctx.Done():
+				for _, j := range jobs[i:] {
+					m.abandon(j.e)
+				}
+				break loop
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				m.check(ctx, j)
+			}()
+		}
+		d := time.Hour
+		if !next.IsZero() {
+			d = next.Sub(m.clock.Now())
+		}
+		timer.Reset(d)
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-timer.C():
+		case <-m.wake:
+			timer.Stop()
+		}
+	}
+	wg.Wait()
+	<-emitDone
+	m.deliver()
+	m.mu.Lock()
+	m.running = false
+	m.mu.Unlock()
+	return nil
+}
+
+// due takes the checks whose slot has come and returns them with the time of the next
+// slot (zero when there are no targets).
+func (m *Monitor) due() ([]job, time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.wakePending = false
+	now := m.clock.Now()
+	var jobs []job
+	for len(m.heap) > 0 && !m.heap[0].due.After(now) {
+		e := m.heap[0]
+		slot, iv := e.due, e.t.Interval
+		if late := now.Sub(slot); late >= iv {
+			k := late / iv
+			slot = slot.Add(k * iv)
+			e.st.Missed += uint64(k)
+			m.c.Missed += uint64(k)
+		}
+		e.due = slot.Add(iv)
+		heap.Fix(&m.heap, 0)
+		if e.inFlight {
+			e.st.Overruns++
+			m.c.Overruns++
+			continue
+		}
+		e.inFlight = true
+		m.inflight++
+		jobs = append(jobs, job{e: e, id: e.t.ID, checker: e.t.Checker, timeout: e.t.Timeout, slot: slot})
+	}
+	var next time.Time
+	if len(m.heap) > 0 {
+		next = m.heap[0].due
+	}
+	return jobs, next
+}
+
+func (m *Monitor) check(ctx context.Context, j job) {
+	start := m.clock.Now()
+	cctx, cancel := context.WithTimeout(ctx, j.timeout)
+	err := j.checker.Check(cctx)
+	cancel()
+	dur := m.clock.Now().Sub(start)
+	<-m.sem
+	if ctx.Err() != nil {
+		// The result may be the cancellation itself: it says nothing about the backend.
+		m.abandon(j.e)
+		return
+	}
+	m.apply(j, start, dur, err)
+	if m.onResult != nil {
+		m.onResult(Result{Target: j.id, Scheduled: j.slot, Started: start, Duration: dur, Err: err})
+	}
+}
+
+func (m *Monitor) abandon(e *entry) {
+	m.mu.Lock()
+	e.inFlight = false
+	m.inflight--
+	m.mu.Unlock()
+}
+
+// apply records a result and queues the transition it causes, if any.
+func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error) {
+	ok := err == nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := j.e
+	e.inFlight = false
+	m.inflight--
+	if e.removed {
+		return
+	}
+	s := &e.st
+	if s.Checks > 0 && s.LastOK == ok {
+		s.Consecutive++
+	} else {
+		s.Consecutive = 1
+	}
+	s.Checks++
+	m.c.Checks++
+	if !ok {
+		s.Failures++
+		m.c.Failures++
+	}
+	s.LastOK, s.LastErr, s.LastStart, s.LastDuration = ok, err, start, dur
+	s.LastLateness = start.Sub(j.slot)
+	if e.tracker.Observe(ok) {
+		s.Up = e.tracker.Up()
+		s.Since = start.Add(dur)
+		s.Transitions++
+		m.c.Transitions++
+		m.queue = append(m.queue, Transition{Target: j.id, Up: s.Up, Err: err, At: s.Since})
+		select {
+		case m.notify <- struct{}{}:
+		default:
+		}
+	}
+	s.Pending = e.tracker.Pending()
+}
+
+// deliver logs and hands out the queued transitions in order. Only one goroutine delivers
+// at a time (the emitter while Run runs, Run itself after the emitter ended).
+func (m *Monitor) deliver() {
+	for {
+		m.mu.Lock()
+		q := m.queue
+		m.queue = nil
+		m.delivering = len(q) > 0
+		m.mu.Unlock()
+		if len(q) == 0 {
+			return
+		}
+		for _, t := range q {
+			m.logTransition(t)
+			if m.onTransition != nil {
+				m.onTransition(t)
+			}
+		}
+	}
+}
+
+func (m *Monitor) logTransition(t Transition) {
+	state, from, level, reason := "up", "down", slog.LevelInfo, "rise reached"
+	if !t.Up {
+		state, from, level = "down", "up", slog.LevelWarn
+		reason = "fall reached"
+		if t.Err != nil {
+			reason = t.Err.Error()
+		}
+	}
+	m.log.LogAttrs(context.Background(), level, "backend "+state,
+		slog.String("service", t.Target.Service),
+		slog.String("backend", t.Target.Backend.String()),
+		slog.String("state", state),
+		slog.String("from", from),
+		slog.String("reason", reason))
+}
+
+// Up reports a target's state; known is false for a target the Monitor does not have.
+func (m *Monitor) Up(id ID) (up, known bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[id]
+	if e == nil {
+		return false, false
+	}
+	return e.st.Up, true
+}
+
+// Stats returns a snapshot of one target.
+func (m *Monitor) Stats(id ID) (Stats, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e := m.entries[id]
+	if e == nil {
+		return Stats{}, false
+	}
+	return e.st, true
+}
+
+// All returns a snapshot of every target, ordered by service and backend.
+func (m *Monitor) All() []Stats {
+	m.mu.Lock()
+	out := make([]Stats, 0, len(m.entries))
+	for _, e := range m.entries {
+		out = append(out, e.st)
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b Stats) int {
+		return cmp.Or(cmp.Compare(a.Target.Service, b.Target.Service), a.Target.Backend.Compare(b.Target.Backend))
+	})
+	return out
+}
+
+// Counters returns the Monitor's totals.
+func (m *Monitor) Counters() Counters {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.c
+	c.InFlight = m.inflight
+	for _, e := range m.entries {
+		if e.st.Up {
+			c.Up++
+		}
+	}
+	return c
+}
+
+// entryHeap orders entries by their next slot.
+type entryHeap []*entry
+
+func (h entryHeap) Len() int           { return len(h) }
+func (h entryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.index = -1
+	return e
+}
