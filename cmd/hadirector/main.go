@@ -40,6 +40,7 @@ func commands() []command {
 		{"run", "run the director (VRRP instances, VIPs, IPVS, checks, hooks)", cmdRun},
 		{"check", "validate a configuration file (and, with --host, this host)", cmdCheck},
 		{"status", "show the running daemon's state (from its status socket)", cmdStatus},
+		{"realserver", "real-server side of DR: VIP on lo, arp_ignore/arp_announce (up|down)", cmdRealserver},
 		{"cleanup", "remove this configuration's VIPs from the host (crashed node)", cmdCleanup},
 		{"version", "print the version", cmdVersion},
 	}
