@@ -29,6 +29,7 @@ type Options struct {
 	Config     *config.Config
 	ConfigPath string // for status and reload
 	Version    string // of the binary, for status
+	Ready      func() // called once every instance has joined the election
 	StateDir   string // holds the VIP state file; default /run/hadirector
 	Log        *slog.Logger
 }
@@ -41,6 +42,7 @@ type Director struct {
 	notify *notify.Runner
 
 	path    string
+	ready   func()
 	version string
 	started time.Time
 	reloads int
@@ -114,7 +116,7 @@ func New(o Options) (*Director, error) {
 		return nil, err
 	}
 	d := &Director{
-		cfg: o.Config, log: o.Log, vips: m, notify: runner, path: o.ConfigPath, version: o.Version, started: time.Now(),
+		cfg: o.Config, log: o.Log, vips: m, notify: runner, path: o.ConfigPath, version: o.Version, ready: o.Ready, started: time.Now(),
 		byName: map[string]*instance{},
 		socks:  map[sockKey]*sock{},
 		events: make(chan func(time.Time), 1024),
@@ -215,6 +217,9 @@ func (d *Director) Run(ctx context.Context) error {
 	now := time.Now()
 	for _, in := range d.instances {
 		d.launch(now, in)
+	}
+	if d.ready != nil {
+		d.ready()
 	}
 	d.loop(ctx)
 	d.shutdown()

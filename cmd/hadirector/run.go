@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/director"
 )
@@ -35,7 +37,10 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err := tuneProcess(cfg.Global, log); err != nil {
 		return err
 	}
-	d, err := director.New(director.Options{Config: cfg, ConfigPath: *path, Version: version, StateDir: *stateDir, Log: log})
+	d, err := director.New(director.Options{Config: cfg, ConfigPath: *path, Version: version, StateDir: *stateDir, Log: log,
+		Ready: func() {
+			sdNotify(log, daemon.SdNotifyReady+"\nSTATUS="+cfg.Summary())
+		}})
 	if err != nil {
 		return err
 	}
@@ -54,9 +59,16 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 					d.LogStatus(ctx)
 					continue
 				}
+				sdNotify(log, daemon.SdNotifyReloading+"\n"+daemon.SdNotifyMonotonicUsec())
 				reload(ctx, d, *path, *level, &lv, log)
+				sdNotify(log, daemon.SdNotifyReady)
 			}
 		}
+	}()
+	go watchdog(ctx, d, log)
+	go func() {
+		<-ctx.Done()
+		sdNotify(log, daemon.SdNotifyStopping)
 	}()
 	log.Info("starting", "config", *path, "version", version, "summary", cfg.Summary())
 	if err := d.Run(ctx); err != nil {
