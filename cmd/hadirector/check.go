@@ -15,12 +15,26 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("check", stderr)
 	path := fs.String("c", defaultConfig, "configuration file")
 	host := fs.Bool("host", false, "also check this host: interfaces, hooks, IPVS")
+	peer := fs.String("peer", "", "the other node's file: report every drift between the two")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		return err
+	}
+	if *peer != "" {
+		other, err := loadConfig(*peer)
+		if err != nil {
+			return err
+		}
+		if drift := config.Drift(cfg, other); len(drift) > 0 {
+			for _, d := range drift {
+				fmt.Fprintf(stderr, "%s vs %s: %s\n", *path, *peer, d)
+			}
+			return &exitError{2, fmt.Errorf("%d difference(s) between %s and %s", len(drift), *path, *peer)}
+		}
+		fmt.Fprintf(stdout, "%s and %s agree\n", *path, *peer)
 	}
 	if *host {
 		if probs := checkHost(cfg); len(probs) > 0 {

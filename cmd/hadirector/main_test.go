@@ -34,6 +34,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", "-c", "../../examples/node-b.toml"}, 0, "ok: 1 vrrp instance"},
 		{[]string{"status", "-socket", filepath.Join(dir, "none.sock")}, 1, "is hadirector running?"},
 		{[]string{"-h"}, 0, "commands:"},
+		{[]string{"check", "-c", "../../examples/node-a.toml", "-peer", "../../examples/node-b.toml"}, 0, "agree"},
+		{[]string{"check", "-c", "../../examples/node-a.toml", "-peer", "../../examples/node-a.toml"}, 2, "both nodes have priority 150"},
 	} {
 		code, out, errOut := runCmd(tc.args...)
 		if code != tc.code || !strings.Contains(out+errOut, tc.want) {
