@@ -34,6 +34,7 @@ import (
 type Config struct {
 	Global         Global          `toml:"global"`
 	Scripts        []VRRPScript    `toml:"vrrp_script"`
+	TrackFiles     []TrackFile     `toml:"vrrp_track_file"`
 	Instances      []Instance      `toml:"vrrp_instance"`
 	SyncGroups     []SyncGroup     `toml:"vrrp_sync_group"`
 	LVS            LVS             `toml:"lvs"`
@@ -87,6 +88,16 @@ type VRRPScript struct {
 	Fall   int `toml:"fall"`
 }
 
+// TrackFile is one [[vrrp_track_file]] (keepalived's vrrp_track_file): a file holding a
+// number, so an operator (or a tool) can move the priority — and force a failover —
+// without stopping the daemon. The number times Weight is added to the priority; with
+// Weight 0 any non-zero number means FAULT. A missing or unreadable file counts as 0.
+type TrackFile struct {
+	Name   string `toml:"name"`
+	File   string `toml:"file"`
+	Weight int    `toml:"weight"`
+}
+
 // Instance is one [[vrrp_instance]].
 type Instance struct {
 	Name            string   `toml:"name"`
@@ -115,6 +126,7 @@ type Instance struct {
 	VirtualIPAddressLabel string           `toml:"virtual_ipaddress_label"`
 	TrackInterface        []TrackInterface `toml:"track_interface"`
 	TrackScript           []string         `toml:"track_script"`
+	TrackFile             []string         `toml:"track_file"`
 	NotifyMaster          string           `toml:"notify_master"`
 	NotifyBackup          string           `toml:"notify_backup"`
 	NotifyFault           string           `toml:"notify_fault"`

@@ -56,6 +56,10 @@ func (s *VRRPScript) setDefaults() {
 	s.Fall = 2
 }
 
+func (f *TrackFile) setDefaults() {
+	f.Weight = 1
+}
+
 func (in *Instance) setDefaults() {
 	in.Version = 3
 	in.Priority = 100

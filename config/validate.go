@@ -24,6 +24,7 @@ func validate(cfg *Config, r *report, seen map[string]bool) {
 	v := &validator{cfg: cfg, r: r, seen: seen}
 	v.global()
 	v.scripts()
+	v.trackFiles()
 	v.instances()
 	v.syncGroups()
 	v.lvs()
@@ -121,6 +122,23 @@ func (v *validator) scripts() {
 		v.intRange(at("weight"), s.Weight, -253, 253)
 		v.atLeast1(at("rise"), s.Rise)
 		v.atLeast1(at("fall"), s.Fall)
+	}
+}
+
+func (v *validator) trackFiles() {
+	names := map[string]string{}
+	for i, f := range v.cfg.TrackFiles {
+		p := index("vrrp_track_file", i)
+		at := func(k string) string { return join(p, k) }
+		if f.Name == "" {
+			v.r.add(at("name"), "is required")
+		} else {
+			v.unique(names, f.Name, at("name"))
+		}
+		if !filepath.IsAbs(f.File) {
+			v.r.add(at("file"), "%q: an absolute path is required", f.File)
+		}
+		v.intRange(at("weight"), f.Weight, -254, 254)
 	}
 }
 
@@ -263,6 +281,15 @@ func (v *validator) instances() {
 				v.unique(tracked, t.Name, join(tp, "name"))
 			}
 			v.intRange(join(tp, "weight"), t.Weight, -253, 253)
+		}
+		trackedFiles := map[string]string{}
+		for j, f := range in.TrackFile {
+			fp := index(at("track_file"), j)
+			if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f }) {
+				v.r.add(fp, "no [[vrrp_track_file]] is named %q", f)
+				continue
+			}
+			v.unique(trackedFiles, f, fp)
 		}
 		trackedScripts := map[string]string{}
 		for j, s := range in.TrackScript {

@@ -56,6 +56,7 @@ type Director struct {
 	socks       map[sockKey]*sock
 	links       *linkState
 	scripts     []*trackScript
+	files       []*trackFile
 
 	events chan func(now time.Time)
 }
@@ -124,6 +125,7 @@ func New(o Options) (*Director, error) {
 	if d.scripts, err = d.newScripts(o.Config); err != nil {
 		return nil, err
 	}
+	d.files = d.newTrackFiles(o.Config)
 	for i := range o.Config.Instances {
 		in, err := newInstance(d, &o.Config.Instances[i])
 		if err != nil {
@@ -149,6 +151,14 @@ func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 			tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
 	}
 	return out, nil
+}
+
+func (d *Director) newTrackFiles(cfg *config.Config) []*trackFile {
+	var out []*trackFile
+	for _, f := range cfg.TrackFiles {
+		out = append(out, &trackFile{d: d, cfg: f})
+	}
+	return out
 }
 
 // buildGroups links the sync groups of d.cfg to the instances, keeping what each group

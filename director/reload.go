@@ -146,8 +146,9 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 	d.publishRx()
 	d.buildGroups()
 
-	if !reflect.DeepEqual(old.Scripts, cfg.Scripts) {
+	if !reflect.DeepEqual(old.Scripts, cfg.Scripts) || !reflect.DeepEqual(old.TrackFiles, cfg.TrackFiles) {
 		d.scripts = scripts
+		d.files = d.newTrackFiles(cfg)
 		d.startScripts()
 	}
 	for _, in := range keep {

@@ -4,7 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -157,6 +161,19 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 			prio += ti.Weight
 		}
 	}
+	for _, name := range in.cfg.TrackFile {
+		tf := d.trackFile(name)
+		if tf == nil {
+			continue
+		}
+		v := int(tf.value.Load())
+		switch {
+		case tf.cfg.Weight == 0 && v != 0:
+			fault, reason = true, fmt.Sprintf("track file %s holds %d", name, v)
+		case tf.cfg.Weight != 0:
+			prio += v * tf.cfg.Weight
+		}
+	}
 	for _, name := range in.cfg.TrackScript {
 		ts := d.script(name)
 		if ts == nil {
@@ -188,8 +205,8 @@ func (d *Director) script(name string) *trackScript {
 	return nil
 }
 
-// startScripts runs the configured track scripts until the next startScripts (a reload
-// that changed them) or the end of Run.
+// startScripts runs the configured track scripts and track files until the next
+// startScripts (a reload that changed them) or the end of Run.
 func (d *Director) startScripts() {
 	if d.stopScripts != nil {
 		d.stopScripts()
@@ -199,5 +216,58 @@ func (d *Director) startScripts() {
 	for _, ts := range d.scripts {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); ts.run(ctx) }()
+	}
+	for _, tf := range d.files {
+		tf.read()
+		d.wg.Add(1)
+		go func() { defer d.wg.Done(); tf.run(ctx) }()
+	}
+}
+
+func (d *Director) trackFile(name string) *trackFile {
+	for _, tf := range d.files {
+		if tf.cfg.Name == name {
+			return tf
+		}
+	}
+	return nil
+}
+
+// trackFile follows one vrrp_track_file: the number in it moves the priority of the
+// instances that track it. Polled twice a second — cheap, and an operator's echo into
+// the file takes effect at once for practical purposes.
+type trackFile struct {
+	d     *Director
+	cfg   config.TrackFile
+	value atomic.Int64
+}
+
+// read reloads the number and reports whether it changed. Missing, empty or unreadable
+// counts as 0, as in keepalived.
+func (tf *trackFile) read() bool {
+	var v int64
+	if b, err := os.ReadFile(tf.cfg.File); err == nil {
+		v, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	}
+	return tf.value.Swap(v) != v
+}
+
+func (tf *trackFile) run(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if tf.read() {
+			tf.d.log.Info("track file", "file", tf.cfg.File, "name", tf.cfg.Name, "value", tf.value.Load())
+			tf.d.post(func(now time.Time) {
+				for _, in := range tf.d.instances {
+					tf.d.applyTracking(now, in)
+				}
+			})
+		}
 	}
 }
