@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,5 +107,43 @@ func TestUnsafeHookRefused(t *testing.T) {
 	}
 	if out := p.a.proc.Output(); !strings.Contains(out, "unsafe") || !strings.Contains(out, script) {
 		t.Errorf("error does not name the unsafe hook:\n%s", out)
+	}
+}
+
+// TestNotifyFIFO: every event reaches a notify_fifo reader, in keepalived's line format.
+func TestNotifyFIFO(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "notify.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// O_RDWR never blocks and keeps the pipe open for the writer from the start.
+	r, err := os.OpenFile(fifo, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	p := newPair(t, 150, 100, "", "")
+	b, _ := os.ReadFile(p.a.cfg)
+	os.WriteFile(p.a.cfg, []byte(strings.Replace(string(b), "[global]\n", fmt.Sprintf("[global]\nnotify_fifo = %q\n", fifo), 1)), 0o644)
+	p.elect()
+	p.a.proc.Signal(syscall.SIGTERM)
+	p.a.proc.Wait(3 * time.Second)
+	want := []string{`INSTANCE "VI_1" BACKUP 150`, `INSTANCE "VI_1" MASTER 150`, `INSTANCE "VI_1" STOP 150`}
+	for _, w := range want {
+		select {
+		case got := <-lines:
+			if got != w {
+				t.Fatalf("FIFO line %q, want %q", got, w)
+			}
+		case <-time.After(2 * time.Second):
+			t.Fatalf("FIFO: no line, want %q", w)
+		}
 	}
 }
