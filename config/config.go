@@ -285,3 +285,50 @@ func family(a netip.Addr) int {
 	}
 	return 0
 }
+
+// Hook is one command line of the configuration that hadirector will run.
+type Hook struct {
+	Where string // e.g. `vrrp_instance "VI_1" notify_master`
+	Cmd   string
+}
+
+// Hooks lists every non-empty command line: notify hooks of instances, sync groups and
+// real servers, vrrp_script scripts and exec checks. Used to check them all the same way.
+func (c *Config) Hooks() []Hook {
+	var out []Hook
+	add := func(where, cmd string) {
+		if cmd != "" {
+			out = append(out, Hook{where, cmd})
+		}
+	}
+	for _, in := range c.Instances {
+		w := fmt.Sprintf("vrrp_instance %q ", in.Name)
+		add(w+"notify_master", in.NotifyMaster)
+		add(w+"notify_backup", in.NotifyBackup)
+		add(w+"notify_fault", in.NotifyFault)
+		add(w+"notify_stop", in.NotifyStop)
+		add(w+"notify", in.Notify)
+	}
+	for _, g := range c.SyncGroups {
+		w := fmt.Sprintf("vrrp_sync_group %q ", g.Name)
+		add(w+"notify_master", g.NotifyMaster)
+		add(w+"notify_backup", g.NotifyBackup)
+		add(w+"notify_fault", g.NotifyFault)
+		add(w+"notify_stop", g.NotifyStop)
+		add(w+"notify", g.Notify)
+	}
+	for _, s := range c.Scripts {
+		add(fmt.Sprintf("vrrp_script %q script", s.Name), s.Script)
+	}
+	for _, vs := range c.VirtualServers {
+		for _, rs := range vs.RealServers {
+			w := fmt.Sprintf("virtual_server %q real_server %q ", vs.String(), rs.Address)
+			add(w+"notify_up", rs.NotifyUp)
+			add(w+"notify_down", rs.NotifyDown)
+			if rs.Check != nil && rs.Check.Type == "exec" {
+				add(w+"check.command", rs.Check.Command)
+			}
+		}
+	}
+	return out
+}

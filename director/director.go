@@ -395,32 +395,10 @@ func notifyState(s vrrp.State) notify.State {
 // checkHooks refuses to start with a hook that is missing or, with script security, unsafe.
 func checkHooks(cfg *config.Config) error {
 	var errs []error
-	check := func(what, cmd string) {
-		if cmd == "" {
-			return
+	for _, h := range cfg.Hooks() {
+		if err := notify.CheckHook(h.Cmd, cfg.Global.EnableScriptSecurity); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h.Where, err))
 		}
-		if err := notify.CheckHook(cmd, cfg.Global.EnableScriptSecurity); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
-		}
-	}
-	for _, in := range cfg.Instances {
-		w := "vrrp_instance " + in.Name
-		check(w+" notify_master", in.NotifyMaster)
-		check(w+" notify_backup", in.NotifyBackup)
-		check(w+" notify_fault", in.NotifyFault)
-		check(w+" notify_stop", in.NotifyStop)
-		check(w+" notify", in.Notify)
-	}
-	for _, g := range cfg.SyncGroups {
-		w := "vrrp_sync_group " + g.Name
-		check(w+" notify_master", g.NotifyMaster)
-		check(w+" notify_backup", g.NotifyBackup)
-		check(w+" notify_fault", g.NotifyFault)
-		check(w+" notify_stop", g.NotifyStop)
-		check(w+" notify", g.Notify)
-	}
-	for _, sc := range cfg.Scripts {
-		check("vrrp_script "+sc.Name, sc.Script)
 	}
 	return errors.Join(errs...)
 }

@@ -77,53 +77,16 @@ func checkHost(cfg *config.Config) []error {
 			probs = append(probs, fmt.Errorf("%s: interface %q: %v", what, name, err))
 		}
 	}
-	hook := func(cmd, what string) {
-		if cmd == "" {
-			return
-		}
-		argv, err := config.SplitCommand(cmd)
-		if err != nil {
-			probs = append(probs, fmt.Errorf("%s: %v", what, err))
-			return
-		}
-		if cfg.Global.EnableScriptSecurity {
-			err = notify.CheckProgram(argv[0])
-		} else {
-			_, err = os.Stat(argv[0])
-		}
-		if err != nil {
-			probs = append(probs, fmt.Errorf("%s: %v", what, err))
-		}
-	}
 	for _, in := range cfg.Instances {
 		what := fmt.Sprintf("vrrp_instance %q", in.Name)
 		iface(in.Interface, what)
 		for _, ti := range in.TrackInterface {
 			iface(ti.Name, what+" track_interface")
 		}
-		for k, c := range map[string]string{"notify_master": in.NotifyMaster, "notify_backup": in.NotifyBackup,
-			"notify_fault": in.NotifyFault, "notify_stop": in.NotifyStop, "notify": in.Notify} {
-			hook(c, what+" "+k)
-		}
 	}
-	for _, g := range cfg.SyncGroups {
-		what := fmt.Sprintf("vrrp_sync_group %q", g.Name)
-		for k, c := range map[string]string{"notify_master": g.NotifyMaster, "notify_backup": g.NotifyBackup,
-			"notify_fault": g.NotifyFault, "notify_stop": g.NotifyStop, "notify": g.Notify} {
-			hook(c, what+" "+k)
-		}
-	}
-	for _, s := range cfg.Scripts {
-		hook(s.Script, fmt.Sprintf("vrrp_script %q", s.Name))
-	}
-	for _, vs := range cfg.VirtualServers {
-		for _, rs := range vs.RealServers {
-			what := fmt.Sprintf("virtual_server %s real_server %s", vs, rs.Address)
-			hook(rs.NotifyUp, what+" notify_up")
-			hook(rs.NotifyDown, what+" notify_down")
-			if rs.Check != nil && rs.Check.Type == "exec" {
-				hook(rs.Check.Command, what+" check.command")
-			}
+	for _, h := range cfg.Hooks() {
+		if err := notify.CheckHook(h.Cmd, cfg.Global.EnableScriptSecurity); err != nil {
+			probs = append(probs, fmt.Errorf("%s: %v", h.Where, err))
 		}
 	}
 	if len(cfg.VirtualServers) > 0 && !ipvsPresent() {
