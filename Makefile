@@ -27,7 +27,7 @@ e2e:
 sim:
 	$(GO) test -count=1 -run 'TestSimulator' -v ./vrrp/sim
 
-test: lint unit sim e2e
+test: lint unit sim e2e test-vm
 
 demo: build
 	./scripts/demo.sh
@@ -40,3 +40,16 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# Tests that need the real IPVS kernel (files with //go:build vmtest) run in ONE qemu VM that
+# boots Debian's cloud kernel: see internal/vmtest. Add packages to VM_PKGS.
+# VM_BINS: main packages built for the VM and put on its PATH (/usr/local/bin).
+VM_PKGS ?= ./internal/vmtest
+VM_BINS ?=
+VM_RUN ?=
+VM_TIMEOUT ?= 10m
+.PHONY: test-vm
+test-vm:
+	$(GO) vet -tags vmtest $(VM_PKGS)
+	staticcheck -tags vmtest $(VM_PKGS)
+	$(GO) run ./internal/vmtest/cmd/vmrun -pkgs '$(VM_PKGS)' -bin '$(VM_BINS)' -run '$(VM_RUN)' -timeout $(VM_TIMEOUT)

@@ -5,8 +5,8 @@
 # password-less sudo), resolves the kernel that linux-image-cloud-amd64 currently depends on
 # (the ABI number changes over time: never pin it), downloads and unpacks it into
 # ${XDG_CACHE_HOME:-$HOME/.cache}/hadirector/vm/<version>/kernel, and reuses that cache when it
-# is already there. When the package index cannot name a kernel (offline), the newest cached one
-# is used.
+# is already there. When the package index cannot name a kernel or the download fails
+# (offline), the newest cached one is used.
 #
 # stdout is machine-readable, one key=value per line (internal/vmtest/qemu parses it):
 #   version=6.1.0-NN-cloud-amd64
@@ -60,13 +60,11 @@ apt_update() {
 	as_root apt-get -o DPkg::Lock::Timeout=120 update -qq >&2
 }
 
-installed() {
-	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
-}
-
+# shellcheck disable=SC2086
+have=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null | sed -n 's/ install ok installed$//p')
 missing=""
 for p in $pkgs; do
-	installed "$p" || missing="$missing $p"
+	echo "$have" | grep -qx "$p" || missing="$missing $p"
 done
 if [ -n "$missing" ]; then
 	if [ "$install" = 0 ]; then
@@ -79,9 +77,67 @@ if [ -n "$missing" ]; then
 	as_root apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $missing >&2
 fi
 
+# apt-cache takes 0.6 s where the binary package cache is disabled (Docker-style images), so
+# the answer is remembered until the package lists change.
+lists=/var/lib/apt/lists
+resolved="$cache/resolved"
 resolve() {
-	apt-cache depends "$meta" 2>/dev/null |
-		sed -n 's/^ *Depends: linux-image-\([^ ]*-cloud-amd64\)$/\1/p' | head -n 1
+	stamp=$(stat -c %Y "$lists" 2>/dev/null || echo none)
+	if [ -f "$resolved" ] && [ "$(sed -n 1p "$resolved")" = "$stamp" ]; then
+		sed -n 2p "$resolved"
+		return
+	fi
+	v=$(apt-cache depends "$meta" 2>/dev/null |
+		sed -n 's/^ *Depends: linux-image-\([^ ]*-cloud-amd64\)$/\1/p' | head -n 1)
+	if [ -n "$v" ] && mkdir -p "$cache" 2>/dev/null; then
+		printf '%s\n%s\n' "$stamp" "$v" >"$resolved.$$" && mv -f "$resolved.$$" "$resolved"
+	fi
+	echo "$v"
+}
+
+newest_cached() {
+	for d in "$cache"/*-cloud-amd64; do
+		[ -f "$d/kernel/.complete" ] && basename "$d"
+	done | sort -V | tail -n 1
+}
+
+# download_kernel VERSION unpacks the package into $cache/VERSION/kernel. Every step checks
+# its status itself: set -e does not apply inside a function called from an if.
+download_kernel() {
+	v=$1
+	mkdir -p "$cache" || return 1
+	tmp=$(mktemp -d "$cache/.fetch.XXXXXX") || return 1
+	# As root apt drops to the _apt user, which cannot write into a private cache dir.
+	sandbox=""
+	[ "$(id -u)" = 0 ] && sandbox="-o APT::Sandbox::User=root"
+	echo "fetch-kernel.sh: downloading linux-image-$v" >&2
+	# shellcheck disable=SC2086
+	if ! (cd "$tmp" && apt-get $sandbox download "linux-image-$v" >&2); then
+		# shellcheck disable=SC2086
+		if ! apt_update || ! (cd "$tmp" && apt-get $sandbox download "linux-image-$v" >&2); then
+			rm -rf "$tmp"
+			return 1
+		fi
+	fi
+	if ! dpkg-deb -x "$tmp"/linux-image-"$v"_*.deb "$tmp/kernel"; then
+		rm -rf "$tmp"
+		return 1
+	fi
+	: >"$tmp/kernel/.complete"
+	mkdir -p "$cache/$v"
+	# Another run may have won the race; its copy is as good as ours.
+	mv -T "$tmp/kernel" "$cache/$v/kernel" 2>/dev/null || [ -f "$cache/$v/kernel/.complete" ] || {
+		rm -rf "$tmp"
+		return 1
+	}
+	rm -rf "$tmp"
+	# Debian replaced the kernel: keep this one and the previous one, drop older ones.
+	# shellcheck disable=SC2012 # the names are ours: <version>-cloud-amd64
+	ls -1td -- "$cache"/*-cloud-amd64 | tail -n +3 | while read -r old; do
+		[ "$old" = "$cache/$v" ] && continue
+		echo "fetch-kernel.sh: removing old kernel cache $old" >&2
+		rm -rf -- "$old"
+	done
 }
 
 version=$(resolve)
@@ -89,42 +145,20 @@ if [ -z "$version" ] && command -v apt-get >/dev/null 2>&1; then
 	apt_update || true
 	version=$(resolve)
 fi
+if [ -n "$version" ] && [ ! -f "$cache/$version/kernel/.complete" ] && ! download_kernel "$version"; then
+	echo "fetch-kernel.sh: cannot download linux-image-$version" >&2
+	version=""
+fi
 if [ -z "$version" ]; then
-	# Offline and no package index: fall back to the newest kernel fetched before.
-	version=$(ls -1 "$cache" 2>/dev/null | grep -- '-cloud-amd64$' | sort -V | while read -r v; do
-		[ -f "$cache/$v/kernel/.complete" ] && echo "$v"
-	done | tail -n 1)
+	# Offline: fall back to the newest kernel fetched before.
+	version=$(newest_cached)
 	if [ -z "$version" ]; then
-		echo "fetch-kernel.sh: cannot resolve $meta (apt-cache depends) and nothing is cached in $cache" >&2
+		echo "fetch-kernel.sh: no kernel: cannot resolve or download $meta, and nothing is cached in $cache" >&2
 		exit 1
 	fi
-	echo "fetch-kernel.sh: cannot resolve $meta; using cached $version" >&2
+	echo "fetch-kernel.sh: using the cached $version" >&2
 fi
-
 dir="$cache/$version"
-if [ ! -f "$dir/kernel/.complete" ]; then
-	mkdir -p "$cache"
-	tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
-	trap 'rm -rf "$tmp"' EXIT
-	download() {
-		# As root apt drops to the _apt user, which cannot write into a private cache dir.
-		sandbox=""
-		[ "$(id -u)" = 0 ] && sandbox="-o APT::Sandbox::User=root"
-		# shellcheck disable=SC2086
-		(cd "$tmp" && apt-get $sandbox download "linux-image-$version" >&2)
-	}
-	echo "fetch-kernel.sh: downloading linux-image-$version" >&2
-	if ! download; then
-		apt_update
-		download
-	fi
-	dpkg-deb -x "$tmp"/linux-image-"$version"_*.deb "$tmp/kernel"
-	rm -f "$tmp"/*.deb
-	: >"$tmp/kernel/.complete"
-	mkdir -p "$dir"
-	# Another run may have won the race; its copy is as good as ours.
-	mv -T "$tmp/kernel" "$dir/kernel" 2>/dev/null || [ -f "$dir/kernel/.complete" ]
-fi
 
 modules="$dir/kernel/lib/modules/$version"
 [ -d "$modules" ] || modules="$dir/kernel/usr/lib/modules/$version"

@@ -25,6 +25,7 @@ ip link set lo up
 
 VMTEST_NONCE=none
 if [ -f /vmtest/run.sh ]; then
+	# shellcheck source=/dev/null # written per run by the host
 	. /vmtest/run.sh
 fi
 

@@ -34,7 +34,8 @@ type entry struct {
 	src          string // host file to copy (kindFile), or ""
 	data         []byte // inline content (kindFile with src == "")
 	size         int64
-	mtime        int64 // of src, for the cache key
+	mtime        int64  // of src, for the cache key
+	digest       string // of src's content, for the cache key when its mtime means nothing
 	target       string
 	major, minor uint32
 }
@@ -114,8 +115,9 @@ func (t *tree) HostPath(p string) (string, error) {
 }
 
 // HostTree adds the host directory src (recursively, regular files, directories and
-// symlinks as they are) at guest path dst.
-func (t *tree) HostTree(dst, src string) error {
+// symlinks as they are) at guest path dst. With byContent the cache key covers the files'
+// content instead of their mtime (for freshly generated files).
+func (t *tree) HostTree(dst, src string, byContent bool) error {
 	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -135,7 +137,18 @@ func (t *tree) HostTree(dst, src string) error {
 		case d.IsDir():
 			t.Dir(g, 0o755)
 		case d.Type().IsRegular():
-			return t.HostFile(g, p)
+			if err := t.HostFile(g, p); err != nil {
+				return err
+			}
+			if byContent {
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				sum := sha256.Sum256(data)
+				e := t.entries[clean(g)]
+				e.digest, e.mtime = hex.EncodeToString(sum[:]), 0
+			}
 		}
 		return nil
 	})
@@ -178,7 +191,11 @@ func (t *tree) Key() string {
 	h := sha256.New()
 	for _, p := range t.paths() {
 		e := t.entries[p]
-		fmt.Fprintf(h, "%s\x00%c\x00%o\x00%s\x00%d\x00%d\x00%d:%d\x00%s\x00", p, e.kind, e.perm, e.target, e.size, e.mtime, e.major, e.minor, e.src)
+		src := e.src
+		if e.digest != "" {
+			src = "" // a scratch copy: its name means nothing
+		}
+		fmt.Fprintf(h, "%s\x00%c\x00%o\x00%s\x00%d\x00%d\x00%d:%d\x00%s\x00%s\x00", p, e.kind, e.perm, e.target, e.size, e.mtime, e.major, e.minor, src, e.digest)
 		h.Write(e.data)
 	}
 	return hex.EncodeToString(h.Sum(nil))
