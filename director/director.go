@@ -57,6 +57,7 @@ type Director struct {
 	links       *linkState
 	scripts     []*trackScript
 	files       []*trackFile
+	lvs         *lvsState // nil without virtual servers
 
 	events chan func(now time.Time)
 }
@@ -186,7 +187,7 @@ func (d *Director) buildGroups() {
 
 // Run claims nothing until the election says so, and returns after a clean shutdown when
 // ctx is cancelled: masters send priority 0 and remove their VIPs first.
-func (d *Director) Run(ctx context.Context) error {
+func (d *Director) Run(ctx context.Context) (err error) {
 	runCtx, stopWorkers := context.WithCancel(context.Background())
 	d.runCtx = runCtx
 	notifyCtx, stopNotify := context.WithCancel(context.Background())
@@ -201,8 +202,19 @@ func (d *Director) Run(ctx context.Context) error {
 		for _, in := range d.instances {
 			in.close()
 		}
+		if d.lvs != nil {
+			d.lvs.kernel.Close()
+		}
 		d.vips.Close()
 	}()
+	if d.lvs, err = openLVS(d); err != nil {
+		return err
+	}
+	if d.lvs != nil {
+		if err := d.lvs.start(runCtx, &d.wg); err != nil {
+			return err
+		}
+	}
 	for _, in := range d.instances {
 		if err := d.prepare(in); err != nil {
 			return err
@@ -252,10 +264,13 @@ func (d *Director) prepare(in *instance) error {
 	for _, p := range removed {
 		d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
 	}
-	key := sockKey{in.cfg.Interface, in.six}
+	// With use_vmac the socket is on the vmac: adverts leave with the virtual MAC, so
+	// switches learn it, and a peer's adverts (whose source is that same virtual MAC) are
+	// taken by our macvlan as its own and never reach the parent's stack.
+	key := in.sockKey()
 	s := d.socks[key]
 	if s == nil {
-		conn, err := vrrp.Listen(in.cfg.Interface, in.six, true)
+		conn, err := vrrp.Listen(key.ifname, in.six, true)
 		if err != nil {
 			return err
 		}
@@ -265,16 +280,7 @@ func (d *Director) prepare(in *instance) error {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); d.receive(d.runCtx, s) }()
 	}
-	in.conn, in.sendConn = s.conn, s.conn
-	if in.sendIface != in.cfg.Interface {
-		// use_vmac: adverts leave through the virtual MAC interface, so switches learn
-		// the virtual MAC from them; they are still received on the parent.
-		conn, err := vrrp.Listen(in.sendIface, in.six, false)
-		if err != nil {
-			return err
-		}
-		in.sendConn = conn
-	}
+	in.conn = s.conn
 	a, err := vip.NewAnnouncer(in.sp.vipIface, in.mac, d.log)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
@@ -291,17 +297,17 @@ func (d *Director) launch(now time.Time, in *instance) {
 	d.step(now, in, vrrp.Event{Kind: vrrp.EvStartup})
 }
 
-// close releases an instance's own sockets and announcer (not the shared socket).
+// close releases an instance's announcer (sockets are shared and closed with the last
+// instance using them).
 func (in *instance) close() {
 	if in.announcer != nil {
 		in.announcer.Close()
 		in.announcer = nil
 	}
-	if in.sendConn != nil && in.sendConn != in.conn {
-		in.sendConn.Close()
-		in.sendConn = nil
-	}
 }
+
+// sockKey is the socket an instance sends and receives on: its interface, or its vmac.
+func (in *instance) sockKey() sockKey { return sockKey{in.sendIface, in.six} }
 
 // loop is the only goroutine that touches the state machines. Everything it does is
 // quick (a Step, a sendto); slow effects are queued to the instances' effect workers.
@@ -412,7 +418,14 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 			in.transitions++
 			d.log.Info("state transition", "instance", in.cfg.Name, "vrid", in.cfg.VirtualRouterID,
 				"from", a.From.String(), "to", a.To.String(), "reason", a.Reason, "priority", in.m.Priority())
-			in.effects.push(effect{kind: effTransition, sp: in.sp, from: a.From, to: a.To, prio: in.m.Priority(), at: now})
+			ef := effect{kind: effTransition, sp: in.sp, from: a.From, to: a.To, prio: in.m.Priority(), at: now}
+			if d.lvs != nil {
+				// The table as it must be after this transition; the effects worker
+				// programs it before claiming the VIPs, or after releasing them.
+				ef.lvs = d.lvs.snapshot()
+				d.lvs.latest.Store(ef.lvs)
+			}
+			in.effects.push(ef)
 		case vrrp.ActAnnounce:
 			in.stats.lowerMasters.Add(1)
 			in.lastLowerMaster = now
@@ -439,6 +452,11 @@ func (d *Director) shutdown() {
 			d.log.Error("effects still running at shutdown", "instance", in.cfg.Name)
 		}
 	}
+	if d.lvs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		d.lvs.withdraw(ctx)
+		cancel()
+	}
 	// Belt and braces: whatever the workers did, no VIP of ours survives a clean stop.
 	for _, in := range d.instances {
 		if in.cfg.Priority == vrrp.PriorityOwner {
@@ -461,7 +479,7 @@ func (d *Director) publishRx() {
 	for key, s := range d.socks {
 		t := &rxTable{byVRID: map[uint8]rxEntry{}, own: map[netip.Addr]bool{}}
 		for _, in := range d.instances {
-			if (sockKey{in.cfg.Interface, in.six}) == key {
+			if in.sockKey() == key {
 				t.byVRID[uint8(in.cfg.VirtualRouterID)] = rxEntry{in: in, sp: in.sp}
 				t.own[in.src] = true
 			}

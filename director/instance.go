@@ -30,14 +30,14 @@ type instance struct {
 	gone   bool // removed by a reload; events still queued for it are ignored
 
 	six       bool
-	src       netip.Addr   // source of our adverts; breaks priority ties
-	dsts      []netip.Addr // 224.0.0.18 / ff02::12, or the unicast peers
-	sendIface string
+	src       netip.Addr       // source of our adverts; breaks priority ties
+	dsts      []netip.Addr     // 224.0.0.18 / ff02::12, or the unicast peers
+	sendIface string           // the interface of its socket: the configured one, or the vmac
 	mac       net.HardwareAddr // nil: the interface's own
 
-	conn, sendConn *vrrp.Conn
-	announcer      *vip.Announcer
-	effects        *effects
+	conn      *vrrp.Conn
+	announcer *vip.Announcer
+	effects   *effects
 
 	transitions     int
 	lastLowerMaster time.Time // another master last heard while we were master
@@ -180,7 +180,7 @@ func (in *instance) send(prio uint8) {
 		AuthType: sp.expect.AuthType, AuthData: sp.expect.AuthData, OldUnicastChecksum: in.cfg.OldUnicastChecksum == "send"}
 	for _, dst := range in.dsts {
 		a.Dst = dst
-		if err := in.sendConn.Send(&a); err != nil {
+		if err := in.conn.Send(&a); err != nil {
 			if in.stats.sendErrors.Add(1) == 1 || in.stats.sendErrors.Load()%100 == 0 {
 				in.d.log.Error("send advert", "instance", in.cfg.Name, "err", err, "errors", in.stats.sendErrors.Load())
 			}
@@ -200,7 +200,8 @@ const (
 
 type effect struct {
 	kind     effectKind
-	sp       *spec // the configuration in force when the effect was queued
+	sp       *spec    // the configuration in force when the effect was queued
+	lvs      *desired // the IPVS table after this transition (nil without LVS)
 	from, to vrrp.State
 	prio     uint8
 	at       time.Time
@@ -313,6 +314,8 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 		}
 	case ef.to == vrrp.Master:
 		e.master = true
+		// IPVS first: no packet may reach the VIP before the service is there.
+		e.syncLVS(ctx, ef)
 		added, err := in.d.vips.Add(sp.vipIface, sp.vips, sp.vipLabel)
 		if err != nil {
 			log.Error("add VIPs", "err", err)
@@ -341,7 +344,16 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 			}
 		}
 		e.master = false
+		e.syncLVS(ctx, ef)
 		e.notify(ef)
+	}
+}
+
+func (e *effects) syncLVS(ctx context.Context, ef effect) {
+	if l := e.in.d.lvs; l != nil && ef.lvs != nil {
+		if err := l.sync(ctx, ef.lvs, false); err != nil {
+			e.in.d.log.Error("lvs: sync", "instance", e.sp.cfg.Name, "err", err)
+		}
 	}
 }
 

@@ -146,6 +146,21 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 	d.publishRx()
 	d.buildGroups()
 
+	if d.lvs == nil && len(cfg.VirtualServers) > 0 {
+		l, err := openLVS(d)
+		if err == nil {
+			err = l.start(d.runCtx, &d.wg)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			d.lvs = l
+		}
+	} else if d.lvs != nil {
+		if err := d.lvs.reload(now, cfg); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if !reflect.DeepEqual(old.Scripts, cfg.Scripts) || !reflect.DeepEqual(old.TrackFiles, cfg.TrackFiles) {
 		d.scripts = scripts
 		d.files = d.newTrackFiles(cfg)
@@ -203,7 +218,7 @@ func (d *Director) closeUnusedSockets() {
 	for key, s := range d.socks {
 		used := false
 		for _, in := range d.instances {
-			used = used || (sockKey{in.cfg.Interface, in.six}) == key
+			used = used || in.sockKey() == key
 		}
 		if !used {
 			s.conn.Close()

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vrrp"
 )
@@ -29,6 +30,7 @@ type Status struct {
 	Instances []InstanceStatus  `json:"instances"`
 	Groups    []GroupStatus     `json:"sync_groups,omitempty"`
 	Drops     map[string]uint64 `json:"adverts_dropped"`
+	LVS       *LVSStatus        `json:"lvs,omitempty"`
 	Notify    notify.Stats      `json:"notify"`
 }
 
@@ -58,6 +60,41 @@ type InstanceStatus struct {
 	SplitBrain         bool           `json:"split_brain"` // master, and another master heard within Master_Down_Interval
 }
 
+// LVSStatus is the IPVS side: what this node programs, each real server's health, and
+// the kernel's counters.
+type LVSStatus struct {
+	Ops       uint64          `json:"ops"`
+	Errors    uint64          `json:"errors"`
+	LastError string          `json:"last_error,omitempty"`
+	LastSync  time.Time       `json:"last_sync,omitzero"`
+	Services  []ServiceStatus `json:"services"`
+}
+
+// ServiceStatus is one virtual server.
+type ServiceStatus struct {
+	Service     string             `json:"service"`
+	Scheduler   string             `json:"scheduler"`
+	Programmed  bool               `json:"programmed"` // this node programs it (its master)
+	QuorumUp    bool               `json:"quorum_up"`
+	Sorry       bool               `json:"sorry_server_active"`
+	Counters    *lvs.Counters      `json:"counters,omitempty"`
+	RealServers []RealServerStatus `json:"real_servers"`
+}
+
+// RealServerStatus is one real server of a virtual server.
+type RealServerStatus struct {
+	Address       netip.AddrPort `json:"address"`
+	Healthy       bool           `json:"healthy"`
+	Checked       bool           `json:"checked"`
+	LastError     string         `json:"last_error,omitempty"`
+	Weight        int            `json:"weight"`   // desired weight (0: down with inhibit_on_failure, or drained)
+	InTable       bool           `json:"in_table"` // in the desired table
+	Drained       bool           `json:"drained"`
+	ActiveConns   uint64         `json:"active_conns"`
+	InactiveConns uint64         `json:"inactive_conns"`
+	Counters      *lvs.Counters  `json:"counters,omitempty"`
+}
+
 // GroupStatus is one sync group.
 type GroupStatus struct {
 	Name    string   `json:"name"`
@@ -72,6 +109,9 @@ func (d *Director) Status(ctx context.Context) (*Status, error) {
 	d.post(func(now time.Time) { ch <- d.snapshot(now) })
 	select {
 	case s := <-ch:
+		if s.LVS != nil {
+			d.lvs.addCounters(s.LVS)
+		}
 		return s, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("director: status: %w", ctx.Err())
@@ -94,6 +134,9 @@ func (d *Director) snapshot(now time.Time) *Status {
 			GARPsSent: in.stats.garps.Load(), LowerMastersSeen: in.stats.lowerMasters.Load(),
 			SplitBrain: in.m.State() == vrrp.Master && !in.lastLowerMaster.IsZero() && now.Sub(in.lastLowerMaster) < in.m.MasterDownInterval(),
 		})
+	}
+	if d.lvs != nil {
+		s.LVS = d.lvs.status()
 	}
 	for _, g := range d.groups {
 		gs := GroupStatus{Name: g.cfg.Name, State: g.notified.String()}
@@ -138,6 +181,22 @@ func (d *Director) serveStatus(ctx context.Context, path string) error {
 		enc.SetIndent("", "  ")
 		enc.Encode(s)
 	})
+	// POST /drain and /undrain ?vs=VIP:PORT&rs=RIP:PORT: weight 0 at run time.
+	for _, verb := range []string{"drain", "undrain"} {
+		mux.HandleFunc("POST /"+verb, func(w http.ResponseWriter, r *http.Request) {
+			vs, err1 := netip.ParseAddrPort(r.URL.Query().Get("vs"))
+			rs, err2 := netip.ParseAddrPort(r.URL.Query().Get("rs"))
+			if err := errors.Join(err1, err2); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if err := d.Drain(r.Context(), vs, rs, verb == "drain"); err != nil {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			}
+			fmt.Fprintf(w, "%sed %s on %s\n", verb, rs, vs)
+		})
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
@@ -173,4 +232,26 @@ func (d *Director) LogStatus(ctx context.Context) {
 		d.log.Info("status", "dropped", r, "count", s.Drops[r])
 	}
 	d.log.Info("status", "notify_ran", s.Notify.Ran, "notify_failed", s.Notify.Failed, "notify_dropped", s.Notify.Dropped)
+}
+
+// Drain sets a real server's weight to 0 (on) or back (off) at run time, without a
+// reload; it is kept across reloads until undrained.
+func (d *Director) Drain(ctx context.Context, vs, rs netip.AddrPort, on bool) error {
+	ch := make(chan error, 1)
+	d.post(func(time.Time) {
+		if d.lvs == nil {
+			ch <- errors.New("no virtual servers are configured")
+			return
+		}
+		ch <- d.lvs.drain(vs, rs, on)
+	})
+	select {
+	case err := <-ch:
+		if err == nil {
+			d.log.Info("drain", "service", vs, "backend", rs, "drained", on)
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

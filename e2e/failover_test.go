@@ -140,6 +140,17 @@ func (n *node) becameMaster(after time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// joined returns when the daemon joined the election (its INIT→BACKUP after t): the
+// reference for start-up timing, free of process start-up time on a loaded machine.
+func (n *node) joined(after time.Time) time.Time {
+	for _, l := range n.transitions() {
+		if l.From == "INIT" && l.Time.After(after) {
+			return l.Time
+		}
+	}
+	return time.Time{}
+}
+
 func (n *node) state() string {
 	tr := n.transitions()
 	if len(tr) == 0 {
@@ -148,17 +159,27 @@ func (n *node) state() string {
 	return tr[len(tr)-1].To
 }
 
-// eventually polls cond until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// eventually polls cond until it holds. limit is what the protocol promises; polling
+// goes on for a grace period beyond it, because on a loaded CI machine the test's own
+// polling (an `ip` command per look) lags. Timing is asserted separately, from the
+// daemons' log timestamps, where a test is about timing.
+func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(limit + grace)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", timeout, what)
+			t.Fatalf("not within %v (+%v grace): %s", limit, grace, what)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	if d := time.Since(start); d > limit {
+		t.Logf("seen after %v (limit %v; the poll lags under load): %s", d.Round(time.Millisecond), limit, what)
+	}
 }
+
+// grace is how long eventually keeps polling past its limit.
+const grace = 3 * time.Second
 
 // stable asserts cond holds throughout d.
 func stable(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -198,7 +219,7 @@ func TestColdStart(t *testing.T) {
 	if !ok {
 		t.Fatal("a never logged MASTER")
 	}
-	if d := at.Sub(start); d > p.a.mdi()+slack {
+	if d := at.Sub(p.a.joined(start)); d > p.a.mdi()+slack {
 		t.Errorf("a became master %v after start; Master_Down_Interval is %v", d, p.a.mdi())
 	}
 	stable(t, 5*interval, "exactly one node holds the VIP", func() bool { return p.a.hasVIP() != p.b.hasVIP() })
@@ -272,8 +293,8 @@ func TestPreempt(t *testing.T) {
 		back := time.Now()
 		p.a.start()
 		eventually(t, p.a.mdi()+slack, "a preempts", func() bool { return p.a.hasVIP() && !p.b.hasVIP() })
-		if at, ok := p.a.becameMaster(back); !ok || at.Sub(back) > p.a.mdi()+slack {
-			t.Errorf("a became master %v after its restart", at.Sub(back))
+		if at, ok := p.a.becameMaster(back); !ok || at.Sub(p.a.joined(back)) > p.a.mdi()+slack {
+			t.Errorf("a became master %v after its restart", at.Sub(p.a.joined(back)))
 		}
 	})
 	t.Run("nopreempt", func(t *testing.T) {
@@ -296,7 +317,7 @@ func TestPreempt(t *testing.T) {
 		stable(t, delay-2*interval, "a holds off during preempt_delay", func() bool { return p.b.hasVIP() && !p.a.hasVIP() })
 		eventually(t, 4*interval+slack, "a preempts after preempt_delay", p.a.hasVIP)
 		at, _ := p.a.becameMaster(back)
-		if d := at.Sub(back); d < delay || d > delay+slack {
+		if d := at.Sub(p.a.joined(back)); d < delay || d > delay+slack {
 			t.Errorf("a preempted %v after start; preempt_delay is %v", d, delay)
 		}
 	})
@@ -314,7 +335,17 @@ func TestPartitionHeal(t *testing.T) {
 	eventually(t, interval+slack, "one master within one advert interval of the heal", func() bool {
 		return p.a.hasVIP() && !p.b.hasVIP()
 	})
-	t.Logf("split brain ended %v after the heal", time.Since(healed))
+	var yielded time.Time
+	for _, l := range p.b.transitions() {
+		if l.From == "MASTER" && l.To == "BACKUP" && l.Time.After(healed) {
+			yielded = l.Time
+			break
+		}
+	}
+	if d := yielded.Sub(healed); yielded.IsZero() || d > interval+slack {
+		t.Errorf("b yielded %v after the heal; want within one advert interval (%v) + slack", d, interval)
+	}
+	t.Logf("split brain ended %v after the heal", yielded.Sub(healed))
 	eventually(t, slack, "client points at the winner", func() bool { return p.clientSees(p.a) })
 	stable(t, 5*interval, "a stays the only master", func() bool { return p.a.hasVIP() && !p.b.hasVIP() })
 }

@@ -140,10 +140,14 @@ func opDetail(err error) string {
 	return err.Error()
 }
 
-// withTimeout bounds ctx by d when d > 0.
+// withTimeout bounds ctx by d when d > 0 and ctx does not already end sooner (the Monitor
+// sets the same deadline: a second timer per check would be waste).
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if d <= 0 {
-		return context.WithCancel(ctx)
+		return ctx, func() {}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= d {
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, d)
 }

@@ -89,7 +89,10 @@ type Stats struct {
 
 // Counters are the Monitor's totals.
 type Counters struct {
-	Targets, Up, InFlight         int
+	Targets, Up int
+	// InFlight counts the checks running now; Limit is how many may run at once, between
+	// a floor and MaxConcurrent (see Options.MaxConcurrent).
+	InFlight, Limit               int
 	Checks, Failures, Transitions uint64
 	Overruns, Missed              uint64
 }
@@ -104,13 +107,17 @@ type Options struct {
 	Clock Clock
 	// Log receives one record per transition (keys service, backend, state, from, reason).
 	Log *slog.Logger
-	// MaxConcurrent bounds the checks in flight; 0 means DefaultMaxConcurrent. When it is
-	// reached, due checks wait for a slot (and are late, or missed).
+	// MaxConcurrent bounds the checks in flight; 0 means DefaultMaxConcurrent. Within it,
+	// the bound adapts: when checks wait for CPU once dispatched, the process is
+	// overloaded and fewer run at once, so that a checker short of CPU stretches its
+	// schedule (counted as late and missed checks) instead of timing out healthy backends.
+	// Due checks beyond the bound wait.
 	MaxConcurrent int
 	// OnTransition is called for every transition, one at a time and in the order they
 	// happened, from a goroutine of the Monitor's; it should not block for long.
 	OnTransition func(Transition)
-	// OnResult, if set, is called after every check from the goroutine that ran it.
+	// OnResult, if set, is called after every check, from the goroutine that ran it (for
+	// TCP checks, the one goroutine that completes them all): it must be fast.
 	OnResult func(Result)
 }
 
@@ -129,7 +136,7 @@ type Monitor struct {
 	log          *slog.Logger
 	onTransition func(Transition)
 	onResult     func(Result)
-	sem          chan struct{}
+	lim          *limiter
 	wake         chan struct{} // Set → scheduler
 	notify       chan struct{} // apply → emitter
 
@@ -178,7 +185,7 @@ func NewMonitor(o Options) *Monitor {
 	if n <= 0 {
 		n = DefaultMaxConcurrent
 	}
-	m.sem = make(chan struct{}, n)
+	m.lim = newLimiter(n)
 	return m
 }
 
@@ -306,6 +313,9 @@ type job struct {
 	checker Checker
 	timeout time.Duration
 	slot    time.Time
+	// dispatched is when the scheduler started the check's goroutine; the delay until it
+	// runs tells the limiter whether the process is short of CPU.
+	dispatched time.Time
 }
 
 // Run checks the targets until ctx is cancelled, then waits for the checks in flight to
@@ -340,6 +350,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 	}()
 
+	// TCP checks go through the connection engine where it exists; it keeps real time, so
+	// it is not used under a test's clock.
+	var eng *connEngine
+	if _, real := m.clock.(SystemClock); real {
+		eng, _ = newConnEngine()
+	}
 	var wg sync.WaitGroup
 	timer := m.clock.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -347,14 +363,17 @@ loop:
 	for {
 		jobs, next := m.due()
 		for i, j := range jobs {
-			select {
-			case m.sem <- struct{}{}:
-			case <-ctx.Done():
+			if m.lim.acquire(ctx) != nil {
 				for _, j := range jobs[i:] {
 					m.abandon(j.e)
 				}
 				break loop
 			}
+			if tc, ok := j.checker.(*TCP); ok && eng.supports(tc.Addr, tc.BindTo) {
+				m.connect(ctx, eng, j, tc)
+				continue
+			}
+			j.dispatched = m.clock.Now()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -373,6 +392,9 @@ loop:
 		case <-m.wake:
 			timer.Stop()
 		}
+	}
+	if eng != nil {
+		eng.close()
 	}
 	wg.Wait()
 	<-emitDone
@@ -423,8 +445,32 @@ func (m *Monitor) check(ctx context.Context, j job) {
 	cctx, cancel := context.WithTimeout(ctx, j.timeout)
 	err := j.checker.Check(cctx)
 	cancel()
-	dur := m.clock.Now().Sub(start)
-	<-m.sem
+	m.finish(ctx, j, start, err, start.Sub(j.dispatched))
+}
+
+// connect runs a TCP check on the engine: what TCP.Check does, without a goroutine.
+func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, tc *TCP) {
+	start := m.clock.Now()
+	timeout := j.timeout
+	if tc.Timeout > 0 {
+		timeout = min(timeout, tc.Timeout)
+	}
+	eng.start(tc.Addr, tc.BindTo, start.Add(timeout), func(err error) {
+		if err != nil {
+			err = fail("tcp", tc.Addr.String(), "connect", err, timeout)
+		}
+		// The engine's loop is where such a check waits for CPU; its lateness shows in
+		// the schedule, not as a queue.
+		m.finish(ctx, j, start, err, 0)
+	})
+}
+
+// finish records the outcome of a check that started at start and waited queueDelay for
+// CPU once dispatched.
+func (m *Monitor) finish(ctx context.Context, j job, start time.Time, err error, queueDelay time.Duration) {
+	end := m.clock.Now()
+	dur := end.Sub(start)
+	m.lim.release(end, queueDelay)
 	if ctx.Err() != nil {
 		// The result may be the cancellation itself: it says nothing about the backend.
 		m.abandon(j.e)
@@ -434,6 +480,9 @@ func (m *Monitor) check(ctx context.Context, j job) {
 	if m.onResult != nil {
 		m.onResult(Result{Target: j.id, Scheduled: j.slot, Started: start, Duration: dur, Err: err})
 	}
+	m.mu.Lock()
+	m.inflight--
+	m.mu.Unlock()
 }
 
 func (m *Monitor) abandon(e *entry) {
@@ -450,7 +499,6 @@ func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error) {
 	defer m.mu.Unlock()
 	e := j.e
 	e.inFlight = false
-	m.inflight--
 	if e.removed {
 		return
 	}
@@ -561,7 +609,7 @@ func (m *Monitor) Counters() Counters {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c := m.c
-	c.InFlight = m.inflight
+	c.InFlight, c.Limit = m.lim.state()
 	for _, e := range m.entries {
 		if e.st.Up {
 			c.Up++

@@ -118,6 +118,8 @@ func diffEntry(ops []Op, d, a *Entry) []Op {
 	svc, old := d.Service.Normalize(), a.Service.Normalize()
 	if svc != old {
 		ops = append(ops, Op{Kind: UpdateService, Service: svc, Old: old})
+	} else if maps.Equal(d.Destinations, a.Destinations) {
+		return ops // the common case of a resync: nothing to sort
 	}
 	var updates, deletes []Op
 	for _, dst := range d.SortedDestinations() {
@@ -141,8 +143,11 @@ func diffEntry(ops []Op, d, a *Entry) []Op {
 // Withdraw returns the ops that remove every service of actual that owned accepts
 // — one DeleteService each, in Key order — and nothing else. Deleting a
 // service deletes its destinations, so this is as fast as a withdraw can be.
-// Because deleting a service that is already gone counts as done (see
-// Kernel.Apply), actual may be the table last synced rather than a fresh read.
+//
+// Deleting a service that is already gone counts as done (see Kernel.Apply), so
+// actual need not be read from the kernel: with a Model, Withdraw(m.Table, m.Owns)
+// removes every declared service wherever it stands, without a read — owned is
+// exactly the declared services, so nothing else can be ours.
 func Withdraw(actual Table, owned func(Service) bool) []Op {
 	return Diff(nil, actual, owned)
 }

@@ -103,6 +103,15 @@ func (f *Fake) Apply(op Op) error {
 	return nil
 }
 
+// ApplyBatch implements BatchKernel.
+func (f *Fake) ApplyBatch(ops []Op) []error {
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		errs[i] = f.Apply(op)
+	}
+	return errs
+}
+
 // Timeouts implements Kernel.
 func (f *Fake) Timeouts() (Timeouts, error) {
 	f.mu.Lock()

@@ -35,10 +35,10 @@ type Info struct {
 	ConnTableSize int    // the connection hash table's size (ip_vs conn_tab_bits)
 }
 
-// Counters are IPVS traffic counters. Through moby/ipvs v1.1.0 Conns, PacketsIn
-// and PacketsOut are the kernel's 32-bit counters and wrap at 2³²; feed them
-// through Unwrap32 for monotonic metrics. Bytes are 64-bit. The kernel refreshes
-// the rates (and, for some paths, the counters) about every two seconds.
+// Counters are IPVS traffic counters, read from the kernel's 64-bit statistics
+// (IPVS_*_ATTR_STATS64; kernels older than 4.1 only have 32-bit ones, which then
+// wrap at 2³²). The kernel's estimator refreshes them, and the rates, about every
+// two seconds.
 type Counters struct {
 	Conns      uint64 `json:"conns"`
 	PacketsIn  uint64 `json:"packets_in"`
@@ -68,16 +68,13 @@ type ServiceStats struct {
 // Stats are the counters of a table, by service.
 type Stats map[Key]*ServiceStats
 
-// Unwrap32 extends a 32-bit kernel counter to 64 bits: prev is the previous
-// extended value and raw the new 32-bit reading. It assumes the counter wrapped at
-// most once since prev was read (at 10 Gbit/s of minimum-size packets, a
-// 32-bit packet counter wraps every ~5 minutes; poll faster than that).
-func Unwrap32(prev uint64, raw uint32) uint64 {
-	v := prev&^0xffffffff | uint64(raw)
-	if v < prev {
-		v += 1 << 32
-	}
-	return v
+// BatchKernel is a Kernel that applies a run of ops in one go (IPVS sends them in
+// one netlink message batch). ApplyOps uses it when it can.
+type BatchKernel interface {
+	Kernel
+	// ApplyBatch applies ops in order and returns one result per op, as Apply
+	// would have.
+	ApplyBatch(ops []Op) []error
 }
 
 // ApplyOptions tune ApplyOps.
@@ -97,10 +94,13 @@ var ErrSkipped = errors.New("skipped: the service could not be added")
 // maxJoined caps how many op errors ApplyOps returns in detail.
 const maxJoined = 8
 
+// applyChunk is how many ops ApplyOps hands a BatchKernel at once.
+const applyChunk = 256
+
 // ApplyOps applies ops to k: the ops of each service in their order, different
-// services in parallel on up to opts.Workers goroutines. It carries on past
-// failures and returns them joined (the first few in full, then a count); it
-// stops starting ops when ctx is cancelled.
+// services in parallel on up to opts.Workers goroutines, in batches when k is a
+// BatchKernel. It carries on past failures and returns them joined (the first few in
+// full, then a count); it stops starting ops when ctx is cancelled.
 func ApplyOps(ctx context.Context, k Kernel, ops []Op, opts ApplyOptions) error {
 	groups := groupOps(ops)
 	workers := max(1, min(opts.Workers, len(groups)))
@@ -123,34 +123,71 @@ func ApplyOps(ctx context.Context, k Kernel, ops []Op, opts ApplyOptions) error 
 			opts.Each(op, err)
 		}
 	}
-	run := func(g []Op) {
-		for i, op := range g {
-			if ctx.Err() != nil {
-				return
+
+	// work applies the groups next hands out until there are none.
+	work := func(next func() ([]Op, bool)) {
+		failedAdd := map[Key]bool{}
+		settle := func(op Op, err error) {
+			switch {
+			case failedAdd[op.Service.Key]:
+				err = ErrSkipped
+			case err != nil && op.Kind == AddService:
+				failedAdd[op.Service.Key] = true
 			}
-			err := k.Apply(op)
 			report(op, err)
-			if err != nil && op.Kind == AddService {
-				for _, rest := range g[i+1:] {
-					report(rest, ErrSkipped)
-				}
+		}
+		bk, batched := k.(BatchKernel)
+		var chunk []Op
+		flush := func() {
+			if len(chunk) == 0 {
 				return
 			}
+			for i, err := range bk.ApplyBatch(chunk) {
+				settle(chunk[i], err)
+			}
+			chunk = chunk[:0]
+		}
+		for {
+			g, ok := next()
+			if !ok {
+				break
+			}
+			for _, op := range g {
+				switch {
+				case failedAdd[op.Service.Key]:
+					report(op, ErrSkipped)
+				case batched:
+					if chunk = append(chunk, op); len(chunk) >= applyChunk {
+						flush()
+					}
+				default:
+					settle(op, k.Apply(op))
+				}
+			}
+		}
+		if batched {
+			flush()
 		}
 	}
 
 	if workers == 1 {
-		for _, g := range groups {
-			run(g)
-		}
+		i := 0
+		work(func() ([]Op, bool) {
+			if i >= len(groups) || ctx.Err() != nil {
+				return nil, false
+			}
+			i++
+			return groups[i-1], true
+		})
 	} else {
 		ch := make(chan []Op)
 		var wg sync.WaitGroup
 		for range workers {
 			wg.Go(func() {
-				for g := range ch {
-					run(g)
-				}
+				work(func() ([]Op, bool) {
+					g, ok := <-ch
+					return g, ok
+				})
 			})
 		}
 	feed:

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
 )
 
@@ -89,13 +90,8 @@ func checkHost(cfg *config.Config) []error {
 			probs = append(probs, fmt.Errorf("%s: %v", h.Where, err))
 		}
 	}
-	if len(cfg.VirtualServers) > 0 && !ipvsPresent() {
-		probs = append(probs, fmt.Errorf("virtual servers are configured but this kernel has no IPVS (no /proc/net/ip_vs; modprobe ip_vs)"))
+	if len(cfg.VirtualServers) > 0 && !lvs.HasIPVS() {
+		probs = append(probs, fmt.Errorf("virtual servers are configured but the %w", lvs.ErrNoIPVS))
 	}
 	return probs
-}
-
-func ipvsPresent() bool {
-	_, err := os.Stat("/proc/net/ip_vs")
-	return err == nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -48,13 +49,51 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func getStatus(socket string) ([]byte, error) {
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+func socketClient(socket string) *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", socket)
 		},
 	}}
-	resp, err := c.Get("http://hadirector/status")
+}
+
+// cmdDrain: hadirector drain|undrain VIP:PORT RIP:PORT — weight 0 at run time through the
+// status socket; kept across reloads until undrained.
+func cmdDrain(verb string) func(args []string, stdout, stderr io.Writer) error {
+	return func(args []string, stdout, stderr io.Writer) error {
+		fs := newFlags(verb, stderr)
+		path := fs.String("c", defaultConfig, "configuration file (for status_socket)")
+		socket := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
+		if err := fs.Parse(args); err != nil {
+			return &exitError{2, err}
+		}
+		if fs.NArg() != 2 {
+			return usageErr("usage: hadirector %s [-socket PATH] VIP:PORT RIP:PORT", verb)
+		}
+		if *socket == "" {
+			cfg, err := loadConfig(*path)
+			if err != nil {
+				return err
+			}
+			*socket = cfg.Global.StatusSocket
+		}
+		q := url.Values{"vs": {fs.Arg(0)}, "rs": {fs.Arg(1)}}
+		resp, err := socketClient(*socket).Post("http://hadirector/"+verb+"?"+q.Encode(), "text/plain", nil)
+		if err != nil {
+			return fmt.Errorf("status socket %s: %w", *socket, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", verb, strings.TrimSpace(string(body)))
+		}
+		_, err = stdout.Write(body)
+		return err
+	}
+}
+
+func getStatus(socket string) ([]byte, error) {
+	resp, err := socketClient(socket).Get("http://hadirector/status")
 	if err != nil {
 		return nil, fmt.Errorf("status socket %s: %w (is hadirector running?)", socket, err)
 	}
@@ -93,6 +132,57 @@ func printStatus(w io.Writer, s *director.Status) {
 		fmt.Fprintln(tw, "SYNC GROUP\tSTATE\tMEMBERS")
 		for _, g := range s.Groups {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, g.State, strings.Join(g.Members, " "))
+		}
+		tw.Flush()
+	}
+	if s.LVS != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "IPVS: %d ops, %d errors", s.LVS.Ops, s.LVS.Errors)
+		if s.LVS.LastError != "" {
+			fmt.Fprintf(w, ", last error: %s", s.LVS.LastError)
+		}
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "VIRTUAL SERVER\tSCHED\tPROGRAMMED\tREAL SERVER\tHEALTH\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tBYTES IN")
+		for _, vs := range s.LVS.Services {
+			prog := "no (backup)"
+			if vs.Programmed {
+				prog = "yes"
+			}
+			if vs.Sorry {
+				prog += ", sorry server"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\t", vs.Service, vs.Scheduler, prog)
+			if vs.Counters != nil {
+				fmt.Fprintf(tw, "%d\t%d", vs.Counters.Conns, vs.Counters.BytesIn)
+			} else {
+				fmt.Fprint(tw, "\t")
+			}
+			fmt.Fprintln(tw)
+			for _, rs := range vs.RealServers {
+				health := "up"
+				switch {
+				case !rs.Checked:
+					health = "up (no check)"
+				case !rs.Healthy:
+					health = "DOWN"
+					if rs.LastError != "" {
+						health += ": " + rs.LastError
+					}
+				}
+				weight := "-"
+				if rs.InTable {
+					weight = fmt.Sprint(rs.Weight)
+				}
+				if rs.Drained {
+					weight += " (drained)"
+				}
+				var conns, bytes uint64
+				if rs.Counters != nil {
+					conns, bytes = rs.Counters.Conns, rs.Counters.BytesIn
+				}
+				fmt.Fprintf(tw, "\t\t\t-> %s\t%s\t%s\t%d\t%d\t%d\t%d\n", rs.Address, health, weight, rs.ActiveConns, rs.InactiveConns, conns, bytes)
+			}
 		}
 		tw.Flush()
 	}

@@ -1,0 +1,444 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/lvs"
+	"github.com/hadirector/hadirector/notify"
+	"github.com/hadirector/hadirector/vrrp"
+)
+
+// lvsState is the director's IPVS side: the health monitor, the desired model, and the
+// kernel table, which only the master of a service's VIP programs.
+//
+// A virtual server belongs to the instance whose VIPs include its address; a
+// firewall-mark service (or one whose address is no instance's VIP) is active while any
+// instance is master. With [lvs] on_backup = "keep" every service stays programmed on
+// the backup too (a hot standby, keepalived's behaviour).
+type lvsState struct {
+	d      *Director
+	kernel lvs.Kernel
+	mon    *healthcheck.Monitor
+
+	// Loop goroutine only.
+	model   *lvs.Model
+	drained map[drainKey]bool
+	gen     uint64
+
+	// The kernel is written by one party at a time: effects workers on transitions and
+	// the sync worker on health changes, reconcile ticks and retries.
+	mu      sync.Mutex
+	applied uint64 // generation of the last desired table applied
+	kick    chan struct{}
+	latest  atomic.Pointer[desired]
+	sysctls bool // applied since becoming master
+
+	ops, errs atomic.Uint64
+	lastErr   atomic.Pointer[string]
+	lastSync  atomic.Pointer[time.Time]
+}
+
+// desired is a generation of the table to program, computed on the loop.
+type desired struct {
+	gen      uint64
+	table    lvs.Table
+	owned    func(lvs.Service) bool
+	timeouts lvs.Timeouts
+	master   bool // some service is active: the master's kernel settings apply
+}
+
+type drainKey struct {
+	service lvs.Key
+	backend netip.AddrPort
+}
+
+// openLVS prepares IPVS when the configuration has virtual servers. A kernel without IPVS
+// is one clear error.
+func openLVS(d *Director) (*lvsState, error) {
+	if len(d.cfg.VirtualServers) == 0 {
+		return nil, nil
+	}
+	k, err := lvs.OpenIPVS(lvs.IPVSOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("director: %w", err)
+	}
+	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1)}
+	l.mon = healthcheck.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
+	return l, nil
+}
+
+// start sets the monitor's targets and runs the monitor and the sync worker.
+func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
+	if err := l.setTargets(l.d.cfg); err != nil {
+		return err
+	}
+	// Crash recovery: our services left by a previous run are withdrawn until this node
+	// is elected; anything else in the table stays as it is.
+	l.recompute(time.Now())
+	if actual, err := l.kernel.Services(); err == nil && l.model != nil {
+		if ops := lvs.Withdraw(actual, l.model.Owns); len(ops) > 0 {
+			l.d.log.Warn("withdrawing IPVS services left by a previous run", "services", len(ops))
+			l.applyOps(ctx, ops)
+		}
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); l.mon.Run(ctx) }()
+	go func() { defer wg.Done(); l.worker(ctx) }()
+	return nil
+}
+
+func (l *lvsState) setTargets(cfg *config.Config) error {
+	targets, err := healthcheck.TargetsFromConfig(cfg)
+	if err != nil {
+		return err
+	}
+	return l.mon.Set(targets)
+}
+
+// onTransition runs on the monitor's goroutine: hooks now, the model on the loop.
+func (l *lvsState) onTransition(t healthcheck.Transition) {
+	l.d.post(func(now time.Time) {
+		cfg := l.d.cfg
+		for i := range cfg.VirtualServers {
+			vs := &cfg.VirtualServers[i]
+			if healthcheck.ServiceName(vs) != t.Target.Service {
+				continue
+			}
+			for _, rs := range vs.RealServers {
+				if rs.Address != t.Target.Backend {
+					continue
+				}
+				st, hook, prev := notify.Up, rs.NotifyUp, notify.Down
+				if !t.Up {
+					st, hook, prev = notify.Down, rs.NotifyDown, notify.Up
+				}
+				l.d.notify.Submit(notify.Event{Kind: notify.RealServer, State: st, PrevState: prev,
+					VirtualServer: vs.Address, FWMark: uint32(vs.FWMark), Protocol: vs.Protocol, RealServer: rs.Address,
+					Hooks: notify.Hooks{Specific: hook}})
+			}
+		}
+		l.recompute(now)
+		l.publish()
+	})
+}
+
+// healthy answers from the monitor; a real server without a check is always up.
+func (l *lvsState) healthy(vs *config.VirtualServer, rs *config.RealServer) bool {
+	up, known := l.mon.Up(healthcheck.ID{Service: healthcheck.ServiceName(vs), Backend: rs.Address})
+	return up || !known
+}
+
+// recompute rebuilds the desired model from the configuration and health (loop only).
+func (l *lvsState) recompute(now time.Time) {
+	var prev map[lvs.Key]lvs.Quorum
+	if l.model != nil {
+		prev = l.model.Quorum
+	}
+	m, err := lvs.FromConfig(l.d.cfg, l.healthy, prev)
+	if err != nil {
+		l.d.log.Error("lvs: desired model", "err", err)
+		return
+	}
+	for _, c := range m.Changes {
+		l.d.log.Info("quorum", "service", c.Service.String(), "up", c.Up, "weight", c.Weight, "threshold", c.Threshold, "sorry", c.Sorry, "initial", c.Initial)
+	}
+	for k := range l.drained {
+		if e := m.Table[k.service]; e != nil {
+			if dst, ok := e.Destinations[k.backend]; ok {
+				dst.Weight = 0
+				e.Destinations[k.backend] = dst
+			}
+		}
+	}
+	l.model = m
+}
+
+// snapshot is the table this node must program now: the services whose instance is
+// master (or all with on_backup = "keep").
+func (l *lvsState) snapshot() *desired {
+	if l.model == nil {
+		return nil
+	}
+	l.gen++
+	t := l.activeTable()
+	return &desired{gen: l.gen, table: t, owned: l.model.Owns, timeouts: l.model.Timeouts, master: len(t) > 0}
+}
+
+// activeTable is the part of the model this node programs now (loop only).
+func (l *lvsState) activeTable() lvs.Table {
+	keep := l.d.cfg.LVS.OnBackup == "keep"
+	anyMaster := false
+	for _, in := range l.d.instances {
+		anyMaster = anyMaster || in.m.State() == vrrp.Master
+	}
+	active := func(s lvs.Service) bool {
+		if keep {
+			return true
+		}
+		if !s.IsFWMark() {
+			for _, in := range l.d.instances {
+				if slices.ContainsFunc(in.sp.vips, func(p netip.Prefix) bool { return p.Addr() == s.Addr.Addr() }) {
+					return in.m.State() == vrrp.Master
+				}
+			}
+		}
+		return anyMaster
+	}
+	return l.model.Table.Filter(active)
+}
+
+// publish hands the current snapshot to the sync worker (loop only).
+func (l *lvsState) publish() *desired {
+	s := l.snapshot()
+	l.latest.Store(s)
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	return s
+}
+
+// worker applies published snapshots, reconciles periodically while anything is
+// programmed (someone ran ipvsadm -C), and retries after errors.
+func (l *lvsState) worker(ctx context.Context) {
+	interval := l.d.cfg.LVS.ReconcileInterval.Std()
+	if interval <= 0 {
+		interval = 30 * time.Second
+	}
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+		case <-t.C:
+		}
+		err := l.sync(ctx, l.latest.Load(), true)
+		next := interval
+		if err != nil {
+			next = time.Second
+		}
+		t.Reset(next)
+	}
+}
+
+// sync makes the kernel match s. Older generations than the last applied are skipped
+// unless reconcile asks to re-read and repair the table anyway.
+func (l *lvsState) sync(ctx context.Context, s *desired, reconcile bool) error {
+	if s == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s.gen < l.applied || (s.gen == l.applied && !reconcile) {
+		return nil
+	}
+	if s.master && !l.sysctls {
+		l.applySysctls()
+		l.sysctls = true
+	} else if !s.master {
+		l.sysctls = false
+	}
+	if s.master && s.timeouts != (lvs.Timeouts{}) {
+		if err := l.kernel.SetTimeouts(s.timeouts); err != nil {
+			l.d.log.Error("lvs: set timeouts", "err", err)
+		}
+	}
+	actual, err := l.kernel.Services()
+	if err != nil {
+		l.fail(err)
+		return err
+	}
+	ops := lvs.Diff(s.table, actual, s.owned)
+	if reconcile && s.gen == l.applied && len(ops) > 0 {
+		l.d.log.Warn("lvs: the kernel table drifted from ours; repairing", "ops", len(ops))
+	}
+	err = l.applyOps(ctx, ops)
+	l.applied = s.gen
+	now := time.Now()
+	l.lastSync.Store(&now)
+	return err
+}
+
+func (l *lvsState) applyOps(ctx context.Context, ops []lvs.Op) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	err := lvs.ApplyOps(ctx, l.kernel, ops, lvs.ApplyOptions{Workers: 2, Each: func(op lvs.Op, err error) {
+		l.ops.Add(1)
+		if err != nil {
+			l.errs.Add(1)
+			l.d.log.Error("ipvs", "op", op.String(), "err", err)
+			return
+		}
+		l.d.log.Info("ipvs", "op", op.String())
+	}})
+	if err != nil {
+		l.fail(err)
+	}
+	return err
+}
+
+func (l *lvsState) fail(err error) {
+	s := err.Error()
+	l.lastErr.Store(&s)
+}
+
+// applySysctls sets the director's kernel settings that LVS needs; the master does it.
+func (l *lvsState) applySysctls() {
+	want, err := lvs.SysctlsFor(l.d.cfg, lvs.SysctlPolicy{})
+	if err != nil {
+		l.d.log.Error("lvs: sysctls", "err", err)
+		return
+	}
+	changes, err := lvs.ApplySysctls("", want)
+	for _, c := range changes {
+		reason := ""
+		for _, w := range want {
+			if w.Name == c.Name {
+				reason = w.Reason
+			}
+		}
+		l.d.log.Info("sysctl", "name", c.Name, "from", c.Old, "to", c.New, "reason", reason)
+	}
+	if err != nil {
+		l.d.log.Error("lvs: sysctls", "err", err)
+	}
+}
+
+// withdraw removes all our services (shutdown).
+func (l *lvsState) withdraw(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	actual, err := l.kernel.Services()
+	if err != nil || l.model == nil {
+		l.d.log.Error("lvs: withdraw", "err", err)
+		return
+	}
+	l.applyOps(ctx, lvs.Withdraw(actual, l.model.Owns))
+	l.applied = ^uint64(0) // nothing more is applied after shutdown
+}
+
+// reload takes a new configuration (loop only): new targets keep the health of the
+// unchanged ones, and the model is rebuilt and published.
+func (l *lvsState) reload(now time.Time, cfg *config.Config) error {
+	if err := l.setTargets(cfg); err != nil {
+		return err
+	}
+	l.recompute(now)
+	l.publish()
+	return nil
+}
+
+// drain sets a real server's weight to 0 at run time (or restores it); kept across
+// reloads until undrained.
+func (l *lvsState) drain(vs, rs netip.AddrPort, on bool) error {
+	for i := range l.d.cfg.VirtualServers {
+		v := &l.d.cfg.VirtualServers[i]
+		if v.Address != vs || !slices.ContainsFunc(v.RealServers, func(r config.RealServer) bool { return r.Address == rs }) {
+			continue
+		}
+		svc, err := lvs.ServiceFromConfig(v)
+		if err != nil {
+			return err
+		}
+		key := drainKey{svc.Key, rs}
+		if on {
+			l.drained[key] = true
+		} else {
+			delete(l.drained, key)
+		}
+		l.recompute(time.Now())
+		l.publish()
+		return nil
+	}
+	return errors.New("no such virtual server / real server")
+}
+
+// status describes the model and health (loop only); addCounters adds the kernel's
+// counters afterwards, off the loop.
+func (l *lvsState) status() *LVSStatus {
+	st := &LVSStatus{Ops: l.ops.Load(), Errors: l.errs.Load()}
+	if e := l.lastErr.Load(); e != nil {
+		st.LastError = *e
+	}
+	if t := l.lastSync.Load(); t != nil {
+		st.LastSync = *t
+	}
+	if l.model == nil {
+		return st
+	}
+	programmed := l.activeTable()
+	cfg := l.d.cfg
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		svc, err := lvs.ServiceFromConfig(vs)
+		if err != nil {
+			continue
+		}
+		e := l.model.Table[svc.Key]
+		q := l.model.Quorum[svc.Key]
+		ss := ServiceStatus{Service: svc.Key.String(), Scheduler: vs.Scheduler, QuorumUp: q.Up, Sorry: q.Sorry}
+		_, ss.Programmed = programmed[svc.Key]
+		for _, rs := range vs.RealServers {
+			r := RealServerStatus{Address: rs.Address, Healthy: true, Drained: l.drained[drainKey{svc.Key, rs.Address}]}
+			if h, ok := l.mon.Stats(healthcheck.ID{Service: healthcheck.ServiceName(vs), Backend: rs.Address}); ok {
+				r.Checked, r.Healthy = true, h.Up
+				if h.LastErr != nil {
+					r.LastError = h.LastErr.Error()
+				}
+			}
+			if e != nil {
+				if dst, ok := e.Destinations[rs.Address]; ok {
+					r.InTable, r.Weight = true, dst.Weight
+				}
+			}
+			ss.RealServers = append(ss.RealServers, r)
+		}
+		st.Services = append(st.Services, ss)
+	}
+	return st
+}
+
+func (l *lvsState) addCounters(st *LVSStatus) {
+	snap, ok := l.kernel.(interface {
+		Snapshot() (lvs.Table, lvs.Stats, error)
+	})
+	if !ok {
+		return
+	}
+	_, stats, err := snap.Snapshot()
+	if err != nil {
+		return
+	}
+	byName := map[string]*lvs.ServiceStats{}
+	for k, v := range stats {
+		byName[k.String()] = v
+	}
+	for i := range st.Services {
+		ss := &st.Services[i]
+		v := byName[ss.Service]
+		if v == nil {
+			continue
+		}
+		c := v.Counters
+		ss.Counters = &c
+		for j := range ss.RealServers {
+			r := &ss.RealServers[j]
+			if ds, ok := v.Dests[r.Address]; ok {
+				dc := ds.Counters
+				r.Counters, r.ActiveConns, r.InactiveConns = &dc, ds.ActiveConns, ds.InactiveConns
+			}
+		}
+	}
+}

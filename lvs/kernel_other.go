@@ -1,0 +1,27 @@
+//go:build !linux
+
+package lvs
+
+import "errors"
+
+// IPVSOptions configure OpenIPVS.
+type IPVSOptions struct {
+	NetNS      string
+	Sockets    int
+	NoModprobe bool
+}
+
+// IPVS is the Kernel of a real Linux IPVS table; elsewhere there is none.
+type IPVS struct{ Fake }
+
+// ErrNoScheduler is returned when the kernel lacks a service's scheduler.
+var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
+
+// OpenIPVS fails: IPVS exists only on Linux.
+func OpenIPVS(IPVSOptions) (*IPVS, error) { return nil, ErrNoIPVS }
+
+// HasIPVS reports false: IPVS exists only on Linux.
+func HasIPVS() bool { return false }
+
+// DefaultSockets is IPVSOptions.Sockets when it is zero.
+const DefaultSockets = 2

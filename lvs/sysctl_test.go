@@ -1,0 +1,87 @@
+package lvs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func sysctlNames(s []Sysctl) map[string]string {
+	m := map[string]string{}
+	for _, x := range s {
+		m[x.Name] = x.Value
+	}
+	return m
+}
+
+func TestSysctlsFor(t *testing.T) {
+	dr := parseConfig(t, seedConfig)
+	nat := parseConfig(t, strings.Replace(seedConfig, `forwarding = "dr"`, `forwarding = "nat"`, 1))
+	quiescent := parseConfig(t, strings.Replace(seedConfig, `persistence_timeout = "300s"`, "persistence_timeout = \"300s\"\ninhibit_on_failure = true", 1))
+	nat6 := parseConfig(t, vrrpHead+`
+[[virtual_server]]
+address = "[2001:db8::100]:80"
+  [[virtual_server.real_server]]
+  address = "[2001:db8:1::11]:80"
+  forwarding = "nat"
+`)
+	for _, tc := range []struct {
+		name string
+		cfg  func() []Sysctl
+		want map[string]string
+	}{
+		{"DR needs no forwarding", func() []Sysctl { s, _ := SysctlsFor(dr, SysctlPolicy{}); return s },
+			map[string]string{SysctlExpireNodestConn: "1"}},
+		{"NAT forwards", func() []Sysctl { s, _ := SysctlsFor(nat, SysctlPolicy{}); return s },
+			map[string]string{SysctlIPv4Forward: "1", SysctlExpireNodestConn: "1"}},
+		{"IPv6 NAT forwards IPv6", func() []Sysctl { s, _ := SysctlsFor(nat6, SysctlPolicy{}); return s },
+			map[string]string{SysctlIPv6Forward: "1", SysctlExpireNodestConn: "1"}},
+		{"inhibit + persistence expires templates", func() []Sysctl { s, _ := SysctlsFor(quiescent, SysctlPolicy{}); return s },
+			map[string]string{SysctlExpireNodestConn: "1", SysctlExpireQuiescentTemplate: "1"}},
+		{"explicit", func() []Sysctl {
+			s, _ := SysctlsFor(nat, SysctlPolicy{IPForward: SysctlKeep, ExpireNodestConn: SysctlOff, ExpireQuiescentTemplate: SysctlOn, Conntrack: SysctlOn})
+			return s
+		}, map[string]string{SysctlExpireNodestConn: "0", SysctlExpireQuiescentTemplate: "1", SysctlConntrack: "1"}},
+	} {
+		if got := sysctlNames(tc.cfg()); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if _, err := SysctlsFor(dr, SysctlPolicy{Conntrack: "maybe"}); err == nil {
+		t.Error("bad mode accepted")
+	}
+}
+
+func TestApplySysctls(t *testing.T) {
+	root := t.TempDir()
+	write := func(name, v string) {
+		p := sysctlPath(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(SysctlIPv4Forward, "0\n")
+	write(SysctlExpireNodestConn, "1\n")
+	want := []Sysctl{{Name: SysctlIPv4Forward, Value: "1"}, {Name: SysctlExpireNodestConn, Value: "1"}}
+	changed, err := ApplySysctls(root, want)
+	if err != nil || !reflect.DeepEqual(changed, []SysctlChange{{Name: SysctlIPv4Forward, Old: "0", New: "1"}}) {
+		t.Fatalf("changed %v err %v", changed, err)
+	}
+	if v, _ := ReadSysctl(root, SysctlIPv4Forward); v != "1" {
+		t.Fatalf("ip_forward %q", v)
+	}
+	if changed, err := ApplySysctls(root, want); err != nil || len(changed) != 0 {
+		t.Fatalf("second apply: %v %v", changed, err)
+	}
+	// The IPVS settings are missing until ip_vs is loaded: say so.
+	_, err = ApplySysctls(root, []Sysctl{{Name: SysctlConntrack, Value: "1"}})
+	if !errors.Is(err, ErrNoIPVS) {
+		t.Fatalf("missing vs sysctl: %v", err)
+	}
+}
