@@ -43,7 +43,22 @@ var (
 		"Hook runs by outcome: ran (started), failed (includes timed_out), timed_out, dropped (queue overflow).",
 		[]string{"outcome"}, nil)
 	mReloads = prometheus.NewDesc("hadirector_reloads_total", "Configuration reloads applied.", nil, nil)
-	mInfo    = prometheus.NewDesc("hadirector_build_info", "Version of the running binary.", []string{"version"}, nil)
+
+	svcLabels, rsLabels = []string{"service"}, []string{"service", "backend"}
+	mIPVSOps            = prometheus.NewDesc("hadirector_ipvs_ops_total", "IPVS operations applied (add/update/delete of services and destinations).", nil, nil)
+	mIPVSErrors         = prometheus.NewDesc("hadirector_ipvs_errors_total", "IPVS operations that failed.", nil, nil)
+	mProgrammed         = prometheus.NewDesc("hadirector_ipvs_service_programmed", "1 when this node programs the virtual server (it is its master).", svcLabels, nil)
+	mQuorum             = prometheus.NewDesc("hadirector_ipvs_service_quorum_up", "1 while the virtual server has quorum.", svcLabels, nil)
+	mSvcConns           = prometheus.NewDesc("hadirector_ipvs_connections_total", "Connections scheduled by the service (node_ipvs_connections_total per service).", svcLabels, nil)
+	mSvcPktsIn          = prometheus.NewDesc("hadirector_ipvs_incoming_packets_total", "Incoming packets of the service.", svcLabels, nil)
+	mSvcPktsOut         = prometheus.NewDesc("hadirector_ipvs_outgoing_packets_total", "Outgoing packets of the service (NAT only).", svcLabels, nil)
+	mSvcBytesIn         = prometheus.NewDesc("hadirector_ipvs_incoming_bytes_total", "Incoming bytes of the service.", svcLabels, nil)
+	mSvcBytesOut        = prometheus.NewDesc("hadirector_ipvs_outgoing_bytes_total", "Outgoing bytes of the service (NAT only).", svcLabels, nil)
+	mRSUp               = prometheus.NewDesc("hadirector_realserver_up", "1 when the real server's health check passes (or it has none).", rsLabels, nil)
+	mRSWeight           = prometheus.NewDesc("hadirector_ipvs_backend_weight", "Desired weight of the real server (node_ipvs_backend_weight); absent when not in the table.", rsLabels, nil)
+	mRSActive           = prometheus.NewDesc("hadirector_ipvs_backend_connections_active", "Active connections to the real server (node_ipvs_backend_connections_active).", rsLabels, nil)
+	mRSInactive         = prometheus.NewDesc("hadirector_ipvs_backend_connections_inactive", "Inactive connections to the real server.", rsLabels, nil)
+	mInfo               = prometheus.NewDesc("hadirector_build_info", "Version of the running binary.", []string{"version"}, nil)
 )
 
 // collector reads a status snapshot at every scrape.
@@ -51,7 +66,8 @@ type collector struct{ d *Director }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
-		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mReloads, mInfo} {
+		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
+		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive} {
 		ch <- d
 	}
 }
@@ -88,6 +104,38 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(mNotify, counter, float64(n), outcome)
 	}
 	ch <- prometheus.MustNewConstMetric(mReloads, counter, float64(s.Reloads))
+	if l := s.LVS; l != nil {
+		ch <- prometheus.MustNewConstMetric(mIPVSOps, counter, float64(l.Ops))
+		ch <- prometheus.MustNewConstMetric(mIPVSErrors, counter, float64(l.Errors))
+		b := func(v bool) float64 {
+			if v {
+				return 1
+			}
+			return 0
+		}
+		for _, vs := range l.Services {
+			ch <- prometheus.MustNewConstMetric(mProgrammed, gauge, b(vs.Programmed), vs.Service)
+			ch <- prometheus.MustNewConstMetric(mQuorum, gauge, b(vs.QuorumUp), vs.Service)
+			if c := vs.Counters; c != nil {
+				ch <- prometheus.MustNewConstMetric(mSvcConns, counter, float64(c.Conns), vs.Service)
+				ch <- prometheus.MustNewConstMetric(mSvcPktsIn, counter, float64(c.PacketsIn), vs.Service)
+				ch <- prometheus.MustNewConstMetric(mSvcPktsOut, counter, float64(c.PacketsOut), vs.Service)
+				ch <- prometheus.MustNewConstMetric(mSvcBytesIn, counter, float64(c.BytesIn), vs.Service)
+				ch <- prometheus.MustNewConstMetric(mSvcBytesOut, counter, float64(c.BytesOut), vs.Service)
+			}
+			for _, rs := range vs.RealServers {
+				be := rs.Address.String()
+				ch <- prometheus.MustNewConstMetric(mRSUp, gauge, b(rs.Healthy), vs.Service, be)
+				if rs.InTable {
+					ch <- prometheus.MustNewConstMetric(mRSWeight, gauge, float64(rs.Weight), vs.Service, be)
+				}
+				if rs.Counters != nil {
+					ch <- prometheus.MustNewConstMetric(mRSActive, gauge, float64(rs.ActiveConns), vs.Service, be)
+					ch <- prometheus.MustNewConstMetric(mRSInactive, gauge, float64(rs.InactiveConns), vs.Service, be)
+				}
+			}
+		}
+	}
 	ch <- prometheus.MustNewConstMetric(mInfo, gauge, 1, s.Version)
 }
 
