@@ -1,0 +1,1036 @@
+package kaimport
+
+import (
+	"fmt"
+	"math"
+	"math/bits"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// keepalived's checker defaults (keepalived.conf(5), check_data.c).
+const (
+	defaultDelayLoop      = 60 * time.Second
+	defaultConnectTimeout = 5 * time.Second
+	defaultPersistence    = 360 * time.Second // persistence_timeout without a value
+	maxGroupExpansion     = 256               // virtual servers one virtual_server_group may produce
+	maxGroupTotal         = 4096              // and all of them together
+)
+
+// timing is the check timing a checker, real server or virtual server sets;
+// unset values come from the enclosing level.
+type timing struct {
+	delayLoop      *time.Duration
+	connectTimeout *time.Duration
+	dbr            *time.Duration // delay_before_retry
+	retry          *int
+}
+
+func (tm *timing) read(t *translator, c *node, ctx string) bool {
+	switch c.keyword() {
+	case "delay_loop":
+		if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
+			if d == 0 {
+				t.warn(c, ctx, "0 is not an interval: the enclosing or default value is used")
+				return true
+			}
+			tm.delayLoop = &d
+		}
+	case "connect_timeout":
+		if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
+			if d == 0 {
+				t.warn(c, ctx, "0 is not a timeout: the enclosing or default value is used")
+				return true
+			}
+			tm.connectTimeout = &d
+		}
+	case "delay_before_retry":
+		if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
+			tm.dbr = &d
+		}
+	case "retry", "nb_get_retry":
+		if v, ok := t.number(c, ctx, 0, 1<<20); ok {
+			tm.retry = &v
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func firstDuration(def time.Duration, ds ...*time.Duration) time.Duration {
+	for _, d := range ds {
+		if d != nil {
+			return *d
+		}
+	}
+	return def
+}
+
+type sorryRef struct {
+	node    *node
+	addr    netip.Addr
+	port    int
+	hasPort bool
+}
+
+type vserver struct {
+	node *node
+	ctx  string
+
+	addr       netip.Addr
+	port       int
+	fwmark     int
+	groupName  string
+	protocol   string
+	scheduler  string
+	schedNode  *node
+	flags      []*node
+	forwarding string
+	persist    time.Duration
+	persistSet bool
+	netmask    *node
+	mask       netip.Addr
+	ops        *node
+	sorry      *sorryRef
+	inhibit    *bool
+	quorum     int
+	quorumSet  bool
+	hysteresis int
+	host       string
+	timing     timing
+	rss        []*rserver
+
+	// set while resolving
+	flagsOut []string
+	comments map[string][]string
+	header   []string
+	check    *check // the check every real server shares, if any
+}
+
+func (vs *vserver) comment(key, text string) {
+	vs.comments[key] = append(vs.comments[key], text)
+}
+
+func (vs *vserver) family() int {
+	if vs.addr.IsValid() {
+		return family(vs.addr)
+	}
+	return 0
+}
+
+type rserver struct {
+	node *node
+	ctx  string
+
+	addr       netip.Addr
+	port       int
+	hasPort    bool
+	weight     int
+	forwarding string
+	upper      int
+	lower      int
+	hooks      map[string]string
+	inhibit    *bool
+	host       string
+	timing     timing
+	checkers   []*checker
+
+	comments map[string][]string
+	check    *check
+}
+
+type urlRef struct {
+	node   *node
+	path   string
+	status []int
+	host   string
+	regex  string
+}
+
+type checker struct {
+	node           *node
+	ctx            string
+	kind           string
+	timing         timing
+	port           *int
+	bindTo         netip.Addr
+	bindNode       *node
+	urls           []urlRef
+	host           string
+	sni            bool
+	command        string
+	commandComment string
+	misc           *time.Duration // misc_timeout
+	usable         bool
+}
+
+// check is a real server's check as written in the output.
+type check struct {
+	typ       string
+	path      string
+	status    []int
+	host      string
+	body      string
+	tlsVerify bool
+	sni       string
+	port      int
+	bindTo    netip.Addr
+	command   string
+	interval  time.Duration
+	timeout   time.Duration
+	rise      int
+	fall      int
+	comments  map[string][]string
+}
+
+func (c *check) comment(key, text string) {
+	if c.comments == nil {
+		c.comments = map[string][]string{}
+	}
+	c.comments[key] = append(c.comments[key], text)
+}
+
+type vsgEntry struct {
+	node   *node
+	fwmark int
+	start  netip.Addr
+	end    netip.Addr
+	port   int
+}
+
+type vsGroup struct {
+	node    *node
+	entries []vsgEntry
+}
+
+var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"}
+
+func (t *translator) virtualServerGroup(n *node) {
+	if len(n.Words) != 2 || n.arg(1) == "" {
+		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+		return
+	}
+	name := n.arg(1)
+	ctx := "virtual_server_group " + name
+	if _, dup := t.vsGroups[name]; dup {
+		t.warn(n, "", "%q is already defined", name)
+		return
+	}
+	g := &vsGroup{node: n}
+	t.vsGroups[name] = g
+	for _, c := range n.Children {
+		t.valueBlock(c, ctx)
+		if c.keyword() == "fwmark" {
+			v, ok := parseUint(c.arg(1), 1, math.MaxUint32)
+			if !ok {
+				t.warn(c, ctx, "%q is not a firewall mark (1..%d)", c.arg(1), uint32(math.MaxUint32))
+				continue
+			}
+			if len(c.Words) > 2 {
+				t.warnKeyword(c, ctx, c.arg(2), "the real servers' addresses decide the family")
+			}
+			g.entries = append(g.entries, vsgEntry{node: c, fwmark: v})
+			continue
+		}
+		start, end, ok := parseRange(c.keyword())
+		if !ok {
+			t.warn(c, ctx, "%q is not an address, an address range or a prefix", c.keyword())
+			continue
+		}
+		port := 0
+		if len(c.Words) > 1 {
+			if port, ok = parsePort(c.arg(1)); !ok {
+				t.warn(c, ctx, "port %q is not a number in 0..65535", c.arg(1))
+				continue
+			}
+		}
+		t.extra(c, ctx, 1)
+		g.entries = append(g.entries, vsgEntry{node: c, start: start, end: end, port: port})
+	}
+}
+
+// parseRange reads "ADDR", "ADDR-LAST" (last byte for IPv4, last group for
+// IPv6, or a whole address) and "ADDR/LEN".
+func parseRange(s string) (netip.Addr, netip.Addr, bool) {
+	if p, err := netip.ParsePrefix(s); err == nil && !p.Addr().Is4In6() {
+		start := p.Addr()
+		b := start.AsSlice()
+		for i := range b {
+			netBits := max(0, min(8, p.Bits()-i*8)) // of this byte
+			b[i] |= byte(0xff >> netBits)
+		}
+		end, _ := netip.AddrFromSlice(b)
+		return start, end, true
+	}
+	first, last, isRange := strings.Cut(s, "-")
+	start, ok := parseAddr(first)
+	if !ok {
+		return netip.Addr{}, netip.Addr{}, false
+	}
+	if !isRange {
+		return start, start, true
+	}
+	end, ok := parseAddr(last)
+	if !ok {
+		b := start.AsSlice()
+		if start.Is4() {
+			v, ok := parseUint(last, 0, 255)
+			if !ok {
+				return netip.Addr{}, netip.Addr{}, false
+			}
+			b[3] = byte(v)
+		} else {
+			v, err := strconv.ParseUint(last, 16, 16)
+			if err != nil {
+				return netip.Addr{}, netip.Addr{}, false
+			}
+			b[14], b[15] = byte(v>>8), byte(v)
+		}
+		end, _ = netip.AddrFromSlice(b)
+	}
+	if end.BitLen() != start.BitLen() || end.Less(start) {
+		return netip.Addr{}, netip.Addr{}, false
+	}
+	return start, end, true
+}
+
+func (t *translator) virtualServer(n *node) {
+	vs := &vserver{node: n, ctx: label(n), quorum: 1}
+	ctx := vs.ctx
+	switch n.arg(1) {
+	case "group":
+		vs.groupName = n.arg(2)
+		if vs.groupName == "" {
+			t.warn(n, "", "no group name")
+			return
+		}
+		t.extra(n, "", 2)
+	case "fwmark":
+		v, ok := parseUint(n.arg(2), 1, math.MaxUint32)
+		if !ok {
+			t.warn(n, "", "fwmark %q is not a firewall mark (1..%d): virtual server left out", n.arg(2), uint32(math.MaxUint32))
+			return
+		}
+		vs.fwmark = v
+		t.extra(n, "", 2)
+	default:
+		a, ok := parseAddr(n.arg(1))
+		if !ok {
+			t.warn(n, "", "%q is not an address, fwmark N or group NAME: virtual server left out", n.arg(1))
+			return
+		}
+		vs.addr = a
+		if len(n.Words) > 2 {
+			if vs.port, ok = parsePort(n.arg(2)); !ok {
+				t.warn(n, "", "port %q is not a number in 0..65535: virtual server left out", n.arg(2))
+				return
+			}
+		}
+		t.extra(n, "", 2)
+	}
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		kw := c.keyword()
+		if vs.timing.read(t, c, ctx) {
+			continue
+		}
+		switch kw {
+		case "lb_algo", "lvs_sched":
+			vs.scheduler, vs.schedNode = strings.ToLower(c.arg(1)), c
+		case "lb_kind", "lvs_method":
+			if f := t.forwarding(c, ctx); f != "" {
+				vs.forwarding = f
+			}
+		case "persistence_timeout":
+			vs.persistSet = true
+			vs.persist = defaultPersistence
+			if len(c.Words) > 1 {
+				if v, ok := t.number(c, ctx, 1, math.MaxInt32); ok {
+					vs.persist = time.Duration(v) * time.Second
+				}
+			}
+		case "persistence_granularity":
+			vs.netmask = c
+		case "protocol":
+			switch p := strings.ToLower(c.arg(1)); p {
+			case "tcp", "udp", "sctp":
+				vs.protocol = p
+			default:
+				t.warn(c, ctx, "%q is not TCP, UDP or SCTP", c.arg(1))
+			}
+		case "ops":
+			vs.ops = c
+		case "sh-port", "sh-fallback", "mh-port", "mh-fallback", "flag-1", "flag-2", "flag-3":
+			vs.flags = append(vs.flags, c)
+		case "virtualhost":
+			vs.host = c.arg(1)
+		case "quorum":
+			if v, ok := t.number(c, ctx, 1, math.MaxInt32); ok {
+				vs.quorum, vs.quorumSet = v, true
+			}
+		case "hysteresis":
+			if v, ok := t.number(c, ctx, 0, math.MaxInt32); ok {
+				vs.hysteresis = v
+			}
+		case "sorry_server":
+			vs.sorry = t.sorryServer(c, ctx)
+		case "inhibit_on_failure":
+			if v, ok := t.flag(c, ctx); ok {
+				vs.inhibit = &v
+			}
+		case "real_server":
+			if rs := t.realServer(c, ctx); rs != nil {
+				vs.rss = append(vs.rss, rs)
+			}
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+	t.vservers = append(t.vservers, vs)
+}
+
+// forwarding reads lb_kind / lvs_method NAT|DR|TUN [tunnel options].
+func (t *translator) forwarding(c *node, ctx string) string {
+	f := strings.ToLower(c.arg(1))
+	switch f {
+	case "nat", "dr", "tun":
+	default:
+		t.warn(c, ctx, "%q is not NAT, DR or TUN", c.arg(1))
+		return ""
+	}
+	if len(c.Words) > 2 {
+		t.warnKeyword(c, ctx, c.Words[2], "tunnel options %q: hadirector uses plain IPIP tunnels", strings.Join(c.Words[2:], " "))
+	}
+	return f
+}
+
+func (t *translator) sorryServer(c *node, ctx string) *sorryRef {
+	a, ok := parseAddr(c.arg(1))
+	if !ok {
+		t.warn(c, ctx, "%q is not an IP address", c.arg(1))
+		return nil
+	}
+	s := &sorryRef{node: c, addr: a}
+	if len(c.Words) > 2 {
+		if s.port, ok = parsePort(c.arg(2)); !ok {
+			t.warn(c, ctx, "port %q is not a number in 0..65535", c.arg(2))
+			return nil
+		}
+		s.hasPort = s.port != 0
+	}
+	t.extra(c, ctx, 2)
+	return s
+}
+
+func (t *translator) realServer(n *node, vsctx string) *rserver {
+	a, ok := parseAddr(n.arg(1))
+	if !ok {
+		t.warn(n, vsctx, "%q is not an IP address: real server left out", n.arg(1))
+		return nil
+	}
+	rs := &rserver{node: n, ctx: within(vsctx, label(n)), addr: a, weight: 1, hooks: map[string]string{}, comments: map[string][]string{}}
+	if len(n.Words) > 2 {
+		if rs.port, ok = parsePort(n.arg(2)); !ok {
+			t.warn(n, vsctx, "port %q is not a number in 0..65535: real server left out", n.arg(2))
+			return nil
+		}
+		rs.hasPort = rs.port != 0
+	}
+	t.extra(n, vsctx, 2)
+	ctx := rs.ctx
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		kw := c.keyword()
+		if rs.timing.read(t, c, ctx) {
+			continue
+		}
+		switch kw {
+		case "weight":
+			if v, ok := t.number(c, ctx, 0, math.MaxUint16); ok {
+				rs.weight = v
+			}
+		case "lvs_method", "lb_kind":
+			if f := t.forwarding(c, ctx); f != "" {
+				rs.forwarding = f
+			}
+		case "notify_up", "notify_down":
+			if cmd, comment := t.command(c, ctx, true); cmd != "" {
+				rs.hooks[kw] = cmd
+				if comment != "" {
+					rs.comments[kw] = append(rs.comments[kw], comment)
+				}
+			}
+		case "uthreshold":
+			if v, ok := t.number(c, ctx, 0, math.MaxInt32); ok {
+				rs.upper = v
+			}
+		case "lthreshold":
+			if v, ok := t.number(c, ctx, 0, math.MaxInt32); ok {
+				rs.lower = v
+			}
+		case "inhibit_on_failure":
+			if v, ok := t.flag(c, ctx); ok {
+				rs.inhibit = &v
+			}
+		case "virtualhost":
+			rs.host = c.arg(1)
+		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK":
+			rs.checkers = append(rs.checkers, t.checker(c, ctx, rs))
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+	return rs
+}
+
+func (t *translator) checker(n *node, rsctx string, rs *rserver) *checker {
+	ck := &checker{node: n, ctx: within(rsctx, n.keyword()), kind: n.keyword(), usable: true}
+	ctx := ck.ctx
+	t.extra(n, rsctx, 0)
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		kw := c.keyword()
+		if ck.timing.read(t, c, ctx) {
+			continue
+		}
+		switch {
+		case kw == "connect_port":
+			if v, ok := t.number(c, ctx, 1, math.MaxUint16); ok {
+				ck.port = &v
+			}
+		case kw == "bindto" || kw == "bind_to":
+			if a, ok := parseAddr(c.arg(1)); ok {
+				ck.bindTo, ck.bindNode = a, c
+			} else {
+				t.warn(c, ctx, "%q is not an IP address", c.arg(1))
+			}
+		case kw == "connect_ip":
+			if a, ok := parseAddr(c.arg(1)); !ok || a != rs.addr {
+				t.unsupported(c, ctx)
+			}
+		case (ck.kind == "HTTP_GET" || ck.kind == "SSL_GET") && kw == "url":
+			if u, ok := t.url(c, ctx); ok {
+				ck.urls = append(ck.urls, u)
+			}
+		case (ck.kind == "HTTP_GET" || ck.kind == "SSL_GET") && kw == "virtualhost":
+			ck.host = c.arg(1)
+		case (ck.kind == "HTTP_GET" || ck.kind == "SSL_GET") && kw == "http_protocol":
+			if c.arg(1) != "1.1" {
+				t.unsupported(c, ctx)
+			}
+		case ck.kind == "SSL_GET" && kw == "enable_sni":
+			ck.sni = true
+		case ck.kind == "MISC_CHECK" && kw == "misc_path":
+			ck.command, ck.commandComment = t.command(c, ctx, false)
+		case ck.kind == "MISC_CHECK" && kw == "misc_timeout":
+			if d, ok := t.timer(c, ctx, 24*time.Hour); ok && d > 0 {
+				ck.misc = &d
+			}
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+	switch {
+	case ck.kind == "MISC_CHECK" && ck.command == "":
+		t.warn(n, rsctx, "MISC_CHECK without a usable misc_path: the real server gets no check from it")
+		ck.usable = false
+	case (ck.kind == "HTTP_GET" || ck.kind == "SSL_GET") && len(ck.urls) == 0:
+		t.warn(n, rsctx, "%s without a url { path }: keepalived ignores it too", ck.kind)
+		ck.usable = false
+	}
+	return ck
+}
+
+func (t *translator) url(n *node, ctx string) (urlRef, bool) {
+	ctx = within(ctx, "url")
+	u := urlRef{node: n}
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		switch c.keyword() {
+		case "path":
+			u.path = c.arg(1)
+		case "status_code":
+			u.status = t.statusCodes(c, ctx)
+		case "virtualhost":
+			u.host = c.arg(1)
+		case "regex":
+			if _, err := regexp.Compile(c.arg(1)); err != nil || c.arg(1) == "" || !validText(c.arg(1)) {
+				t.warn(c, ctx, "%q is not a Go (RE2) regular expression", c.arg(1))
+				continue
+			}
+			u.regex = c.arg(1)
+		case "regex_no_match":
+			t.unsupported(c, ctx)
+			u.regex = ""
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+	if u.path == "" || !validText(u.path) {
+		t.warn(n, ctx, "url without a path: keepalived ignores it too")
+		return u, false
+	}
+	return u, true
+}
+
+// statusCodes reads "status_code 200 300-399 …".
+func (t *translator) statusCodes(c *node, ctx string) []int {
+	var codes []int
+	for _, w := range c.Words[1:] {
+		lo, hi, isRange := strings.Cut(w, "-")
+		if !isRange {
+			hi = lo
+		}
+		a, ok1 := parseUint(lo, 100, 599)
+		b, ok2 := parseUint(hi, 100, 599)
+		if !ok1 || !ok2 || b < a {
+			t.warnKeyword(c, ctx, c.keyword(), "%q is not a status code or range in 100..599", w)
+			continue
+		}
+		for v := a; v <= b; v++ {
+			codes = append(codes, v)
+		}
+	}
+	slices.Sort(codes)
+	return slices.Compact(codes)
+}
+
+// resolveLVS expands virtual_server groups, applies keepalived's defaults
+// and corrections, and checks what hadirector's schema requires.
+func (t *translator) resolveLVS() {
+	var all []*vserver
+	expanded := 0
+	for _, vs := range t.vservers {
+		if vs.groupName == "" {
+			all = append(all, vs)
+			continue
+		}
+		if expanded >= maxGroupTotal {
+			t.warn(vs.node, vs.ctx, "virtual_server_group references already made %d virtual servers: left out", maxGroupTotal)
+			continue
+		}
+		more := t.expandGroup(vs)
+		expanded += len(more)
+		all = append(all, more...)
+	}
+	type vsKey struct {
+		proto  string
+		addr   netip.AddrPort
+		fwmark int
+	}
+	seen := map[vsKey]*vserver{}
+	var kept []*vserver
+	for _, vs := range all {
+		vs.comments = map[string][]string{}
+		if !t.checkVirtualServer(vs) {
+			continue
+		}
+		k := vsKey{vs.protocol, netip.AddrPortFrom(vs.addr, uint16(vs.port)), vs.fwmark}
+		if o := seen[k]; o != nil {
+			t.warn(vs.node, vs.ctx, "%s is already defined at %s:%d: left out", vsName(vs), o.node.File, o.node.Line)
+			continue
+		}
+		seen[k] = vs
+		kept = append(kept, vs)
+	}
+	t.vservers = kept
+	if len(kept) > 0 {
+		t.lvs.set("on_backup", tomlString("keep"), "keepalived programs IPVS on both nodes (hot standby); \"withdraw\" removes the services from the backup")
+	}
+}
+
+func vsName(vs *vserver) string {
+	if vs.fwmark != 0 {
+		return fmt.Sprintf("fwmark %d", vs.fwmark)
+	}
+	return fmt.Sprintf("%s %s %d", vs.protocol, vs.addr, vs.port)
+}
+
+// expandGroup makes one virtual server per address (or fwmark) of the
+// virtual_server_group the template refers to.
+func (t *translator) expandGroup(tmpl *vserver) []*vserver {
+	g := t.vsGroups[tmpl.groupName]
+	if g == nil {
+		t.warn(tmpl.node, tmpl.ctx, "no virtual_server_group %s: the virtual server is left out", tmpl.groupName)
+		return nil
+	}
+	var out []*vserver
+	clone := func(e vsgEntry) *vserver {
+		vs := *tmpl
+		vs.rss = make([]*rserver, len(tmpl.rss))
+		for i, rs := range tmpl.rss {
+			c := *rs
+			c.comments = map[string][]string{}
+			vs.rss[i] = &c
+		}
+		vs.header = []string{fmt.Sprintf("from virtual_server_group %s at %s:%d", tmpl.groupName, e.node.File, e.node.Line)}
+		return &vs
+	}
+	for _, e := range g.entries {
+		if e.fwmark != 0 {
+			if len(out) >= maxGroupExpansion {
+				t.warnKeyword(e.node, "virtual_server_group "+tmpl.groupName, e.node.keyword(), "more than %d virtual servers: the rest is left out", maxGroupExpansion)
+				return out
+			}
+			vs := clone(e)
+			vs.fwmark = e.fwmark
+			out = append(out, vs)
+			continue
+		}
+		for a := e.start; ; a = a.Next() {
+			if len(out) >= maxGroupExpansion {
+				t.warnKeyword(e.node, "virtual_server_group "+tmpl.groupName, e.node.keyword(), "more than %d virtual servers: the rest is left out", maxGroupExpansion)
+				return out
+			}
+			vs := clone(e)
+			vs.addr, vs.port = a, e.port
+			out = append(out, vs)
+			if a == e.end || !a.IsValid() {
+				break
+			}
+		}
+	}
+	return out
+}
+
+// checkVirtualServer settles one virtual server and reports whether it is
+// kept.
+func (t *translator) checkVirtualServer(vs *vserver) bool {
+	n, ctx := vs.node, vs.ctx
+	if vs.addr.IsValid() && (vs.addr.IsUnspecified() || vs.addr.IsMulticast()) {
+		t.warn(n, ctx, "%s cannot be a service address: the virtual server is left out", vs.addr)
+		return false
+	}
+	if len(vs.rss) == 0 {
+		t.warn(n, ctx, "no real servers: keepalived ignores the virtual server too")
+		return false
+	}
+	if vs.protocol == "" && vs.fwmark == 0 {
+		vs.protocol = "udp"
+		vs.comment("protocol", "keepalived's default when protocol is not set")
+	}
+	if vs.protocol == "" {
+		vs.protocol = "tcp" // fwmark services have no protocol; this is the schema's default
+	}
+	if vs.addr.IsValid() && vs.port == 0 && vs.persist == 0 {
+		vs.persist = defaultPersistence
+		vs.comment("persistence_timeout", "keepalived makes a port-0 service persistent (360s)")
+	}
+	switch {
+	case vs.schedNode == nil:
+		vs.scheduler = "wlc"
+		vs.comment("scheduler", "keepalived's default")
+	case !slices.Contains(schedulers, vs.scheduler):
+		t.warn(vs.schedNode, ctx, "%q is not one of %s: wlc (the default) is used", vs.schedNode.arg(1), strings.Join(schedulers, " "))
+		vs.scheduler = "wlc"
+	}
+	if vs.forwarding == "" {
+		vs.forwarding = "nat"
+		vs.comment("forwarding", "keepalived's default when lb_kind is not set")
+	}
+	if m := vs.netmask; m != nil {
+		a, ok := parseAddr(m.arg(1))
+		switch {
+		case vs.family() == 6 || !ok || !a.Is4():
+			t.warn(m, ctx, "%q: hadirector takes an IPv4 netmask for IPv4 services only", m.arg(1))
+			vs.netmask = nil
+		case !isNetmask(a):
+			t.warn(m, ctx, "%s is not a netmask such as 255.255.255.0", a)
+			vs.netmask = nil
+		default:
+			vs.mask = a
+		}
+	}
+	if vs.ops != nil && vs.protocol != "udp" {
+		t.warn(vs.ops, ctx, "one-packet scheduling applies to UDP services only (keepalived resets it too)")
+		vs.ops = nil
+	}
+
+	// Real servers: ports as keepalived corrects them, one family, each once.
+	var rss []*rserver
+	seen := map[netip.AddrPort]bool{}
+	weights := 0
+	for _, rs := range vs.rss {
+		if rs.forwarding == "" {
+			rs.forwarding = vs.forwarding
+		}
+		if vs.family() != 0 && family(rs.addr) != vs.family() && rs.forwarding != "tun" {
+			t.warn(rs.node, ctx, "IPv%d real server of an IPv%d service (only tun can cross families): left out", family(rs.addr), vs.family())
+			continue
+		}
+		t.realServerPort(vs, rs)
+		ap := netip.AddrPortFrom(rs.addr, uint16(rs.port))
+		if seen[ap] {
+			t.warn(rs.node, ctx, "%s is listed twice: keepalived removes the second one too", ap)
+			continue
+		}
+		seen[ap] = true
+		if rs.upper > 0 && rs.lower > rs.upper {
+			t.warnKeyword(rs.node, rs.ctx, "lthreshold", "%d is above uthreshold %d", rs.lower, rs.upper)
+			rs.lower = 0
+		}
+		t.realServerCheck(vs, rs)
+		weights += rs.weight
+		rss = append(rss, rs)
+	}
+	vs.rss = rss
+	if len(rss) == 0 {
+		t.warn(n, ctx, "no usable real server: the virtual server is left out")
+		return false
+	}
+
+	t.inhibit(vs)
+	t.shareCheck(vs)
+
+	if vs.quorum > weights {
+		q := max(weights, 1)
+		vs.comment("quorum", fmt.Sprintf("keepalived lowers quorum %d to the real servers' total weight %d", vs.quorum, weights))
+		vs.quorum = q
+	}
+	if vs.hysteresis >= vs.quorum {
+		vs.comment("hysteresis", fmt.Sprintf("keepalived lowers hysteresis %d to quorum - 1", vs.hysteresis))
+		vs.hysteresis = vs.quorum - 1
+	}
+
+	if s := vs.sorry; s != nil {
+		if vs.family() != 0 && family(s.addr) != vs.family() {
+			t.warn(s.node, ctx, "%s is IPv%d but the service is IPv%d", s.addr, family(s.addr), vs.family())
+			vs.sorry = nil
+		} else if vs.forwarding != "nat" {
+			if vs.fwmark != 0 {
+				s.port = 0
+			} else {
+				s.port = vs.port
+			}
+		} else if !s.hasPort && vs.fwmark == 0 {
+			s.port = vs.port
+		}
+	}
+
+	var flags []string
+	for _, f := range vs.flags {
+		name := f.keyword()
+		switch {
+		case name == "flag-1" && (vs.scheduler == "sh" || vs.scheduler == "mh"):
+			name = vs.scheduler + "-fallback"
+		case name == "flag-2" && (vs.scheduler == "sh" || vs.scheduler == "mh"):
+			name = vs.scheduler + "-port"
+		}
+		sched, _, _ := strings.Cut(name, "-")
+		switch {
+		case sched == "flag":
+			t.warn(f, ctx, "has no meaning for scheduler %s", vs.scheduler)
+		case sched != vs.scheduler:
+			t.warn(f, ctx, "applies to scheduler %s only (this service uses %s)", sched, vs.scheduler)
+		case slices.Contains(flags, name):
+		default:
+			flags = append(flags, name)
+		}
+	}
+	vs.flagsOut = flags
+	return true
+}
+
+func isNetmask(a netip.Addr) bool {
+	b := a.As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	return n != 0 && bits.LeadingZeros32(^n) == bits.OnesCount32(n)
+}
+
+// realServerPort applies keepalived's port rules: with DR and TUN a real
+// server listens on the service's port (a fwmark service has none); with NAT
+// a missing port is the service's.
+func (t *translator) realServerPort(vs *vserver, rs *rserver) {
+	switch {
+	case rs.forwarding == "nat":
+		if !rs.hasPort && vs.fwmark == 0 {
+			rs.port = vs.port
+		}
+	case vs.fwmark != 0:
+		if rs.hasPort {
+			rs.comments["address"] = append(rs.comments["address"], fmt.Sprintf("keepalived clears the port (%d) of a %s real server of a fwmark service", rs.port, strings.ToUpper(rs.forwarding)))
+		}
+		rs.port = 0
+	default:
+		if rs.hasPort && rs.port != vs.port {
+			rs.comments["address"] = append(rs.comments["address"], fmt.Sprintf("keepalived resets the port (%d) of a %s real server to the service's", rs.port, strings.ToUpper(rs.forwarding)))
+		}
+		rs.port = vs.port
+	}
+}
+
+// inhibit turns keepalived's per-real-server inhibit_on_failure into the
+// virtual server's.
+func (t *translator) inhibit(vs *vserver) {
+	v := false
+	if vs.inhibit != nil {
+		v = *vs.inhibit
+	} else {
+		all := true
+		for _, rs := range vs.rss {
+			all = all && rs.inhibit != nil && *rs.inhibit
+		}
+		v = all
+	}
+	for _, rs := range vs.rss {
+		if rs.inhibit != nil && *rs.inhibit != v {
+			t.warnKeyword(rs.node, rs.ctx, "inhibit_on_failure", "hadirector sets inhibit_on_failure per virtual server (%v here)", v)
+		}
+	}
+	vs.inhibit = &v
+}
+
+// realServerCheck picks the real server's check: the first usable checker.
+func (t *translator) realServerCheck(vs *vserver, rs *rserver) {
+	for _, ck := range rs.checkers {
+		if !ck.usable {
+			continue
+		}
+		if rs.check != nil {
+			t.warn(ck.node, rs.ctx, "hadirector runs one check per real server (keepalived needs all to pass): only the first is translated")
+			continue
+		}
+		rs.check = t.buildCheck(vs, rs, ck)
+	}
+}
+
+func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
+	c := &check{rise: 1, tlsVerify: true}
+	switch ck.kind {
+	case "HTTP_GET":
+		c.typ = "http"
+	case "SSL_GET":
+		c.typ = "https"
+		c.tlsVerify = false
+		c.comment("tls_verify", "keepalived's SSL_GET does not verify the server's certificate")
+	case "TCP_CHECK":
+		c.typ = "tcp"
+	case "SMTP_CHECK":
+		c.typ = "tcp"
+		c.comment("type", t.note(ck.node, rs.ctx, "SMTP_CHECK becomes a TCP connect check: the SMTP dialogue (220/HELO/250) is not checked"))
+	case "MISC_CHECK":
+		c.typ = "exec"
+		c.command = ck.command
+		if ck.commandComment != "" {
+			c.comment("command", ck.commandComment)
+		}
+	}
+
+	// Timing. keepalived checks every delay_loop; after a failure it retries
+	// `retry` times, delay_before_retry apart, and marks the server down
+	// when all of them failed; one success brings it back. hadirector's
+	// check runs every interval and goes down after `fall` consecutive
+	// failures, up after `rise` successes. So interval = delay_loop, rise =
+	// 1, fall = retry + 1 (the first failure plus the retries) — the same
+	// number of failures and the same load on a healthy server. Only the
+	// spacing of the retries is lost: they happen every interval, not every
+	// delay_before_retry, so a dead server is removed (retry ×
+	// (delay_loop − delay_before_retry)) later than keepalived would. That
+	// is written next to the value whenever it differs.
+	c.interval = firstDuration(defaultDelayLoop, ck.timing.delayLoop, rs.timing.delayLoop, vs.timing.delayLoop)
+	defaultRetry, defaultDBR := 1, time.Second
+	switch ck.kind {
+	case "MISC_CHECK":
+		defaultRetry = 0
+	case "HTTP_GET", "SSL_GET":
+		defaultDBR = 3 * time.Second
+	}
+	retry := defaultRetry
+	for _, r := range []*int{ck.timing.retry, rs.timing.retry, vs.timing.retry} {
+		if r != nil {
+			retry = *r
+			break
+		}
+	}
+	dbr := firstDuration(defaultDBR, ck.timing.dbr, rs.timing.dbr, vs.timing.dbr)
+	c.fall = retry + 1
+	if retry > 0 && dbr != c.interval {
+		c.comment("fall", t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; here the retries are checks %s apart (interval), so a failure is acted on after %s instead of %s",
+			retry, formatDuration(dbr), formatDuration(c.interval), formatDuration(time.Duration(retry)*c.interval), formatDuration(time.Duration(retry)*dbr)))
+	}
+	if ck.kind == "MISC_CHECK" {
+		c.timeout = firstDuration(c.interval, ck.misc)
+	} else {
+		c.timeout = firstDuration(defaultConnectTimeout, ck.timing.connectTimeout, rs.timing.connectTimeout, vs.timing.connectTimeout)
+	}
+
+	if ck.port != nil {
+		c.port = *ck.port
+	}
+	if ck.bindTo.IsValid() {
+		if vs.family() != 0 && family(ck.bindTo) != vs.family() {
+			t.warn(ck.bindNode, ck.ctx, "%s is IPv%d but the service is IPv%d", ck.bindTo, family(ck.bindTo), vs.family())
+		} else {
+			c.bindTo = ck.bindTo
+		}
+	}
+
+	if c.typ == "http" || c.typ == "https" {
+		u := ck.urls[0]
+		for _, extra := range ck.urls[1:] {
+			t.warn(extra.node, ck.ctx, "hadirector checks one URL: %s is not checked", extra.path)
+		}
+		c.path = u.path
+		if !strings.HasPrefix(c.path, "/") {
+			c.comment("path", t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
+			c.path = "/" + c.path
+		}
+		c.status = u.status
+		if len(c.status) == 0 {
+			for s := 200; s <= 299; s++ {
+				c.status = append(c.status, s)
+			}
+			c.comment("expect_status", "keepalived's default: any 2xx")
+		}
+		for _, h := range []string{u.host, ck.host, rs.host, vs.host} {
+			if h != "" {
+				c.host = h
+				break
+			}
+		}
+		if !validText(c.host) {
+			c.host = ""
+		}
+		if ck.sni {
+			if c.host != "" {
+				c.sni = c.host
+			} else {
+				t.warnKeyword(ck.node, ck.ctx, "enable_sni", "no virtualhost to send as the server name")
+			}
+		}
+		c.body = u.regex
+		if c.body != "" {
+			c.comment("expect_body", t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
+		}
+	}
+	return c
+}
+
+// shareCheck moves a check every real server has to the virtual server.
+func (t *translator) shareCheck(vs *vserver) {
+	first := vs.rss[0].check
+	if first == nil {
+		return
+	}
+	for _, rs := range vs.rss[1:] {
+		if rs.check == nil || !sameCheck(first, rs.check) {
+			return
+		}
+	}
+	vs.check = first
+	for _, rs := range vs.rss {
+		rs.check = nil
+	}
+}
+
+func sameCheck(a, b *check) bool {
+	return a.typ == b.typ && a.path == b.path && slices.Equal(a.status, b.status) && a.host == b.host &&
+		a.body == b.body && a.tlsVerify == b.tlsVerify && a.sni == b.sni && a.port == b.port &&
+		a.bindTo == b.bindTo && a.command == b.command && a.interval == b.interval &&
+		a.timeout == b.timeout && a.rise == b.rise && a.fall == b.fall && fmt.Sprint(a.comments) == fmt.Sprint(b.comments)
+}

@@ -1,0 +1,284 @@
+package kaimport
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hadirector/hadirector/config"
+)
+
+func importString(t *testing.T, src string) *Result {
+	t.Helper()
+	res, err := importData("keepalived.conf", []byte(src), memOptions(memFS{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// warned reports whether a warning about keyword was given.
+func warned(res *Result, keyword string) bool {
+	return slices.ContainsFunc(res.Warnings, func(w Warning) bool { return w.Keyword == keyword })
+}
+
+func findInstance(t *testing.T, res *Result, name string) config.Instance {
+	t.Helper()
+	for _, in := range res.Config.Instances {
+		if in.Name == name {
+			return in
+		}
+	}
+	t.Fatalf("no instance %s in\n%s", name, res.TOML)
+	return config.Instance{}
+}
+
+func TestInstanceSemantics(t *testing.T) {
+	t.Run("state MASTER clears nopreempt and preempt_delay", func(t *testing.T) {
+		res := importString(t, "vrrp_instance A {\n state MASTER\n nopreempt\n preempt_delay 10\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n")
+		in := findInstance(t, res, "A")
+		if in.NoPreempt || in.PreemptDelay != 0 || !warned(res, "nopreempt") || !warned(res, "preempt_delay") {
+			t.Errorf("nopreempt %v preempt_delay %v, warnings %v", in.NoPreempt, in.PreemptDelay, res.Warnings)
+		}
+	})
+	t.Run("BACKUP keeps nopreempt", func(t *testing.T) {
+		res := importString(t, "vrrp_instance A {\n state BACKUP\n nopreempt\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n")
+		if in := findInstance(t, res, "A"); !in.NoPreempt || len(res.Warnings) != 0 {
+			t.Errorf("nopreempt %v, warnings %v", in.NoPreempt, res.Warnings)
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		res := importString(t, "global_defs {\n vrrp_version 3\n}\n"+
+			"vrrp_instance V4 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n"+
+			"vrrp_instance V2 {\n version 2\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n advert_int 2.4\n authentication {\n auth_type PASS\n auth_pass 123456789\n }\n}\n"+
+			"vrrp_instance V6 {\n version 2\n interface eth0\n virtual_router_id 3\n advert_int 0.333\n virtual_ipaddress {\n 2001:db8::1\n }\n authentication {\n auth_type PASS\n auth_pass x\n }\n}\n")
+		if v := findInstance(t, res, "V4"); v.Version != 3 {
+			t.Errorf("vrrp_version 3: version %d", v.Version)
+		}
+		v2 := findInstance(t, res, "V2")
+		if v2.Version != 2 || v2.AdvertInt.Std() != 2*time.Second || v2.AuthPass != "12345678" {
+			t.Errorf("V2: %+v", v2)
+		}
+		v6 := findInstance(t, res, "V6")
+		if v6.Version != 3 || v6.AdvertInt.Std() != 330*time.Millisecond || v6.AuthPass != "" || !warned(res, "auth_pass") {
+			t.Errorf("V6: %+v, warnings %v", v6, res.Warnings)
+		}
+		if len(res.Notes) != 2 { // the two roundings of advert_int
+			t.Errorf("notes %v", res.Notes)
+		}
+	})
+	t.Run("keepalived's defaults are written out", func(t *testing.T) {
+		res := importString(t, "vrrp_instance A {\n interface eth0\n virtual_router_id 9\n virtual_ipaddress {\n 192.0.2.9\n }\n}\n")
+		in := findInstance(t, res, "A")
+		if in.Version != 2 || in.Priority != 100 || in.AdvertInt.Std() != time.Second || !strings.Contains(string(res.TOML), "version = 2") {
+			t.Errorf("%+v", in)
+		}
+	})
+	t.Run("addresses", func(t *testing.T) {
+		res := importString(t, "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n"+
+			" mcast_src_ip 192.0.2.10\n unicast_peer {\n 192.0.2.11\n 192.0.2.11\n 192.0.2.10\n 2001:db8::1\n 192.0.2.12 min_ttl 200\n }\n"+
+			" virtual_ipaddress {\n 192.0.2.1/24 label eth0:a\n 192.0.2.1\n 192.0.2.2 dev eth1\n 192.0.2.3 dev eth0 scope link\n 224.0.0.5\n 2001:db8::5\n }\n"+
+			" virtual_ipaddress_excluded {\n 192.0.2.50\n }\n}\n")
+		in := findInstance(t, res, "A")
+		wantVIPs := []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("192.0.2.3/32")}
+		wantPeers := []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}
+		if !slices.Equal(in.VirtualIPAddress, wantVIPs) || !slices.Equal(in.UnicastPeer, wantPeers) ||
+			in.UnicastSrcIP != netip.MustParseAddr("192.0.2.10") || in.VirtualIPAddressLabel != "eth0:a" {
+			t.Errorf("%+v", in)
+		}
+		for _, k := range []string{"192.0.2.1", "192.0.2.2", "scope", "224.0.0.5", "2001:db8::5", "192.0.2.10", "2001:db8::1", "min_ttl", "virtual_ipaddress_excluded"} {
+			if !warned(res, k) {
+				t.Errorf("no warning for %s: %v", k, res.Warnings)
+			}
+		}
+	})
+	t.Run("conflicts between instances", func(t *testing.T) {
+		res := importString(t,
+			"vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n 192.0.2.2\n }\n}\n"+
+				"vrrp_instance B {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.3\n }\n}\n"+
+				"vrrp_instance C {\n interface eth0\n virtual_router_id 3\n virtual_ipaddress {\n 192.0.2.2\n 192.0.2.4\n }\n}\n"+
+				"vrrp_instance D {\n interface eth0\n virtual_router_id 4\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n"+
+				"vrrp_instance E {\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.5\n }\n}\n"+
+				"vrrp_instance F {\n interface eth0\n virtual_ipaddress {\n 192.0.2.6\n }\n}\n"+
+				"vrrp_instance A {\n interface eth1\n virtual_router_id 7\n virtual_ipaddress {\n 192.0.2.7\n }\n}\n")
+		var names []string
+		for _, in := range res.Config.Instances {
+			names = append(names, in.Name)
+		}
+		if !slices.Equal(names, []string{"A", "C"}) || len(findInstance(t, res, "C").VirtualIPAddress) != 1 {
+			t.Errorf("instances %q\n%s", names, res.TOML)
+		}
+		if n := len(res.Warnings); n != 7 {
+			t.Errorf("%d warnings: %v", n, res.Warnings)
+		}
+	})
+}
+
+func TestTracking(t *testing.T) {
+	src := "vrrp_script s1 {\n script /bin/true\n weight -20\n}\n" +
+		"vrrp_script s2 {\n script \"/bin/sh -c 'exit 0'\"\n}\n" +
+		"vrrp_script bad {\n script \"</dev/tcp/127.0.0.1/80\"\n}\n" +
+		"vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n" +
+		" track_script {\n s1\n s2 weight 5\n bad\n nope\n }\n track_interface {\n eth1 weight -10\n eth2\n eth1\n eth3 weight 5 reverse\n }\n}\n" +
+		"vrrp_instance B {\n interface eth0\n virtual_router_id 2\n virtual_ipaddress {\n 192.0.2.2\n }\n track_script {\n s1 weight -30\n s2\n }\n}\n" +
+		"vrrp_instance OWNER {\n interface eth0\n priority 255\n nopreempt\n virtual_router_id 3\n virtual_ipaddress {\n 192.0.2.3\n }\n track_script {\n s1\n s2\n }\n track_interface {\n eth1 weight 10\n eth2\n }\n}\n" +
+		"vrrp_instance G1 {\n interface eth0\n virtual_router_id 4\n virtual_ipaddress {\n 192.0.2.4\n }\n track_script {\n s1\n }\n track_interface {\n eth1 weight 10\n }\n}\n" +
+		"vrrp_instance G2 {\n interface eth0\n virtual_router_id 5\n virtual_ipaddress {\n 192.0.2.5\n }\n}\n" +
+		"vrrp_sync_group G {\n group {\n G1\n G2\n G2\n missing\n }\n track_interface {\n bond0 weight -5\n }\n notify_master /bin/gm\n}\n"
+	res := importString(t, src)
+	scripts := map[string]int{}
+	for _, s := range res.Config.Scripts {
+		scripts[s.Name] = s.Weight
+	}
+	want := map[string]int{"s1": -20, "s1_weight_minus_30": -30, "s1_weight_0": 0, "s2": 5, "s2_weight_0": 0}
+	if len(scripts) != len(want) {
+		t.Errorf("scripts %v, want %v", scripts, want)
+	}
+	for k, w := range want {
+		if got, ok := scripts[k]; !ok || got != w {
+			t.Errorf("script %s: weight %d %v, want %d", k, got, ok, w)
+		}
+	}
+	a := findInstance(t, res, "A")
+	if !slices.Equal(a.TrackScript, []string{"s1", "s2"}) ||
+		!slices.Equal(a.TrackInterface, []config.TrackInterface{{Name: "eth1", Weight: -10}, {Name: "eth2", Weight: 0}}) {
+		t.Errorf("A: %v %v", a.TrackScript, a.TrackInterface)
+	}
+	if b := findInstance(t, res, "B"); !slices.Equal(b.TrackScript, []string{"s1_weight_minus_30", "s2_weight_0"}) {
+		t.Errorf("B: %v", b.TrackScript)
+	}
+	// The address owner keeps only unweighted tracks (keepalived drops the
+	// weighted ones) and always preempts.
+	if o := findInstance(t, res, "OWNER"); o.NoPreempt || !slices.Equal(o.TrackScript, []string{"s2_weight_0"}) ||
+		!slices.Equal(o.TrackInterface, []config.TrackInterface{{Name: "eth2"}}) {
+		t.Errorf("OWNER: %v %v %v", o.NoPreempt, o.TrackScript, o.TrackInterface)
+	}
+	// Sync group members: own weights zeroed, the group's tracks added.
+	if g1 := findInstance(t, res, "G1"); !slices.Equal(g1.TrackScript, []string{"s1_weight_0"}) ||
+		!slices.Equal(g1.TrackInterface, []config.TrackInterface{{Name: "eth1"}, {Name: "bond0", Weight: -5}}) {
+		t.Errorf("G1: %v %v", g1.TrackScript, g1.TrackInterface)
+	}
+	if len(res.Config.SyncGroups) != 1 || !slices.Equal(res.Config.SyncGroups[0].Group, []string{"G1", "G2"}) || res.Config.SyncGroups[0].NotifyMaster != "/bin/gm" {
+		t.Errorf("sync groups %+v", res.Config.SyncGroups)
+	}
+	for _, k := range []string{"script", "bad", "nope", "eth1", "eth3", "G2", "missing", "nopreempt"} {
+		if !warned(res, k) {
+			t.Errorf("no warning for %s", k)
+		}
+	}
+}
+
+func TestHooks(t *testing.T) {
+	src := "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.1\n }\n" +
+		" notify_master \"/usr/local/bin/n.sh master 'a b'\" root\n" +
+		" notify_backup logger\n" +
+		" notify_fault missing-tool\n" +
+		" notify_stop \"/bin/echo \\\"x y\\\" \\\\z\"\n" +
+		" notify \"/bin/sh -c 'echo $1 | logger'\"\n}\n"
+	res := importString(t, src)
+	in := findInstance(t, res, "A")
+	for _, c := range []struct {
+		got  string
+		argv []string
+	}{
+		{in.NotifyMaster, []string{"/usr/local/bin/n.sh", "master", "a b"}},
+		{in.NotifyBackup, []string{"/usr/bin/logger"}},
+		{in.NotifyStop, []string{"/bin/echo", "x y", "z"}}, // keepalived unescapes twice
+		{in.Notify, []string{"/bin/sh", "-c", "echo $1 | logger"}},
+	} {
+		argv, err := config.SplitCommand(c.got)
+		if err != nil || !slices.Equal(argv, c.argv) {
+			t.Errorf("%s: %q %v, want %q", c.got, argv, err, c.argv)
+		}
+	}
+	if in.NotifyFault != "" || !warned(res, "notify_fault") || !warned(res, "notify_master") {
+		t.Errorf("fault %q, warnings %v", in.NotifyFault, res.Warnings)
+	}
+	// An empty program (found by the fuzzer: it used to panic).
+	if res := importString(t, "vrrp_script s {\n script \"''\"\n}\n"); !warned(res, "script") || len(res.Config.Scripts) != 0 {
+		t.Errorf("empty program: %v", res.Warnings)
+	}
+}
+
+func TestVirtualServerSemantics(t *testing.T) {
+	src := "virtual_server 192.0.2.1 80 {\n lb_kind DR\n delay_loop 4\n" +
+		" real_server 198.51.100.1 8080 {\n HTTP_GET {\n url {\n path /a\n status_code 200 300-302\n }\n url {\n path /b\n }\n retry 2\n delay_before_retry 4\n connect_timeout 1.5\n }\n TCP_CHECK {\n }\n }\n" +
+		" real_server 198.51.100.1 80 {\n }\n" +
+		" real_server 2001:db8::1 80 {\n }\n}\n" +
+		"virtual_server 192.0.2.1 81 {\n protocol UDP\n real_server 198.51.100.2 {\n MISC_CHECK {\n misc_path /bin/check\n }\n }\n}\n" +
+		"virtual_server 192.0.2.2 0 {\n protocol TCP\n lb_algo sh\n flag-1\n flag-3\n mh-port\n ops\n quorum 5\n hysteresis 9\n sorry_server 192.0.2.250\n" +
+		" real_server 198.51.100.3 0 {\n weight 2\n inhibit_on_failure\n }\n real_server 198.51.100.4 0 {\n }\n}\n" +
+		"virtual_server fwmark 9 {\n lb_kind TUN type gue port 6080\n persistence_granularity 255.0.255.0\n real_server 2001:db8::9 443 {\n }\n}\n" +
+		"virtual_server group NOPE {\n real_server 198.51.100.5 {\n }\n}\n" +
+		"virtual_server 192.0.2.5 80 {\n protocol TCP\n}\n"
+	res := importString(t, src)
+	vss := res.Config.VirtualServers
+	if len(vss) != 4 {
+		t.Fatalf("%d virtual servers:\n%s", len(vss), res.TOML)
+	}
+
+	// DR: the real server's port is the service's, and the duplicate this
+	// makes is removed, as keepalived does; an IPv6 real server of an IPv4
+	// DR service is left out.
+	vs := vss[0]
+	if vs.Forwarding != "dr" || vs.Protocol != "udp" || vs.Scheduler != "wlc" || len(vs.RealServers) != 1 || vs.RealServers[0].Address.Port() != 80 {
+		t.Errorf("vs 0: %+v", vs)
+	}
+	c := vs.RealServers[0].Check
+	wantStatus := []int{200, 300, 301, 302}
+	if c == nil || c.Type != "http" || c.Path != "/a" || !slices.Equal(c.ExpectStatus, wantStatus) ||
+		c.Interval.Std() != 4*time.Second || c.Timeout.Std() != 1500*time.Millisecond || c.Rise != 1 || c.Fall != 3 {
+		t.Errorf("check %+v", c)
+	}
+
+	// NAT (keepalived's default) without a port: the service's port; MISC
+	// retries 0 times and times out after delay_loop (60s by default).
+	vs = vss[1]
+	if vs.Forwarding != "nat" || vs.Protocol != "udp" || vs.RealServers[0].Address.Port() != 81 {
+		t.Errorf("vs 1: %+v", vs)
+	}
+	if c := vs.RealServers[0].Check; c == nil || c.Type != "exec" || c.Command != "/bin/check" || c.Fall != 1 || c.Interval.Std() != time.Minute || c.Timeout.Std() != time.Minute {
+		t.Errorf("misc check %+v", c)
+	}
+
+	// Port 0 makes keepalived's service persistent; flags follow the
+	// scheduler; quorum is capped by the total weight, hysteresis by quorum.
+	vs = vss[2]
+	if vs.PersistenceTimeout.Std() != 360*time.Second || !slices.Equal(vs.SchedulerFlags, []string{"sh-fallback"}) || vs.OnePacket ||
+		vs.Quorum != 3 || vs.Hysteresis != 2 || vs.SorryServer != netip.MustParseAddrPort("192.0.2.250:0") || vs.InhibitOnFailure {
+		t.Errorf("vs 2: %+v", vs)
+	}
+
+	vs = vss[3]
+	if vs.FWMark != 9 || vs.Forwarding != "tun" || vs.PersistenceNetmask.IsValid() || vs.RealServers[0].Address.Port() != 0 {
+		t.Errorf("vs 3: %+v", vs)
+	}
+	for _, k := range []string{"url", "TCP_CHECK", "real_server", "virtual_server", "flag-3", "mh-port", "ops", "inhibit_on_failure", "type", "persistence_granularity"} {
+		if !warned(res, k) {
+			t.Errorf("no warning for %s", k)
+		}
+	}
+}
+
+func TestVirtualServerGroup(t *testing.T) {
+	src := "virtual_server_group G {\n 192.0.2.1-3 80\n 2001:db8::1 443\n fwmark 4\n 192.0.2.0/16 80\n bogus\n}\n" +
+		"virtual_server group G {\n lb_kind DR\n protocol TCP\n persistence_timeout 60\n real_server 198.51.100.1 {\n }\n}\n"
+	res := importString(t, src)
+	var got []string
+	for _, vs := range res.Config.VirtualServers {
+		got = append(got, vs.String())
+	}
+	// 256 expanded: 2001:db8::1 is left out (an IPv4 DR real server cannot
+	// serve it), and so are the repeats of 192.0.2.1-3 in 192.0.2.0/16 (from
+	// the address written to the end of its prefix, as keepalived reads it).
+	if len(got) != maxGroupExpansion-4 || !slices.Equal(got[:6], []string{"192.0.2.1:80", "192.0.2.2:80", "192.0.2.3:80", "fwmark 4", "192.0.2.0:80", "192.0.2.4:80"}) {
+		t.Errorf("%d virtual servers, first %q", len(got), got[:min(len(got), 6)])
+	}
+	for _, k := range []string{"bogus", "192.0.2.0/16", "virtual_server", "real_server"} {
+		if !warned(res, k) {
+			t.Errorf("no warning for %s: %v", k, res.Warnings)
+		}
+	}
+}

@@ -1,0 +1,955 @@
+package kaimport
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type script struct {
+	node       *node
+	ctx        string
+	name       string
+	cmd        string
+	cmdComment string
+	interval   time.Duration
+	timeout    time.Duration
+	timeoutSet bool
+	weight     int
+	rise, fall int
+	dropped    bool
+	// variants maps an effective weight to the name of the [[vrrp_script]]
+	// carrying it: an instance that overrides the script's weight gets a
+	// copy with its own weight, since hadirector's track_script has none.
+	variants map[int]string
+	order    []int
+}
+
+type trackRef struct {
+	node      *node
+	ctx       string
+	name      string
+	weight    int
+	weightSet bool
+	fromGroup string // the sync group it was pushed down from
+}
+
+type vipRef struct {
+	node   *node
+	prefix netip.Prefix
+	dev    string
+	label  string
+}
+
+type addrRef struct {
+	node *node
+	addr netip.Addr
+}
+
+// hookKeys are the notify keywords of instances and sync groups, in output
+// order.
+var hookKeys = []string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"}
+
+type instance struct {
+	node *node
+	ctx  string
+	name string
+
+	iface           string
+	vrid            int
+	vridSet         bool
+	state           string
+	priority        int
+	priorityNode    *node
+	advert          time.Duration
+	advertNode      *node
+	version         int
+	versionNode     *node
+	nopreempt       bool
+	nopreemptNode   *node
+	preemptDelay    time.Duration
+	preemptNode     *node
+	src             netip.Addr
+	srcNode         *node
+	unicast         bool
+	peers           []addrRef
+	auth            string
+	authNode        *node
+	vmac            bool
+	oldChecksum     string // "", "send" (the bare keyword) or "never"
+	oldChecksumNode *node
+	vips            []vipRef
+	trackIfs        []trackRef
+	trackScripts    []trackRef
+	hooks           map[string]string
+	garpDelay       *time.Duration
+	garpRefresh     *time.Duration
+	garpRepeat      *int
+
+	family   int
+	label    string
+	group    *syncGroup
+	dropped  bool
+	comments map[string][]string // output key → comments
+}
+
+func (in *instance) comment(key, text string) {
+	in.comments[key] = append(in.comments[key], text)
+}
+
+type syncGroup struct {
+	node           *node
+	ctx            string
+	name           string
+	members        []addrName
+	hooks          map[string]string
+	trackIfs       []trackRef
+	trackScripts   []trackRef
+	trackingWeight bool
+	kept           []*instance
+	comments       map[string][]string
+}
+
+type addrName struct {
+	node *node
+	name string
+}
+
+// validInterface reports what is wrong with a Linux interface name (the rule
+// hadirector's configuration applies).
+func validInterface(name string) string {
+	switch {
+	case name == "":
+		return "no interface name"
+	case len(name) > 15:
+		return fmt.Sprintf("%q is longer than 15 bytes, the kernel's limit for interface names", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\x00") || !validText(name):
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	}
+	return ""
+}
+
+func (t *translator) vrrpScript(n *node) {
+	if len(n.Words) != 2 || n.arg(1) == "" {
+		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+		return
+	}
+	name := n.arg(1)
+	ctx := "vrrp_script " + name
+	for _, s := range t.scripts {
+		if s.name == name {
+			t.warn(n, "", "%q is already defined at %s:%d", name, s.node.File, s.node.Line)
+			return
+		}
+	}
+	s := &script{node: n, ctx: ctx, name: name, interval: time.Second, rise: 1, fall: 1}
+	t.scripts = append(t.scripts, s)
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		switch c.keyword() {
+		case "script":
+			s.cmd, s.cmdComment = t.command(c, ctx, false)
+		case "interval":
+			if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
+				s.interval = max(d, time.Second) // keepalived turns 0 into 1
+			}
+		case "timeout":
+			if d, ok := t.timer(c, ctx, 24*time.Hour); ok && d > 0 {
+				s.timeout, s.timeoutSet = d, true
+			}
+		case "weight":
+			if v, ok := t.signed(c, ctx, -253, 253); ok {
+				if c.arg(2) == "reverse" {
+					t.warnKeyword(c, ctx, "reverse", "hadirector cannot reverse a weight: weight %d is kept as is", v)
+				}
+				s.weight = v
+			}
+		case "rise":
+			if v, ok := t.number(c, ctx, 1, 1<<20); ok {
+				s.rise = v
+			}
+		case "fall":
+			if v, ok := t.number(c, ctx, 1, 1<<20); ok {
+				s.fall = v
+			}
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+	if !s.timeoutSet {
+		s.timeout = s.interval // keepalived's default timeout is the interval
+	}
+	if s.cmd == "" {
+		s.dropped = true
+		t.warn(n, ctx, "no usable script: left out, and the instances tracking it lose that track")
+	}
+}
+
+func (t *translator) vrrpInstance(n *node) {
+	if len(n.Words) != 2 || n.arg(1) == "" {
+		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+		return
+	}
+	name := n.arg(1)
+	if !validText(name) {
+		t.warn(n, "", "the name is not valid UTF-8")
+		return
+	}
+	for _, o := range t.instances {
+		if o.name == name {
+			t.warn(n, "", "%q is already defined at %s:%d: keepalived skips it too", name, o.node.File, o.node.Line)
+			return
+		}
+	}
+	ctx := "vrrp_instance " + name
+	in := &instance{node: n, ctx: ctx, name: name, priority: 100, hooks: map[string]string{}, comments: map[string][]string{}}
+	t.instances = append(t.instances, in)
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		kw := c.keyword()
+		switch kw {
+		case "state":
+			switch c.arg(1) {
+			case "MASTER", "BACKUP":
+				if in.state != "MASTER" {
+					in.state = c.arg(1)
+				}
+			default:
+				t.warn(c, ctx, "%q is not MASTER or BACKUP (keepalived takes BACKUP)", c.arg(1))
+			}
+		case "interface":
+			if msg := validInterface(c.arg(1)); msg != "" {
+				t.warn(c, ctx, "%s", msg)
+				continue
+			}
+			t.extra(c, ctx, 1)
+			in.iface = c.arg(1)
+		case "virtual_router_id":
+			if v, ok := t.number(c, ctx, 1, 255); ok {
+				in.vrid, in.vridSet = v, true
+			}
+		case "priority":
+			if v, ok := t.number(c, ctx, 1, 255); ok {
+				in.priority, in.priorityNode = v, c
+			}
+		case "advert_int":
+			if d, ok := t.timer(c, ctx, 255*time.Second); ok {
+				in.advert, in.advertNode = d, c
+			}
+		case "version":
+			if v, ok := t.number(c, ctx, 2, 3); ok {
+				in.version, in.versionNode = v, c
+			}
+		case "nopreempt":
+			in.nopreempt, in.nopreemptNode = true, c
+		case "preempt":
+			in.nopreempt, in.nopreemptNode = false, nil
+		case "preempt_delay":
+			if d, ok := t.timer(c, ctx, 1000*time.Second); ok {
+				in.preemptDelay, in.preemptNode = d, c
+			}
+		case "accept":
+		case "no_accept":
+			t.warn(c, ctx, "an LVS director's master must accept traffic for its VIPs: hadirector always accepts")
+		case "mcast_src_ip", "unicast_src_ip":
+			a, ok := parseAddr(c.arg(1))
+			if !ok {
+				t.warn(c, ctx, "%q is not an IP address", c.arg(1))
+				continue
+			}
+			in.src, in.srcNode = a, c
+			if kw == "unicast_src_ip" {
+				in.unicast = true
+			}
+		case "unicast_peer":
+			in.unicast = true
+			t.unicastPeers(in, c)
+		case "authentication":
+			t.authentication(in, c)
+		case "use_vmac":
+			in.vmac = true
+			if len(c.Words) > 1 {
+				t.warnKeyword(c, ctx, kw, "interface name or MAC %q: hadirector names the macvlan vrrp.<VRID> and uses the RFC's virtual MAC", strings.Join(c.Words[1:], " "))
+			}
+		case "virtual_ipaddress":
+			t.virtualIPAddresses(in, c)
+		case "track_interface":
+			in.trackIfs = append(in.trackIfs, t.trackInterfaces(c, ctx)...)
+		case "track_script":
+			in.trackScripts = append(in.trackScripts, t.trackScripts(c, ctx)...)
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			if cmd, comment := t.command(c, ctx, true); cmd != "" {
+				in.hooks[kw] = cmd
+				if comment != "" {
+					in.comment(kw, comment)
+				}
+			}
+		case "garp_master_delay":
+			if d, ok := t.timer(c, ctx, 255*time.Second); ok {
+				in.garpDelay = &d
+			}
+		case "garp_master_refresh":
+			if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
+				in.garpRefresh = &d
+			}
+		case "garp_master_repeat":
+			if v, ok := t.number(c, ctx, 0, 255); ok {
+				if v == 0 {
+					t.warn(c, ctx, "0: hadirector always sends at least one gratuitous ARP per VIP; the global value is kept")
+					continue
+				}
+				in.garpRepeat = &v
+			}
+		case "old_unicast_checksum":
+			switch c.arg(1) {
+			case "":
+				in.oldChecksum = "send"
+			case "never":
+				in.oldChecksum = "never"
+			default:
+				t.warn(c, ctx, "%q is not never", c.arg(1))
+				continue
+			}
+			in.oldChecksumNode = c
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+}
+
+func (t *translator) unicastPeers(in *instance, n *node) {
+	ctx := within(in.ctx, "unicast_peer")
+	for _, c := range n.Children {
+		t.valueBlock(c, ctx)
+		a, ok := parseAddr(c.keyword())
+		if !ok {
+			t.warn(c, ctx, "%q is not an IP address", c.keyword())
+			continue
+		}
+		for i := 1; i < len(c.Words); i += 2 {
+			t.warnKeyword(c, within(ctx, c.keyword()), c.Words[i], "hadirector accepts adverts with TTL 255 only, as the RFCs require")
+		}
+		in.peers = append(in.peers, addrRef{node: c, addr: a})
+	}
+}
+
+func (t *translator) authentication(in *instance, n *node) {
+	ctx := within(in.ctx, "authentication")
+	typ := ""
+	var pass *node
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		switch c.keyword() {
+		case "auth_type":
+			typ = c.arg(1)
+			if typ != "PASS" && typ != "AH" {
+				t.warn(c, ctx, "%q is not PASS or AH", typ)
+			}
+			if typ == "AH" {
+				t.warn(c, ctx, "IPsec AH authentication is not supported (RFC 3768 removed authentication): the instance runs without it")
+			}
+		case "auth_pass":
+			pass = c
+		default:
+			t.unsupported(c, ctx)
+		}
+	}
+	if typ != "PASS" || pass == nil {
+		return
+	}
+	if pass.arg(1) == "" || !validText(pass.arg(1)) {
+		t.warn(pass, ctx, "no usable password")
+		return
+	}
+	in.auth, in.authNode = pass.arg(1), pass
+}
+
+func (t *translator) virtualIPAddresses(in *instance, n *node) {
+	ctx := within(in.ctx, "virtual_ipaddress")
+	for _, c := range n.Children {
+		t.valueBlock(c, ctx)
+		v := vipRef{node: c}
+		s := c.keyword()
+		var ok bool
+		if strings.Contains(s, "/") {
+			var err error
+			v.prefix, err = netip.ParsePrefix(s)
+			ok = err == nil && !v.prefix.Addr().Is4In6()
+		} else {
+			var a netip.Addr
+			if a, ok = parseAddr(s); ok {
+				v.prefix = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if !ok {
+			t.warn(c, ctx, "%q is not an IP address with an optional /prefix length", s)
+			continue
+		}
+		ectx := within(ctx, s)
+		for i := 1; i < len(c.Words); i++ {
+			w := c.Words[i]
+			switch w {
+			case "dev", "label", "scope", "brd", "broadcast", "peer", "preferred_lft":
+				if i+1 >= len(c.Words) {
+					t.warnKeyword(c, ectx, w, "no value")
+					continue
+				}
+				val := c.Words[i+1]
+				i++
+				switch w {
+				case "dev":
+					v.dev = val
+				case "label":
+					v.label = val
+				case "scope":
+					if val != "global" {
+						t.warnKeyword(c, ectx, w, "scope %s: hadirector adds VIPs with global scope", val)
+					}
+				default:
+					t.warnKeyword(c, ectx, w, "%s %s: hadirector adds the address with its prefix only", w, val)
+				}
+			case "home", "-nodad", "nodad", "mngtmpaddr", "noprefixroute", "autojoin", "no_track", "use_vmac":
+				t.warnKeyword(c, ectx, w, "hadirector adds the address with its prefix only")
+			default:
+				t.warnKeyword(c, ectx, w, "not an address option")
+			}
+		}
+		in.vips = append(in.vips, v)
+	}
+}
+
+// trackInterfaces reads "IFNAME [weight N [reverse|noreverse]]" lines.
+func (t *translator) trackInterfaces(n *node, ctx string) []trackRef {
+	ctx = within(ctx, "track_interface")
+	var refs []trackRef
+	for _, c := range n.Children {
+		r, ok := t.trackLine(c, ctx)
+		if !ok {
+			continue
+		}
+		if msg := validInterface(r.name); msg != "" {
+			t.warn(c, ctx, "%s", msg)
+			continue
+		}
+		refs = append(refs, r)
+	}
+	return refs
+}
+
+// trackScripts reads "NAME [weight N [reverse|noreverse]]" lines.
+func (t *translator) trackScripts(n *node, ctx string) []trackRef {
+	ctx = within(ctx, "track_script")
+	var refs []trackRef
+	for _, c := range n.Children {
+		if r, ok := t.trackLine(c, ctx); ok {
+			refs = append(refs, r)
+		}
+	}
+	return refs
+}
+
+func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
+	r := trackRef{node: c, ctx: ctx, name: c.keyword()}
+	w := c.Words[1:]
+	if len(w) > 0 && w[0] == "weight" {
+		if len(w) < 2 {
+			t.warn(c, ctx, "weight without a value")
+			return r, false
+		}
+		v, ok := parseInt(w[1], -253, 253)
+		if !ok {
+			t.warn(c, ctx, "weight %q is not a number in -253..253", w[1])
+			return r, false
+		}
+		r.weight, r.weightSet = v, true
+		w = w[2:]
+		if len(w) > 0 && (w[0] == "noreverse" || w[0] == "no_reverse") {
+			w = w[1:]
+		} else if len(w) > 0 && w[0] == "reverse" {
+			t.warn(c, ctx, "weight %d reverse: hadirector cannot reverse a weight, so the track is left out", v)
+			return r, false
+		}
+	}
+	if len(w) > 0 {
+		t.warn(c, ctx, "%q is not weight N [reverse]: the track is left out", strings.Join(w, " "))
+		return r, false
+	}
+	t.valueBlock(c, ctx)
+	return r, true
+}
+
+func (t *translator) syncGroup(n *node) {
+	if len(n.Words) != 2 || n.arg(1) == "" {
+		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+		return
+	}
+	name := n.arg(1)
+	if !validText(name) {
+		t.warn(n, "", "the name is not valid UTF-8")
+		return
+	}
+	for _, o := range t.groups {
+		if o.name == name {
+			t.warn(n, "", "%q is already defined at %s:%d: keepalived skips it too", name, o.node.File, o.node.Line)
+			return
+		}
+	}
+	ctx := "vrrp_sync_group " + name
+	g := &syncGroup{node: n, ctx: ctx, name: name, hooks: map[string]string{}, comments: map[string][]string{}}
+	t.groups = append(t.groups, g)
+	for _, c := range n.Children {
+		t.leafBlock(c, ctx)
+		kw := c.keyword()
+		switch kw {
+		case "group":
+			if g.members != nil {
+				t.warn(c, ctx, "the group is already listed: keepalived skips this one too")
+				continue
+			}
+			g.members = []addrName{}
+			for _, m := range c.Children {
+				t.extra(m, within(ctx, "group"), 0)
+				g.members = append(g.members, addrName{node: m, name: m.keyword()})
+			}
+		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
+			if cmd, comment := t.command(c, ctx, true); cmd != "" {
+				g.hooks[kw] = cmd
+				if comment != "" {
+					g.comments[kw] = append(g.comments[kw], comment)
+				}
+			}
+		case "track_interface":
+			g.trackIfs = append(g.trackIfs, t.trackInterfaces(c, ctx)...)
+		case "track_script":
+			g.trackScripts = append(g.trackScripts, t.trackScripts(c, ctx)...)
+		case "sync_group_tracking_weight", "global_tracking":
+			g.trackingWeight = true
+		default:
+			if !c.Block && len(c.Words) == 1 {
+				t.warn(c, ctx, "not a keyword: keepalived 2 lists members inside group { }, so it ignores this line too")
+				continue
+			}
+			t.unsupported(c, ctx)
+		}
+	}
+}
+
+// resolveVRRP checks what hadirector's schema requires, leaving out (and
+// reporting) what cannot be made valid, and applies keepalived's own
+// corrections.
+func (t *translator) resolveVRRP() {
+	scripts := map[string]*script{}
+	for _, s := range t.scripts {
+		if !s.dropped {
+			scripts[s.name] = s
+		}
+	}
+	type vrKey struct {
+		iface  string
+		vrid   int
+		family int
+	}
+	vrids := map[vrKey]*instance{}
+	owners := map[netip.Addr]*instance{}
+	for _, in := range t.instances {
+		t.checkInstance(in)
+		if in.dropped {
+			continue
+		}
+		k := vrKey{in.iface, in.vrid, in.family}
+		if o := vrids[k]; o != nil {
+			t.warn(in.node, in.ctx, "virtual_router_id %d on %s (IPv%d) is also used by vrrp_instance %s at %s:%d: the instance is left out", in.vrid, in.iface, in.family, o.name, o.node.File, o.node.Line)
+			in.dropped = true
+			continue
+		}
+		kept := in.vips[:0]
+		for _, v := range in.vips {
+			if o := owners[v.prefix.Addr()]; o != nil {
+				t.warnKeyword(v.node, within(in.ctx, "virtual_ipaddress"), v.node.keyword(), "%s is already a virtual address of vrrp_instance %s", v.prefix.Addr(), o.name)
+				continue
+			}
+			kept = append(kept, v)
+		}
+		in.vips = kept
+		if len(in.vips) == 0 {
+			t.warn(in.node, in.ctx, "no virtual address left: the instance is left out")
+			in.dropped = true
+			continue
+		}
+		for _, v := range in.vips {
+			owners[v.prefix.Addr()] = in
+		}
+		vrids[k] = in
+	}
+
+	byName := map[string]*instance{}
+	for _, in := range t.instances {
+		if !in.dropped {
+			byName[in.name] = in
+		}
+	}
+	for _, g := range t.groups {
+		ctx := within(g.ctx, "group")
+		for _, m := range g.members {
+			in := byName[m.name]
+			switch {
+			case in == nil:
+				t.warnKeyword(m.node, ctx, m.name, "no vrrp_instance %s was translated", m.name)
+			case in.group != nil:
+				t.warnKeyword(m.node, ctx, m.name, "vrrp_instance %s is already in sync group %s", m.name, in.group.name)
+			default:
+				in.group = g
+				g.kept = append(g.kept, in)
+			}
+		}
+		if len(g.kept) == 0 {
+			t.warn(g.node, g.ctx, "no translated member: the group is left out")
+		}
+	}
+
+	for _, in := range t.instances {
+		if in.dropped {
+			continue
+		}
+		t.tracking(in, scripts)
+	}
+}
+
+// checkInstance validates one instance on its own.
+func (t *translator) checkInstance(in *instance) {
+	n, ctx := in.node, in.ctx
+	if in.iface == "" {
+		t.warn(n, ctx, "no interface: the instance is left out")
+		in.dropped = true
+		return
+	}
+	if !in.vridSet {
+		t.warn(n, ctx, "no virtual_router_id: the instance is left out (keepalived refuses it too)")
+		in.dropped = true
+		return
+	}
+
+	// Virtual addresses: one family (the first address's), each once, all
+	// on the instance's interface.
+	seen := map[netip.Addr]bool{}
+	var kept []vipRef
+	vctx := within(ctx, "virtual_ipaddress")
+	for _, v := range in.vips {
+		a := v.prefix.Addr()
+		f := family(a)
+		switch {
+		case v.dev != "" && v.dev != in.iface:
+			t.warnKeyword(v.node, vctx, v.node.keyword(), "dev %s: hadirector adds every VIP to the instance's interface %s, so this address is left out", v.dev, in.iface)
+			continue
+		case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
+			t.warnKeyword(v.node, vctx, v.node.keyword(), "%s cannot be a virtual address", a)
+			continue
+		case in.family != 0 && f != in.family:
+			t.warnKeyword(v.node, vctx, v.node.keyword(), "IPv%d address in an IPv%d instance: keepalived needs one family per instance too (use a second instance)", f, in.family)
+			continue
+		case seen[a]:
+			t.warnKeyword(v.node, vctx, v.node.keyword(), "%s is listed twice", a)
+			continue
+		}
+		if in.family == 0 {
+			in.family = f
+		}
+		seen[a] = true
+		kept = append(kept, v)
+	}
+	in.vips = kept
+	if len(in.vips) == 0 {
+		t.warn(n, ctx, "no usable virtual_ipaddress: the instance is left out (hadirector needs at least one)")
+		in.dropped = true
+		return
+	}
+	t.vipLabel(in)
+
+	// Version: the instance's, else global_defs vrrp_version, else 2; IPv6
+	// always runs VRRPv3 in keepalived.
+	explicit := in.version
+	switch {
+	case in.version != 0:
+	case t.defaultVersion != 0:
+		in.version = t.defaultVersion
+	default:
+		in.version = 2
+	}
+	if in.family == 6 && in.version == 2 {
+		in.version = 3
+		if explicit == 2 {
+			in.comment("version", "keepalived runs IPv6 instances as VRRPv3 whatever version says")
+		}
+	}
+	if explicit == 0 {
+		src := "keepalived's default version, written out"
+		switch {
+		case in.family == 6:
+			src = "keepalived runs IPv6 instances as VRRPv3"
+		case t.defaultVersion != 0:
+			src = "from global_defs vrrp_version"
+		}
+		in.comment("version", src)
+	}
+
+	t.advertInt(in)
+
+	if in.state != "" {
+		in.comment("priority", fmt.Sprintf("keepalived: state %s (there is no initial state here: the highest priority is master)", in.state))
+	}
+	if in.nopreempt {
+		switch {
+		case in.priority == 255:
+			t.warn(in.nopreemptNode, ctx, "keepalived ignores nopreempt at priority 255 (the address owner always preempts)")
+			in.nopreempt = false
+		case in.state == "MASTER":
+			t.warn(in.nopreemptNode, ctx, "keepalived ignores nopreempt with state MASTER (\"nopreempt will not work with initial state MASTER - clearing\"): the translation preempts, as keepalived did")
+			in.nopreempt = false
+		}
+	}
+	if in.preemptNode != nil && in.preemptDelay > 0 {
+		switch {
+		case in.state == "MASTER":
+			t.warn(in.preemptNode, ctx, "keepalived ignores preempt_delay with state MASTER")
+			in.preemptDelay = 0
+		case in.nopreempt:
+			t.warn(in.preemptNode, ctx, "keepalived ignores preempt_delay with nopreempt")
+			in.preemptDelay = 0
+		}
+	}
+
+	if in.auth != "" {
+		switch {
+		case in.version != 2:
+			t.warn(in.authNode, within(ctx, "authentication"), "VRRPv3 has no authentication (keepalived ignores it too)")
+			in.auth = ""
+		case len(in.auth) > 8:
+			in.comment("auth_pass", fmt.Sprintf("keepalived uses the first 8 bytes of %q", in.auth))
+			in.auth = truncateUTF8(in.auth, 8)
+		}
+	}
+
+	if in.src.IsValid() && family(in.src) != in.family {
+		t.warn(in.srcNode, ctx, "%s is IPv%d but the virtual addresses are IPv%d", in.src, family(in.src), in.family)
+		in.src = netip.Addr{}
+	}
+	peerSeen := map[netip.Addr]bool{}
+	var peers []addrRef
+	pctx := within(ctx, "unicast_peer")
+	for _, p := range in.peers {
+		switch {
+		case family(p.addr) != in.family:
+			t.warnKeyword(p.node, pctx, p.node.keyword(), "IPv%d peer of an IPv%d instance", family(p.addr), in.family)
+		case peerSeen[p.addr]:
+			t.warnKeyword(p.node, pctx, p.node.keyword(), "listed twice")
+		case p.addr == in.src:
+			t.warnKeyword(p.node, pctx, p.node.keyword(), "this is the instance's own unicast_src_ip")
+		default:
+			peerSeen[p.addr] = true
+			peers = append(peers, p)
+		}
+	}
+	in.peers = peers
+	if in.unicast && len(in.peers) == 0 {
+		in.comment("virtual_ipaddress", t.note(in.node, ctx, "unicast was configured but no usable unicast_peer is left: the instance uses multicast"))
+	}
+
+	if in.oldChecksumNode != nil {
+		applies := in.version == 3 && in.family == 4 && len(in.peers) > 0
+		switch {
+		case !applies:
+			t.warn(in.oldChecksumNode, ctx, "applies to VRRPv3 IPv4 unicast instances only")
+			in.oldChecksum = ""
+		case in.oldChecksum == "never":
+			in.oldChecksum = "reject"
+		}
+	} else if in.version == 3 && in.family == 4 && len(in.peers) > 0 {
+		in.oldChecksum = "accept"
+		in.comment("old_unicast_checksum", t.note(in.node, ctx, "keepalived detects a peer's pre-1.3.6 VRRPv3 unicast checksum by itself; accept is the closest setting (send if the peer needs it)"))
+	}
+}
+
+// vipLabel turns keepalived's per-address labels into the instance's one
+// virtual_ipaddress_label.
+func (t *translator) vipLabel(in *instance) {
+	vctx := within(in.ctx, "virtual_ipaddress")
+	for _, v := range in.vips {
+		l := v.label
+		switch {
+		case l == "":
+		case in.family != 4:
+			t.warnKeyword(v.node, within(vctx, v.node.keyword()), "label", "labels exist for IPv4 addresses only")
+		case len(l) > 15 || !validText(l) || !strings.HasPrefix(l, in.iface):
+			t.warnKeyword(v.node, within(vctx, v.node.keyword()), "label", "%q must begin with the interface name %s and fit in 15 bytes", l, in.iface)
+		case in.label == "":
+			in.label = l
+		case l != in.label:
+			t.warnKeyword(v.node, within(vctx, v.node.keyword()), "label", "hadirector puts one label (%s) on all of an instance's IPv4 VIPs", in.label)
+		}
+	}
+	if in.label == "" {
+		return
+	}
+	for _, v := range in.vips {
+		if v.label != in.label {
+			in.comment("virtual_ipaddress_label", t.note(in.node, in.ctx, "keepalived labelled some addresses only; hadirector labels every VIP %s", in.label))
+			return
+		}
+	}
+}
+
+// advertInt fits advert_int to what the version can carry, rounding as
+// keepalived does.
+func (t *translator) advertInt(in *instance) {
+	d := in.advert
+	if in.advertNode == nil {
+		d = time.Second
+	}
+	var r time.Duration
+	if in.version == 2 {
+		r = min(max((d+time.Second/2).Truncate(time.Second), time.Second), 255*time.Second)
+	} else {
+		r = min(max((d+5*time.Millisecond).Truncate(10*time.Millisecond), 10*time.Millisecond), 40950*time.Millisecond)
+	}
+	if r != d && in.advertNode != nil {
+		in.comment("advert_int", t.note(in.advertNode, in.ctx, "advert_int %s is not possible in VRRPv%d: %s", formatDuration(d), in.version, formatDuration(r)))
+	}
+	in.advert = r
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return 4
+	}
+	return 6
+}
+
+func truncateUTF8(s string, n int) string {
+	for n > 0 && n < len(s) && s[n]&0xc0 == 0x80 {
+		n--
+	}
+	return s[:min(n, len(s))]
+}
+
+// tracking settles an instance's tracked interfaces and scripts: group-level
+// tracks apply to every member; keepalived zeroes the weights of sync group
+// members (unless sync_group_tracking_weight) and drops weighted tracks of an
+// address owner.
+func (t *translator) tracking(in *instance, scripts map[string]*script) {
+	zero := in.group != nil && !in.group.trackingWeight
+	owner := in.priority == 255
+	adjust := func(r *trackRef, key string) bool {
+		weighted := r.weight != 0
+		if !r.weightSet && key == "track_script" {
+			if s := scripts[r.name]; s != nil {
+				weighted = s.weight != 0
+			}
+		}
+		switch {
+		case r.fromGroup != "" || !weighted:
+		case owner:
+			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track %s of an address owner (priority 255): left out", r.name))
+			return false
+		case zero:
+			in.comment(key, fmt.Sprintf("keepalived sets the weight of %s to 0 in sync group %s (no sync_group_tracking_weight): a failure means FAULT", r.name, in.group.name))
+			r.weight, r.weightSet = 0, true
+		}
+		return true
+	}
+
+	ifs := map[string]bool{}
+	var trackIfs []trackRef
+	all := in.trackIfs
+	if in.group != nil {
+		for _, r := range in.group.trackIfs {
+			r.fromGroup = in.group.name
+			all = append(all, r)
+		}
+	}
+	for _, r := range all {
+		if ifs[r.name] {
+			t.warn(r.node, r.ctx, "interface %s is already tracked", r.name)
+			continue
+		}
+		if !adjust(&r, "track_interface") {
+			continue
+		}
+		ifs[r.name] = true
+		trackIfs = append(trackIfs, r)
+	}
+	in.trackIfs = trackIfs
+
+	names := map[string]bool{}
+	var trackScripts []trackRef
+	all = in.trackScripts
+	if in.group != nil {
+		for _, r := range in.group.trackScripts {
+			r.fromGroup = in.group.name
+			all = append(all, r)
+		}
+	}
+	for _, r := range all {
+		s := scripts[r.name]
+		switch {
+		case s == nil:
+			t.warn(r.node, r.ctx, "no vrrp_script %s was translated", r.name)
+			continue
+		case names[r.name]:
+			t.warn(r.node, r.ctx, "script %s is already tracked", r.name)
+			continue
+		}
+		if !adjust(&r, "track_script") {
+			continue
+		}
+		names[r.name] = true
+		w := s.weight
+		if r.weightSet {
+			w = r.weight
+		}
+		r.name = s.variant(w, t.scriptNames())
+		if r.name != s.name {
+			in.comment("track_script", fmt.Sprintf("%s is vrrp_script %s with weight %d (hadirector's track_script has no weight of its own)", r.name, s.name, w))
+		} else if w != s.weight {
+			in.comment("track_script", fmt.Sprintf("%s is tracked with weight %d (hadirector's track_script has no weight of its own)", r.name, w))
+		}
+		trackScripts = append(trackScripts, r)
+	}
+	in.trackScripts = trackScripts
+}
+
+// variant returns the name of the [[vrrp_script]] for s with weight w: the
+// first weight asked for keeps the script's name, others get a copy.
+func (s *script) variant(w int, taken map[string]bool) string {
+	if name, ok := s.variants[w]; ok {
+		return name
+	}
+	if s.variants == nil {
+		s.variants = map[int]string{}
+	}
+	name := s.name
+	if len(s.variants) > 0 {
+		base := s.name + "_weight_" + strings.ReplaceAll(strconv.Itoa(w), "-", "minus_")
+		name = base
+		for i := 2; taken[name]; i++ {
+			name = fmt.Sprintf("%s_%d", base, i)
+		}
+	}
+	taken[name] = true
+	s.variants[w] = name
+	s.order = append(s.order, w)
+	return name
+}
+
+// scriptNames is every [[vrrp_script]] name in use so far.
+func (t *translator) scriptNames() map[string]bool {
+	taken := map[string]bool{}
+	for _, s := range t.scripts {
+		taken[s.name] = true
+		for _, n := range s.variants {
+			taken[n] = true
+		}
+	}
+	return taken
+}
