@@ -176,6 +176,12 @@ type LVS struct {
 	TimeoutUDP        Duration `toml:"timeout_udp"`
 	OnBackup          string   `toml:"on_backup"`
 	ReconcileInterval Duration `toml:"reconcile_interval"`
+	// The director's kernel settings, applied by the master: auto (derived from the
+	// configuration; see lvs.SysctlsFor), on, off, or keep (never touched).
+	SysctlIPForward               string `toml:"sysctl_ip_forward"`
+	SysctlExpireNodestConn        string `toml:"sysctl_expire_nodest_conn"`
+	SysctlExpireQuiescentTemplate string `toml:"sysctl_expire_quiescent_template"`
+	SysctlConntrack               string `toml:"sysctl_conntrack"`
 }
 
 // VirtualServer is one [[virtual_server]]: an IPVS service. Exactly one of

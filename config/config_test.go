@@ -82,7 +82,8 @@ func TestDefaults(t *testing.T) {
 	if in.Family() != 4 {
 		t.Errorf("Family = %d, want 4", in.Family())
 	}
-	wantLVS := LVS{OnBackup: "withdraw", ReconcileInterval: Duration(30 * time.Second)}
+	wantLVS := LVS{OnBackup: "withdraw", ReconcileInterval: Duration(30 * time.Second),
+		SysctlIPForward: "auto", SysctlExpireNodestConn: "auto", SysctlExpireQuiescentTemplate: "auto", SysctlConntrack: "auto"}
 	if cfg.LVS != wantLVS {
 		t.Errorf("lvs = %+v, want %+v", cfg.LVS, wantLVS)
 	}

@@ -71,6 +71,7 @@ func (in *Instance) setDefaults() {
 func (l *LVS) setDefaults() {
 	l.OnBackup = "withdraw"
 	l.ReconcileInterval = Duration(30 * time.Second)
+	l.SysctlIPForward, l.SysctlExpireNodestConn, l.SysctlExpireQuiescentTemplate, l.SysctlConntrack = "auto", "auto", "auto", "auto"
 }
 
 func (vs *VirtualServer) setDefaults() {

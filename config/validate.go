@@ -414,6 +414,12 @@ func (v *validator) lvs() {
 		v.r.add("lvs.on_backup", "%q is not one of withdraw, keep", l.OnBackup)
 	}
 	v.positive("lvs.reconcile_interval", l.ReconcileInterval)
+	for k, val := range map[string]string{"sysctl_ip_forward": l.SysctlIPForward, "sysctl_expire_nodest_conn": l.SysctlExpireNodestConn,
+		"sysctl_expire_quiescent_template": l.SysctlExpireQuiescentTemplate, "sysctl_conntrack": l.SysctlConntrack} {
+		if !oneOf(val, "auto", "on", "off", "keep") {
+			v.r.add("lvs."+k, "%q is not one of auto, on, off, keep", val)
+		}
+	}
 }
 
 var (
@@ -542,6 +548,9 @@ func (v *validator) realServers(p string, vs *VirtualServer, fam int) {
 		}
 		v.intRange(at("upper_threshold"), rs.UpperThreshold, 0, math.MaxInt32)
 		v.intRange(at("lower_threshold"), rs.LowerThreshold, 0, math.MaxInt32)
+		if rs.UpperThreshold == 0 && rs.LowerThreshold > 0 {
+			v.r.add(at("lower_threshold"), "needs an upper_threshold (the kernel refuses a lower threshold alone)")
+		}
 		if rs.UpperThreshold > 0 && rs.LowerThreshold > rs.UpperThreshold {
 			v.r.add(at("lower_threshold"), "%d is above upper_threshold %d", rs.LowerThreshold, rs.UpperThreshold)
 		}

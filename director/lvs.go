@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -42,6 +43,14 @@ type lvsState struct {
 	latest  atomic.Pointer[desired]
 	sysctls bool // applied since becoming master
 
+	// retired are services an earlier configuration declared and the current one does
+	// not. They are still ours: the model's Owns no longer covers them, so without this a
+	// reload that drops a virtual server would leave it in the kernel for good (with no
+	// health checks behind it). The next sync deletes them wherever they stand.
+	retiredMu sync.Mutex
+	retired   map[lvs.Key]uint64 // → the reload that retired it
+	reloads   uint64
+
 	ops, errs atomic.Uint64
 	lastErr   atomic.Pointer[string]
 	lastSync  atomic.Pointer[time.Time]
@@ -71,7 +80,7 @@ func openLVS(d *Director) (*lvsState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("director: %w", err)
 	}
-	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1)}
+	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{}}
 	l.mon = healthcheck.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
 	return l, nil
 }
@@ -259,11 +268,15 @@ func (l *lvsState) sync(ctx context.Context, s *desired, reconcile bool) error {
 		l.fail(err)
 		return err
 	}
-	ops := lvs.Diff(s.table, actual, s.owned)
+	owned, retired := l.withRetired(s.owned)
+	ops := lvs.Diff(s.table, actual, owned)
 	if reconcile && s.gen == l.applied && len(ops) > 0 {
 		l.d.log.Warn("lvs: the kernel table drifted from ours; repairing", "ops", len(ops))
 	}
 	err = l.applyOps(ctx, ops)
+	if err == nil {
+		l.forgetRetired(retired)
+	}
 	l.applied = s.gen
 	now := time.Now()
 	l.lastSync.Store(&now)
@@ -296,7 +309,10 @@ func (l *lvsState) fail(err error) {
 
 // applySysctls sets the director's kernel settings that LVS needs; the master does it.
 func (l *lvsState) applySysctls() {
-	want, err := lvs.SysctlsFor(l.d.cfg, lvs.SysctlPolicy{})
+	c := l.d.cfg.LVS
+	want, err := lvs.SysctlsFor(l.d.cfg, lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
+		ExpireNodestConn: lvs.SysctlMode(c.SysctlExpireNodestConn), ExpireQuiescentTemplate: lvs.SysctlMode(c.SysctlExpireQuiescentTemplate),
+		Conntrack: lvs.SysctlMode(c.SysctlConntrack)})
 	if err != nil {
 		l.d.log.Error("lvs: sysctls", "err", err)
 		return
@@ -325,7 +341,8 @@ func (l *lvsState) withdraw(ctx context.Context) {
 		l.d.log.Error("lvs: withdraw", "err", err)
 		return
 	}
-	l.applyOps(ctx, lvs.Withdraw(actual, l.model.Owns))
+	owned, _ := l.withRetired(l.model.Owns)
+	l.applyOps(ctx, lvs.Withdraw(actual, owned))
 	l.applied = ^uint64(0) // nothing more is applied after shutdown
 }
 
@@ -335,9 +352,46 @@ func (l *lvsState) reload(now time.Time, cfg *config.Config) error {
 	if err := l.setTargets(cfg); err != nil {
 		return err
 	}
+	old := l.model
 	l.recompute(now)
+	if old != nil && l.model != old {
+		l.retiredMu.Lock()
+		l.reloads++
+		for k := range old.Table {
+			if _, ok := l.model.Table[k]; !ok {
+				l.retired[k] = l.reloads
+			}
+		}
+		for k := range l.model.Table {
+			delete(l.retired, k)
+		}
+		l.retiredMu.Unlock()
+	}
 	l.publish()
 	return nil
+}
+
+// withRetired extends owned with the retired services and returns the ones it covers.
+func (l *lvsState) withRetired(owned func(lvs.Service) bool) (func(lvs.Service) bool, map[lvs.Key]uint64) {
+	l.retiredMu.Lock()
+	defer l.retiredMu.Unlock()
+	if len(l.retired) == 0 {
+		return owned, nil
+	}
+	set := maps.Clone(l.retired)
+	return func(s lvs.Service) bool { _, ok := set[s.Key]; return ok || owned(s) }, set
+}
+
+// forgetRetired drops the services a successful sync has deleted (or found gone),
+// unless a later reload retired them again (declared and dropped meanwhile).
+func (l *lvsState) forgetRetired(done map[lvs.Key]uint64) {
+	l.retiredMu.Lock()
+	defer l.retiredMu.Unlock()
+	for k, at := range done {
+		if l.retired[k] == at {
+			delete(l.retired, k)
+		}
+	}
 }
 
 // drain sets a real server's weight to 0 at run time (or restores it); kept across
