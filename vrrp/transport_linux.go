@@ -132,9 +132,9 @@ func (c *Conn) Send(a *Advert) error {
 		cm := &ipv6.ControlMessage{Src: a.Src.AsSlice(), IfIndex: c.ifi.Index, HopLimit: 255, TrafficClass: TOS}
 		_, err = c.v6.WriteTo(b, cm, &net.IPAddr{IP: a.Dst.AsSlice(), Zone: c.ifi.Name})
 	} else {
-		// keepalived's header: TOS CS6, TTL 255, no options, no DF, an ID counter that is
-		// never 0 (the kernel would replace a 0).
-		id := int(c.ipID.Add(1)%0xffff) + 1
+		// keepalived's header: TOS CS6, TTL 255, no options, no DF, an ID counter that
+		// starts at 1 and is never 0 (the kernel would replace a 0): 1, 2, … 65535, 1, …
+		id := int((c.ipID.Add(1)-1)%0xffff) + 1
 		h := &ipv4.Header{Version: 4, Len: ipv4.HeaderLen, TOS: TOS, TotalLen: ipv4.HeaderLen + len(b),
 			ID: id, TTL: 255, Protocol: Protocol, Src: a.Src.AsSlice(), Dst: a.Dst.AsSlice()}
 		err = c.v4.WriteTo(h, b, &ipv4.ControlMessage{IfIndex: c.ifi.Index})

@@ -46,6 +46,11 @@ type Instance struct {
 	// vrrp_no_swap), at RealtimePriority.
 	Realtime bool
 
+	// KeepalivedRTTime is keepalived's vrrp_rlimit_rttime in µs (0: keepalived's default,
+	// soft 5 ms / hard 10 ms of CPU between blocking calls, past which the kernel sends the
+	// VRRP child SIGKILL). hadirector sets no such limit.
+	KeepalivedRTTime int
+
 	// GARPMasterDelay is the delay of the second gratuitous ARP burst; 0 keeps both
 	// daemons' default of 5 s.
 	GARPMasterDelay time.Duration
@@ -119,6 +124,9 @@ func (in Instance) KeepalivedConf(routerID string) string {
 	fmt.Fprintf(&b, "global_defs {\n    router_id %s\n    vrrp_version %d\n", routerID, in.Version)
 	if in.Realtime {
 		fmt.Fprintf(&b, "    vrrp_rt_priority %d\n    vrrp_no_swap\n", RealtimePriority)
+		if in.KeepalivedRTTime > 0 {
+			fmt.Fprintf(&b, "    vrrp_rlimit_rttime %d\n", in.KeepalivedRTTime)
+		}
 	}
 	if in.FIFO != "" {
 		fmt.Fprintf(&b, "    vrrp_notify_fifo %s\n", in.FIFO)
