@@ -44,12 +44,20 @@ clean:
 # Tests that need the real IPVS kernel (files with //go:build vmtest) run in ONE qemu VM that
 # boots Debian's cloud kernel: see internal/vmtest. Add packages to VM_PKGS.
 # VM_BINS: main packages built for the VM and put on its PATH (/usr/local/bin).
-VM_PKGS ?= ./internal/vmtest
-VM_BINS ?=
+VM_PKGS ?= ./internal/vmtest ./e2e/vm ./lvs
+VM_BINS ?= ./cmd/hadirector
 VM_RUN ?=
-VM_TIMEOUT ?= 10m
+VM_TIMEOUT ?= 15m
+# -test.short: the IPVS benchmark (1000 services x 10 real servers) runs through bench-vm.
+VM_ARGS ?= -test.short
 .PHONY: test-vm
 test-vm:
 	$(GO) vet -tags vmtest $(VM_PKGS)
 	staticcheck -tags vmtest $(VM_PKGS)
-	$(GO) run ./internal/vmtest/cmd/vmrun -pkgs '$(VM_PKGS)' -bin '$(VM_BINS)' -run '$(VM_RUN)' -timeout $(VM_TIMEOUT)
+	$(GO) run ./internal/vmtest/cmd/vmrun -pkgs '$(VM_PKGS)' -bin '$(VM_BINS)' -run '$(VM_RUN)' -timeout $(VM_TIMEOUT) -- $(VM_ARGS)
+
+# The IPVS benchmark in the VM: full sync vs ipvsadm -R, no-op resync vs ipvsadm -Sn, the
+# ops of a one-weight change, withdraw vs one-by-one delete; prints raw figures and ratios.
+.PHONY: bench-vm
+bench-vm:
+	$(MAKE) test-vm VM_PKGS=./lvs VM_RUN=TestBenchmarkLVS VM_ARGS=-test.v

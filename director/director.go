@@ -430,7 +430,7 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 			in.stats.lowerMasters.Add(1)
 			in.lastLowerMaster = now
 			d.log.Warn("another master seen; asserting mastership", "instance", in.cfg.Name, "reason", a.Reason)
-			in.effects.push(effect{kind: effAnnounce, at: now})
+			in.effects.push(effect{kind: effAnnounce, at: now, assert: true})
 		}
 	}
 }

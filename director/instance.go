@@ -205,6 +205,7 @@ type effect struct {
 	from, to vrrp.State
 	prio     uint8
 	at       time.Time
+	assert   bool // effAnnounce: a lower-priority master was seen
 }
 
 // effects is an instance's ordered queue of slow work (netlink, GARP, hooks): one worker,
@@ -281,8 +282,8 @@ func (e *effects) run(ctx context.Context) {
 		e.queue = nil
 		closed := e.closed
 		e.mu.Unlock()
-		for _, ef := range q {
-			e.apply(ctx, ef)
+		for i, ef := range q {
+			e.apply(ctx, ef, q[i+1:])
 		}
 		if closed && len(q) == 0 {
 			return
@@ -295,7 +296,21 @@ func (e *effects) run(ctx context.Context) {
 	}
 }
 
-func (e *effects) apply(ctx context.Context, ef effect) {
+// superseded reports whether a later state transition is already queued behind the one
+// being applied (later holds the rest of the worker's current batch).
+func (e *effects) superseded(later []effect) bool {
+	has := func(q []effect) bool {
+		return slices.ContainsFunc(q, func(x effect) bool { return x.kind == effTransition })
+	}
+	if has(later) {
+		return true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return has(e.queue)
+}
+
+func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 	in := e.in
 	old := e.sp
 	if ef.sp != nil {
@@ -307,15 +322,28 @@ func (e *effects) apply(ctx context.Context, ef effect) {
 	case ef.kind == effAnnounce:
 		if e.master {
 			e.burst(log, sp.vipAddrs)
+			if ef.assert {
+				e.reannounce(ctx, sp.cfg.AdvertInt.Std())
+			}
 		}
 	case ef.kind == effReconfigure:
 		if e.master {
 			e.moveVIPs(log, old, sp)
 		}
 	case ef.to == vrrp.Master:
-		e.master = true
 		// IPVS first: no packet may reach the VIP before the service is there.
 		e.syncLVS(ctx, ef)
+		// A master that has already yielded (a transient master: its timer expired during
+		// a stall, and the real master's advert came while IPVS was being programmed) must
+		// not claim the VIPs: its gratuitous ARPs would follow the real master's
+		// re-announcement and leave the LAN pointing at a node that is about to drop the
+		// address. The queued transition withdraws IPVS again.
+		if e.superseded(later) {
+			log.Warn("left master before claiming the VIPs; not claiming them", "vips", sp.vips)
+			e.notify(ef)
+			return
+		}
+		e.master = true
 		added, err := in.d.vips.Add(sp.vipIface, sp.vips, sp.vipLabel)
 		if err != nil {
 			log.Error("add VIPs", "err", err)
@@ -419,6 +447,20 @@ func (e *effects) burst(log *slog.Logger, addrs []netip.Addr) {
 	if err != nil {
 		log.Error("gratuitous ARP", "err", err, "sent", n)
 	}
+}
+
+// reannounce sends one more burst after d. The lower master we answered may have sent its
+// own gratuitous ARPs after ours, before our advert reached it; it yields on that advert
+// and (see superseded) claims nothing after that, so a burst one advert interval later
+// is the last word and the LAN points back at us.
+func (e *effects) reannounce(ctx context.Context, d time.Duration) {
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+			e.push(effect{kind: effAnnounce})
+		}
+	}()
 }
 
 // scheduleGARP repeats the burst after garp_master_delay and then every

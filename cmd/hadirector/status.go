@@ -64,10 +64,18 @@ func cmdDrain(verb string) func(args []string, stdout, stderr io.Writer) error {
 		fs := newFlags(verb, stderr)
 		path := fs.String("c", defaultConfig, "configuration file (for status_socket)")
 		socket := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
-		if err := fs.Parse(args); err != nil {
-			return &exitError{2, err}
+		// Flags may come before, between or after the two addresses.
+		var pos []string
+		for rest := args; ; {
+			if err := fs.Parse(rest); err != nil {
+				return &exitError{2, err}
+			}
+			if fs.NArg() == 0 {
+				break
+			}
+			pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
 		}
-		if fs.NArg() != 2 {
+		if len(pos) != 2 {
 			return usageErr("usage: hadirector %s [-socket PATH] VIP:PORT RIP:PORT", verb)
 		}
 		if *socket == "" {
@@ -77,7 +85,7 @@ func cmdDrain(verb string) func(args []string, stdout, stderr io.Writer) error {
 			}
 			*socket = cfg.Global.StatusSocket
 		}
-		q := url.Values{"vs": {fs.Arg(0)}, "rs": {fs.Arg(1)}}
+		q := url.Values{"vs": {pos[0]}, "rs": {pos[1]}}
 		resp, err := socketClient(*socket).Post("http://hadirector/"+verb+"?"+q.Encode(), "text/plain", nil)
 		if err != nil {
 			return fmt.Errorf("status socket %s: %w", *socket, err)
