@@ -52,6 +52,7 @@ type lvsState struct {
 	reloads   uint64
 
 	ops, errs atomic.Uint64
+	settings  atomic.Pointer[[]lvs.Sysctl] // the kernel settings applied as master
 	lastErr   atomic.Pointer[string]
 	lastSync  atomic.Pointer[time.Time]
 }
@@ -318,6 +319,7 @@ func (l *lvsState) applySysctls() {
 		return
 	}
 	changes, err := lvs.ApplySysctls("", want)
+	l.settings.Store(&want)
 	for _, c := range changes {
 		reason := ""
 		for _, w := range want {
@@ -423,6 +425,9 @@ func (l *lvsState) drain(vs, rs netip.AddrPort, on bool) error {
 // counters afterwards, off the loop.
 func (l *lvsState) status() *LVSStatus {
 	st := &LVSStatus{Ops: l.ops.Load(), Errors: l.errs.Load()}
+	if w := l.settings.Load(); w != nil {
+		st.Sysctls = *w
+	}
 	if e := l.lastErr.Load(); e != nil {
 		st.LastError = *e
 	}

@@ -67,6 +67,7 @@ type LVSStatus struct {
 	Errors    uint64          `json:"errors"`
 	LastError string          `json:"last_error,omitempty"`
 	LastSync  time.Time       `json:"last_sync,omitzero"`
+	Sysctls   []lvs.Sysctl    `json:"sysctls,omitempty"` // the kernel settings this node applied as master, with reasons
 	Services  []ServiceStatus `json:"services"`
 }
 

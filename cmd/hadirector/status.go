@@ -150,6 +150,9 @@ func printStatus(w io.Writer, s *director.Status) {
 			fmt.Fprintf(w, ", last error: %s", s.LVS.LastError)
 		}
 		fmt.Fprintln(w)
+		for _, sc := range s.LVS.Sysctls {
+			fmt.Fprintf(w, "sysctl %s = %s (%s)\n", sc.Name, sc.Value, sc.Reason)
+		}
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "VIRTUAL SERVER\tSCHED\tPROGRAMMED\tREAL SERVER\tHEALTH\tWEIGHT\tACTIVE\tINACTIVE\tCONNS\tBYTES IN")
 		for _, vs := range s.LVS.Services {
