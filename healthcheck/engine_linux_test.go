@@ -143,7 +143,7 @@ func TestMonitorEngineStop(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Errorf("Run took %v to stop", el)
 	}
-	if c := m.Counters(); c.Checks != 0 || c.InFlight != 0 || c.Overruns == 0 {
-		t.Errorf("counters after stop %+v (want no check completed, overruns counted)", c)
+	if c := m.Counters(); c.Checks != 0 || c.InFlight != 0 {
+		t.Errorf("counters after stop %+v (want no check completed)", c)
 	}
 }

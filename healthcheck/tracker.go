@@ -1,6 +1,8 @@
-// Package healthcheck owns the checkers (TCP connect, HTTP/HTTPS, exec) and the Tracker
-// that turns their raw results into up/down transitions with rise and fall. Checkers know
-// nothing about IPVS or VRRP: the director decides what a transition means.
+// Package healthcheck owns the checkers (TCP connect, HTTP/HTTPS, exec), the Tracker that
+// turns their raw results into up/down transitions with rise and fall, and the Monitor
+// that runs thousands of checks on fixed, spread, non-drifting schedules and reports the
+// transitions. Checkers know nothing about IPVS or VRRP: the director decides what a
+// transition means. See README.md for the behaviour and the keepalived equivalents.
 package healthcheck
 
 // Tracker applies rise/fall to raw results: Rise consecutive successes make a down target
