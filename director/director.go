@@ -19,6 +19,7 @@ import (
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vip"
 	"github.com/hadirector/hadirector/vrrp"
@@ -594,7 +595,31 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 			}
 		}
 	}
+	if len(cfg.VirtualServers) > 0 && lvs.HasIPVS() {
+		if err := withdrawAll(cfg, log); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return all, errors.Join(errs...)
+}
+
+// withdrawAll deletes this configuration's IPVS services (their destinations go with
+// them); other services in the table stay.
+func withdrawAll(cfg *config.Config, log *slog.Logger) error {
+	m, err := lvs.FromConfig(cfg, nil, nil)
+	if err != nil {
+		return err
+	}
+	k, err := lvs.OpenIPVS(lvs.IPVSOptions{NoModprobe: true})
+	if err != nil {
+		return err
+	}
+	defer k.Close()
+	return lvs.ApplyOps(context.Background(), k, lvs.Withdraw(m.Table, m.Owns), lvs.ApplyOptions{Each: func(op lvs.Op, err error) {
+		if err == nil {
+			log.Info("ipvs", "op", op.String())
+		}
+	}})
 }
 
 // Drops returns the drop counters summed over sockets, by reason.

@@ -453,6 +453,7 @@ func (l *lvsState) status() *LVSStatus {
 			r := RealServerStatus{Address: rs.Address, Healthy: true, Drained: l.drained[drainKey{svc.Key, rs.Address}]}
 			if h, ok := l.mon.Stats(healthcheck.ID{Service: healthcheck.ServiceName(vs), Backend: rs.Address}); ok {
 				r.Checked, r.Healthy = true, h.Up
+				r.Checks, r.CheckFailures, r.LastCheckDuration = h.Checks, h.Failures, h.LastDuration
 				if h.LastErr != nil {
 					r.LastError = h.LastErr.Error()
 				}

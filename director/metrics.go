@@ -58,6 +58,9 @@ var (
 	mRSWeight           = prometheus.NewDesc("hadirector_ipvs_backend_weight", "Desired weight of the real server (node_ipvs_backend_weight); absent when not in the table.", rsLabels, nil)
 	mRSActive           = prometheus.NewDesc("hadirector_ipvs_backend_connections_active", "Active connections to the real server (node_ipvs_backend_connections_active).", rsLabels, nil)
 	mRSInactive         = prometheus.NewDesc("hadirector_ipvs_backend_connections_inactive", "Inactive connections to the real server.", rsLabels, nil)
+	mChecks             = prometheus.NewDesc("hadirector_check_total", "Health checks completed.", rsLabels, nil)
+	mCheckFailures      = prometheus.NewDesc("hadirector_check_failures_total", "Health checks that failed.", rsLabels, nil)
+	mCheckDuration      = prometheus.NewDesc("hadirector_check_duration_seconds", "Duration of the last completed health check.", rsLabels, nil)
 	mInfo               = prometheus.NewDesc("hadirector_build_info", "Version of the running binary.", []string{"version"}, nil)
 )
 
@@ -67,7 +70,7 @@ type collector struct{ d *Director }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
 		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
-		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive} {
+		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration} {
 		ch <- d
 	}
 }
@@ -126,6 +129,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			for _, rs := range vs.RealServers {
 				be := rs.Address.String()
 				ch <- prometheus.MustNewConstMetric(mRSUp, gauge, b(rs.Healthy), vs.Service, be)
+				if rs.Checked {
+					ch <- prometheus.MustNewConstMetric(mChecks, counter, float64(rs.Checks), vs.Service, be)
+					ch <- prometheus.MustNewConstMetric(mCheckFailures, counter, float64(rs.CheckFailures), vs.Service, be)
+					ch <- prometheus.MustNewConstMetric(mCheckDuration, gauge, rs.LastCheckDuration.Seconds(), vs.Service, be)
+				}
 				if rs.InTable {
 					ch <- prometheus.MustNewConstMetric(mRSWeight, gauge, float64(rs.Weight), vs.Service, be)
 				}

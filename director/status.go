@@ -84,16 +84,19 @@ type ServiceStatus struct {
 
 // RealServerStatus is one real server of a virtual server.
 type RealServerStatus struct {
-	Address       netip.AddrPort `json:"address"`
-	Healthy       bool           `json:"healthy"`
-	Checked       bool           `json:"checked"`
-	LastError     string         `json:"last_error,omitempty"`
-	Weight        int            `json:"weight"`   // desired weight (0: down with inhibit_on_failure, or drained)
-	InTable       bool           `json:"in_table"` // in the desired table
-	Drained       bool           `json:"drained"`
-	ActiveConns   uint64         `json:"active_conns"`
-	InactiveConns uint64         `json:"inactive_conns"`
-	Counters      *lvs.Counters  `json:"counters,omitempty"`
+	Address           netip.AddrPort `json:"address"`
+	Healthy           bool           `json:"healthy"`
+	Checked           bool           `json:"checked"`
+	LastError         string         `json:"last_error,omitempty"`
+	Checks            uint64         `json:"checks"`
+	CheckFailures     uint64         `json:"check_failures"`
+	LastCheckDuration time.Duration  `json:"last_check_duration_ns"`
+	Weight            int            `json:"weight"`   // desired weight (0: down with inhibit_on_failure, or drained)
+	InTable           bool           `json:"in_table"` // in the desired table
+	Drained           bool           `json:"drained"`
+	ActiveConns       uint64         `json:"active_conns"`
+	InactiveConns     uint64         `json:"inactive_conns"`
+	Counters          *lvs.Counters  `json:"counters,omitempty"`
 }
 
 // GroupStatus is one sync group.
