@@ -42,6 +42,8 @@ var (
 	mNotify = prometheus.NewDesc("hadirector_notify_hooks_total",
 		"Hook runs by outcome: ran (started), failed (includes timed_out), timed_out, dropped (queue overflow).",
 		[]string{"outcome"}, nil)
+	mNotifyDuration = prometheus.NewDesc("hadirector_notify_hook_duration_seconds_total",
+		"Summed run time of finished hooks; with hadirector_notify_hooks_total{outcome=\"ran\"} it gives the mean.", nil, nil)
 	mReloads = prometheus.NewDesc("hadirector_reloads_total", "Configuration reloads applied.", nil, nil)
 
 	svcLabels, rsLabels = []string{"service"}, []string{"service", "backend"}
@@ -69,7 +71,7 @@ type collector struct{ d *Director }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
-		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
+		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mNotifyDuration, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
 		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration} {
 		ch <- d
 	}
@@ -106,6 +108,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for outcome, n := range map[string]uint64{"ran": s.Notify.Ran, "failed": s.Notify.Failed, "timed_out": s.Notify.TimedOut, "dropped": s.Notify.Dropped} {
 		ch <- prometheus.MustNewConstMetric(mNotify, counter, float64(n), outcome)
 	}
+	ch <- prometheus.MustNewConstMetric(mNotifyDuration, counter, s.Notify.Duration.Seconds())
 	ch <- prometheus.MustNewConstMetric(mReloads, counter, float64(s.Reloads))
 	if l := s.LVS; l != nil {
 		ch <- prometheus.MustNewConstMetric(mIPVSOps, counter, float64(l.Ops))

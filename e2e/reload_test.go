@@ -193,6 +193,7 @@ func TestMetrics(t *testing.T) {
 		`hadirector_vrrp_garps_sent_total{instance="VI_1"} 5`,
 		`hadirector_vrrp_split_brain{instance="VI_1"} 0`,
 		`hadirector_build_info{version="dev"} 1`,
+		`hadirector_notify_hook_duration_seconds_total `,
 	} {
 		if !strings.Contains(a, want) {
 			t.Errorf("a's metrics lack %s", want)

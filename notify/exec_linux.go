@@ -66,6 +66,7 @@ func (r *Runner) runHook(ctx context.Context, ev *Event, generic bool, env []str
 	}
 	timer.Stop()
 	dur := time.Since(start)
+	r.busyNanos.Add(uint64(dur))
 
 	ps := cmd.ProcessState
 	if ps == nil { // wait4 itself failed: cannot happen for a started child

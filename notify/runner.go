@@ -41,8 +41,9 @@ type Options struct {
 // Stats count what the runner did. Failed includes TimedOut; Dropped counts events whose
 // hooks never ran (queue overflow, or still queued at shutdown).
 type Stats struct {
-	Ran         uint64 // hook processes started
-	Failed      uint64 // non-zero exit, killed, could not start, refused by the security check
+	Ran         uint64        // hook processes started
+	Duration    time.Duration // summed run time of the hooks that finished
+	Failed      uint64        // non-zero exit, killed, could not start, refused by the security check
 	TimedOut    uint64
 	Dropped     uint64
 	FIFOWritten uint64
@@ -69,6 +70,7 @@ type Runner struct {
 	done    chan struct{} // closed when Run returns
 
 	ran, failed, timedOut, dropped, fifoWritten, fifoDropped atomic.Uint64
+	busyNanos                                                atomic.Uint64
 }
 
 // queue holds the pending events of one key. A worker goroutine exists exactly while
@@ -350,6 +352,7 @@ func (r *Runner) Drain(ctx context.Context) error {
 func (r *Runner) Stats() Stats {
 	return Stats{
 		Ran:         r.ran.Load(),
+		Duration:    time.Duration(r.busyNanos.Load()),
 		Failed:      r.failed.Load(),
 		TimedOut:    r.timedOut.Load(),
 		Dropped:     r.dropped.Load(),
