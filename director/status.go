@@ -235,6 +235,16 @@ func (d *Director) LogStatus(ctx context.Context) {
 	for _, r := range drops {
 		d.log.Info("status", "dropped", r, "count", s.Drops[r])
 	}
+	if l := s.LVS; l != nil {
+		d.log.Info("status", "ipvs_ops", l.Ops, "ipvs_errors", l.Errors, "ipvs_last_error", l.LastError)
+		for _, vs := range l.Services {
+			d.log.Info("status", "service", vs.Service, "programmed", vs.Programmed, "quorum_up", vs.QuorumUp, "sorry", vs.Sorry)
+			for _, rs := range vs.RealServers {
+				d.log.Info("status", "service", vs.Service, "backend", rs.Address, "healthy", rs.Healthy, "weight", rs.Weight,
+					"in_table", rs.InTable, "drained", rs.Drained, "active_conns", rs.ActiveConns, "inactive_conns", rs.InactiveConns)
+			}
+		}
+	}
 	d.log.Info("status", "notify_ran", s.Notify.Ran, "notify_failed", s.Notify.Failed, "notify_dropped", s.Notify.Dropped)
 }
 
