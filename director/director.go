@@ -353,6 +353,15 @@ func (d *Director) post(f func(now time.Time)) {
 	}
 }
 
+// postWait is post for producers that may wait (not receivers): it blocks until the event
+// is queued, so it is never dropped, or until the director stops.
+func (d *Director) postWait(f func(now time.Time)) {
+	select {
+	case d.events <- f:
+	case <-d.runCtx.Done():
+	}
+}
+
 // step feeds one event to an instance (through its sync group, if any) and carries out
 // the actions: sends at once, everything else through the effect workers.
 func (d *Director) step(now time.Time, in *instance, ev vrrp.Event) {

@@ -30,6 +30,10 @@ type lvsState struct {
 	kernel lvs.Kernel
 	mon    *healthcheck.Monitor
 
+	// Health transitions waiting for the loop.
+	pmu     sync.Mutex
+	pending []healthcheck.Transition
+
 	// Loop goroutine only.
 	model   *lvs.Model
 	drained map[drainKey]bool
@@ -114,31 +118,61 @@ func (l *lvsState) setTargets(cfg *config.Config) error {
 	return l.mon.Set(targets)
 }
 
-// onTransition runs on the monitor's goroutine: hooks now, the model on the loop.
+// onTransition runs on the monitor's goroutine. Transitions are batched: a burst (10 000
+// backends behind one dead switch) costs the loop one model rebuild and one event, not one
+// per backend — the loop also sends the adverts.
 func (l *lvsState) onTransition(t healthcheck.Transition) {
-	l.d.post(func(now time.Time) {
-		cfg := l.d.cfg
-		for i := range cfg.VirtualServers {
-			vs := &cfg.VirtualServers[i]
-			if healthcheck.ServiceName(vs) != t.Target.Service {
-				continue
-			}
-			for _, rs := range vs.RealServers {
-				if rs.Address != t.Target.Backend {
-					continue
-				}
-				st, hook, prev := notify.Up, rs.NotifyUp, notify.Down
-				if !t.Up {
-					st, hook, prev = notify.Down, rs.NotifyDown, notify.Up
-				}
-				l.d.notify.Submit(notify.Event{Kind: notify.RealServer, State: st, PrevState: prev,
-					VirtualServer: vs.Address, FWMark: uint32(vs.FWMark), Protocol: vs.Protocol, RealServer: rs.Address,
-					Hooks: notify.Hooks{Specific: hook}})
+	l.pmu.Lock()
+	first := len(l.pending) == 0
+	l.pending = append(l.pending, t)
+	l.pmu.Unlock()
+	if first {
+		l.d.postWait(l.applyTransitions)
+	}
+}
+
+// applyTransitions runs the real servers' hooks and rebuilds the model (loop only).
+func (l *lvsState) applyTransitions(now time.Time) {
+	l.pmu.Lock()
+	ts := l.pending
+	l.pending = nil
+	l.pmu.Unlock()
+	// Every transition reaches the hooks, in order; one pass over the configuration finds
+	// their real servers.
+	type ref struct {
+		vs *config.VirtualServer
+		rs *config.RealServer
+	}
+	want := make(map[healthcheck.ID]ref, len(ts))
+	for _, t := range ts {
+		want[t.Target] = ref{}
+	}
+	cfg := l.d.cfg
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		name := healthcheck.ServiceName(vs)
+		for j := range vs.RealServers {
+			id := healthcheck.ID{Service: name, Backend: vs.RealServers[j].Address}
+			if _, ok := want[id]; ok {
+				want[id] = ref{vs, &vs.RealServers[j]}
 			}
 		}
-		l.recompute(now)
-		l.publish()
-	})
+	}
+	for _, t := range ts {
+		r := want[t.Target]
+		if r.vs == nil {
+			continue // removed by a reload meanwhile
+		}
+		st, hook, prev := notify.Up, r.rs.NotifyUp, notify.Down
+		if !t.Up {
+			st, hook, prev = notify.Down, r.rs.NotifyDown, notify.Up
+		}
+		l.d.notify.Submit(notify.Event{Kind: notify.RealServer, State: st, PrevState: prev,
+			VirtualServer: r.vs.Address, FWMark: uint32(r.vs.FWMark), Protocol: r.vs.Protocol, RealServer: r.rs.Address,
+			Hooks: notify.Hooks{Specific: hook}})
+	}
+	l.recompute(now)
+	l.publish()
 }
 
 // healthy answers from the monitor; a real server without a check is always up.
