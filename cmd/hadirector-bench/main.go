@@ -5,6 +5,7 @@
 //
 //	hadirector-bench failover [-reps 10] [-scenarios v2-1s,v3-100ms,v3-10ms] [-json]
 //	hadirector-bench soak [-duration 10m] [-interval 10ms] [-busy 2] [-json]
+//	hadirector-bench idle [-duration 60s] [-slices 6] [-interval 1s] [-json]
 //
 // Exit codes: 0 ok (targets are reported, not enforced), 1 the run failed, 2 usage.
 package main
@@ -19,7 +20,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +38,7 @@ func usage(w io.Writer) {
 commands:
   failover   kill -9 / SIGTERM takeover, GARP and neighbour timings, keepalived vs hadirector
   soak       10 ms adverts on a loaded machine: count false failovers of each
+  idle       CPU and memory of an idle pair of each, side by side
 
 Run 'hadirector-bench <command> -h' for a command's flags.
 `)
@@ -54,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdFailover(args[1:], stdout, stderr)
 	case "soak":
 		err = cmdSoak(args[1:], stdout, stderr)
+	case "idle":
+		err = cmdIdle(args[1:], stdout, stderr)
 	case "busy": // internal: one spinning core for the soak
 		err = cmdBusy(args[1:])
 	case "-h", "--help", "help":
@@ -181,17 +184,8 @@ func abs(p string) string {
 	return p
 }
 
-// invocation is the command line as a shell would take it back.
-func invocation() string {
-	q := make([]string, len(os.Args))
-	for i, a := range os.Args {
-		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}();&|<>~#") {
-			a = strconv.Quote(a)
-		}
-		q[i] = a
-	}
-	return strings.Join(q, " ")
-}
+// invocation is this command's line as a shell would take it back.
+func invocation() string { return bench.CommandLine(os.Args) }
 
 func hostInfo() string {
 	uname := "?"
@@ -218,24 +212,10 @@ func (c *common) versions(bins map[bench.Impl]string) map[bench.Impl]string {
 	for impl, bin := range bins {
 		v[impl] = bench.Version(impl, bin)
 		if impl == bench.Hadirector && c.hadirector == "" {
-			v[impl] += ", built from " + gitSource()
+			v[impl] += ", built from " + bench.GitSource()
 		}
 	}
 	return v
-}
-
-// gitSource names the working tree the hadirector binary was built from: "dev" says
-// nothing about which code was measured.
-func gitSource() string {
-	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
-	if err != nil {
-		return "a module outside git"
-	}
-	s := "git " + strings.TrimSpace(string(head))
-	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-		s += " with uncommitted changes"
-	}
-	return s
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -338,6 +318,45 @@ func cmdSoak(args []string, stdout, stderr io.Writer) error {
 	})
 	rep.Finished = time.Now()
 	rep.LoadAvg = loadavg()
+	if err != nil {
+		return err
+	}
+	return c.output(stdout, rep)
+}
+
+func cmdIdle(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hadirector-bench idle", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs, 0, "used with -rt only")
+	window := fs.Duration("duration", time.Minute, "measured window, after both pairs have settled")
+	slices := fs.Int("slices", 6, "the window is measured in this many equal slices (median and worst are over them)")
+	interval := fs.Duration("interval", time.Second, "VRRPv3 advert_int")
+	rt := fs.Bool("rt", false, "realtime scheduling and locked memory for both daemons (locked memory counts in RSS)")
+	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *slices < 1 || *window < time.Duration(*slices)*time.Second {
+		return usageError{errors.New("-slices must be at least 1 and each slice at least 1s long")}
+	}
+	impls, err := c.parseImpls()
+	if err != nil {
+		return err
+	}
+	var progress io.Writer = stderr
+	if *quiet {
+		progress = nil
+	}
+	rep := &bench.IdleReport{Invocation: invocation(), Host: hostInfo(), Realtime: *rt, Interval: *interval, Window: *window, Slices: *slices,
+		Impls: impls, Started: time.Now()}
+	err = lab.Standalone("idle", stderr, func(tb testing.TB) {
+		bins := c.binaries(tb, impls)
+		rep.Binaries, rep.Versions = bins, c.versions(bins)
+		rep.Samples = bench.RunIdle(tb, bench.IdleOptions{Window: *window, Slices: *slices, Interval: *interval, Realtime: *rt,
+			KeepalivedRTTime: c.rttime, Impls: impls, Bins: bins, Progress: progress})
+	})
+	rep.Finished = time.Now()
 	if err != nil {
 		return err
 	}

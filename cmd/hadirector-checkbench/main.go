@@ -21,6 +21,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hadirector/hadirector/internal/benchdata"
 )
 
 type options struct {
@@ -76,6 +79,7 @@ func run(args []string, out io.Writer) int {
 	fs.BoolVar(&o.verbose, "v", false, "print the checker's memory every second")
 	fs.IntVar(&o.repeat, "repeat", 1, "runs per N (with -both, alternating the checkers)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	jsonFile := fs.String("json-file", "", "also write the runs as JSON (internal/benchdata.CheckBench) to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -154,11 +158,39 @@ func run(args []string, out io.Writer) int {
 	if o.ours && o.theirs {
 		printRatios(out, o, rows)
 	}
+	if *jsonFile != "" {
+		if err := writeJSON(*jsonFile, args, rows); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	if failed {
 		return 1
 	}
 	return 0
 }
+
+// writeJSON writes the runs for the report generator.
+func writeJSON(path string, args []string, rows []row) error {
+	b := benchdata.CheckBench{Args: args}
+	for _, r := range rows {
+		b.Runs = append(b.Runs, r.data())
+	}
+	data, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(data, '\n'), 0o644)
+}
+
+func (r row) data() benchdata.CheckRun {
+	return benchdata.CheckRun{Impl: r.impl, N: r.n, IntervalSec: r.interval.Seconds(), WindowSec: r.window.Seconds(),
+		Checks: r.checks, Accepted: r.accepted, Failures: r.failures, Downs: r.downs, Missed: r.missed + r.overruns,
+		LatenessKnown: r.lateness, LateP50Ms: millis(r.p50), LateP99Ms: millis(r.p99), LateMaxMs: millis(r.max),
+		CPUSec: r.cpu.Seconds(), RSSBytes: r.rssMax, PressurePct: r.pressure, Note: r.note}
+}
+
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (o options) maxConcurrentOr() int {
 	if o.maxConcurrent > 0 {

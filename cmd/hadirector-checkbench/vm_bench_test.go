@@ -4,10 +4,13 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hadirector/hadirector/internal/benchdata"
 	"github.com/hadirector/hadirector/internal/vmtest"
 )
 
@@ -40,7 +43,9 @@ func TestCheckBenchVM(t *testing.T) {
 	if dur == "" {
 		dur = "30s"
 	}
-	args := []string{"-both", "-n", ns, "-duration", dur}
+	// The runs leave the VM as a marker line on the console, for the report generator.
+	jsonFile := filepath.Join(t.TempDir(), "checkbench.json")
+	args := []string{"-both", "-n", ns, "-duration", dur, "-json-file", jsonFile}
 	if extra := os.Getenv("HADIRECTOR_CHECKBENCH_ARGS"); extra != "" {
 		args = append(args, strings.Fields(extra)...)
 	}
@@ -49,5 +54,16 @@ func TestCheckBenchVM(t *testing.T) {
 	t.Log(out.String())
 	if code != 0 {
 		t.Fatalf("hadirector-checkbench %v: exit %d", args, code)
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res benchdata.CheckBench
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if err := benchdata.WriteLine(os.Stdout, "checkbench", res); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -314,3 +314,17 @@ func (r *fifoReader) close() {
 	}
 	_ = unix.Close(r.fd)
 }
+
+// GitSource names the working tree the hadirector binary was built from: "dev" says
+// nothing about which code was measured.
+func GitSource() string {
+	head, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "a module outside git"
+	}
+	s := "git " + strings.TrimSpace(string(head))
+	if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+		s += " with uncommitted changes"
+	}
+	return s
+}

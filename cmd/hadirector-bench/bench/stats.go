@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,6 +35,20 @@ func (m Ms) MarshalJSON() ([]byte, error) {
 		return []byte("null"), nil
 	}
 	return []byte(strconv.FormatFloat(m.Millis(), 'f', 4, 64)), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes: milliseconds, or null for not seen.
+func (m *Ms) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*m = NotSeen
+		return nil
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return fmt.Errorf("bench: milliseconds %q: %w", b, err)
+	}
+	*m = Ms(math.Round(f * float64(time.Millisecond)))
+	return nil
 }
 
 // since is b − a as an Ms, NotSeen if either is zero.
@@ -133,4 +148,16 @@ func (t Target) String() string {
 		ratio = strconv.FormatFloat(t.Ratio, 'f', 4, 64)
 	}
 	return fmt.Sprintf("[%-7s] %s: %s ms %s %s + %s ms (ratio %s)", verdict, t.What, t.Value, op, t.Reference, t.Allowance, ratio)
+}
+
+// CommandLine is args as a shell would take them back: each argument that needs it quoted.
+func CommandLine(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`*?[]{}();&|<>~#") {
+			a = strconv.Quote(a)
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
 }
