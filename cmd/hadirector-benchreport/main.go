@@ -27,6 +27,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,7 +92,7 @@ func run(args []string, stderr io.Writer) int {
 	}
 	for _, a := range strings.Split(*areas, ",") {
 		a = strings.TrimSpace(a)
-		if !contains(allAreas, a) {
+		if !slices.Contains(allAreas, a) {
 			fmt.Fprintf(stderr, "-areas: unknown area %q (have %s)\n", a, strings.Join(allAreas, ", "))
 			return 2
 		}
@@ -111,15 +112,6 @@ func run(args []string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 const (
