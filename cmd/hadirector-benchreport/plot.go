@@ -70,6 +70,9 @@ func plotTakeover(d *Data) ([]byte, error) {
 				box.FillColor = color.NRGBA{R: c.R, G: c.G, B: c.B, A: 0x30}
 				box.BoxStyle.Color, box.MedianStyle.Color, box.WhiskerStyle.Color = c, c, c
 				box.MedianStyle.Width = vg.Points(2)
+				// Every sample is drawn as a dot below; the box's own outlier circles would
+				// draw some twice.
+				box.GlyphStyle.Radius = 0
 				pts := make(plotter.XYs, len(vals))
 				for i, v := range vals {
 					// A fixed, even spread (golden-ratio steps), so the plot is reproducible.

@@ -194,7 +194,7 @@ func renderChecks(b *strings.Builder, host, vm *benchdata.CheckBench) {
 	if host == nil || len(host.Runs) == 0 {
 		w("Not measured in this run.\n")
 	} else {
-		w("`hadirector-checkbench %s`\n\n", bench.CommandLine(host.Args))
+		w("`hadirector-checkbench %s`\n\n", shownArgs(host.Args))
 		w("| N | checks/s (target) | lateness p50 / p99 / max (ms) | missed slots | CPU µs/check | CPU %% of a core | RSS max (MiB) | host CPU pressure |\n")
 		w("|---:|---:|---|---:|---:|---:|---:|---:|\n")
 		for _, r := range host.Runs {
@@ -212,7 +212,9 @@ func renderChecks(b *strings.Builder, host, vm *benchdata.CheckBench) {
 		w("Not measured in this run.\n")
 		return
 	}
-	w("`hadirector-checkbench %s`, in the qemu VM (TCG: compare the ratios). Median and worst are over the runs of each N.\n\n", bench.CommandLine(vm.Args))
+	w("`hadirector-checkbench %s`, in the qemu VM (TCG: compare the ratios; at large N neither checker keeps up with "+
+		"its schedule under emulation, so checks/s is the capacity each reached, where a ratio above 1 favours hadirector). "+
+		"Median and worst are over the runs of each N.\n\n", shownArgs(vm.Args))
 	metrics := []struct {
 		name       string
 		lowerWorse bool
@@ -250,6 +252,20 @@ func renderChecks(b *strings.Builder, host, vm *benchdata.CheckBench) {
 			w("| %d | %s | %s | %s | %s | %s | %s |\n", n, m.name, km, kw, hm, hw, ratio(hv, kv, kv >= 0 && hv >= 0))
 		}
 	}
+}
+
+// shownArgs are a checkbench's arguments without -json-file, whose temporary path says
+// nothing about what was measured.
+func shownArgs(args []string) string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		if args[i] == "-json-file" {
+			i++
+			continue
+		}
+		out = append(out, args[i])
+	}
+	return bench.CommandLine(out)
 }
 
 func pressure(pct float64) string {

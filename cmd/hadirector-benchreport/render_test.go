@@ -197,6 +197,9 @@ func TestFromRecorded(t *testing.T) {
 	if string(md) != renderMarkdown(orig, pngName) {
 		t.Error("the written report differs from the rendered one")
 	}
+	if got := shownArgs([]string{"-both", "-json-file", "/tmp/x.json", "-n", "1,2"}); got != "-both -n 1,2" {
+		t.Errorf("shownArgs = %q", got)
+	}
 	if code := run([]string{"-areas", "nope"}, &stderr); code != 2 {
 		t.Errorf("unknown area: exit %d, want 2", code)
 	}
