@@ -347,7 +347,7 @@ func (l *lvsState) applySysctls() {
 	c := l.d.cfg.LVS
 	want, err := lvs.SysctlsFor(l.d.cfg, lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
 		ExpireNodestConn: lvs.SysctlMode(c.SysctlExpireNodestConn), ExpireQuiescentTemplate: lvs.SysctlMode(c.SysctlExpireQuiescentTemplate),
-		Conntrack: lvs.SysctlMode(c.SysctlConntrack)})
+		Conntrack: lvs.SysctlMode(c.SysctlConntrack), SloppyTCP: lvs.SysctlMode(c.SysctlSloppyTCP), SloppySCTP: lvs.SysctlMode(c.SysctlSloppySCTP)})
 	if err != nil {
 		l.d.log.Error("lvs: sysctls", "err", err)
 		return
