@@ -429,6 +429,9 @@ func (v *validator) lvs() {
 func (v *validator) syncDaemon(sd *SyncDaemon) {
 	const p = "lvs.sync_daemon"
 	at := func(k string) string { return join(p, k) }
+	if len(v.cfg.VirtualServers) == 0 {
+		v.r.add(p, "needs a [[virtual_server]]: the daemons sync the connections of IPVS services")
+	}
 	switch {
 	case sd.Interface == "":
 		v.r.add(at("interface"), "is required")
