@@ -135,7 +135,7 @@ func (s *syncState) apply() error {
 			s.d.log.Info("sync daemon", "change", c)
 		}
 		if err == nil && role == s.role && len(changes) > 0 {
-			s.d.log.Warn("sync daemon was not running as configured; repaired", "role", role.String())
+			s.d.log.Warn("sync daemons did not match the configuration; fixed", "role", role.String())
 		}
 	}
 	if err != nil {
