@@ -42,6 +42,9 @@ type syncCase struct {
 	sched      string // of the echo service; "" = rr
 	flags      string // its scheduler_flags, TOML
 	persistent bool   // the echo service has persistence_timeout 300s
+	// preemptWait > 0: [lvs.sync_daemon] preempt_wait; after the failover a comes back
+	// and must wait that long before it preempts, with the connections synced back to it.
+	preemptWait time.Duration
 }
 
 func (c syncCase) conf() conf {
@@ -54,6 +57,9 @@ func (c syncCase) conf() conf {
 	}
 	if c.sync {
 		l += "\n[lvs.sync_daemon]\ninterface = \"sync0\"\ninstance = \"VI_1\"\n"
+		if c.preemptWait > 0 {
+			l += fmt.Sprintf("preempt_wait = %q\n", c.preemptWait)
+		}
 	}
 	sched := c.sched
 	if sched == "" {
@@ -87,7 +93,7 @@ type outcome struct {
 // synced to a backup without the services are worth once it becomes master.
 func TestSyncFailover(t *testing.T) {
 	for _, c := range []syncCase{
-		{name: "sync", sync: true},
+		{name: "sync", sync: true, preemptWait: 6 * time.Second},
 		{name: "sync-persistent", sync: true, persistent: true},
 		{name: "sync-withdraw", sync: true, onBackup: "withdraw"},
 	} {
@@ -281,6 +287,9 @@ func runSyncCase(t *testing.T, c syncCase) outcome {
 			o.sticky++
 		}
 	}
+	if c.preemptWait > 0 {
+		preemptBack(t, p, c.preemptWait, fs)
+	}
 	var sd string
 	if st := b.status().LVS.SyncDaemon; st != nil {
 		sd = fmt.Sprintf("; b's sync daemon role %s (%d switches), kernel runs %d", st.Role, st.Switches, len(st.Running))
@@ -289,6 +298,71 @@ func runSyncCase(t *testing.T, c syncCase) outcome {
 		"before: connections per real server %v, %d echo entries synced to b; after: b counts %d connections on its real servers%s",
 		c.name, o.survived, o.total, o.why, o.sticky, syncSource, sticky, served, o.synced, o.bound, sd)
 	return o
+}
+
+// preemptBack restarts a after its power loss (rebooted: no VIP, but its stale table and
+// master sync daemon still in the kernel) and checks that it joins as backup (swapping the
+// stale master daemon for the backup daemon), waits preempt_wait before it preempts, and
+// that the connections that survived the failover survive the preemption too.
+func preemptBack(t *testing.T, p *pair, wait time.Duration, fs []*flow) {
+	t.Helper()
+	a, b := p.a, p.b
+	a.h.MustRun(t, "ip", "addr", "del", vip.String()+"/24", "dev", "eth0")
+	a.h.CablePlug()
+	alive := 0
+	for _, f := range fs {
+		if _, err := f.state(); err == nil {
+			alive++
+		}
+	}
+	a.start()
+	eventually(t, wait+a.mdi()+slack, "a preempts after preempt_wait: a master, b backup", func() bool {
+		return a.state() == "MASTER" && b.state() == "BACKUP" && a.hasVIP()
+	})
+	joined, ok := a.logFind(0, func(l logLine) bool { return l.Msg == "state transition" && l.From == "INIT" })
+	master, ok2 := a.becameMaster(0)
+	if !ok || !ok2 {
+		t.Fatal("a logged no INIT and MASTER transitions")
+	}
+	held := master.Time.Sub(joined.Time)
+	t.Logf("a rejoined as %s and preempted %v later (preempt_wait %v)", joined.To, held.Round(time.Millisecond), wait)
+	// The log lines come a little after the instants the state machine used.
+	if joined.To != "BACKUP" || held < wait-100*time.Millisecond {
+		t.Errorf("a joined as %s and preempted after %v; want BACKUP and at least preempt_wait %v", joined.To, held, wait)
+	}
+	eventually(t, 5*time.Second, "a runs only the master sync daemon, b only the backup daemon", func() bool {
+		sa, sb := a.status().LVS.SyncDaemon, b.status().LVS.SyncDaemon
+		return sa.Role == "master" && sb.Role == "backup" && len(sa.Running) == 1 && sa.Running[0].Role == 1 &&
+			len(sb.Running) == 1 && sb.Running[0].Role == 2
+	})
+	deadline := time.Now().Add(25 * time.Second)
+	for time.Now().Before(deadline) {
+		done := 0
+		for _, f := range fs {
+			if last, err := f.state(); err != nil || last.After(master.Time) {
+				done++
+			}
+		}
+		if done == len(fs) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	survived, why := 0, map[string]int{}
+	for _, f := range fs {
+		switch last, err := f.state(); {
+		case err != nil:
+			why[classify(err)]++
+		case last.After(master.Time):
+			survived++
+		default:
+			why["stalled"]++
+		}
+	}
+	t.Logf("preemption back to a: %d of the %d connections alive before it kept working (others: %v)", survived, alive, why)
+	if survived != alive {
+		t.Errorf("%d of %d connections survived the preemption back to a; want all", survived, alive)
+	}
 }
 
 // syncLink joins the directors with a veth pair of their own, sync0, addressed
