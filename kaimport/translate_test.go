@@ -304,3 +304,26 @@ func TestLVSSyncDaemon(t *testing.T) {
 		t.Errorf("no instance: %+v, warnings %v", res.Config.LVS.SyncDaemon, res.Warnings)
 	}
 }
+
+// The kernel refuses a lower threshold above the upper one, and alone (upper 0): such an
+// lthreshold is left out with a warning rather than making a file config.Parse rejects.
+func TestThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		rs           string
+		upper, lower int
+		warn         bool
+	}{
+		{"uthreshold 10\n lthreshold 5", 10, 5, false},
+		{"lthreshold 1", 0, 0, true},
+		{"uthreshold 3\n lthreshold 5", 3, 0, true},
+	} {
+		res := importString(t, "virtual_server 192.0.2.100 80 {\n real_server 198.51.100.11 80 {\n "+tc.rs+"\n }\n}\n")
+		if len(res.Config.VirtualServers) != 1 || len(res.Config.VirtualServers[0].RealServers) != 1 {
+			t.Fatalf("%q: no real server in\n%s", tc.rs, res.TOML)
+		}
+		rs := res.Config.VirtualServers[0].RealServers[0]
+		if rs.UpperThreshold != tc.upper || rs.LowerThreshold != tc.lower || warned(res, "lthreshold") != tc.warn {
+			t.Errorf("%q: upper %d lower %d, warnings %v; want %d %d, warning %v", tc.rs, rs.UpperThreshold, rs.LowerThreshold, res.Warnings, tc.upper, tc.lower, tc.warn)
+		}
+	}
+}

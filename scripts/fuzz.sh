@@ -25,12 +25,15 @@ for t in "${targets[@]}"; do
 	pkg=${t%%:*}
 	name=${t##*:}
 	echo "fuzz: $pkg $name for $FUZZTIME" >&2
+	start=$(date +%s)
 	# shellcheck disable=SC2086 # PARALLEL is two words or none
 	go test "$pkg" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" $PARALLEL >"$log/$name" 2>&1
 	rc=$?
+	secs=$(($(date +%s) - start)) # including the build and the corpus's baseline run
 	last=$(grep -E '^fuzz: elapsed' "$log/$name" | tail -1)
-	execs=$(sed -nE 's/.*execs: ([0-9]+) \(([0-9]+)\/sec\).*/\1/p' <<<"$last")
-	rate=$(sed -nE 's/.*execs: ([0-9]+) \(([0-9]+)\/sec\).*/\2/p' <<<"$last")
+	execs=$(sed -nE 's/.*execs: ([0-9]+) .*/\1/p' <<<"$last")
+	rate=?
+	[ -n "$execs" ] && [ "$secs" -gt 0 ] && rate=$((execs / secs))
 	newi=$(sed -nE 's/.*new interesting: ([0-9]+) \(total: ([0-9]+)\).*/\1 (total \2)/p' <<<"$last")
 	outcome=ok
 	if [ $rc != 0 ]; then
@@ -38,11 +41,11 @@ for t in "${targets[@]}"; do
 		fail=1
 		tail -30 "$log/$name" >&2
 	fi
-	rows+=("$(printf '| %-8s | %-20s | %8s | %12s | %9s | %-16s | %s |' "$pkg" "$name" "$FUZZTIME" "${execs:-?}" "${rate:-?}" "${newi:-?}" "$outcome")")
+	rows+=("$(printf '| %-10s | %-20s | %6ss | %12s | %9s | %-16s | %s |' "$pkg" "$name" "$secs" "${execs:-?}" "$rate" "${newi:-?}" "$outcome")")
 done
 echo
-echo "go $(go env GOVERSION), $(nproc) CPUs, ${PARALLEL:-all CPUs}, $(date -u +%FT%TZ)"
-printf '| %-8s | %-20s | %8s | %12s | %9s | %-16s | %s |\n' package target time execs "execs/s" "new interesting" outcome
+echo "FUZZTIME=$FUZZTIME per target, go $(go env GOVERSION), $(nproc) CPUs, ${PARALLEL:-all CPUs}, $(date -u +%FT%TZ)"
+printf '| %-10s | %-20s | %7s | %12s | %9s | %-16s | %s |\n' package target "run" execs "execs/s" "new interesting" outcome
 echo "|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 exit $fail
