@@ -182,6 +182,33 @@ type LVS struct {
 	SysctlExpireNodestConn        string `toml:"sysctl_expire_nodest_conn"`
 	SysctlExpireQuiescentTemplate string `toml:"sysctl_expire_quiescent_template"`
 	SysctlConntrack               string `toml:"sysctl_conntrack"`
+	// net.ipv4.vs.sloppy_tcp / sloppy_sctp: auto leaves them alone (the kernel's 0).
+	SysctlSloppyTCP  string `toml:"sysctl_sloppy_tcp"`
+	SysctlSloppySCTP string `toml:"sysctl_sloppy_sctp"`
+	// SyncDaemon is nil without an [lvs.sync_daemon] table: no connection sync.
+	SyncDaemon *SyncDaemon `toml:"sync_daemon"`
+}
+
+// SyncDaemon is the [lvs.sync_daemon] table (keepalived's lvs_sync_daemon): the kernel's
+// IPVS connection-sync daemons, master daemon on the master of Instance and backup daemon
+// on its backup.
+type SyncDaemon struct {
+	Interface string `toml:"interface"`
+	// Instance is the VRRP instance whose state the daemons follow; resolved during Load
+	// to the only instance when the file has one and does not set it.
+	Instance string `toml:"instance"`
+	// SyncID is resolved during Load to the instance's VRID when not set.
+	SyncID int `toml:"sync_id"`
+	// MaxLen is the UDP payload of a sync message; 0 lets the kernel derive it from the
+	// interface's MTU.
+	MaxLen int `toml:"max_len"`
+	// Group is the zero Addr for the kernel's 224.0.0.81.
+	Group netip.Addr `toml:"group"`
+	Port  int        `toml:"port"`
+	TTL   int        `toml:"ttl"`
+	// PreemptWait holds off preemption by the followed instance after start-up until the
+	// backup daemon has run this long (the instance's preempt_delay, if longer, wins).
+	PreemptWait Duration `toml:"preempt_wait"`
 }
 
 // VirtualServer is one [[virtual_server]]: an IPVS service. Exactly one of

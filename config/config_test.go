@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Family = %d, want 4", in.Family())
 	}
 	wantLVS := LVS{OnBackup: "withdraw", ReconcileInterval: Duration(30 * time.Second),
-		SysctlIPForward: "auto", SysctlExpireNodestConn: "auto", SysctlExpireQuiescentTemplate: "auto", SysctlConntrack: "auto"}
+		SysctlIPForward: "auto", SysctlExpireNodestConn: "auto", SysctlExpireQuiescentTemplate: "auto", SysctlConntrack: "auto",
+		SysctlSloppyTCP: "auto", SysctlSloppySCTP: "auto"}
 	if cfg.LVS != wantLVS {
 		t.Errorf("lvs = %+v, want %+v", cfg.LVS, wantLVS)
 	}
@@ -646,5 +648,75 @@ func TestQuotedKeyLines(t *testing.T) {
 	want := "q.toml:2: \"\\x1béxA\": unknown key\nq.toml:4: global.\"tab\\there\": unknown key"
 	if err == nil || err.Error() != want {
 		t.Errorf("got:\n%v\nwant:\n%s", err, want)
+	}
+}
+
+func TestSyncDaemon(t *testing.T) {
+	const inst = "[[virtual_server]]\naddress = \"192.0.2.100:80\"\n[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\nvirtual_ipaddress = [\"192.0.2.100/24\"]\n" // lines 1-7
+	// Defaults: the only instance, its VRID, the kernel's group/port/ttl, and the services
+	// kept on the backup (synced entries need them).
+	cfg, err := Parse("f.toml", []byte(inst+"[lvs.sync_daemon]\ninterface = \"eth1\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 51, Port: 8848, TTL: 1}
+	if sd := cfg.LVS.SyncDaemon; sd == nil || *sd != want {
+		t.Errorf("sync daemon %+v, want %+v", sd, want)
+	}
+	if cfg.LVS.OnBackup != "keep" {
+		t.Errorf("on_backup %q with a sync daemon, want keep", cfg.LVS.OnBackup)
+	}
+	roundTrip(t, cfg)
+	// An explicit on_backup stays; an explicit sync_id wins over the VRID.
+	cfg, err = Parse("f.toml", []byte(inst+"[lvs]\non_backup = \"withdraw\"\n[lvs.sync_daemon]\ninterface = \"eth1\"\nsync_id = 0\ngroup = \"ff02::8\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sd := cfg.LVS.SyncDaemon; cfg.LVS.OnBackup != "withdraw" || sd.SyncID != 0 || sd.Group != netip.MustParseAddr("ff02::8") {
+		t.Errorf("explicit settings lost: on_backup %q, %+v", cfg.LVS.OnBackup, sd)
+	}
+	// Without the table: no sync, on_backup's own default.
+	if cfg, err = Parse("f.toml", []byte(inst)); err != nil || cfg.LVS.SyncDaemon != nil || cfg.LVS.OnBackup != "withdraw" {
+		t.Errorf("no table: %+v %v", cfg.LVS, err)
+	}
+
+	two := inst + "[[vrrp_instance]]\nname = \"VI_2\"\ninterface = \"eth0\"\nvirtual_router_id = 52\nvirtual_ipaddress = [\"192.0.2.101/24\"]\n" // lines 1-12
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+	}{
+		{"every bad value", inst + "[lvs]\nsysctl_sloppy_tcp = \"yes\"\n[lvs.sync_daemon]\ninstance = \"VI_9\"\nsync_id = 256\nmax_len = 100\ngroup = \"192.0.2.1\"\nport = 0\nttl = 0\npreempt_wait = \"1001s\"\nbogus = 1\n", []string{
+			`f.toml:9: lvs.sysctl_sloppy_tcp: "yes" is not one of auto, on, off, keep`,
+			`f.toml:10: lvs.sync_daemon.interface: is required`,
+			`f.toml:11: lvs.sync_daemon.instance: no [[vrrp_instance]] is named "VI_9"`,
+			`f.toml:12: lvs.sync_daemon.sync_id: 256 is out of range 0..255`,
+			`f.toml:13: lvs.sync_daemon.max_len: 100 is out of range 256..65507 (0 = from the interface's MTU)`,
+			`f.toml:14: lvs.sync_daemon.group: 192.0.2.1 is not a multicast address`,
+			`f.toml:15: lvs.sync_daemon.port: 0 is out of range 1..65535`,
+			`f.toml:16: lvs.sync_daemon.ttl: 0 is out of range 1..255`,
+			`f.toml:17: lvs.sync_daemon.preempt_wait: 16m41s is out of range 0s..1000s`,
+			`f.toml:18: lvs.sync_daemon.bogus: unknown key`}},
+		{"instance required with two", two + "[lvs.sync_daemon]\ninterface = \"eth1\"\n", []string{
+			`f.toml:13: lvs.sync_daemon.instance: is required: name the vrrp_instance whose state the sync daemons follow`}},
+		{"no virtual server", "[lvs.sync_daemon]\ninterface = \"eth1\"\ninstance = \"VI_1\"\n", []string{
+			`f.toml:1: lvs.sync_daemon: needs a [[virtual_server]]: the daemons sync the connections of IPVS services`,
+			`f.toml:3: lvs.sync_daemon.instance: no [[vrrp_instance]] is named "VI_1"`}},
+		{"bad interface", inst + "[lvs.sync_daemon]\ninterface = \"a/b\"\n", []string{
+			`f.toml:9: lvs.sync_daemon.interface: "a/b" is not an interface name`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("f.toml", []byte(tc.src))
+			var errs *Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("err = %v, want *Errors", err)
+			}
+			var got []string
+			for _, p := range errs.Problems {
+				got = append(got, p.String())
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }

@@ -19,6 +19,10 @@ import (
 //   - virtual_server: protocol "tcp", scheduler "wlc" (ipvsadm's default),
 //     forwarding "dr", persistence off, quorum 1, hysteresis 0.
 //   - real_server: weight 1.
+//   - lvs.sync_daemon: the kernel's defaults (group 224.0.0.81, port 8848, ttl 1, max_len
+//     from the MTU); sync_id is the followed instance's VRID; instance may be left out
+//     when the file has one instance; on_backup defaults to "keep" when the table is
+//     present (synced connection entries need the services on the backup, see README).
 //   - check: no default type (it must be set by the real server's or the
 //     virtual server's check; type = "" counts as not set); method GET, path "/", expect_status [200],
 //     tls_verify true, interval 2s, timeout 3s, rise 1, fall 3.
@@ -72,6 +76,12 @@ func (l *LVS) setDefaults() {
 	l.OnBackup = "withdraw"
 	l.ReconcileInterval = Duration(30 * time.Second)
 	l.SysctlIPForward, l.SysctlExpireNodestConn, l.SysctlExpireQuiescentTemplate, l.SysctlConntrack = "auto", "auto", "auto", "auto"
+	l.SysctlSloppyTCP, l.SysctlSloppySCTP = "auto", "auto"
+}
+
+func (s *SyncDaemon) setDefaults() {
+	s.Port = 8848
+	s.TTL = 1
 }
 
 func (vs *VirtualServer) setDefaults() {

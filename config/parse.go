@@ -57,6 +57,21 @@ func resolve(cfg *Config, seen map[string]bool) {
 			in.GARPMasterRefresh = cfg.Global.GARPMasterRefresh
 		}
 	}
+	if sd := cfg.LVS.SyncDaemon; sd != nil {
+		if !seen["lvs.sync_daemon.instance"] && len(cfg.Instances) == 1 {
+			sd.Instance = cfg.Instances[0].Name
+		}
+		if !seen["lvs.sync_daemon.sync_id"] {
+			for _, in := range cfg.Instances {
+				if in.Name == sd.Instance && sd.Instance != "" {
+					sd.SyncID = in.VirtualRouterID
+				}
+			}
+		}
+		if !seen["lvs.on_backup"] {
+			cfg.LVS.OnBackup = "keep"
+		}
+	}
 	checkFields := schemaFields(reflect.TypeFor[Check]())
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]

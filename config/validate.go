@@ -415,10 +415,46 @@ func (v *validator) lvs() {
 	}
 	v.positive("lvs.reconcile_interval", l.ReconcileInterval)
 	for k, val := range map[string]string{"sysctl_ip_forward": l.SysctlIPForward, "sysctl_expire_nodest_conn": l.SysctlExpireNodestConn,
-		"sysctl_expire_quiescent_template": l.SysctlExpireQuiescentTemplate, "sysctl_conntrack": l.SysctlConntrack} {
+		"sysctl_expire_quiescent_template": l.SysctlExpireQuiescentTemplate, "sysctl_conntrack": l.SysctlConntrack,
+		"sysctl_sloppy_tcp": l.SysctlSloppyTCP, "sysctl_sloppy_sctp": l.SysctlSloppySCTP} {
 		if !oneOf(val, "auto", "on", "off", "keep") {
 			v.r.add("lvs."+k, "%q is not one of auto, on, off, keep", val)
 		}
+	}
+	if l.SyncDaemon != nil {
+		v.syncDaemon(l.SyncDaemon)
+	}
+}
+
+func (v *validator) syncDaemon(sd *SyncDaemon) {
+	const p = "lvs.sync_daemon"
+	at := func(k string) string { return join(p, k) }
+	if len(v.cfg.VirtualServers) == 0 {
+		v.r.add(p, "needs a [[virtual_server]]: the daemons sync the connections of IPVS services")
+	}
+	switch {
+	case sd.Interface == "":
+		v.r.add(at("interface"), "is required")
+	case len(sd.Interface) > 15 || strings.ContainsAny(sd.Interface, "/ \t\n") || sd.Interface == "." || sd.Interface == "..":
+		v.r.add(at("interface"), "%q is not an interface name", sd.Interface)
+	}
+	switch {
+	case sd.Instance == "" && len(v.cfg.Instances) != 1:
+		v.r.add(at("instance"), "is required: name the vrrp_instance whose state the sync daemons follow")
+	case sd.Instance != "" && !slices.ContainsFunc(v.cfg.Instances, func(in Instance) bool { return in.Name == sd.Instance }):
+		v.r.add(at("instance"), "no [[vrrp_instance]] is named %q", sd.Instance)
+	}
+	v.intRange(at("sync_id"), sd.SyncID, 0, 255)
+	if sd.MaxLen != 0 && (sd.MaxLen < 256 || sd.MaxLen > 65507) {
+		v.r.add(at("max_len"), "%d is out of range 256..65507 (0 = from the interface's MTU)", sd.MaxLen)
+	}
+	if sd.Group.IsValid() && !sd.Group.IsMulticast() {
+		v.r.add(at("group"), "%s is not a multicast address", sd.Group)
+	}
+	v.intRange(at("port"), sd.Port, 1, 65535)
+	v.intRange(at("ttl"), sd.TTL, 1, 255)
+	if sd.PreemptWait < 0 || sd.PreemptWait > Duration(1000*time.Second) {
+		v.r.add(at("preempt_wait"), "%s is out of range 0s..1000s", sd.PreemptWait)
 	}
 }
 

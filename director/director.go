@@ -129,7 +129,7 @@ func New(o Options) (*Director, error) {
 	}
 	d.files = d.newTrackFiles(o.Config)
 	for i := range o.Config.Instances {
-		in, err := newInstance(d, &o.Config.Instances[i])
+		in, err := newInstance(d, o.Config, &o.Config.Instances[i])
 		if err != nil {
 			return nil, err
 		}
@@ -434,6 +434,9 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 				// programs it before claiming the VIPs, or after releasing them.
 				ef.lvs = d.lvs.snapshot()
 				d.lvs.latest.Store(ef.lvs)
+				if sd := d.cfg.LVS.SyncDaemon; d.lvs.syncd != nil && sd != nil && sd.Instance == in.cfg.Name {
+					d.lvs.syncd.follow()
+				}
 			}
 			in.effects.push(ef)
 		case vrrp.ActAnnounce:
@@ -466,6 +469,9 @@ func (d *Director) shutdown() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		d.lvs.withdraw(ctx)
 		cancel()
+		if d.lvs.syncd != nil {
+			d.lvs.syncd.stop()
+		}
 	}
 	// Belt and braces: whatever the workers did, no VIP of ours survives a clean stop.
 	for _, in := range d.instances {

@@ -77,7 +77,7 @@ func newSpec(c *config.Instance) *spec {
 	return sp
 }
 
-func newInstance(d *Director, c *config.Instance) (*instance, error) {
+func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance, error) {
 	in := &instance{d: d, cfg: c, sp: newSpec(c), six: c.Family() == 6}
 	_, in.sendIface, in.mac = plan(c)
 	src, err := primaryAddr(c, in.sp.vips)
@@ -93,14 +93,27 @@ func newInstance(d *Director, c *config.Instance) (*instance, error) {
 	default:
 		in.dsts = []netip.Addr{vrrp.GroupV4}
 	}
-	in.m = vrrp.NewMachine(machineConfig(c, src))
+	in.m = vrrp.NewMachine(machineConfig(c, src, preemptWait(cfg, c.Name)))
 	in.effects = newEffects(in)
 	return in, nil
 }
 
-func machineConfig(c *config.Instance, src netip.Addr) vrrp.Config {
+// machineConfig is the state machine's configuration; wait is a floor for preempt_delay
+// (see preemptWait).
+func machineConfig(c *config.Instance, src netip.Addr, wait time.Duration) vrrp.Config {
 	return vrrp.Config{Name: c.Name, Version: uint8(c.Version), Priority: uint8(c.Priority), Interval: c.AdvertInt.Std(),
-		Preempt: !c.NoPreempt, PreemptDelay: c.PreemptDelay.Std(), PrimaryIP: src}
+		Preempt: !c.NoPreempt, PreemptDelay: max(c.PreemptDelay.Std(), wait), PrimaryIP: src}
+}
+
+// preemptWait is [lvs.sync_daemon] preempt_wait for the instance the sync daemons follow:
+// after start-up that instance enters BACKUP, and so starts the backup daemon, at once;
+// holding preemption off for this long gives the daemon that long to receive the master's
+// connection table before this node takes the traffic.
+func preemptWait(cfg *config.Config, name string) time.Duration {
+	if sd := cfg.LVS.SyncDaemon; sd != nil && sd.Instance == name {
+		return sd.PreemptWait.Std()
+	}
+	return 0
 }
 
 // plan derives, without touching the host, the VIPs an instance holds (IPv6: a link-local

@@ -29,6 +29,7 @@ type lvsState struct {
 	d      *Director
 	kernel lvs.Kernel
 	mon    *healthcheck.Monitor
+	syncd  *syncState // the connection-sync daemons; nil when the kernel cannot run them
 
 	// Health transitions waiting for the loop.
 	pmu     sync.Mutex
@@ -87,6 +88,7 @@ func openLVS(d *Director) (*lvsState, error) {
 	}
 	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{}}
 	l.mon = healthcheck.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
+	l.syncd = newSyncState(d, k)
 	return l, nil
 }
 
@@ -107,6 +109,11 @@ func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
 	wg.Add(2)
 	go func() { defer wg.Done(); l.mon.Run(ctx) }()
 	go func() { defer wg.Done(); l.worker(ctx) }()
+	if l.syncd != nil {
+		l.syncd.follow()
+		wg.Add(1)
+		go func() { defer wg.Done(); l.syncd.run(ctx) }()
+	}
 	return nil
 }
 
@@ -347,7 +354,7 @@ func (l *lvsState) applySysctls() {
 	c := l.d.cfg.LVS
 	want, err := lvs.SysctlsFor(l.d.cfg, lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
 		ExpireNodestConn: lvs.SysctlMode(c.SysctlExpireNodestConn), ExpireQuiescentTemplate: lvs.SysctlMode(c.SysctlExpireQuiescentTemplate),
-		Conntrack: lvs.SysctlMode(c.SysctlConntrack)})
+		Conntrack: lvs.SysctlMode(c.SysctlConntrack), SloppyTCP: lvs.SysctlMode(c.SysctlSloppyTCP), SloppySCTP: lvs.SysctlMode(c.SysctlSloppySCTP)})
 	if err != nil {
 		l.d.log.Error("lvs: sysctls", "err", err)
 		return
@@ -404,6 +411,9 @@ func (l *lvsState) reload(now time.Time, cfg *config.Config) error {
 		l.retiredMu.Unlock()
 	}
 	l.publish()
+	if l.syncd != nil {
+		l.syncd.follow()
+	}
 	return nil
 }
 
@@ -468,6 +478,9 @@ func (l *lvsState) status() *LVSStatus {
 	if t := l.lastSync.Load(); t != nil {
 		st.LastSync = *t
 	}
+	if l.syncd != nil {
+		st.SyncDaemon = l.syncd.status(l.d.cfg.LVS.SyncDaemon)
+	}
 	if l.model == nil {
 		return st
 	}
@@ -505,6 +518,9 @@ func (l *lvsState) status() *LVSStatus {
 }
 
 func (l *lvsState) addCounters(st *LVSStatus) {
+	if st.SyncDaemon != nil {
+		l.syncd.addRunning(st.SyncDaemon)
+	}
 	snap, ok := l.kernel.(interface {
 		Snapshot() (lvs.Table, lvs.Stats, error)
 	})

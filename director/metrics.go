@@ -5,12 +5,15 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hadirector/hadirector/lvs"
 )
 
 // Metric descriptions. States are values, not labels, so series never churn on a
@@ -63,6 +66,10 @@ var (
 	mChecks             = prometheus.NewDesc("hadirector_check_total", "Health checks completed.", rsLabels, nil)
 	mCheckFailures      = prometheus.NewDesc("hadirector_check_failures_total", "Health checks that failed.", rsLabels, nil)
 	mCheckDuration      = prometheus.NewDesc("hadirector_check_duration_seconds", "Duration of the last completed health check.", rsLabels, nil)
+	mSyncRole           = prometheus.NewDesc("hadirector_ipvs_sync_daemon_role", "Connection-sync role this node runs for the followed instance: 0 none, 1 master, 2 backup (the kernel's IP_VS_STATE numbering).", []string{"instance"}, nil)
+	mSyncRunning        = prometheus.NewDesc("hadirector_ipvs_sync_daemon_running", "1 while the kernel runs the sync daemon of this role.", []string{"role"}, nil)
+	mSyncSwitches       = prometheus.NewDesc("hadirector_ipvs_sync_daemon_switches_total", "Role changes of the sync daemons.", nil, nil)
+	mSyncErrors         = prometheus.NewDesc("hadirector_ipvs_sync_daemon_errors_total", "Sync-daemon start/stop/list calls that failed.", nil, nil)
 	mInfo               = prometheus.NewDesc("hadirector_build_info", "Version of the running binary.", []string{"version"}, nil)
 )
 
@@ -72,7 +79,8 @@ type collector struct{ d *Director }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
 		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mNotifyDuration, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
-		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration} {
+		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration,
+		mSyncRole, mSyncRunning, mSyncSwitches, mSyncErrors} {
 		ch <- d
 	}
 }
@@ -118,6 +126,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 				return 1
 			}
 			return 0
+		}
+		if sd := l.SyncDaemon; sd != nil {
+			role := map[string]float64{"master": 1, "backup": 2}[sd.Role]
+			ch <- prometheus.MustNewConstMetric(mSyncRole, gauge, role, sd.Instance)
+			for _, r := range []lvs.SyncRole{lvs.SyncMaster, lvs.SyncBackup} {
+				running := slices.ContainsFunc(sd.Running, func(d lvs.SyncDaemon) bool { return d.Role == r })
+				ch <- prometheus.MustNewConstMetric(mSyncRunning, gauge, b(running), r.String())
+			}
+			ch <- prometheus.MustNewConstMetric(mSyncSwitches, counter, float64(sd.Switches))
+			ch <- prometheus.MustNewConstMetric(mSyncErrors, counter, float64(sd.Errors))
 		}
 		for _, vs := range l.Services {
 			ch <- prometheus.MustNewConstMetric(mProgrammed, gauge, b(vs.Programmed), vs.Service)

@@ -72,7 +72,7 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 		if in := d.byName[nc.Name]; in != nil && slices.Contains(keep, in) {
 			continue
 		}
-		in, err := newInstance(d, nc)
+		in, err := newInstance(d, cfg, nc)
 		if err != nil {
 			return fmt.Errorf("director: reload: %w", err)
 		}
@@ -111,7 +111,7 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 		}
 		oldSpec := in.sp
 		in.cfg, in.sp = nc, newSpec(nc)
-		in.m.Reconfigure(now, machineConfig(nc, in.src))
+		in.m.Reconfigure(now, machineConfig(nc, in.src, preemptWait(cfg, nc.Name)))
 		// The worker moves the VIPs that changed (if master) and takes the new hooks and
 		// GARP settings for what follows.
 		in.effects.push(effect{kind: effReconfigure, sp: in.sp, at: now})

@@ -69,6 +69,8 @@ type LVSStatus struct {
 	LastSync  time.Time       `json:"last_sync,omitzero"`
 	Sysctls   []lvs.Sysctl    `json:"sysctls,omitempty"` // the kernel settings this node applied as master, with reasons
 	Services  []ServiceStatus `json:"services"`
+	// SyncDaemon is the connection sync ([lvs.sync_daemon]); absent when not configured.
+	SyncDaemon *SyncDaemonStatus `json:"sync_daemon,omitempty"`
 }
 
 // ServiceStatus is one virtual server.
@@ -237,6 +239,10 @@ func (d *Director) LogStatus(ctx context.Context) {
 	}
 	if l := s.LVS; l != nil {
 		d.log.Info("status", "ipvs_ops", l.Ops, "ipvs_errors", l.Errors, "ipvs_last_error", l.LastError)
+		if sd := l.SyncDaemon; sd != nil {
+			d.log.Info("status", "sync_daemon_instance", sd.Instance, "sync_daemon_role", sd.Role, "since", sd.Since,
+				"running", len(sd.Running), "switches", sd.Switches, "errors", sd.Errors, "last_error", sd.LastError)
+		}
 		for _, vs := range l.Services {
 			d.log.Info("status", "service", vs.Service, "programmed", vs.Programmed, "quorum_up", vs.QuorumUp, "sorry", vs.Sorry)
 			for _, rs := range vs.RealServers {

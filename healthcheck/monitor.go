@@ -307,6 +307,11 @@ func Phase(id ID, interval time.Duration) time.Duration {
 	return time.Duration(x % uint64(interval))
 }
 
+// coalesce is the shortest sleep of the scheduler under the real clock: a check may start
+// up to this much after its slot, and the scheduler wakes at most 1/coalesce times a second
+// however many targets there are.
+const coalesce = 2 * time.Millisecond
+
 type job struct {
 	e       *entry
 	id      ID
@@ -383,6 +388,12 @@ loop:
 		d := time.Hour
 		if !next.IsZero() {
 			d = next.Sub(m.clock.Now())
+			if eng != nil {
+				// Slots of thousands of targets are spread a fraction of a millisecond
+				// apart: waking for each would cost more than the checks. Under the real
+				// clock the scheduler wakes at most every coalesce and starts what is due.
+				d = max(d, coalesce)
+			}
 		}
 		timer.Reset(d)
 		select {

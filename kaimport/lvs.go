@@ -770,7 +770,11 @@ func (t *translator) checkVirtualServer(vs *vserver) bool {
 			continue
 		}
 		seen[ap] = true
-		if rs.upper > 0 && rs.lower > rs.upper {
+		switch {
+		case rs.upper == 0 && rs.lower > 0:
+			t.warnKeyword(rs.node, rs.ctx, "lthreshold", "%d without uthreshold: the kernel refuses a lower threshold alone", rs.lower)
+			rs.lower = 0
+		case rs.upper > 0 && rs.lower > rs.upper:
 			t.warnKeyword(rs.node, rs.ctx, "lthreshold", "%d is above uthreshold %d", rs.lower, rs.upper)
 			rs.lower = 0
 		}

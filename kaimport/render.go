@@ -64,6 +64,10 @@ func (t *translator) render(name string) []byte {
 	if len(t.lvs.entries) > 0 {
 		tables = append(tables, t.lvs)
 	}
+	if len(t.syncd.entries) > 0 {
+		schemaOrder(t.syncd, "interface", "instance", "sync_id", "max_len", "group", "port", "ttl")
+		tables = append(tables, t.syncd)
+	}
 	for _, vs := range t.vservers {
 		tables = append(tables, vs.tables()...)
 	}

@@ -2,6 +2,7 @@ package kaimport
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ type translator struct {
 
 	global *table
 	lvs    *table
+	syncd  *table // [lvs.sync_daemon], from global_defs lvs_sync_daemon
 
 	// defaultVersion is global_defs vrrp_version (0 when not set).
 	defaultVersion int
@@ -37,6 +39,7 @@ func newTranslator(opt *Options, rd *reader) *translator {
 		warnings: slices.Clone(rd.warnings),
 		global:   &table{header: "[global]"},
 		lvs:      &table{header: "[lvs]"},
+		syncd:    &table{header: "[lvs.sync_daemon]"},
 		vsGroups: map[string]*vsGroup{},
 	}
 }
@@ -69,7 +72,7 @@ var leafKeywords = map[string]bool{}
 func init() {
 	for _, k := range strings.Fields(`router_id notify_fifo script_user enable_script_security
 		vrrp_garp_master_delay vrrp_garp_master_repeat vrrp_garp_master_refresh vrrp_min_garp
-		vrrp_rt_priority vrrp_no_swap vrrp_version lvs_timeouts
+		vrrp_rt_priority vrrp_no_swap vrrp_version lvs_timeouts lvs_sync_daemon
 		script interval timeout weight rise fall
 		state interface virtual_router_id priority advert_int version nopreempt preempt
 		preempt_delay accept no_accept mcast_src_ip unicast_src_ip use_vmac
@@ -504,6 +507,8 @@ func (t *translator) globalDefs(n *node) {
 			}
 		case "lvs_timeouts":
 			t.lvsTimeouts(c, ctx)
+		case "lvs_sync_daemon":
+			t.lvsSyncDaemon(c, ctx)
 		default:
 			t.unsupported(c, ctx)
 		}
@@ -525,5 +530,52 @@ func (t *translator) lvsTimeouts(n *node, ctx string) {
 			continue
 		}
 		t.lvs.set(key, tomlDuration(time.Duration(secs)*time.Second))
+	}
+}
+
+// lvsSyncDaemon translates "lvs_sync_daemon INTERFACE VRRP_INSTANCE [id SYNC_ID]
+// [maxlen LEN] [port PORT] [ttl TTL] [group ADDR]" into [lvs.sync_daemon].
+func (t *translator) lvsSyncDaemon(n *node, ctx string) {
+	if n.arg(1) == "" || n.arg(2) == "" || !validText(n.arg(1)) || !validText(n.arg(2)) {
+		t.warn(n, ctx, "want an interface and a vrrp_instance")
+		return
+	}
+	tb := t.syncd
+	tb.source = fmt.Sprintf("global_defs lvs_sync_daemon at %s:%d", n.File, n.Line)
+	tb.set("interface", tomlString(n.arg(1)))
+	tb.set("instance", tomlString(n.arg(2)))
+	ranges := map[string][3]int{"id": {0, 255}, "maxlen": {1, 65507}, "port": {1, 65535}, "ttl": {1, 255}}
+	keys := map[string]string{"id": "sync_id", "maxlen": "max_len", "port": "port", "ttl": "ttl"}
+	for i := 3; i < len(n.Words); i += 2 {
+		opt := n.Words[i]
+		if i+1 >= len(n.Words) {
+			t.warnKeyword(n, ctx, n.keyword(), "%q has no value", opt)
+			return
+		}
+		v := n.Words[i+1]
+		if opt == "group" {
+			a, err := netip.ParseAddr(v)
+			if err != nil || !a.IsMulticast() {
+				t.warnKeyword(n, ctx, n.keyword(), "group %q is not a multicast address", v)
+				continue
+			}
+			tb.set("group", tomlString(a.String()))
+			continue
+		}
+		r, ok := ranges[opt]
+		if !ok {
+			t.warnKeyword(n, ctx, n.keyword(), "%q is not one of id, maxlen, port, ttl, group", opt)
+			continue
+		}
+		x, ok := parseUint(v, r[0], r[1])
+		if !ok {
+			t.warnKeyword(n, ctx, n.keyword(), "%s %q is not a number in %d..%d", opt, v, r[0], r[1])
+			continue
+		}
+		if opt == "maxlen" && x < 256 {
+			t.warnKeyword(n, ctx, n.keyword(), "maxlen %d: hadirector takes 256..65507; the kernel's default (from the MTU) is kept", x)
+			continue
+		}
+		tb.set(keys[opt], tomlInt(x))
 	}
 }

@@ -282,3 +282,48 @@ func TestVirtualServerGroup(t *testing.T) {
 		}
 	}
 }
+
+func TestLVSSyncDaemon(t *testing.T) {
+	const rest = "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n virtual_ipaddress {\n 192.0.2.100\n }\n}\n" +
+		"virtual_server 192.0.2.100 80 {\n lb_algo rr\n lb_kind DR\n protocol TCP\n real_server 198.51.100.11 80 {\n weight 1\n }\n}\n"
+	res := importString(t, "global_defs {\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 9000 ttl 2 group 239.0.0.81\n}\n"+rest)
+	want := config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 7, MaxLen: 1400, Port: 9000, TTL: 2, Group: netip.MustParseAddr("239.0.0.81")}
+	if sd := res.Config.LVS.SyncDaemon; sd == nil || *sd != want || len(res.Warnings) != 0 {
+		t.Errorf("sync daemon %+v, want %+v; warnings %v\n%s", sd, want, res.Warnings, res.TOML)
+	}
+	// Defaults: the sync id is the instance's VRID, as keepalived's.
+	res = importString(t, "global_defs {\n lvs_sync_daemon eth1 VI_1 ttl 0 group 192.0.2.1 bogus 1 maxlen\n}\n"+rest)
+	if sd := res.Config.LVS.SyncDaemon; sd == nil || sd.SyncID != 51 || sd.TTL != 1 || sd.Group.IsValid() {
+		t.Errorf("sync daemon %+v\n%s", sd, res.TOML)
+	}
+	if n := len(res.Warnings); n != 4 {
+		t.Errorf("%d warnings, want 4 (ttl, group, bogus, maxlen): %v", n, res.Warnings)
+	}
+	res = importString(t, "global_defs {\n lvs_sync_daemon eth1\n}\n"+rest)
+	if res.Config.LVS.SyncDaemon != nil || !warned(res, "lvs_sync_daemon") {
+		t.Errorf("no instance: %+v, warnings %v", res.Config.LVS.SyncDaemon, res.Warnings)
+	}
+}
+
+// The kernel refuses a lower threshold above the upper one, and alone (upper 0): such an
+// lthreshold is left out with a warning rather than making a file config.Parse rejects.
+func TestThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		rs           string
+		upper, lower int
+		warn         bool
+	}{
+		{"uthreshold 10\n lthreshold 5", 10, 5, false},
+		{"lthreshold 1", 0, 0, true},
+		{"uthreshold 3\n lthreshold 5", 3, 0, true},
+	} {
+		res := importString(t, "virtual_server 192.0.2.100 80 {\n real_server 198.51.100.11 80 {\n "+tc.rs+"\n }\n}\n")
+		if len(res.Config.VirtualServers) != 1 || len(res.Config.VirtualServers[0].RealServers) != 1 {
+			t.Fatalf("%q: no real server in\n%s", tc.rs, res.TOML)
+		}
+		rs := res.Config.VirtualServers[0].RealServers[0]
+		if rs.UpperThreshold != tc.upper || rs.LowerThreshold != tc.lower || warned(res, "lthreshold") != tc.warn {
+			t.Errorf("%q: upper %d lower %d, warnings %v; want %d %d, warning %v", tc.rs, rs.UpperThreshold, rs.LowerThreshold, res.Warnings, tc.upper, tc.lower, tc.warn)
+		}
+	}
+}

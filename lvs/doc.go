@@ -2,8 +2,9 @@
 // configuration and the health of the real servers (FromConfig), the pure,
 // deterministic Diff between that model and what the kernel holds, the narrow
 // Kernel interface that applies the difference (an in-memory Fake for tests and
-// the moby/ipvs implementation on Linux), the director's IPVS sysctls, and the
-// ipvsadm-style listing of the live table.
+// the moby/ipvs implementation on Linux), the kernel's connection-sync daemons
+// (SyncDaemons, SetSyncRole), the director's IPVS sysctls, and the ipvsadm-style
+// listing of the live table.
 //
 // Ownership is the rule everything here keeps: only the services the
 // configuration declares are ever added, changed or deleted. Services that

@@ -141,3 +141,58 @@ func (f *Fake) Close() error {
 func truncTimeouts(t Timeouts) Timeouts {
 	return Timeouts{TCP: t.TCP.Truncate(time.Second), TCPFin: t.TCPFin.Truncate(time.Second), UDP: t.UDP.Truncate(time.Second)}
 }
+
+// FakeSyncDaemons is an in-memory SyncDaemons with the kernel's rules: one daemon per
+// role, starting a running role fails with ErrExists, stopping a stopped one succeeds.
+// It records every call in order.
+type FakeSyncDaemons struct {
+	mu      sync.Mutex
+	running map[SyncRole]SyncDaemon
+	calls   []string
+}
+
+// StartDaemon implements SyncDaemons.
+func (f *FakeSyncDaemons) StartDaemon(s SyncDaemon) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "start "+s.Role.String())
+	if _, ok := f.running[s.Role]; ok {
+		return ErrExists
+	}
+	if f.running == nil {
+		f.running = map[SyncRole]SyncDaemon{}
+	}
+	f.running[s.Role] = s.Normalize()
+	return nil
+}
+
+// StopDaemon implements SyncDaemons.
+func (f *FakeSyncDaemons) StopDaemon(r SyncRole) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls = append(f.calls, "stop "+r.String())
+	delete(f.running, r)
+	return nil
+}
+
+// Daemons implements SyncDaemons, master first.
+func (f *FakeSyncDaemons) Daemons() ([]SyncDaemon, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []SyncDaemon
+	for _, r := range []SyncRole{SyncMaster, SyncBackup} {
+		if s, ok := f.running[r]; ok {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// Calls returns the calls made so far and forgets them.
+func (f *FakeSyncDaemons) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.calls
+	f.calls = nil
+	return c
+}

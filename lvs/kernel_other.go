@@ -25,3 +25,12 @@ func HasIPVS() bool { return false }
 
 // DefaultSockets is IPVSOptions.Sockets when it is zero.
 const DefaultSockets = 2
+
+// StartDaemon fails: IPVS exists only on Linux.
+func (k *IPVS) StartDaemon(SyncDaemon) error { return ErrNoIPVS }
+
+// StopDaemon fails: IPVS exists only on Linux.
+func (k *IPVS) StopDaemon(SyncRole) error { return ErrNoIPVS }
+
+// Daemons fails: IPVS exists only on Linux.
+func (k *IPVS) Daemons() ([]SyncDaemon, error) { return nil, ErrNoIPVS }

@@ -57,6 +57,20 @@ func (w *nlConn) request(cmd uint8, fn func(attrs []byte) error) error {
 }
 
 func (w *nlConn) roundTrip(cmd uint8, flags uint16, svc *Service, withService bool, fn func(attrs []byte) error) error {
+	var a []byte
+	if withService {
+		a = attrHeader(a, ipvsCmdAttrService)
+		if svc != nil {
+			a = appendServiceKey(a, *svc)
+		}
+		a = endNest(a, 0)
+	}
+	return w.exchange(cmd, flags, a, fn)
+}
+
+// exchange sends one request cmd carrying the attributes a and calls fn (if set) with
+// the attributes of each answer, until the kernel's ACK or end of dump.
+func (w *nlConn) exchange(cmd uint8, flags uint16, a []byte, fn func(attrs []byte) error) error {
 	w.seq++
 	seq := w.seq
 	b := w.buf[:0]
@@ -66,14 +80,7 @@ func (w *nlConn) roundTrip(cmd uint8, flags uint16, svc *Service, withService bo
 	b = binary.NativeEndian.AppendUint32(b, seq)
 	b = binary.NativeEndian.AppendUint32(b, 0)
 	b = append(b, cmd, ipvsGenlVersion, 0, 0)
-	if withService {
-		nest := len(b)
-		b = attrHeader(b, ipvsCmdAttrService)
-		if svc != nil {
-			b = appendServiceKey(b, *svc)
-		}
-		b = endNest(b, nest)
-	}
+	b = append(b, a...)
 	binary.NativeEndian.PutUint32(b, uint32(len(b)))
 	w.buf = b
 	if err := unix.Sendto(w.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
@@ -114,7 +121,7 @@ func (w *nlConn) roundTrip(cmd uint8, flags uint16, svc *Service, withService bo
 				}
 				return nil
 			}
-			if len(m.Data) < 4 {
+			if len(m.Data) < 4 || fn == nil {
 				continue
 			}
 			if err := fn(m.Data[4:]); err != nil {

@@ -30,6 +30,8 @@ type SysctlPolicy struct {
 	ExpireNodestConn        SysctlMode
 	ExpireQuiescentTemplate SysctlMode
 	Conntrack               SysctlMode
+	SloppyTCP               SysctlMode
+	SloppySCTP              SysctlMode
 }
 
 // Sysctl is one kernel setting to apply, with the reason, for the log and status.
@@ -46,6 +48,8 @@ const (
 	SysctlExpireNodestConn        = "net.ipv4.vs.expire_nodest_conn"
 	SysctlExpireQuiescentTemplate = "net.ipv4.vs.expire_quiescent_template"
 	SysctlConntrack               = "net.ipv4.vs.conntrack"
+	SysctlSloppyTCP               = "net.ipv4.vs.sloppy_tcp"
+	SysctlSloppySCTP              = "net.ipv4.vs.sloppy_sctp"
 )
 
 // SysctlsFor returns the settings the master applies for cfg under policy p, in a
@@ -66,6 +70,11 @@ const (
 //   - conntrack is left alone: it is needed only when netfilter must see IPVS
 //     connections (stateful firewall rules or SNAT on the director), which the
 //     configuration cannot know; set it on explicitly for that.
+//   - sloppy_tcp and sloppy_sctp are left alone (the kernel's 0). On, a new master
+//     schedules a connection from any packet, not only from a SYN (INIT): without
+//     connection sync it picks up flows mid-stream — on the same real server only when
+//     the scheduler's choice is consistent (mh with mh-port, sh), so it is a choice for
+//     the operator, not something the configuration implies.
 func SysctlsFor(cfg *config.Config, p SysctlPolicy) ([]Sysctl, error) {
 	nat4, nat6, quiescentPersistence := false, false, false
 	for i := range cfg.VirtualServers {
@@ -113,6 +122,8 @@ func SysctlsFor(cfg *config.Config, p SysctlPolicy) ([]Sysctl, error) {
 		add(SysctlExpireNodestConn, p.ExpireNodestConn, true, "connections to removed real servers are reset rather than left to hang"),
 		add(SysctlExpireQuiescentTemplate, p.ExpireQuiescentTemplate, quiescentPersistence, "a persistent service uses inhibit_on_failure (weight-0 real servers)"),
 		add(SysctlConntrack, p.Conntrack, false, ""),
+		add(SysctlSloppyTCP, p.SloppyTCP, false, ""),
+		add(SysctlSloppySCTP, p.SloppySCTP, false, ""),
 	)
 }
 

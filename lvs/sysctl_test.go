@@ -42,9 +42,9 @@ address = "[2001:db8::100]:80"
 		{"inhibit + persistence expires templates", func() []Sysctl { s, _ := SysctlsFor(quiescent, SysctlPolicy{}); return s },
 			map[string]string{SysctlExpireNodestConn: "1", SysctlExpireQuiescentTemplate: "1"}},
 		{"explicit", func() []Sysctl {
-			s, _ := SysctlsFor(nat, SysctlPolicy{IPForward: SysctlKeep, ExpireNodestConn: SysctlOff, ExpireQuiescentTemplate: SysctlOn, Conntrack: SysctlOn})
+			s, _ := SysctlsFor(nat, SysctlPolicy{IPForward: SysctlKeep, ExpireNodestConn: SysctlOff, ExpireQuiescentTemplate: SysctlOn, Conntrack: SysctlOn, SloppyTCP: SysctlOn, SloppySCTP: SysctlOff})
 			return s
-		}, map[string]string{SysctlExpireNodestConn: "0", SysctlExpireQuiescentTemplate: "1", SysctlConntrack: "1"}},
+		}, map[string]string{SysctlExpireNodestConn: "0", SysctlExpireQuiescentTemplate: "1", SysctlConntrack: "1", SysctlSloppyTCP: "1", SysctlSloppySCTP: "0"}},
 	} {
 		if got := sysctlNames(tc.cfg()); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)

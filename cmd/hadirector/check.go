@@ -85,6 +85,9 @@ func checkHost(cfg *config.Config) []error {
 			iface(ti.Name, what+" track_interface")
 		}
 	}
+	if sd := cfg.LVS.SyncDaemon; sd != nil {
+		iface(sd.Interface, "lvs.sync_daemon")
+	}
 	for _, h := range cfg.Hooks() {
 		if err := notify.CheckHook(h.Cmd, cfg.Global.EnableScriptSecurity); err != nil {
 			probs = append(probs, fmt.Errorf("%s: %v", h.Where, err))

@@ -176,6 +176,8 @@ type conf struct {
 	weights  [2]int // of rs1, rs2 on :80; 0 means 1
 	noSticky bool   // leave out the :8080 service
 	bulk     int    // a service :9000 with this many unchecked real servers (a slow sync)
+	lvs      string // more [lvs] keys and sub-tables, as TOML
+	moreVS   string // more [[virtual_server]] tables, as TOML
 }
 
 func (c conf) render(n *node) string {
@@ -246,7 +248,7 @@ virtual_ipaddress_label = "eth0:1"
 
 [lvs]
 timeout_tcp = "900s"
-
+%s
 [[virtual_server]]
 address = %q
 protocol = "tcp"
@@ -260,8 +262,8 @@ forwarding = "dr"
   [[virtual_server.real_server]]
   address = %q
   weight = %d
-%s`, n.h.Name, n.h.Name, n.sock, garpRepeat, n.prio, advertInt, vips,
-		web, check, rsAddr(0, 80), w[0], rsAddr(1, 80), w[1], moreVS)
+%s%s`, n.h.Name, n.h.Name, n.sock, garpRepeat, n.prio, advertInt, vips, c.lvs,
+		web, check, rsAddr(0, 80), w[0], rsAddr(1, 80), w[1], moreVS, c.moreVS)
 }
 
 func (n *node) write(c conf) {

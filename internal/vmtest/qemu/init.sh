@@ -21,6 +21,9 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 exec </dev/null >/dev/console 2>&1
 
 hostname vmtest
+# The initramfs root comes up mode 0777; a real machine's / is 0755, and script security
+# (notify hooks, track scripts) refuses paths under a world-writable directory.
+chmod 0755 /
 ip link set lo up
 
 VMTEST_NONCE=none

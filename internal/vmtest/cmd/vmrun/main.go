@@ -45,11 +45,12 @@ func main() {
 }
 
 func run() int {
-	var pkgs, bins listFlag
+	var pkgs, bins, execs listFlag
 	var env envFlag
 	fs := flag.NewFlagSet("vmrun", flag.ContinueOnError)
 	fs.Var(&pkgs, "pkgs", "Go package patterns (separated by commas or spaces) whose -tags vmtest tests run in the VM (default ./internal/vmtest)")
 	fs.Var(&bins, "bin", "main packages (separated by commas or spaces) built for the VM and installed in its /usr/local/bin (e.g. ./cmd/hadirector)")
+	fs.Var(&execs, "exec", "main packages (separated by commas or spaces) run as programs in the VM after the tests; the arguments after -- go to them instead of the tests (e.g. ./cmd/hadirector-demo)")
 	fs.Var(&env, "env", "KEY=VALUE exported to the tests in the VM (repeatable); HADIRECTOR_REQUIRE_PRIV is passed on by itself")
 	runRE := fs.String("run", "", "run only tests matching this regexp (-test.run)")
 	verbose := fs.Bool("v", true, "verbose test output (-test.v)")
@@ -61,8 +62,12 @@ func run() int {
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2
 	}
-	extra := fs.Args() // after --: passed to every test binary
-	if len(pkgs) == 0 {
+	extra := fs.Args() // after --: passed to every test binary, or to the -exec programs
+	var progExtra []string
+	if len(execs) > 0 {
+		extra, progExtra = nil, extra
+	}
+	if len(pkgs) == 0 && len(execs) == 0 {
 		pkgs = listFlag{"./internal/vmtest"}
 	}
 
@@ -90,15 +95,18 @@ func run() int {
 	fmt.Fprintf(progress, "vmtest: kernel %s (%v)\n", kernel.Version, time.Since(t).Round(time.Millisecond))
 
 	t = time.Now()
-	tps, skipped, err := qemu.ListTestPackages(ctx, pkgs, *tags)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "vmtest:", err)
-		return 2
+	var tps []qemu.TestPackage
+	var skipped []string
+	if len(pkgs) > 0 {
+		if tps, skipped, err = qemu.ListTestPackages(ctx, pkgs, *tags); err != nil {
+			fmt.Fprintln(os.Stderr, "vmtest:", err)
+			return 2
+		}
 	}
 	for _, s := range skipped {
 		fmt.Fprintf(progress, "vmtest: %s has no test files with -tags %s: skipped\n", s, *tags)
 	}
-	if len(tps) == 0 {
+	if len(tps) == 0 && len(execs) == 0 {
 		fmt.Fprintf(os.Stderr, "vmtest: no test packages in %s\n", pkgs.String())
 		return 2
 	}
@@ -141,6 +149,15 @@ func run() int {
 		}
 		args = append(args, extra...)
 		progs = append(progs, qemu.Program{Name: p.Name, Binary: paths[i], Args: args, PkgDir: p.Dir})
+	}
+	for _, e := range execs {
+		name := path.Base(e)
+		out := filepath.Join(work, "exec-"+name)
+		if err := qemu.BuildMain(ctx, e, out); err != nil {
+			fmt.Fprintln(os.Stderr, "vmtest:", err)
+			return 2
+		}
+		progs = append(progs, qemu.Program{Name: name, Binary: out, Args: progExtra})
 	}
 	vmEnv := []string(env)
 	if v, ok := os.LookupEnv("HADIRECTOR_REQUIRE_PRIV"); ok {
