@@ -62,6 +62,9 @@ const (
 	checkTimeout  = 2 * time.Second
 	checkFall     = 2
 	garpRepeat    = 5
+	// hookTimeout is notify_timeout when conf.hook is set; a hook still running then gets
+	// SIGTERM and, notify.DefaultGrace later, SIGKILL.
+	hookTimeout = 2 * time.Second
 
 	// slack is what the tests allow beyond a protocol limit for scheduling in a 2-CPU VM
 	// under software emulation running five namespaces' worth of processes.
@@ -176,6 +179,7 @@ type conf struct {
 	weights  [2]int // of rs1, rs2 on :80; 0 means 1
 	noSticky bool   // leave out the :8080 service
 	bulk     int    // a service :9000 with this many unchecked real servers (a slow sync)
+	hook     string // notify_master/backup/fault run this program (with the state as argument)
 }
 
 func (c conf) render(n *node) string {
@@ -224,6 +228,13 @@ persistence_timeout = "300s"
 			moreVS += fmt.Sprintf("  [[virtual_server.real_server]]\n  address = %q\n", rs)
 		}
 	}
+	var global, hooks string
+	if c.hook != "" {
+		global = fmt.Sprintf("notify_timeout = %q\n", hookTimeout)
+		for _, st := range []string{"master", "backup", "fault"} {
+			hooks += fmt.Sprintf("notify_%s = \"%s %s\"\n", st, c.hook, st)
+		}
+	}
 	return fmt.Sprintf(`# %s: written by e2e/vm
 [global]
 router_id = %q
@@ -233,7 +244,7 @@ log_level = "info"
 garp_master_delay = "0s"
 garp_master_repeat = %d
 realtime_priority = 10
-
+%s
 [[vrrp_instance]]
 name = "VI_1"
 interface = "eth0"
@@ -243,7 +254,7 @@ priority = %d
 advert_int = "%s"
 virtual_ipaddress = [%s]
 virtual_ipaddress_label = "eth0:1"
-
+%s
 [lvs]
 timeout_tcp = "900s"
 
@@ -260,7 +271,7 @@ forwarding = "dr"
   [[virtual_server.real_server]]
   address = %q
   weight = %d
-%s`, n.h.Name, n.h.Name, n.sock, garpRepeat, n.prio, advertInt, vips,
+%s`, n.h.Name, n.h.Name, n.sock, garpRepeat, global, n.prio, advertInt, vips, hooks,
 		web, check, rsAddr(0, 80), w[0], rsAddr(1, 80), w[1], moreVS)
 }
 
