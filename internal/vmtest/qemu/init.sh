@@ -9,6 +9,10 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TMPDIR=/tmp HADIRECTOR_IN_VM=1
 unset TERM
 
+# The kernel unpacks the initramfs into a rootfs whose / is 0777: hadirector's security
+# checks (hooks, the configuration file) rightly refuse anything below a directory others
+# can write, as a real root file system's / is not.
+chmod 755 /
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
