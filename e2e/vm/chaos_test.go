@@ -233,9 +233,10 @@ func (c *chaos) faults() []fault {
 		fs = append(fs,
 			fault{kind: "kill -9 " + name, do: func(c *chaos) (time.Time, string) {
 				n.proc.Kill()
+				heal := time.Now()
 				n.start()
 				c.restarted = n
-				return time.Now(), ", restarted at once"
+				return heal, ", restarted at once"
 			}},
 			fault{kind: "SIGTERM " + name, do: func(c *chaos) (time.Time, string) {
 				if err := n.proc.Signal(syscall.SIGTERM); err != nil {
@@ -246,9 +247,10 @@ func (c *chaos) faults() []fault {
 					c.violate("SIGTERM %s: exit status %d, %v; want 0 within 15 s", name, code, err)
 					n.proc.Kill()
 				}
+				heal := time.Now()
 				n.start()
 				c.restarted = n
-				return time.Now(), ", restarted once it exited"
+				return heal, ", restarted once it exited"
 			}},
 			fault{kind: "link down/up " + name, do: func(c *chaos) (time.Time, string) {
 				h := c.hold()
