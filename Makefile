@@ -67,7 +67,8 @@ chaos:
 	$(MAKE) test-vm VM_PKGS=./e2e/vm VM_RUN=TestChaos VM_TIMEOUT=60m \
 	  VM_ARGS='-test.v -chaos.faults=$(FAULTS) -chaos.seed=$(SEED)' || { \
 	  sed -n '/CHAOS-TRACE-BEGIN/,/CHAOS-TRACE-END/p' bin/vmtest-console.log > bin/chaos-failed.log; \
-	  echo "chaos: FAILED; fault log in bin/chaos-failed.log (replay with the SEED it names)"; exit 1; }
+	  if [ -s bin/chaos-failed.log ]; then echo "chaos: FAILED; fault log in bin/chaos-failed.log (replay with the SEED it names)"; \
+	  else echo "chaos: FAILED before the test could print its fault log (VM hung or timed out); the faults so far are in bin/vmtest-console.log"; fi; exit 1; }
 
 # The IPVS benchmark in the VM: full sync vs ipvsadm -R, no-op resync vs ipvsadm -Sn, the
 # ops of a one-weight change, withdraw vs one-by-one delete; prints raw figures and ratios.

@@ -72,6 +72,10 @@ func TestChaos(t *testing.T) {
 	}
 	fmt.Printf("chaos: seed %d, %d faults (replay: make chaos SEED=%d FAULTS=%d)\n", seed, *chaosFaults, seed, *chaosFaults)
 	p := newPair(t)
+	// Under emulation the guest's clock source matters when the host is overloaded.
+	if cs, err := os.ReadFile("/sys/devices/system/clocksource/clocksource0/current_clocksource"); err == nil {
+		t.Logf("guest clock source: %s", strings.TrimSpace(string(cs)))
+	}
 	c := newChaos(t, p, seed)
 	start := time.Now()
 	defer func() {
@@ -89,6 +93,8 @@ func TestChaos(t *testing.T) {
 	for i := range *chaosFaults {
 		f := c.pick()
 		c.n, c.kind, c.restarted = i+1, f.kind, nil
+		// Logged before the fault too: a run that hangs still names the fault it hung in.
+		c.t.Logf("#%03d %8.3fs %s ...", c.n, time.Since(c.t0).Seconds(), f.kind)
 		heal, note := f.do(c)
 		c.settle(note, heal)
 		if f.after != nil {
@@ -375,6 +381,7 @@ func (c *chaos) pick() fault {
 func (c *chaos) settle(note string, heal time.Time) {
 	bound := c.bound()
 	var prev time.Duration
+	var last []string // the problems of the last failing round
 	for {
 		r0 := time.Now()
 		probs := c.problems(heal)
@@ -390,7 +397,8 @@ func (c *chaos) settle(note string, heal time.Time) {
 			}
 			c.record(note, rec, lag, start, nil)
 			if rec > bound+lag+start {
-				c.violate("recovered after %v: more than %v + %v poll lag + %v start-up", rec.Round(time.Millisecond), bound, lag.Round(time.Millisecond), start.Round(time.Millisecond))
+				c.violate("recovered after %v: more than %v + %v poll lag + %v start-up; until then: %s",
+					rec.Round(time.Millisecond), bound, lag.Round(time.Millisecond), start.Round(time.Millisecond), strings.Join(last, "; "))
 			}
 			return
 		}
@@ -400,7 +408,7 @@ func (c *chaos) settle(note string, heal time.Time) {
 			c.fatal = true
 			return
 		}
-		prev = round
+		prev, last = round, probs
 		time.Sleep(pollEvery)
 	}
 }
