@@ -660,7 +660,7 @@ func (c *chaos) processesIn(n *node) int {
 	count := 0
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+		if pid, err := strconv.Atoi(e.Name()); err != nil || pid == os.Getpid() {
 			continue
 		}
 		if link, err := os.Readlink("/proc/" + e.Name() + "/ns/net"); err == nil && link == want {
