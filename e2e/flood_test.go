@@ -35,7 +35,9 @@ const (
 // 100 000 packets a second or more, for a few seconds, while the pair runs 100 ms adverts.
 // Nothing changes: no transition, the master's adverts on the wire keep their schedule, its
 // memory does not grow, every packet that reached the daemon is counted by reason, and
-// the log has one line per reason, not one per packet.
+// the log has one line per reason, not one per packet. (Packets arriving on another
+// interface never reach the daemon: its socket is bound to its device, and the
+// `interface` reason only backs that up.)
 func TestDropFlood(t *testing.T) {
 	// Three instances: VI_1 (v3 multicast, the one whose adverts are timed), VI_2 (v2 with a
 	// password), VI_3 (v3 unicast between a and b).
