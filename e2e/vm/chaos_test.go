@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/hadirector/hadirector/internal/lab"
 	"github.com/hadirector/hadirector/notify"
 )
 
@@ -93,6 +94,7 @@ func TestChaos(t *testing.T) {
 	for i := range *chaosFaults {
 		f := c.pick()
 		c.n, c.kind, c.restarted = i+1, f.kind, nil
+		c.from = [2]logMark{{p.a.proc, p.a.mark()}, {p.b.proc, p.b.mark()}}
 		// Logged before the fault too: a run that hangs still names the fault it hung in.
 		c.t.Logf("#%03d %8.3fs %s ...", c.n, time.Since(c.t0).Seconds(), f.kind)
 		heal, note := f.do(c)
@@ -129,6 +131,9 @@ type chaos struct {
 	fs        []fault
 	// hookMarks are a's and b's log positions when hooks started to hang.
 	hookMarks [2]int
+	// from is where the current fault starts in each director's log (the process and the
+	// line), for the record of a violation.
+	from [2]logMark
 
 	stats      map[string]*kindStats
 	trace      []string
@@ -141,6 +146,11 @@ type chaos struct {
 type watched struct {
 	name string
 	node *node // nil for hosts that should run nothing at all
+}
+
+type logMark struct {
+	proc *lab.Proc
+	line int
 }
 
 type kindStats struct {
@@ -399,12 +409,14 @@ func (c *chaos) settle(note string, heal time.Time) {
 			if rec > bound+lag+start {
 				c.violate("recovered after %v: more than %v + %v poll lag + %v start-up; until then: %s",
 					rec.Round(time.Millisecond), bound, lag.Round(time.Millisecond), start.Round(time.Millisecond), strings.Join(last, "; "))
+				c.logsSinceFault()
 			}
 			return
 		}
 		if rec > bound+stuck {
 			c.record(note, rec, 0, 0, probs)
 			c.violate("not recovered after %v: %s", rec.Round(time.Millisecond), strings.Join(probs, "; "))
+			c.logsSinceFault()
 			c.fatal = true
 			return
 		}
@@ -457,6 +469,28 @@ func (c *chaos) violate(format string, args ...any) {
 		s.violations++
 	} else if c.kind != "" {
 		c.stats[c.kind] = &kindStats{violations: 1}
+	}
+}
+
+// logsSinceFault adds both directors' log lines since the current fault began to the
+// trace (the lines of a process the fault replaced, then its successor's), IPVS operations
+// left out.
+func (c *chaos) logsSinceFault() {
+	for i, n := range []*node{c.p.a, c.p.b} {
+		m := c.from[i]
+		var lines []string
+		if m.proc != nil {
+			lines = m.proc.Lines()[min(m.line, len(m.proc.Lines())):]
+		}
+		if m.proc != n.proc {
+			lines = append(append(lines, "--- restarted"), n.proc.Lines()...)
+		}
+		c.trace = append(c.trace, fmt.Sprintf("     --- %s's log since the fault began", n.h.Name))
+		for _, l := range lines {
+			if !strings.Contains(l, `"msg":"ipvs"`) {
+				c.trace = append(c.trace, "     "+l)
+			}
+		}
 	}
 }
 
