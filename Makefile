@@ -60,6 +60,20 @@ test-vm:
 	staticcheck -tags vmtest $(VM_PKGS)
 	$(GO) run ./internal/vmtest/cmd/vmrun -pkgs '$(VM_PKGS)' -bin '$(VM_BINS)' -run '$(VM_RUN)' -timeout $(VM_TIMEOUT) -- $(VM_ARGS)
 
+# The chaos soak (e2e/vm TestChaos) with FAULTS random faults; SEED replays a sequence (0 =
+# a new one, printed). CI runs its short default (16 faults) inside test-vm. A failing run's
+# fault log (between CHAOS-TRACE-BEGIN/END on the console) is copied to bin/chaos-failed.log.
+FAULTS ?= 200
+SEED ?= 0
+.PHONY: chaos
+chaos:
+	@mkdir -p bin
+	$(MAKE) test-vm VM_PKGS=./e2e/vm VM_RUN=TestChaos VM_TIMEOUT=60m \
+	  VM_ARGS='-test.v -chaos.faults=$(FAULTS) -chaos.seed=$(SEED)' || { \
+	  sed -n '/CHAOS-TRACE-BEGIN/,/CHAOS-TRACE-END/p' bin/vmtest-console.log > bin/chaos-failed.log; \
+	  if [ -s bin/chaos-failed.log ]; then echo "chaos: FAILED; fault log in bin/chaos-failed.log (replay with the SEED it names)"; \
+	  else echo "chaos: FAILED before the test could print its fault log (VM hung or timed out); the faults so far are in bin/vmtest-console.log"; fi; exit 1; }
+
 # The IPVS benchmark in the VM: full sync vs ipvsadm -R, no-op resync vs ipvsadm -Sn, the
 # ops of a one-weight change, withdraw vs one-by-one delete; prints raw figures and ratios.
 .PHONY: bench-vm

@@ -333,12 +333,56 @@ func (d *Director) loop(ctx context.Context) {
 		case f := <-d.events:
 			f(time.Now())
 		case <-timer.C:
+			if time.Since(next) > stalled && d.backupDue(next) {
+				// This process did not run for a while (a stalled host, a paused VM):
+				// adverts the master sent in time may wait in the sockets. Let the
+				// receivers deliver them first, so they reset the master-down timer
+				// instead of losing to it (a needless takeover that leads clients here).
+				d.catchUp()
+			}
 			now := time.Now()
 			for _, in := range d.instances {
 				if dl := in.m.Deadline(); !dl.IsZero() && !now.Before(dl) {
 					d.step(now, in, vrrp.Event{Kind: vrrp.EvTimer})
 				}
 			}
+		}
+	}
+}
+
+// A timer that fires more than stalled after its deadline means the process was not
+// running; catchUp then runs the events the receivers deliver until they have been quiet
+// for catchUpQuiet, for at most catchUpMax.
+const (
+	stalled      = 20 * time.Millisecond
+	catchUpQuiet = 5 * time.Millisecond
+	catchUpMax   = 50 * time.Millisecond
+)
+
+// backupDue reports whether a backup's master-down timer is among the deadlines due at
+// dl (a master's overdue advert is not held up).
+func (d *Director) backupDue(dl time.Time) bool {
+	for _, in := range d.instances {
+		if t := in.m.Deadline(); in.m.State() == vrrp.Backup && !t.IsZero() && !t.After(dl) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Director) catchUp() {
+	end := time.After(catchUpMax)
+	quiet := time.NewTimer(catchUpQuiet)
+	defer quiet.Stop()
+	for {
+		select {
+		case f := <-d.events:
+			f(time.Now())
+			quiet.Reset(catchUpQuiet)
+		case <-quiet.C:
+			return
+		case <-end:
+			return
 		}
 	}
 }

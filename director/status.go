@@ -166,13 +166,8 @@ func (d *Director) serveStatus(ctx context.Context, path string) error {
 		c.Close()
 		return fmt.Errorf("director: status socket %s: another hadirector is running", path)
 	}
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
+	l, err := listenPrivate(path)
 	if err != nil {
-		return fmt.Errorf("director: status socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
 		return fmt.Errorf("director: status socket: %w", err)
 	}
 	mux := http.NewServeMux()
@@ -215,6 +210,33 @@ func (d *Director) serveStatus(ctx context.Context, path string) error {
 		}
 	}()
 	return nil
+}
+
+// listenPrivate listens on a unix socket at path that only its owner (root) can connect
+// to. The socket is bound under a temporary name, set to 0600 and then renamed into place,
+// so it never appears at path with the mode the umask gives (0777 under umask 0), not
+// even for an instant. A file already at path is replaced.
+func listenPrivate(path string) (net.Listener, error) {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	os.Remove(tmp)
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	// Close must not unlink: the name it knows is the temporary one, gone after the
+	// rename; the caller removes path.
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		l.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.Close()
+		os.Remove(tmp)
+		return nil, err
+	}
+	return l, nil
 }
 
 // LogStatus writes the status to the log (SIGUSR1, as keepalived users expect a dump).

@@ -13,7 +13,7 @@ import (
 	"github.com/hadirector/hadirector/vrrp"
 )
 
-// advertTap records when VRRP adverts arrive at a host (the client), by source.
+// advertTap records when VRRP adverts of one VRID arrive at a host (the client), by source.
 type advertTap struct {
 	mu   sync.Mutex
 	seen map[netip.Addr][]time.Time
@@ -22,7 +22,7 @@ type advertTap struct {
 	done chan struct{}
 }
 
-func tapAdverts(t *testing.T, h *lab.Host) *advertTap {
+func tapAdverts(t *testing.T, h *lab.Host, vrid uint8) *advertTap {
 	t.Helper()
 	tap := &advertTap{seen: map[netip.Addr][]time.Time{}, prio: map[netip.Addr][]uint8{}, done: make(chan struct{})}
 	err := h.Do(func() error {
@@ -52,6 +52,9 @@ func tapAdverts(t *testing.T, h *lab.Host) *advertTap {
 				return
 			}
 			now := time.Now()
+			if len(payload) < 2 || payload[1] != vrid {
+				continue
+			}
 			src, _ := netip.AddrFromSlice(hdr.Src.To4())
 			tap.mu.Lock()
 			tap.seen[src] = append(tap.seen[src], now)
@@ -90,7 +93,7 @@ func TestAdvertTimingWhileHookHangs(t *testing.T) {
 	script := dir + "/hang.sh"
 	writeScript(t, script, "sleep 60\n")
 	p := newPair(t, 150, 100, "notify_master = \""+script+"\"", "")
-	tap := tapAdverts(t, p.client)
+	tap := tapAdverts(t, p.client, 51)
 	p.elect()
 	since := time.Now()
 	time.Sleep(3 * time.Second) // the hook is hanging all along

@@ -93,7 +93,25 @@ func TestReloadWithoutDisruption(t *testing.T) {
 			t.Fatalf("after broken reload %d: %v", i, err)
 		}
 	}
+	// A valid file that the group could change is refused like a broken one: it decides
+	// what runs as root.
 	p.a.writeFull(t, 150, `"192.0.2.100/24", "192.0.2.101/24"`, "")
+	if err := os.Chmod(p.a.cfg, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	mark := len(p.a.proc.Lines())
+	hup(p.a)
+	if _, _, err := p.a.proc.WaitFor(mark, func(l string) bool {
+		return strings.Contains(l, "reload rejected") && strings.Contains(l, "writable by group or others")
+	}, 0); err != nil {
+		t.Fatalf("reload of a group-writable file not rejected: %v", err)
+	}
+	if p.a.h.HasAddr("eth0", second) {
+		t.Fatal("the group-writable file was applied")
+	}
+	if err := os.Chmod(p.a.cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	hup(p.a)
 	eventually(t, time.Second, "a holds the new VIP", func() bool { return p.a.h.HasAddr("eth0", second) })
 	if err := p.client.Ping(second, time.Second); err != nil {

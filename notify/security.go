@@ -14,6 +14,9 @@ import (
 // ErrUnsafe marks a hook that enable_script_security refuses.
 var ErrUnsafe = errors.New("unsafe hook")
 
+// ErrUnsafeConfig marks a configuration file that others than root can change.
+var ErrUnsafeConfig = errors.New("unsafe configuration file")
+
 // CheckHook validates a hook command line for `hadirector check --host` and for `run`,
 // which refuses to start on an error: it must split without a shell, name an absolute
 // program that exists and is executable, and, with security (enable_script_security),
@@ -108,6 +111,52 @@ func rootOnly(hook, p string) error {
 		// since the hook could be replaced between the check and the run.
 		if fi.Mode().Perm()&0o022 != 0 {
 			return fmt.Errorf("notify: %s: %w: %s is writable by group or others", hook, ErrUnsafe, p)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
+}
+
+// CheckConfigFile verifies that nobody but root (or the user running hadirector) can
+// change the configuration file: it names the hooks that run as root and their arguments,
+// so whoever can write it runs any command as root — the check of a hook's program alone
+// does not help, "/bin/sh -c …" passes it. The file and every directory above it (as
+// written and as its symlinks resolve) must be owned by root or the current user and not
+// be writable by group or others; a directory with the sticky bit (like /tmp) is fine for
+// the directories, since nobody can rename or remove a file there that they do not own.
+func CheckConfigFile(path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("notify: %s: %w", path, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return fmt.Errorf("notify: %w", err)
+	}
+	if err := ownerOnly(path, real, true); err != nil {
+		return err
+	}
+	if dir := filepath.Dir(abs); dir != filepath.Dir(real) {
+		return ownerOnly(path, dir, false)
+	}
+	return nil
+}
+
+// ownerOnly checks p (the file itself if leaf) and every directory above it for
+// CheckConfigFile.
+func ownerOnly(file, p string, leaf bool) error {
+	me := uint32(os.Geteuid())
+	for ; ; leaf, p = false, filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("notify: %s: %w", file, err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Uid != 0 && st.Uid != me {
+			return fmt.Errorf("notify: %s: %w: %s is owned by uid %d, not root", file, ErrUnsafeConfig, p, st.Uid)
+		}
+		if fi.Mode().Perm()&0o022 != 0 && (leaf || fi.Mode()&os.ModeSticky == 0) {
+			return fmt.Errorf("notify: %s: %w: %s is writable by group or others", file, ErrUnsafeConfig, p)
 		}
 		if p == "/" {
 			return nil

@@ -241,3 +241,68 @@ func TestScriptUser(t *testing.T) {
 		t.Errorf("stats %+v; log %v", s, h.log.records(t))
 	}
 }
+
+// TestCheckConfigFile: the file and the directories above it must be changeable by root
+// (or the current user) alone; a sticky directory such as /tmp is fine above the file.
+func TestCheckConfigFile(t *testing.T) {
+	base := t.TempDir()
+	mk := func(dir string, dirMode, fileMode os.FileMode) string {
+		t.Helper()
+		d := filepath.Join(base, dir)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(d, dirMode); err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(d, "h.toml")
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f, fileMode); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	good := mk("good", 0o755, 0o644)
+	mk("open", 0o777, 0o644)
+	if err := os.Symlink(good, filepath.Join(base, "open", "link.toml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want string // "" = accepted
+	}{
+		{good, ""},
+		{mk("ro", 0o555, 0o400), ""},
+		{mk("sticky", 0o777|os.ModeSticky, 0o644), ""},
+		{mk("gw", 0o755, 0o664), "h.toml is writable by group or others"},
+		{mk("ow", 0o755, 0o646), "h.toml is writable by group or others"},
+		{mk("stickyfile", 0o755, 0o666|os.ModeSticky), "h.toml is writable by group or others"},
+		{filepath.Join(base, "open", "h.toml"), "open is writable by group or others"},
+		// The symlink's target is fine, but anybody can replace the link.
+		{filepath.Join(base, "open", "link.toml"), "open is writable by group or others"},
+		{filepath.Join(base, "missing.toml"), "no such file"},
+	} {
+		err := CheckConfigFile(tc.path)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.path, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.path, err, tc.want)
+		case tc.want != "" && tc.want != "no such file" && !errors.Is(err, ErrUnsafeConfig):
+			t.Errorf("%s: %v is not ErrUnsafeConfig", tc.path, err)
+		}
+	}
+
+	t.Run("owner", func(t *testing.T) {
+		privtest.Root(t)
+		f := mk("nobody", 0o755, 0o644)
+		if err := os.Chown(f, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckConfigFile(f); !errors.Is(err, ErrUnsafeConfig) || !strings.Contains(err.Error(), "owned by uid 65534") {
+			t.Errorf("a file owned by nobody: %v", err)
+		}
+	})
+}

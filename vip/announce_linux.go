@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"syscall"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -107,7 +108,13 @@ func (a *Announcer) Burst(vips []netip.Addr, repeat int) (sent int, err error) {
 			if v.Unmap().Is6() {
 				conn, dst = a.ip6, a.dstNA
 			}
-			if _, werr := conn.WriteTo(frames[i], dst); werr != nil {
+			_, werr := conn.WriteTo(frames[i], dst)
+			if errors.Is(werr, syscall.ENETDOWN) {
+				// A packet socket reports a link that went down once, at the next send,
+				// even when the link is back up by now: that frame is sent again.
+				_, werr = conn.WriteTo(frames[i], dst)
+			}
+			if werr != nil {
 				if errs[i] == nil {
 					errs[i] = fmt.Errorf("vip: announce %s on %s: %w", v, a.ifname, werr)
 				}

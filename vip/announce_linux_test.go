@@ -299,3 +299,25 @@ func BenchmarkBurst(b *testing.B) {
 		}
 	}
 }
+
+// A link that went down and came back leaves ENETDOWN pending on the announcer's packet
+// sockets; the first burst after it must still send every frame (found by the chaos soak:
+// the first gratuitous ARP of a new master after a link flap was lost).
+func TestBurstAfterLinkFlap(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	vips := []netip.Addr{netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("2001:db8::100")}
+	a := l.announcer("veth0", nil)
+	l.run("-n", l.node, "link", "set", "veth0", "down")
+	l.run("-n", l.node, "link", "set", "veth0", "up")
+	l.waitLinkUp(l.node, "veth0")
+	l.waitLinkUp(l.peer, "veth0")
+	c := l.capture()
+	sent, err := a.Burst(vips, 3)
+	if err != nil || sent != 6 {
+		t.Fatalf("Burst after a link flap = %d, %v; want 6 sent", sent, err)
+	}
+	if n := len(c.frames(6, func(b []byte) bool { return isGARPFrom(nodeMAC)(b) || isNAFrom(nodeMAC)(b) })); n != 6 {
+		t.Errorf("captured %d frames, want 6", n)
+	}
+}

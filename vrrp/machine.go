@@ -315,7 +315,13 @@ func (m *Machine) advert(now time.Time, a *Advert) []Action {
 			return []Action{{Kind: ActSend, Priority: m.priority}}
 		}
 		if m.higher(a) {
-			return m.becomeBackup(now, a, fmt.Sprintf("higher priority advert from %v (priority %d)", a.Src, a.Priority))
+			// Two masters: a split brain healing, or the other preempting. Clients may
+			// have followed our gratuitous ARPs, so one last advert of ours goes first:
+			// the winner sees a lower master and re-announces (below). Without it, when
+			// its advert reaches us before one of ours reaches it, nobody re-announces
+			// and clients keep sending to us until their neighbor entries expire.
+			return append([]Action{{Kind: ActSend, Priority: m.priority}},
+				m.becomeBackup(now, a, fmt.Sprintf("higher priority advert from %v (priority %d)", a.Src, a.Priority))...)
 		}
 		// A lower master exists: answer at once so it yields within one packet, and
 		// re-announce because the network may have followed it.

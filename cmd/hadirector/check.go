@@ -38,7 +38,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s and %s agree\n", *path, *peer)
 	}
 	if *host {
-		if probs := checkHost(cfg); len(probs) > 0 {
+		if probs := checkHost(*path, cfg); len(probs) > 0 {
 			for _, p := range probs {
 				fmt.Fprintf(stderr, "%s: %v\n", *path, p)
 			}
@@ -66,8 +66,13 @@ func loadConfig(path string) (*config.Config, error) {
 }
 
 // checkHost verifies what the configuration needs of this host.
-func checkHost(cfg *config.Config) []error {
+func checkHost(path string, cfg *config.Config) []error {
 	var probs []error
+	if cfg.Global.EnableScriptSecurity {
+		if err := notify.CheckConfigFile(path); err != nil {
+			probs = append(probs, err)
+		}
+	}
 	seen := map[string]bool{}
 	iface := func(name, what string) {
 		if name == "" || seen[name] {

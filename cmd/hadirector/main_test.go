@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -63,5 +66,71 @@ virtual_ipaddress = ["2001:db8::1/64"]
 		if !strings.Contains(errOut, want) {
 			t.Errorf("missing %s in\n%s", want, errOut)
 		}
+	}
+}
+
+// TestConfigFilePermissions: a configuration file the group or others can change decides
+// what runs as root, so run refuses it (exit 2) and check --host reports it — unless
+// enable_script_security is off, where it is only a warning.
+func TestConfigFilePermissions(t *testing.T) {
+	// An interface no host has, no hooks, no IPVS: should run ever get past the check,
+	// it touches nothing.
+	const body = `[global]
+status_socket = ""
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "hd-none0"
+virtual_router_id = 51
+priority = 150
+virtual_ipaddress = ["192.0.2.100/24"]
+`
+	dir := t.TempDir()
+	f := filepath.Join(dir, "h.toml")
+	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f, 0o664); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd("run", "-c", f, "-state-dir", dir)
+	if code != 2 || !strings.Contains(errOut, f+" is writable by group or others") {
+		t.Errorf("run with a group-writable file: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = runCmd("check", "--host", "-c", f)
+	if code != 2 || !strings.Contains(errOut, "unsafe configuration file") {
+		t.Errorf("check --host with a group-writable file: exit %d\n%s", code, errOut)
+	}
+	code, out, _ = runCmd("check", "-c", f)
+	if code != 0 || !strings.Contains(out, "ok:") {
+		t.Errorf("check without --host looks at the content only: exit %d, %s", code, out)
+	}
+	if err := os.Chmod(f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errOut = runCmd("check", "--host", "-c", f); strings.Contains(errOut, "unsafe configuration file") {
+		t.Errorf("check --host refuses a 0644 file: exit %d\n%s", code, errOut)
+	}
+
+	// With enable_script_security off: a warning, not a refusal.
+	if err := os.WriteFile(f, []byte(strings.Replace(body, "[global]", "[global]\nenable_script_security = false", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(f, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	if err := checkConfigFile(f, cfg, slog.New(slog.NewTextHandler(&logs, nil))); err != nil {
+		t.Errorf("security off: %v", err)
+	}
+	if !strings.Contains(logs.String(), "configuration file is not protected") {
+		t.Errorf("security off: no warning logged: %q", logs.String())
+	}
+	if code, _, errOut = runCmd("check", "--host", "-c", f); strings.Contains(errOut, "unsafe configuration file") {
+		t.Errorf("check --host with security off reports the file: exit %d\n%s", code, errOut)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/director"
+	"github.com/hadirector/hadirector/notify"
 )
 
 func cmdRun(args []string, stdout, stderr io.Writer) error {
@@ -32,6 +33,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	var lv slog.LevelVar
 	log, err := newLogger(stderr, cfg.Global, *level, *format, &lv)
 	if err != nil {
+		return &exitError{2, err}
+	}
+	if err := checkConfigFile(*path, cfg, log); err != nil {
 		return &exitError{2, err}
 	}
 	if err := tuneProcess(cfg.Global, log); err != nil {
@@ -83,6 +87,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 func reload(ctx context.Context, d *director.Director, path, levelFlag string, lv *slog.LevelVar, log *slog.Logger) {
 	log.Info("reload requested", "config", path)
 	cfg, err := config.Load(path)
+	if err == nil {
+		err = checkConfigFile(path, cfg, log)
+	}
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			log.Error("reload rejected; the running configuration is unchanged", "problem", line)
@@ -97,6 +104,17 @@ func reload(ctx context.Context, d *director.Director, path, levelFlag string, l
 		lv.Set(cfg.Global.Level())
 	}
 	log.Info("reload applied", "summary", cfg.Summary())
+}
+
+// checkConfigFile refuses a configuration file that others than root can change (it
+// decides what runs as root) under enable_script_security, and warns about it without.
+func checkConfigFile(path string, cfg *config.Config, log *slog.Logger) error {
+	err := notify.CheckConfigFile(path)
+	if err == nil || cfg.Global.EnableScriptSecurity {
+		return err
+	}
+	log.Warn("configuration file is not protected; accepted because enable_script_security is off", "err", err)
+	return nil
 }
 
 func newLogger(w io.Writer, g config.Global, level, format string, lv *slog.LevelVar) (*slog.Logger, error) {

@@ -62,6 +62,9 @@ const (
 	checkTimeout  = 2 * time.Second
 	checkFall     = 2
 	garpRepeat    = 5
+	// hookTimeout is notify_timeout when conf.hook is set; a hook still running then gets
+	// SIGTERM and, notify.DefaultGrace later, SIGKILL.
+	hookTimeout = 2 * time.Second
 
 	// slack is what the tests allow beyond a protocol limit for scheduling in a 2-CPU VM
 	// under software emulation running five namespaces' worth of processes.
@@ -178,6 +181,7 @@ type conf struct {
 	bulk     int    // a service :9000 with this many unchecked real servers (a slow sync)
 	lvs      string // more [lvs] keys and sub-tables, as TOML
 	moreVS   string // more [[virtual_server]] tables, as TOML
+	hook     string // notify_master/backup/fault run this program (with the state as argument)
 }
 
 func (c conf) render(n *node) string {
@@ -226,6 +230,13 @@ persistence_timeout = "300s"
 			moreVS += fmt.Sprintf("  [[virtual_server.real_server]]\n  address = %q\n", rs)
 		}
 	}
+	var global, hooks string
+	if c.hook != "" {
+		global = fmt.Sprintf("notify_timeout = %q\n", hookTimeout)
+		for _, st := range []string{"master", "backup", "fault"} {
+			hooks += fmt.Sprintf("notify_%s = \"%s %s\"\n", st, c.hook, st)
+		}
+	}
 	return fmt.Sprintf(`# %s: written by e2e/vm
 [global]
 router_id = %q
@@ -235,7 +246,7 @@ log_level = "info"
 garp_master_delay = "0s"
 garp_master_repeat = %d
 realtime_priority = 10
-
+%s
 [[vrrp_instance]]
 name = "VI_1"
 interface = "eth0"
@@ -245,7 +256,7 @@ priority = %d
 advert_int = "%s"
 virtual_ipaddress = [%s]
 virtual_ipaddress_label = "eth0:1"
-
+%s
 [lvs]
 timeout_tcp = "900s"
 %s
@@ -262,7 +273,7 @@ forwarding = "dr"
   [[virtual_server.real_server]]
   address = %q
   weight = %d
-%s%s`, n.h.Name, n.h.Name, n.sock, garpRepeat, n.prio, advertInt, vips, c.lvs,
+%s%s`, n.h.Name, n.h.Name, n.sock, garpRepeat, global, n.prio, advertInt, vips, hooks, c.lvs,
 		web, check, rsAddr(0, 80), w[0], rsAddr(1, 80), w[1], moreVS, c.moreVS)
 }
 

@@ -9,6 +9,10 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export HOME=/root TMPDIR=/tmp HADIRECTOR_IN_VM=1
 unset TERM
 
+# The kernel unpacks the initramfs into a rootfs whose / is 0777: hadirector's security
+# checks (hooks, the configuration file) rightly refuse anything below a directory others
+# can write, as a real root file system's / is not.
+chmod 755 /
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
@@ -21,9 +25,6 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 exec </dev/null >/dev/console 2>&1
 
 hostname vmtest
-# The initramfs root comes up mode 0777; a real machine's / is 0755, and script security
-# (notify hooks, track scripts) refuses paths under a world-writable directory.
-chmod 0755 /
 ip link set lo up
 
 VMTEST_NONCE=none
