@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/hadirector/hadirector/internal/lab"
 	"github.com/hadirector/hadirector/notify"
@@ -195,15 +193,7 @@ func newChaos(t *testing.T, p *pair, seed uint64) *chaos {
 	for _, n := range []*node{p.a, p.b} {
 		n.write(c.cfg)
 	}
-	ns, err := netns.GetFromPath("/run/netns/" + p.client.h.NS())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	if c.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.nl.Close)
+	c.nl = p.client.h.Netlink(t)
 	watch := func(name, nsName string, n *node) {
 		var st syscall.Stat_t
 		if err := syscall.Stat("/run/netns/"+nsName, &st); err != nil {
@@ -294,13 +284,13 @@ func (c *chaos) faults() []fault {
 		}},
 		fault{kind: "real server dies", ok: func(c *chaos) bool { return !c.down[0] && !c.down[1] }, do: func(c *chaos) (time.Time, string) {
 			i := c.rng.IntN(2)
-			p.rs[i].stop()
+			p.rs[i].Stop()
 			c.down[i] = true
 			return time.Now(), ": " + p.rs[i].name
 		}},
 		fault{kind: "real server returns", ok: func(c *chaos) bool { return c.down[0] || c.down[1] }, do: func(c *chaos) (time.Time, string) {
 			i := slices.Index(c.down[:], true)
-			p.rs[i].start()
+			p.rs[i].Start()
 			c.down[i] = false
 			return time.Now(), ": " + p.rs[i].name
 		}},

@@ -78,7 +78,7 @@ func TestDRPair(t *testing.T) {
 	// A real server fails: it leaves the master's table within fall × interval (+ the check
 	// timeout and slack), and all traffic goes to the other.
 	mark := a.mark()
-	p.rs[0].stop()
+	p.rs[0].Stop()
 	stopped := time.Now()
 	limit := checkFall*checkInterval + checkTimeout + slack
 	eventually(t, limit, "rs1 removed from a's table", func() bool {
@@ -99,7 +99,7 @@ func TestDRPair(t *testing.T) {
 		t.Errorf("with rs1 down, answers %v; want rs2 only", got)
 	}
 	// It comes back: added again after one good check (rise 1).
-	p.rs[0].start()
+	p.rs[0].Start()
 	eventually(t, checkInterval+checkTimeout+slack, "rs1 back in a's table", func() bool { return len(a.view()[svcName(web)]) == 2 })
 	if got := p.requests(t, web, 4); !slices.Contains(got, "rs1") || !slices.Contains(got, "rs2") {
 		t.Errorf("with rs1 back, answers %v; want both", got)

@@ -31,8 +31,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/hadirector/hadirector/director"
 	"github.com/hadirector/hadirector/internal/lab"
@@ -110,9 +108,7 @@ func newPair(t *testing.T) *pair {
 		h := l.Host(fmt.Sprintf("rs%d", i+1), a.String()+"/24")
 		// The product's own real-server set-up: VIP on lo, arp_ignore/arp_announce.
 		h.MustRun(t, bin, "realserver", "up", "--vip", vip.String()+","+vip2.String(), "-state", filepath.Join(t.TempDir(), "rs.json"))
-		r := &realServer{t: t, h: h, name: h.Name}
-		r.start()
-		t.Cleanup(r.stop)
+		r := &realServer{NameServer: h.ServeName(t, 80, 8080), h: h, name: h.Name}
 		p.rs = append(p.rs, r)
 	}
 	p.client = &client{h: l.Host("client", "192.0.2.50/24")}
@@ -158,15 +154,7 @@ func newNode(p *pair, h *lab.Host, prio int) *node {
 	}
 	p.t.Cleanup(func() { k.Close() })
 	n.k = k
-	ns, err := netns.GetFromPath("/run/netns/" + h.NS())
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	defer ns.Close()
-	if n.nl, err = netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
-		p.t.Fatalf("rtnetlink in %s: %v", h.Name, err)
-	}
-	p.t.Cleanup(n.nl.Close)
+	n.nl = h.Netlink(p.t)
 	n.write(conf{})
 	return n
 }
@@ -296,22 +284,7 @@ func (n *node) mdi() time.Duration {
 func (n *node) hasVIP() bool { return n.has(vip) }
 
 // has reports whether a is on the node's eth0.
-func (n *node) has(a netip.Addr) bool {
-	link, err := n.nl.LinkByName("eth0")
-	if err != nil {
-		return false
-	}
-	addrs, err := n.nl.AddrList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, x := range addrs {
-		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
-			return true
-		}
-	}
-	return false
-}
+func (n *node) has(a netip.Addr) bool { return lab.LinkHasAddr(n.nl, "eth0", a) }
 
 // logLine is the part of a JSON log line the tests read.
 type logLine struct {
@@ -482,51 +455,12 @@ func (n *node) hup() (mark int, applied bool) {
 	return mark, strings.Contains(line, "reload applied")
 }
 
-// realServer is a tiny HTTP server answering its own name on :80 and :8080 of a real
-// server's namespace. The listeners are opened inside the namespace (Host.Do) and served
-// from goroutines: accepted sockets belong to the namespace of their listener.
+// realServer is a real server's host with a lab.NameServer answering its name on :80 and
+// :8080.
 type realServer struct {
-	t    *testing.T
+	*lab.NameServer
 	h    *lab.Host
 	name string
-	mu   sync.Mutex
-	srvs []*http.Server
-}
-
-func (r *realServer) start() {
-	r.t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.srvs) > 0 {
-		return
-	}
-	for _, port := range []int{80, 8080} {
-		var ln net.Listener
-		if err := r.h.Do(func() (err error) {
-			ln, err = net.Listen("tcp4", fmt.Sprintf(":%d", port))
-			return err
-		}); err != nil {
-			r.t.Fatalf("%s: listen :%d: %v", r.name, port, err)
-		}
-		srv := &http.Server{
-			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-				fmt.Fprintln(w, r.name)
-			}),
-			ReadHeaderTimeout: 10 * time.Second,
-		}
-		go srv.Serve(ln)
-		r.srvs = append(r.srvs, srv)
-	}
-}
-
-// stop closes the listeners and every connection: the port then refuses connections.
-func (r *realServer) stop() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, s := range r.srvs {
-		s.Close()
-	}
-	r.srvs = nil
 }
 
 // client makes HTTP requests from the client's namespace.
@@ -547,23 +481,7 @@ func (c *client) dial(ctx context.Context, addr string) (net.Conn, error) {
 // get makes one request on a new TCP connection and returns the body (the real server's
 // name).
 func (c *client) get(to netip.AddrPort, timeout time.Duration) (string, error) {
-	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext:       func(ctx context.Context, _, addr string) (net.Conn, error) { return c.dial(ctx, addr) },
-	}}
-	resp, err := hc.Get("http://" + to.String() + "/")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %s", resp.Status)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return c.h.GetName(netip.Addr{}, to, timeout)
 }
 
 // persistent is one long-lived HTTP/1.1 keep-alive connection through the VIP.

@@ -26,12 +26,10 @@
 package demo
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -44,8 +42,6 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/examples"
@@ -135,7 +131,7 @@ type demo struct {
 	work   string
 	cfg    *config.Config // node-a.toml: the services both directors declare
 	a, b   *director
-	rs     []*realServer
+	rs     []*lab.NameServer
 	client *lab.Host
 	cnl    *netlink.Handle // the client's rtnetlink
 	snif   *sniffer        // frames on the client's link
@@ -250,10 +246,7 @@ func (d *demo) setup() {
 		// Replies go from the VIP straight to the client, on the same link.
 		h.MustRun(tb, "ip", "route", "add", "192.0.2.0/24", "dev", "eth0")
 		out := h.MustRun(tb, d.o.Bin, "realserver", "up", "--vip", vip.String(), "-state", filepath.Join(d.work, h.Name+".json"))
-		r := &realServer{tb: tb, h: h}
-		r.start()
-		tb.Cleanup(r.stop)
-		d.rs = append(d.rs, r)
+		d.rs = append(d.rs, h.ServeName(tb, 80))
 		d.say("  %-7s %-17s HTTP :80 answers %q; hadirector realserver up: %s", h.Name, ap.Addr(), h.Name, strings.TrimSpace(firstLine(out)))
 	}
 	addrs := []string{"192.0.2.50/24"}
@@ -262,7 +255,7 @@ func (d *demo) setup() {
 	}
 	d.client = l.Host("client", addrs...)
 	d.client.MustRun(tb, "ip", "route", "add", "198.51.100.0/24", "dev", "eth0")
-	d.cnl = nlHandle(tb, d.client)
+	d.cnl = d.client.Netlink(tb)
 	d.say("  client  192.0.2.50-54     requests to http://%s/", web)
 	d.say("  a       192.0.2.1  %s  director A: examples/node-a.toml (priority %d)", d.a.h.MAC(), d.a.prio)
 	d.say("  b       192.0.2.2  %s  director B: examples/node-b.toml (priority %d)", d.b.h.MAC(), d.b.prio)
@@ -383,22 +376,8 @@ func (d *demo) newDirector(l *lab.Lab, name, file string, addrs ...string) *dire
 		tb.Fatalf("demo: IPVS of %s: %v", name, err)
 	}
 	tb.Cleanup(func() { x.k.Close() })
-	x.nl = nlHandle(tb, x.h)
+	x.nl = x.h.Netlink(tb)
 	return x
-}
-
-func nlHandle(tb testing.TB, h *lab.Host) *netlink.Handle {
-	ns, err := netns.GetFromPath("/run/netns/" + h.NS())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ns.Close()
-	nl, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
-	if err != nil {
-		tb.Fatalf("demo: rtnetlink of %s: %v", h.Name, err)
-	}
-	tb.Cleanup(nl.Close)
-	return nl
 }
 
 // start runs `hadirector run` — the default configuration /etc/hadirector/hadirector.toml
@@ -498,22 +477,7 @@ func (x *director) state() string {
 	return s
 }
 
-func (x *director) hasVIP() bool {
-	link, err := x.nl.LinkByName("eth0")
-	if err != nil {
-		return false
-	}
-	addrs, err := x.nl.AddrList(link, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip {
-			return true
-		}
-	}
-	return false
-}
+func (x *director) hasVIP() bool { return lab.LinkHasAddr(x.nl, "eth0", vip) }
 
 // programmed reports whether the kernel table holds exactly the model for the healthy
 // real servers (the same comparison the daemon makes: no operation left to apply).
@@ -632,33 +596,7 @@ func (d *demo) persistence() {
 // get makes one HTTP request to the VIP from src (the zero Addr: the primary address) on a
 // new connection and returns the real server's name.
 func (d *demo) get(src netip.Addr, timeout time.Duration) (string, error) {
-	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := d.client.Do(func() (err error) {
-			dl := net.Dialer{}
-			if src.IsValid() {
-				dl.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
-			}
-			c, err = dl.DialContext(ctx, "tcp4", addr)
-			return err
-		})
-		return c, err
-	}
-	hc := &http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true, DialContext: dial}}
-	defer hc.CloseIdleConnections()
-	resp, err := hc.Get("http://" + web.String() + "/")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("status %s", resp.Status)
-	}
-	return strings.TrimSpace(string(b)), nil
+	return d.client.GetName(src, web, timeout)
 }
 
 // ---- 3. a real server fails and returns
@@ -669,7 +607,7 @@ func (d *demo) kick() {
 	d.say("3. rs1's HTTP server stops (check: HTTP %s %s every %s, timeout %s, fall %d, rise %d)",
 		c.Method, c.Path, interval, timeout, c.Fall, c.Rise)
 	mark := d.a.mark()
-	d.rs[0].stop()
+	d.rs[0].Stop()
 	limit := time.Duration(c.Fall)*interval + timeout + Slack
 	took, ok := waitFor(limit, func() bool { return d.a.programmed(realAddr[1]) })
 	reason, _ := d.a.logged(mark, "backend down", "reason")
@@ -693,7 +631,7 @@ func (d *demo) kick() {
 
 	d.say("   rs1's HTTP server starts again")
 	mark = d.a.mark()
-	d.rs[0].start()
+	d.rs[0].Start()
 	limit = time.Duration(c.Rise)*interval + timeout + Slack
 	took, ok = waitFor(limit, func() bool { return d.a.programmed(realAddr...) })
 	d.check("rs1 is added back (weight 1)", ok, "after %s (limit: rise × interval + timeout = %s, + %s slack)", ms(took), ms(limit-Slack), ms(Slack))
@@ -855,47 +793,6 @@ func (d *demo) summary() {
 		}
 	}
 	fmt.Fprintf(d.out, "demo: FAILED: %s\n", strings.Join(d.res.Failed(), "; "))
-}
-
-// ---- real servers
-
-// realServer answers every HTTP request with its name, on :80 of its namespace.
-type realServer struct {
-	tb  testing.TB
-	h   *lab.Host
-	mu  sync.Mutex
-	srv *http.Server
-}
-
-func (r *realServer) start() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.srv != nil {
-		return
-	}
-	var ln net.Listener
-	if err := r.h.Do(func() (err error) {
-		ln, err = net.Listen("tcp4", ":80")
-		return err
-	}); err != nil {
-		r.tb.Fatalf("demo: %s: listen :80: %v", r.h.Name, err)
-	}
-	name := r.h.Name
-	r.srv = &http.Server{
-		Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, name) }),
-		ReadHeaderTimeout: 10 * time.Second,
-	}
-	go r.srv.Serve(ln)
-}
-
-// stop closes the listener and every connection: the port then refuses connections.
-func (r *realServer) stop() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.srv != nil {
-		r.srv.Close()
-		r.srv = nil
-	}
 }
 
 // ---- the client's request stream
