@@ -211,16 +211,16 @@ type vsGroup struct {
 var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"}
 
 func (t *translator) virtualServerGroup(n *node) {
-	if len(n.Words) != 2 || n.arg(1) == "" {
-		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+	name, ok := t.blockName(n, func(name string) *node {
+		if g := t.vsGroups[name]; g != nil {
+			return g.node
+		}
+		return nil
+	})
+	if !ok {
 		return
 	}
-	name := n.arg(1)
 	ctx := "virtual_server_group " + name
-	if _, dup := t.vsGroups[name]; dup {
-		t.warn(n, "", "%q is already defined", name)
-		return
-	}
 	g := &vsGroup{node: n}
 	t.vsGroups[name] = g
 	for _, c := range n.Children {

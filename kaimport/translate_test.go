@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -325,5 +326,39 @@ func TestThresholds(t *testing.T) {
 		if rs.UpperThreshold != tc.upper || rs.LowerThreshold != tc.lower || warned(res, "lthreshold") != tc.warn {
 			t.Errorf("%q: upper %d lower %d, warnings %v; want %d %d, warning %v", tc.rs, rs.UpperThreshold, rs.LowerThreshold, res.Warnings, tc.upper, tc.lower, tc.warn)
 		}
+	}
+}
+
+// A block name used twice: the later block is left out with a warning naming the first, as
+// keepalived skips it; a block without a name is left out too.
+func TestBlockNames(t *testing.T) {
+	inst := func(name string, vrid int) string {
+		return fmt.Sprintf("vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n virtual_ipaddress {\n 192.0.2.%d\n }\n}\n", name, vrid, vrid)
+	}
+	src := "vrrp_script chk {\n script /bin/true\n}\nvrrp_script chk {\n script /bin/false\n}\n" +
+		inst("VI_1", 1) + inst("VI_1", 2) + "vrrp_instance {\n}\n" +
+		"vrrp_sync_group G {\n group {\n VI_1\n }\n}\nvrrp_sync_group G {\n group {\n VI_1\n }\n}\n" +
+		"virtual_server_group VG {\n 192.0.2.100 80\n}\nvirtual_server_group VG {\n 192.0.2.101 80\n}\n"
+	res := importString(t, src)
+	if n := len(res.Config.Instances); n != 1 || res.Config.Instances[0].VirtualRouterID != 1 {
+		t.Errorf("instances %+v, want VI_1 with VRID 1 only", res.Config.Instances)
+	}
+	if n := len(res.Config.Scripts); n != 1 || res.Config.Scripts[0].Script != "/bin/true" {
+		t.Errorf("scripts %+v, want the first chk only", res.Config.Scripts)
+	}
+	if n := len(res.Config.SyncGroups); n != 1 {
+		t.Errorf("%d sync groups, want 1", n)
+	}
+	var dups, unnamed int
+	for _, w := range res.Warnings {
+		switch {
+		case strings.Contains(w.Reason, "is already defined at keepalived.conf:"):
+			dups++
+		case strings.Contains(w.Reason, "needs exactly one name"):
+			unnamed++
+		}
+	}
+	if dups != 4 || unnamed != 1 {
+		t.Errorf("%d duplicate and %d unnamed warnings, want 4 and 1: %v", dups, unnamed, res.Warnings)
 	}
 }

@@ -132,18 +132,18 @@ func validInterface(name string) string {
 }
 
 func (t *translator) vrrpScript(n *node) {
-	if len(n.Words) != 2 || n.arg(1) == "" {
-		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+	name, ok := t.blockName(n, func(name string) *node {
+		for _, s := range t.scripts {
+			if s.name == name {
+				return s.node
+			}
+		}
+		return nil
+	})
+	if !ok {
 		return
 	}
-	name := n.arg(1)
 	ctx := "vrrp_script " + name
-	for _, s := range t.scripts {
-		if s.name == name {
-			t.warn(n, "", "%q is already defined at %s:%d", name, s.node.File, s.node.Line)
-			return
-		}
-	}
 	s := &script{node: n, ctx: ctx, name: name, interval: time.Second, rise: 1, fall: 1}
 	t.scripts = append(t.scripts, s)
 	for _, c := range n.Children {
@@ -188,20 +188,16 @@ func (t *translator) vrrpScript(n *node) {
 }
 
 func (t *translator) vrrpInstance(n *node) {
-	if len(n.Words) != 2 || n.arg(1) == "" {
-		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
-		return
-	}
-	name := n.arg(1)
-	if !validText(name) {
-		t.warn(n, "", "the name is not valid UTF-8")
-		return
-	}
-	for _, o := range t.instances {
-		if o.name == name {
-			t.warn(n, "", "%q is already defined at %s:%d: keepalived skips it too", name, o.node.File, o.node.Line)
-			return
+	name, ok := t.blockName(n, func(name string) *node {
+		for _, o := range t.instances {
+			if o.name == name {
+				return o.node
+			}
 		}
+		return nil
+	})
+	if !ok {
+		return
 	}
 	ctx := "vrrp_instance " + name
 	in := &instance{node: n, ctx: ctx, name: name, priority: 100, hooks: map[string]string{}, comments: map[string][]string{}}
@@ -481,20 +477,16 @@ func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
 }
 
 func (t *translator) syncGroup(n *node) {
-	if len(n.Words) != 2 || n.arg(1) == "" {
-		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
-		return
-	}
-	name := n.arg(1)
-	if !validText(name) {
-		t.warn(n, "", "the name is not valid UTF-8")
-		return
-	}
-	for _, o := range t.groups {
-		if o.name == name {
-			t.warn(n, "", "%q is already defined at %s:%d: keepalived skips it too", name, o.node.File, o.node.Line)
-			return
+	name, ok := t.blockName(n, func(name string) *node {
+		for _, o := range t.groups {
+			if o.name == name {
+				return o.node
+			}
 		}
+		return nil
+	})
+	if !ok {
+		return
 	}
 	ctx := "vrrp_sync_group " + name
 	g := &syncGroup{node: n, ctx: ctx, name: name, hooks: map[string]string{}, comments: map[string][]string{}}
@@ -952,4 +944,25 @@ func (t *translator) scriptNames() map[string]bool {
 		}
 	}
 	return taken
+}
+
+// blockName is the one name of a named block (vrrp_instance NAME { … }); prev finds the
+// block defined earlier under that name, if any. ok is false, after a warning, when the
+// block is to be left out: no name or several, a name that is not UTF-8, or a name already
+// taken (keepalived skips the later block too).
+func (t *translator) blockName(n *node, prev func(name string) *node) (name string, ok bool) {
+	if len(n.Words) != 2 || n.arg(1) == "" {
+		t.warn(n, "", "needs exactly one name, got %q", strings.Join(n.Words[1:], " "))
+		return "", false
+	}
+	name = n.arg(1)
+	if !validText(name) {
+		t.warn(n, "", "the name is not valid UTF-8")
+		return "", false
+	}
+	if o := prev(name); o != nil {
+		t.warn(n, "", "%q is already defined at %s:%d: keepalived skips it too", name, o.File, o.Line)
+		return "", false
+	}
+	return name, true
 }
