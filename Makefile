@@ -27,7 +27,9 @@ e2e:
 sim:
 	$(GO) test -count=1 -run 'TestSimulator' -v ./vrrp/sim
 
-test: lint unit sim e2e test-vm
+# `demo` is the README's main command run as it is: its exit status is the end-to-end test of
+# the whole pair with real IPVS (and of vmrun -exec).
+test: lint unit sim e2e test-vm demo
 
 # The director pair of examples/ with real IPVS, in the VM (the host kernel has none):
 # internal/demo narrates and checks the timeline; exit status 0 only if every step happened.

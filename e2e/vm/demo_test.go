@@ -4,7 +4,6 @@ package vm
 
 import (
 	"errors"
-	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -13,19 +12,6 @@ import (
 	"github.com/hadirector/hadirector/internal/demo"
 	"github.com/hadirector/hadirector/internal/vmtest"
 )
-
-// TestDemo runs the README's main job — `make demo` — as a test: the examples/ pair with
-// real IPVS, every step of the narrated timeline checked.
-func TestDemo(t *testing.T) {
-	vmtest.Need(t)
-	res := demo.Run(t, demo.Options{Out: os.Stdout})
-	if !res.OK() {
-		t.Fatalf("demo steps that did not happen: %s", strings.Join(res.Failed(), "; "))
-	}
-	if len(res.Steps) != 13 {
-		t.Fatalf("%d steps checked, want the 13 of the timeline", len(res.Steps))
-	}
-}
 
 // TestDemoFailsWhenAStepBreaks runs the demo command with director B frozen before A loses
 // power: nobody takes over, and the command must say so and exit 1.

@@ -16,8 +16,8 @@
 // Every step is checked against what the kernel and the wire show (IPVS tables read through
 // netlink and compared with the model the configuration implies, addresses, frames captured
 // on the client's link, real HTTP requests), and Run reports each step's outcome. The
-// command cmd/hadirector-demo runs it in the VM (`make demo`); e2e/vm runs the same
-// scenario as a test, and once more with a step broken on purpose to show the demo fails.
+// command cmd/hadirector-demo runs it in the VM (`make demo`, which `make test` runs too);
+// e2e/vm runs the command with a step broken on purpose to show the demo then fails.
 //
 // Each director runs in a mount namespace of its own (as `ip netns exec` gives it) in which
 // its directory of the demo is bind-mounted on /etc/hadirector (hadirector.toml and
