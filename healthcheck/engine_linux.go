@@ -43,7 +43,7 @@ type connOp struct {
 	fd       int
 	deadline time.Time
 	index    int
-	report   func(error)
+	report   func(err error, end time.Time)
 }
 
 func newConnEngine() (*connEngine, error) {
@@ -73,29 +73,29 @@ func (e *connEngine) supports(addr netip.AddrPort, bindTo netip.Addr) bool {
 }
 
 // start begins a connect check. report is called exactly once, with nil when the
-// connection was established, from the engine's goroutine or, when the outcome is known at
-// once, from start itself.
-func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time.Time, report func(error)) {
+// connection was established and the time the outcome was seen, from the engine's
+// goroutine or, when the outcome is known at once, from start itself.
+func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time.Time, report func(err error, end time.Time)) {
 	fd, err := openConnect(addr, bindTo)
 	if fd < 0 {
-		report(err)
+		report(err, time.Now())
 		return
 	}
 	op := &connOp{fd: fd, deadline: deadline, report: report}
 	e.mu.Lock()
 	if e.stop {
 		e.mu.Unlock()
-		unix.Close(fd)
-		report(errEngineStopped)
+		rawClose(fd)
+		report(errEngineStopped, time.Now())
 		return
 	}
 	// Registered under the lock, so the loop cannot see the socket's event (or let the
 	// socket time out and be closed, and its number reused) before the op is recorded.
 	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)}
-	if err := unix.EpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := rawEpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		e.mu.Unlock()
-		unix.Close(fd)
-		report(os.NewSyscallError("epoll_ctl", err))
+		rawClose(fd)
+		report(os.NewSyscallError("epoll_ctl", err), time.Now())
 		return
 	}
 	e.ops[fd] = op
@@ -119,31 +119,38 @@ func (e *connEngine) loop() {
 		err error
 	}
 	var out []outcome
+	var now time.Time // of the last wake-up
 	for {
 		e.mu.Lock()
 		if e.stop {
 			e.mu.Unlock()
 			return
 		}
-		var next time.Time
-		if len(e.queue) > 0 {
-			next = e.queue[0].deadline
-		}
-		if !next.Equal(e.wakeAt) {
-			e.wakeAt = next
-			e.file.SetReadDeadline(next)
+		// Waking before the earliest deadline is harmless (the loop looks and sleeps
+		// again); re-arming the deadline costs clock reads and timer work. So the deadline
+		// moves only when it has passed or a check needs an earlier one: about once per
+		// timeout under steady load, not once per wake-up.
+		switch {
+		case len(e.queue) == 0:
+			if !e.wakeAt.IsZero() && !e.wakeAt.After(now) {
+				e.wakeAt = time.Time{}
+				e.file.SetReadDeadline(e.wakeAt)
+			}
+		case e.wakeAt.IsZero() || e.queue[0].deadline.Before(e.wakeAt) || !e.wakeAt.After(now):
+			e.wakeAt = e.queue[0].deadline
+			e.file.SetReadDeadline(e.wakeAt)
 		}
 		e.mu.Unlock()
 
 		n := 0
 		err := e.raw.Read(func(fd uintptr) bool {
-			n, _ = unix.EpollWait(int(fd), events, 0)
+			n, _ = rawEpollPoll(int(fd), events)
 			return n > 0
 		})
 		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			return // the file was closed
 		}
-		now := time.Now()
+		now = time.Now()
 		e.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
 			op := e.ops[int(ev.Fd)]
@@ -154,7 +161,7 @@ func (e *connEngine) loop() {
 			var res error
 			if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
 				res = os.NewSyscallError("connect", unix.ECONNRESET)
-				if v, err := unix.GetsockoptInt(op.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+				if v, err := rawGetsockoptInt(op.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
 					res = os.NewSyscallError("getsockopt", err)
 				} else if v != 0 {
 					res = os.NewSyscallError("connect", unix.Errno(v))
@@ -166,7 +173,7 @@ func (e *connEngine) loop() {
 		for len(e.queue) > 0 && !e.queue[0].deadline.After(now) {
 			op := e.queue[0]
 			var res error
-			if _, err := unix.Getpeername(op.fd); err != nil {
+			if !rawConnected(op.fd) {
 				res = os.ErrDeadlineExceeded
 			}
 			e.remove(op)
@@ -174,7 +181,7 @@ func (e *connEngine) loop() {
 		}
 		e.mu.Unlock()
 		for i, o := range out {
-			o.op.report(o.err)
+			o.op.report(o.err, now)
 			out[i] = outcome{}
 		}
 		out = out[:0]
@@ -186,7 +193,7 @@ func (e *connEngine) loop() {
 func (e *connEngine) remove(op *connOp) {
 	delete(e.ops, op.fd)
 	heap.Remove(&e.queue, op.index)
-	unix.Close(op.fd)
+	rawClose(op.fd)
 }
 
 // close stops the engine; the checks still in flight are reported as cancelled.
@@ -203,8 +210,9 @@ func (e *connEngine) close() {
 		unix.Close(op.fd)
 	}
 	e.mu.Unlock()
+	now := time.Now()
 	for _, op := range ops {
-		op.report(errEngineStopped)
+		op.report(errEngineStopped, now)
 	}
 	e.file.Close()
 }
@@ -213,41 +221,35 @@ func (e *connEngine) close() {
 // connecting it to addr. It returns the socket while the connect is in progress, or -1
 // and the outcome (nil: connected at once) when it is already known.
 func openConnect(addr netip.AddrPort, bindTo netip.Addr) (int, error) {
-	ip := addr.Addr().Unmap()
-	family := unix.AF_INET6
-	if ip.Is4() {
-		family = unix.AF_INET
-	}
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	sa := makeSockaddr(addr.Addr(), addr.Port())
+	fd, err := rawSocket(sa.family())
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}
 	if bindTo.IsValid() {
 		// Choose the source port at connect time, per destination, rather than at bind
 		// time from the one range every destination shares.
-		unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
-		if err := unix.Bind(fd, sockaddr(bindTo.Unmap(), 0, family)); err != nil {
-			unix.Close(fd)
+		rawSetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+		local := makeSockaddr(bindTo, 0)
+		if local.four != sa.four {
+			rawClose(fd)
+			return -1, os.NewSyscallError("bind", unix.EAFNOSUPPORT)
+		}
+		if err := rawBind(fd, local); err != nil {
+			rawClose(fd)
 			return -1, os.NewSyscallError("bind", err)
 		}
 	}
-	switch err := unix.Connect(fd, sockaddr(ip, addr.Port(), family)); err {
+	switch err := rawConnect(fd, sa); err {
 	case unix.EINPROGRESS, unix.EALREADY, unix.EINTR:
 		return fd, nil
 	case nil:
-		unix.Close(fd)
+		rawClose(fd)
 		return -1, nil
 	default:
-		unix.Close(fd)
+		rawClose(fd)
 		return -1, os.NewSyscallError("connect", err)
 	}
-}
-
-func sockaddr(ip netip.Addr, port uint16, family int) unix.Sockaddr {
-	if family == unix.AF_INET {
-		return &unix.SockaddrInet4{Addr: ip.As4(), Port: int(port)}
-	}
-	return &unix.SockaddrInet6{Addr: ip.As16(), Port: int(port)}
 }
 
 type opHeap []*connOp

@@ -2,6 +2,7 @@ package healthcheck
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -56,7 +57,7 @@ func TestConnEngine(t *testing.T) {
 	results := make(chan result, 1100)
 	run := func(name string, addr netip.AddrPort, bind netip.Addr, timeout time.Duration) {
 		start := time.Now()
-		e.start(addr, bind, start.Add(timeout), func(err error) { results <- result{name, err, time.Since(start)} })
+		e.start(addr, bind, start.Add(timeout), func(err error, end time.Time) { results <- result{name, err, end.Sub(start)} })
 	}
 	for range 1000 {
 		run("up", up.addr(t), netip.Addr{}, time.Second)
@@ -111,7 +112,7 @@ func TestConnEngineLastLook(t *testing.T) {
 	defer e.close()
 	up := newTCPServer(t)
 	got := make(chan error, 1)
-	e.start(up.addr(t), netip.Addr{}, time.Now().Add(-time.Second), func(err error) { got <- err })
+	e.start(up.addr(t), netip.Addr{}, time.Now().Add(-time.Second), func(err error, _ time.Time) { got <- err })
 	if err := <-got; err != nil {
 		t.Fatalf("a connected socket past its deadline: %v", err)
 	}
@@ -145,5 +146,39 @@ func TestMonitorEngineStop(t *testing.T) {
 	}
 	if c := m.Counters(); c.Checks != 0 || c.InFlight != 0 {
 		t.Errorf("counters after stop %+v (want no check completed)", c)
+	}
+}
+
+// TestMonitorEngineBurst: more TCP checks fall due at once than the concurrency limit lets
+// run. The scheduler gathers due connects into batches; it must start the batch gathered so
+// far before it waits for room (a regression: it waited first, for checks it had not
+// started, and no check ever ran). With the interval far shorter than the checks of 300
+// targets take, the scheduler is also always behind, and must still stop when cancelled.
+func TestMonitorEngineBurst(t *testing.T) {
+	up := newTCPServer(t)
+	addr := up.addr(t)
+	m := NewMonitor(Options{MaxConcurrent: 4})
+	var targets []Target
+	for i := range 300 {
+		id := ID{Service: fmt.Sprintf("s%d", i), Backend: addr}
+		targets = append(targets, Target{ID: id, Checker: &TCP{Addr: addr}, Interval: 20 * time.Millisecond, Timeout: 5 * time.Second})
+	}
+	if err := m.Set(targets); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); m.Run(ctx) }()
+	waitFor(t, 10*time.Second, func() bool { return m.Counters().Checks >= 900 })
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return when cancelled behind schedule")
+	}
+	t.Logf("stopped in %v", time.Since(start))
+	if c := m.Counters(); c.Failures != 0 || c.InFlight != 0 {
+		t.Errorf("counters after stop %+v (want no failure, nothing in flight)", c)
 	}
 }

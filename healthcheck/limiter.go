@@ -44,23 +44,28 @@ func newLimiter(most int) *limiter {
 	}
 }
 
+// tryAcquire takes room for one more check if there is some.
+func (l *limiter) tryAcquire() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inflight < l.limit {
+		l.inflight++
+		return true
+	}
+	l.held = true
+	return false
+}
+
 // acquire waits for room for one more check.
 func (l *limiter) acquire(ctx context.Context) error {
-	for {
-		l.mu.Lock()
-		if l.inflight < l.limit {
-			l.inflight++
-			l.mu.Unlock()
-			return nil
-		}
-		l.held = true
-		l.mu.Unlock()
+	for !l.tryAcquire() {
 		select {
 		case <-l.wake:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
+	return nil
 }
 
 // release ends a check that waited queueDelay between dispatch and start.

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -362,20 +363,32 @@ func (m *Monitor) Run(ctx context.Context) error {
 		eng, _ = newConnEngine()
 	}
 	var wg sync.WaitGroup
+	var starters *connStarters
+	if eng != nil {
+		starters = m.newConnStarters(ctx, eng, &wg)
+	}
 	timer := m.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	var conns []job
 loop:
 	for {
 		jobs, next := m.due()
 		for i, j := range jobs {
-			if m.lim.acquire(ctx) != nil {
-				for _, j := range jobs[i:] {
-					m.abandon(j.e)
+			if !m.lim.tryAcquire() {
+				// The checks gathered so far must run before any can end and make room.
+				if len(conns) > 0 {
+					starters.start(conns)
+					conns = conns[:0]
 				}
-				break loop
+				if m.lim.acquire(ctx) != nil {
+					for _, j := range jobs[i:] {
+						m.abandon(j.e)
+					}
+					break loop
+				}
 			}
 			if tc, ok := j.checker.(*TCP); ok && eng.supports(tc.Addr, tc.BindTo) {
-				m.connect(ctx, eng, j, tc)
+				conns = append(conns, j)
 				continue
 			}
 			j.dispatched = m.clock.Now()
@@ -385,10 +398,24 @@ loop:
 				m.check(ctx, j)
 			}()
 		}
+		if len(conns) > 0 {
+			starters.start(conns)
+			conns = conns[:0]
+		}
 		d := time.Hour
 		if !next.IsZero() {
 			d = next.Sub(m.clock.Now())
 			if eng != nil {
+				if d <= 0 {
+					// Behind schedule: more checks are due already, and sleeping would
+					// idle the CPU the checker is short of. Let the other goroutines
+					// (the engine's, which ends checks) run, then start them.
+					runtime.Gosched()
+					if ctx.Err() != nil {
+						break loop
+					}
+					continue
+				}
 				// Slots of thousands of targets are spread a fraction of a millisecond
 				// apart: waking for each would cost more than the checks. Under the real
 				// clock the scheduler wakes at most every coalesce and starts what is due.
@@ -405,6 +432,7 @@ loop:
 		}
 	}
 	if eng != nil {
+		starters.close()
 		eng.close()
 	}
 	wg.Wait()
@@ -456,30 +484,94 @@ func (m *Monitor) check(ctx context.Context, j job) {
 	cctx, cancel := context.WithTimeout(ctx, j.timeout)
 	err := j.checker.Check(cctx)
 	cancel()
-	m.finish(ctx, j, start, err, start.Sub(j.dispatched))
+	m.finish(ctx, j, start, m.clock.Now(), err, start.Sub(j.dispatched))
 }
 
-// connect runs a TCP check on the engine: what TCP.Check does, without a goroutine.
-func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, tc *TCP) {
-	start := m.clock.Now()
+// connStarters open the connections of the TCP checks due at once on up to GOMAXPROCS
+// threads. Opening a connection is most of a TCP check's CPU (on a LAN or loopback the
+// kernel does the handshake's work inside connect), so one goroutine opening them all
+// caps the checker at one CPU whatever the machine has. The scheduler keeps a share of each
+// batch and hands equal shares to helpers that are free; a busy helper's share stays with
+// the scheduler, so nothing waits on a helper.
+type connStarters struct {
+	m       *Monitor
+	ctx     context.Context
+	eng     *connEngine
+	helpers []chan []job
+}
+
+// minShare is the smallest batch worth handing to a helper: waking one costs about as much
+// as opening a few connections.
+const minShare = 4
+
+func (m *Monitor) newConnStarters(ctx context.Context, eng *connEngine, wg *sync.WaitGroup) *connStarters {
+	s := &connStarters{m: m, ctx: ctx, eng: eng}
+	for range runtime.GOMAXPROCS(0) - 1 {
+		ch := make(chan []job, 1)
+		s.helpers = append(s.helpers, ch)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range ch {
+				s.run(batch)
+			}
+		}()
+	}
+	return s
+}
+
+// start opens the connections of jobs; it may keep a reference to jobs' contents only
+// through the copies it hands out.
+func (s *connStarters) start(jobs []job) {
+	share := max(len(jobs)/(len(s.helpers)+1), minShare)
+	for _, ch := range s.helpers {
+		if len(jobs) < 2*share {
+			break
+		}
+		select {
+		case ch <- slices.Clone(jobs[len(jobs)-share:]):
+			jobs = jobs[:len(jobs)-share]
+		default: // busy with its last share
+		}
+	}
+	s.run(jobs)
+}
+
+func (s *connStarters) run(jobs []job) {
+	// One reading of the wall clock per batch: time.Since reads only the monotonic clock,
+	// and under emulation, where the clock is a device, each reading is a system call.
+	base := time.Now()
+	for _, j := range jobs {
+		s.m.connect(s.ctx, s.eng, j, j.checker.(*TCP), base.Add(time.Since(base)))
+	}
+}
+
+func (s *connStarters) close() {
+	for _, ch := range s.helpers {
+		close(ch)
+	}
+}
+
+// connect runs a TCP check on the engine, starting at start: what TCP.Check does, without
+// a goroutine.
+func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, tc *TCP, start time.Time) {
 	timeout := j.timeout
 	if tc.Timeout > 0 {
 		timeout = min(timeout, tc.Timeout)
 	}
-	eng.start(tc.Addr, tc.BindTo, start.Add(timeout), func(err error) {
+	eng.start(tc.Addr, tc.BindTo, start.Add(timeout), func(err error, end time.Time) {
 		if err != nil {
 			err = fail("tcp", tc.Addr.String(), "connect", err, timeout)
 		}
 		// The engine's loop is where such a check waits for CPU; its lateness shows in
 		// the schedule, not as a queue.
-		m.finish(ctx, j, start, err, 0)
+		m.finish(ctx, j, start, end, err, 0)
 	})
 }
 
-// finish records the outcome of a check that started at start and waited queueDelay for
-// CPU once dispatched.
-func (m *Monitor) finish(ctx context.Context, j job, start time.Time, err error, queueDelay time.Duration) {
-	end := m.clock.Now()
+// finish records the outcome, known at end, of a check that started at start and waited
+// queueDelay for CPU once dispatched.
+func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err error, queueDelay time.Duration) {
 	dur := end.Sub(start)
 	m.lim.release(end, queueDelay)
 	if ctx.Err() != nil {

@@ -137,6 +137,7 @@ func runKeepalived(self string, o options, n int) (row, error) {
 
 	downs0 := strings.Count(logBuf.String(), "Removing service")
 	cpu0, _ := procCPU(pid)
+	u0 := takeUsage(pid, l.proc.cmd.Process.Pid)
 	acc0, err := l.accepted()
 	if err != nil {
 		return row{}, err
@@ -150,6 +151,7 @@ func runKeepalived(self string, o options, n int) (row, error) {
 			rssMax = max(rssMax, rss)
 		}
 	}
+	u1 := takeUsage(pid, l.proc.cmd.Process.Pid)
 	cpu1, err := procCPU(pid)
 	if err != nil {
 		return row{}, keepalivedFailed(logBuf.String(), fmt.Errorf("checker process %d gone: %w", pid, err))
@@ -174,6 +176,7 @@ func runKeepalived(self string, o options, n int) (row, error) {
 		rssMax:   rssMax,
 		hwm:      hwm,
 		pressure: pressure(psi0, psi1, psiOK, window),
+		usage:    u1.sub(u0),
 	}
 	return r, nil
 }

@@ -4,14 +4,14 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // backendAddr is the address of backend i: perAddr ports on each of 127.1.a.b, so N
@@ -25,6 +25,12 @@ func backendAddr(i, perAddr, basePort int) netip.AddrPort {
 // listenMain is the child process that holds the backends: N TCP listeners that accept
 // and close. It prints "ready" once every listener is open, then answers each line on
 // stdin with the total of connections accepted so far, and exits when stdin closes.
+//
+// The backends stand in for real servers on other machines, whose work is no part of a
+// checker's cost; here they share the machine with the checker measured, so they are made
+// as cheap as a server can be: one goroutine waits on one epoll set holding every
+// listener, and each connection costs an accept4 and a close, without the Go runtime's
+// per-connection poller registration and goroutine hand-offs of net.Listener.
 func listenMain(args []string) error {
 	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
 	n := fs.Int("n", 10000, "backends")
@@ -36,34 +42,81 @@ func listenMain(args []string) error {
 	if err := raiseNoFile(uint64(*n)+64, uint64(*n)*2+1024); err != nil {
 		return err
 	}
-	var accepted atomic.Uint64
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
 	for i := range *n {
 		addr := backendAddr(i, *perAddr, *basePort)
-		ln, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(addr))
+		fd, err := listenTCP(addr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
-		go func() {
-			for {
-				c, err := ln.AcceptTCP()
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				if err != nil { // EMFILE and the like: back off, the backlog holds the rest
-					time.Sleep(time.Millisecond)
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+		if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			return os.NewSyscallError("epoll_ctl", err)
+		}
+	}
+	// Waited on through the runtime poller, so no thread blocks in epoll_wait.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		return os.NewSyscallError("fcntl", err)
+	}
+	ep := os.NewFile(uintptr(epfd), "listen-epoll")
+	raw, err := ep.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var accepted atomic.Uint64
+	go func() {
+		events := make([]unix.EpollEvent, 512)
+		for {
+			k := 0
+			if err := raw.Read(func(fd uintptr) bool {
+				k, _ = unix.EpollWait(int(fd), events, 0)
+				return k > 0
+			}); err != nil {
+				return
+			}
+			for _, ev := range events[:k] {
+				// One connection per event: the set is level-triggered, so a listener
+				// with more waiting is reported again.
+				c, _, err := unix.Accept4(int(ev.Fd), unix.SOCK_CLOEXEC)
+				if err != nil {
+					if err == unix.EMFILE || err == unix.ENFILE {
+						time.Sleep(time.Millisecond) // the backlog holds the rest
+					}
 					continue
 				}
+				unix.Close(c)
 				accepted.Add(1)
-				c.Close()
 			}
-		}()
-	}
+		}
+	}()
 	fmt.Println("ready")
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		fmt.Println(accepted.Load())
 	}
 	return nil
+}
+
+// listenTCP opens a non-blocking listening socket on addr with the kernel's largest
+// backlog (net.core.somaxconn caps it).
+func listenTCP(addr netip.AddrPort) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: addr.Addr().As4(), Port: int(addr.Port())}); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("bind", err)
+	}
+	if err := unix.Listen(fd, 65535); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("listen", err)
+	}
+	return fd, nil
 }
 
 // listener is the parent's handle on the listener child.

@@ -218,6 +218,7 @@ type row struct {
 	pressure         float64 // % of the window some host task waited for a CPU; <0 unknown
 	note             string
 	firstErr         string
+	usage            usage
 }
 
 func (r row) rate() float64        { return float64(r.checks) / r.window.Seconds() }
@@ -258,6 +259,7 @@ func (r row) line() string {
 	s := fmt.Sprintf("%s N=%d: %.0f checks/s (target %.0f), accepted %.0f/s, late p50 %s p99 %s max %s ms, missed %d, overruns %d, failures %d, false downs %d, final concurrency limit %d, CPU %.1f µs/check (%.0f%% of a core), RSS max %.1f MiB (peak %.1f), host CPU pressure %s",
 		r.impl, r.n, r.rate(), r.targetRate(), r.acceptRate(), r.latency(r.p50), r.latency(r.p99), r.latency(r.max), r.missed, r.overruns, r.failures, r.downs, r.limit,
 		r.cpuPerCheck(), r.cpuPercent(), mib(r.rssMax), mib(r.hwm), r.pressureString())
+	s += "; " + r.usage.String()
 	if r.firstErr != "" {
 		s += "; first failure: " + r.firstErr
 	}

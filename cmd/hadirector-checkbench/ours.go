@@ -81,7 +81,7 @@ func runOurs(self string, o options, n int) (row, error) {
 	}
 	time.Sleep(warmup)
 
-	c0, cpu0 := m.Counters(), selfCPU()
+	c0, cpu0, u0 := m.Counters(), selfCPU(), takeUsage(0, l.proc.cmd.Process.Pid)
 	acc0, err := l.accepted()
 	if err != nil {
 		return row{}, err
@@ -105,7 +105,7 @@ func runOurs(self string, o options, n int) (row, error) {
 		}
 	}
 	measuring.Store(false)
-	c1, cpu1 := m.Counters(), selfCPU()
+	c1, cpu1, u1 := m.Counters(), selfCPU(), takeUsage(0, l.proc.cmd.Process.Pid)
 	window := time.Since(t0)
 	psi1, _ := cpuPressure()
 	acc1, err := l.accepted()
@@ -138,6 +138,7 @@ func runOurs(self string, o options, n int) (row, error) {
 		rssMax:   rssMax,
 		hwm:      hwm,
 		firstErr: firstErr,
+		usage:    u1.sub(u0),
 		pressure: pressure(psi0, psi1, psiOK, window),
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,19 +99,73 @@ const clkTck = 100
 
 // procCPU is the user+system CPU time of pid from /proc/<pid>/stat.
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	u, s, err := procUserSys(pid)
+	return u + s, err
+}
+
+// procUserSys is the user and the system CPU time of pid (0 = self) from /proc/<pid>/stat.
+func procUserSys(pid int) (user, sys time.Duration, err error) {
+	path := "/proc/self/stat"
+	if pid != 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	// The command name may contain spaces; fields resume after its closing parenthesis.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: short", pid)
+		return 0, 0, fmt.Errorf("%s: short", path)
 	}
 	ut, _ := strconv.ParseUint(f[11], 10, 64) // field 14 overall
 	st, _ := strconv.ParseUint(f[12], 10, 64) // field 15
-	return time.Duration(ut+st) * time.Second / clkTck, nil
+	return time.Duration(ut) * time.Second / clkTck, time.Duration(st) * time.Second / clkTck, nil
+}
+
+// machineCPU is the busy and the total CPU time of the machine, all CPUs together, from
+// the first line of /proc/stat.
+func machineCPU() (busy, total time.Duration) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		d := time.Duration(n) * time.Second / clkTck
+		total += d
+		if i != 3 && i != 4 { // idle, iowait
+			busy += d
+		}
+	}
+	return busy, total
+}
+
+// usage is where the CPU went during a run: the checker's user and system time, the
+// listener child's, and the whole machine's busy share.
+type usage struct {
+	user, sys, listener time.Duration
+	busy, total         time.Duration
+}
+
+func takeUsage(checker, listener int) usage {
+	var u usage
+	u.user, u.sys, _ = procUserSys(checker)
+	u.listener, _ = procCPU(listener)
+	u.busy, u.total = machineCPU()
+	return u
+}
+
+func (u usage) sub(v usage) usage {
+	return usage{u.user - v.user, u.sys - v.sys, u.listener - v.listener, u.busy - v.busy, u.total - v.total}
+}
+
+func (u usage) String() string {
+	return fmt.Sprintf("checker user %.2fs sys %.2fs, listener %.2fs, machine busy %.0f%% of %d CPUs",
+		u.user.Seconds(), u.sys.Seconds(), u.listener.Seconds(), 100*u.busy.Seconds()/max(u.total.Seconds(), 1e-9), runtime.NumCPU())
 }
 
 // procMem returns VmRSS and VmHWM of pid (0 = self) in bytes.
