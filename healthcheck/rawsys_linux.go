@@ -67,22 +67,17 @@ func (sa *rawSockaddr) family() int {
 	return unix.AF_INET6
 }
 
-func rawConnect(fd int, sa *rawSockaddr) error {
-	var e unix.Errno
-	if sa.four {
-		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.in4)), unix.SizeofSockaddrInet4)
-	} else {
-		_, _, e = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa.in6)), unix.SizeofSockaddrInet6)
-	}
-	return errnoErr(e)
-}
+func rawConnect(fd int, sa *rawSockaddr) error { return sa.call(unix.SYS_CONNECT, fd) }
 
-func rawBind(fd int, sa *rawSockaddr) error {
+func rawBind(fd int, sa *rawSockaddr) error { return sa.call(unix.SYS_BIND, fd) }
+
+// call makes a system call that takes a socket and a socket address (connect, bind).
+func (sa *rawSockaddr) call(trap uintptr, fd int) error {
 	var e unix.Errno
 	if sa.four {
-		_, _, e = unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&sa.in4)), unix.SizeofSockaddrInet4)
+		_, _, e = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa.in4)), unix.SizeofSockaddrInet4)
 	} else {
-		_, _, e = unix.RawSyscall(unix.SYS_BIND, uintptr(fd), uintptr(unsafe.Pointer(&sa.in6)), unix.SizeofSockaddrInet6)
+		_, _, e = unix.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&sa.in6)), unix.SizeofSockaddrInet6)
 	}
 	return errnoErr(e)
 }
