@@ -182,3 +182,40 @@ func TestMonitorEngineBurst(t *testing.T) {
 		t.Errorf("counters after stop %+v (want no failure, nothing in flight)", c)
 	}
 }
+
+// TestConnEngineIPv6: the raw sockaddr_in6 path connects, and a refused port fails.
+func TestConnEngineIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	e, err := newConnEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	up := ln.Addr().(*net.TCPAddr).AddrPort()
+	closed, _ := net.Listen("tcp6", "[::1]:0")
+	down := closed.Addr().(*net.TCPAddr).AddrPort()
+	closed.Close()
+	for _, c := range []struct {
+		addr netip.AddrPort
+		ok   bool
+	}{{up, true}, {down, false}} {
+		got := make(chan error, 1)
+		e.start(c.addr, netip.MustParseAddr("::1"), time.Now().Add(2*time.Second), func(err error, _ time.Time) { got <- err })
+		if err := <-got; (err == nil) != c.ok {
+			t.Errorf("%s from ::1: %v, want success %v", c.addr, err, c.ok)
+		}
+	}
+}
