@@ -67,9 +67,18 @@ type tcpServer struct {
 
 func newTCPServer(t *testing.T) *tcpServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := listenTCPServer(t, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
+	}
+	return s
+}
+
+// listenTCPServer is newTCPServer on the given network and address.
+func listenTCPServer(t *testing.T, network, address string) (*tcpServer, error) {
+	ln, err := net.Listen(network, address)
+	if err != nil {
+		return nil, err
 	}
 	s := &tcpServer{ln: ln}
 	t.Cleanup(func() { ln.Close() })
@@ -85,7 +94,7 @@ func newTCPServer(t *testing.T) *tcpServer {
 			c.Close()
 		}
 	}()
-	return s
+	return s, nil
 }
 
 func (s *tcpServer) addr(t *testing.T) netip.AddrPort { return addrPort(t, s.ln.Addr()) }

@@ -185,26 +185,16 @@ func TestMonitorEngineBurst(t *testing.T) {
 
 // TestConnEngineIPv6: the raw sockaddr_in6 path connects, and a refused port fails.
 func TestConnEngineIPv6(t *testing.T) {
-	ln, err := net.Listen("tcp6", "[::1]:0")
+	srv, err := listenTCPServer(t, "tcp6", "[::1]:0")
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
 	e, err := newConnEngine()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer e.close()
-	up := ln.Addr().(*net.TCPAddr).AddrPort()
+	up := srv.addr(t)
 	closed, _ := net.Listen("tcp6", "[::1]:0")
 	down := closed.Addr().(*net.TCPAddr).AddrPort()
 	closed.Close()

@@ -520,8 +520,8 @@ func (m *Monitor) newConnStarters(ctx context.Context, eng *connEngine, wg *sync
 	return s
 }
 
-// start opens the connections of jobs; it may keep a reference to jobs' contents only
-// through the copies it hands out.
+// start opens the connections of jobs. Helpers get copies of their shares, so the caller
+// may reuse jobs once start returns.
 func (s *connStarters) start(jobs []job) {
 	share := max(len(jobs)/(len(s.helpers)+1), minShare)
 	for _, ch := range s.helpers {
@@ -531,7 +531,7 @@ func (s *connStarters) start(jobs []job) {
 		select {
 		case ch <- slices.Clone(jobs[len(jobs)-share:]):
 			jobs = jobs[:len(jobs)-share]
-		default: // busy with its last share
+		default: // it still has a share waiting: keep this one
 		}
 	}
 	s.run(jobs)
