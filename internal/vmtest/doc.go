@@ -94,7 +94,7 @@
 //  3. Per run, the test binaries, their testdata and /vmtest/run.sh form a second archive,
 //     appended to the base (the kernel unpacks concatenated archives in order).
 //  4. qemu-system-x86_64 -nodefaults -accel tcg -cpu max -smp 2 -m 1024 -display none
-//     -serial stdio -nic none -no-reboot, with console=ttyS0 quiet panic=-1. /init prints
+//     -serial stdio -nic none -no-reboot, with console=ttyS0 quiet panic=-1 no_timer_check. /init prints
 //     VMTEST-READY, then VMTEST-START/VMTEST-RESULT <name> <exit status> around each binary
 //     and VMTEST-DONE, each carrying a random per-run nonce, and powers off. vmrun streams the
 //     console to stdout and bin/vmtest-console.log and fails unless every binary reported exit
