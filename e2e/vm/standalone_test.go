@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/lvs"
 )
 
 // standaloneConf is the seed's single director as hadirector configuration: no
@@ -109,10 +111,26 @@ func TestStandalone(t *testing.T) {
 		return len(v) == 2 && v[rs1] == 1 && v[rs2] == 1
 	}
 	eventually(t, checkInterval+slack, "the service with both real servers in the kernel, without any election", both)
-	t.Logf("programmed %v after start", time.Since(start).Round(time.Millisecond))
+	var modeAt time.Time
+	for _, l := range lb.logs(0) {
+		if l.Msg == "mode" {
+			modeAt = l.Time
+		}
+	}
+	if ops := lb.ipvsOps(0); len(ops) > 0 {
+		t.Logf("programmed %v after start; first IPVS op %v after the mode line (daemon's log)",
+			time.Since(start).Round(time.Millisecond), ops[0].Time.Sub(modeAt).Round(time.Millisecond))
+	}
 	st := lb.status()
 	if st.Mode != config.ModeStandalone || len(st.Instances) != 0 || st.LVS == nil || len(st.LVS.Services) != 1 || !st.LVS.Services[0].Programmed {
 		t.Errorf("status: mode %q, %d instances, lvs %+v", st.Mode, len(st.Instances), st.LVS)
+	}
+	// The settings a master applies apply here too (per network namespace).
+	if st.LVS == nil || !slices.ContainsFunc(st.LVS.Sysctls, func(s lvs.Sysctl) bool { return s.Name == lvs.SysctlExpireNodestConn && s.Value == "1" }) {
+		t.Errorf("status: sysctls applied %+v, want %s = 1", st.LVS, lvs.SysctlExpireNodestConn)
+	}
+	if v := strings.TrimSpace(lb.h.MustRun(t, "cat", "/proc/sys/net/ipv4/vs/expire_nodest_conn")); v != "1" {
+		t.Errorf("net.ipv4.vs.expire_nodest_conn = %q in lb's namespace, want 1", v)
 	}
 	if out := lb.h.MustRun(t, p.bin, "status", "-socket", lb.sock); !strings.Contains(out, "mode standalone") {
 		t.Errorf("status text does not say standalone:\n%s", out)
