@@ -227,3 +227,19 @@ func TestStatusSocketChoice(t *testing.T) {
 		t.Errorf("status with the default file: exit %d\n%s", code, out)
 	}
 }
+
+// TestCheckHostScriptUser: check --host reports a script_user that does not exist when
+// the file has hooks (they would fail to run), and does not look it up without hooks.
+func TestCheckHostScriptUser(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "h.toml")
+	body := strings.Replace(standaloneConfig, `status_socket = ""`, "status_socket = \"\"\nscript_user = \"hadirector-no-such-user\"", 1)
+	os.WriteFile(f, []byte(body), 0o644)
+	if _, _, errOut := runCmd("check", "--host", "-c", f); strings.Contains(errOut, "script_user") {
+		t.Errorf("check --host without hooks looked script_user up:\n%s", errOut)
+	}
+	os.WriteFile(f, []byte(body+"  notify_down = \"/bin/true\"\n"), 0o644)
+	if code, _, errOut := runCmd("check", "--host", "-c", f); code != 2 || !strings.Contains(errOut, `script_user "hadirector-no-such-user"`) {
+		t.Errorf("check --host with a hook and a missing script_user: exit %d\n%s", code, errOut)
+	}
+}
