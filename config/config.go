@@ -23,6 +23,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -286,6 +287,60 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	return Parse(path, data)
+}
+
+// Mode is how a node runs its virtual servers, decided by the configuration alone.
+type Mode string
+
+const (
+	// ModeVRRP: at least one vrrp_instance. A virtual server whose address is one of an
+	// instance's VIPs is programmed while that instance is master; any other (a firewall
+	// mark, an address no instance holds) while any instance is master.
+	ModeVRRP Mode = "vrrp"
+	// ModeStandalone: virtual servers and no vrrp_instance — one director and no HA, the
+	// set-up of an ipvsadm script with a check loop beside it. Every virtual server is
+	// programmed from the start and kept checked, as keepalived's checker does without a
+	// VRRP instance; the VIPs are the host's own addresses (nothing adds them).
+	ModeStandalone Mode = "standalone"
+	// ModeEmpty: neither; there is nothing to run. Parse accepts such a file (an empty
+	// keepalived.conf imports to one), but `check`, `run` and a reload refuse it: an empty
+	// or truncated file is a mistake, and a reload to it would drop every VIP and service.
+	ModeEmpty Mode = "empty"
+)
+
+// Describe says in a few words what the mode means, for `check` and the start-up log.
+func (m Mode) Describe() string {
+	switch m {
+	case ModeVRRP:
+		return "each virtual server is programmed while the instance holding its address is master"
+	case ModeStandalone:
+		return "no vrrp_instance: every virtual server is programmed from the start and kept checked"
+	}
+	return ErrNothingToRun.Error()
+}
+
+// Mode reports how this configuration runs (see [Mode]).
+func (c *Config) Mode() Mode {
+	switch {
+	case len(c.Instances) > 0:
+		return ModeVRRP
+	case len(c.VirtualServers) > 0:
+		return ModeStandalone
+	}
+	return ModeEmpty
+}
+
+// ErrNothingToRun is what `check`, `run` and a reload return for a configuration in
+// [ModeEmpty].
+var ErrNothingToRun = errors.New("nothing to run: no [[vrrp_instance]] and no [[virtual_server]]")
+
+// Runnable returns ErrNothingToRun, naming the file, for a configuration with nothing to
+// run, and nil otherwise.
+func (c *Config) Runnable(path string) error {
+	if c.Mode() == ModeEmpty {
+		return fmt.Errorf("%s: %w", path, ErrNothingToRun)
+	}
+	return nil
 }
 
 // Summary describes the configuration in one line for logs and `check`.

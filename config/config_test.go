@@ -123,6 +123,36 @@ func TestEmptyFile(t *testing.T) {
 	}
 }
 
+// TestMode: instances make a VRRP node; virtual servers alone a standalone director;
+// neither is nothing to run, which Runnable reports naming the file.
+func TestMode(t *testing.T) {
+	vs := "[[virtual_server]]\naddress = \"192.0.2.100:80\"\n  [[virtual_server.real_server]]\n  address = \"192.0.2.11:80\"\n"
+	in := "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\nvirtual_ipaddress = [\"192.0.2.100/24\"]\n"
+	for _, tc := range []struct {
+		src  string
+		want Mode
+	}{
+		{"", ModeEmpty},
+		{"[[vrrp_script]]\nname = \"chk\"\nscript = \"/bin/true\"\n", ModeEmpty},
+		{vs, ModeStandalone},
+		{in, ModeVRRP},
+		{in + vs, ModeVRRP},
+	} {
+		cfg := mustParse(t, tc.src)
+		if got := cfg.Mode(); got != tc.want {
+			t.Errorf("Mode of %q = %q, want %q", tc.src, got, tc.want)
+		}
+		err := cfg.Runnable("f.toml")
+		if tc.want == ModeEmpty {
+			if !errors.Is(err, ErrNothingToRun) || !strings.HasPrefix(err.Error(), "f.toml: ") {
+				t.Errorf("Runnable of %q = %v", tc.src, err)
+			}
+		} else if err != nil {
+			t.Errorf("Runnable of %q = %v", tc.src, err)
+		}
+	}
+}
+
 func TestReference(t *testing.T) {
 	cfg, err := Load("testdata/reference.toml")
 	if err != nil {

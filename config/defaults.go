@@ -42,8 +42,12 @@ func (c *Config) setDefaults() {
 	c.LVS.setDefaults()
 }
 
+// DefaultStatusSocket is global.status_socket's default; `hadirector status` uses it when
+// there is no configuration file to read.
+const DefaultStatusSocket = "/run/hadirector/hadirector.sock"
+
 func (g *Global) setDefaults() {
-	g.StatusSocket = "/run/hadirector/hadirector.sock"
+	g.StatusSocket = DefaultStatusSocket
 	g.LogLevel = "info"
 	g.LogFormat = "text"
 	g.NotifyTimeout = Duration(30 * time.Second)

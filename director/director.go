@@ -104,6 +104,9 @@ func New(o Options) (*Director, error) {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if err := o.Config.Runnable(o.ConfigPath); err != nil {
+		return nil, fmt.Errorf("director: %w", err)
+	}
 	if err := checkHooks(o.Config); err != nil {
 		return nil, err
 	}
@@ -113,6 +116,13 @@ func New(o Options) (*Director, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// script_user is looked up only when something will run as it: a host without
+	// /etc/passwd (a minimal image, an initramfs) runs a configuration without hooks.
+	if len(o.Config.Hooks()) > 0 {
+		if err := runner.ResolveUser(); err != nil {
+			return nil, err
+		}
 	}
 	m, err := vip.NewManager(filepath.Join(o.StateDir, "vips.json"), o.Log)
 	if err != nil {
@@ -208,6 +218,8 @@ func (d *Director) Run(ctx context.Context) (err error) {
 		}
 		d.vips.Close()
 	}()
+	mode := d.cfg.Mode()
+	d.log.Info("mode", "mode", mode, "detail", mode.Describe(), "instances", len(d.instances), "virtual_servers", len(d.cfg.VirtualServers))
 	if d.lvs, err = openLVS(d); err != nil {
 		return err
 	}

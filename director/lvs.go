@@ -24,7 +24,9 @@ import (
 // A virtual server belongs to the instance whose VIPs include its address; a
 // firewall-mark service (or one whose address is no instance's VIP) is active while any
 // instance is master. With [lvs] on_backup = "keep" every service stays programmed on
-// the backup too (a hot standby, keepalived's behaviour).
+// the backup too (a hot standby, keepalived's behaviour). Without any vrrp_instance
+// (config.ModeStandalone) every service is active from the start: there is no election
+// to wait for, and "any instance is master" would never hold.
 type lvsState struct {
 	d      *Director
 	kernel lvs.Kernel
@@ -97,10 +99,15 @@ func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
 	if err := l.setTargets(l.d.cfg); err != nil {
 		return err
 	}
-	// Crash recovery: our services left by a previous run are withdrawn until this node
-	// is elected; anything else in the table stays as it is.
 	l.recompute(time.Now())
-	if actual, err := l.kernel.Services(); err == nil && l.model != nil {
+	if l.d.cfg.Mode() == config.ModeStandalone {
+		// Nothing will be elected: program every service now. The sync diffs against
+		// what a previous run left, so a restart keeps the services (and their
+		// connections) that are already right.
+		l.publish()
+	} else if actual, err := l.kernel.Services(); err == nil && l.model != nil {
+		// Crash recovery: our services left by a previous run are withdrawn until this
+		// node is elected; anything else in the table stays as it is.
 		if ops := lvs.Withdraw(actual, l.model.Owns); len(ops) > 0 {
 			l.d.log.Warn("withdrawing IPVS services left by a previous run", "services", len(ops))
 			l.applyOps(ctx, ops)
@@ -226,9 +233,17 @@ func (l *lvsState) snapshot() *desired {
 
 // activeTable is the part of the model this node programs now (loop only).
 func (l *lvsState) activeTable() lvs.Table {
-	keep := l.d.cfg.LVS.OnBackup == "keep"
+	return activeTable(l.d.cfg, l.d.instances, l.model.Table)
+}
+
+// activeTable is the part of table that a node running instances under cfg programs now.
+// The mode is the configuration's, not len(instances): an instance that failed to start
+// on a reload leaves a VRRP configuration with fewer running instances, never a
+// standalone one.
+func activeTable(cfg *config.Config, instances []*instance, table lvs.Table) lvs.Table {
+	keep := cfg.LVS.OnBackup == "keep" || cfg.Mode() == config.ModeStandalone
 	anyMaster := false
-	for _, in := range l.d.instances {
+	for _, in := range instances {
 		anyMaster = anyMaster || in.m.State() == vrrp.Master
 	}
 	active := func(s lvs.Service) bool {
@@ -236,7 +251,7 @@ func (l *lvsState) activeTable() lvs.Table {
 			return true
 		}
 		if !s.IsFWMark() {
-			for _, in := range l.d.instances {
+			for _, in := range instances {
 				if slices.ContainsFunc(in.sp.vips, func(p netip.Prefix) bool { return p.Addr() == s.Addr.Addr() }) {
 					return in.m.State() == vrrp.Master
 				}
@@ -244,7 +259,7 @@ func (l *lvsState) activeTable() lvs.Table {
 		}
 		return anyMaster
 	}
-	return l.model.Table.Filter(active)
+	return table.Filter(active)
 }
 
 // publish hands the current snapshot to the sync worker (loop only).

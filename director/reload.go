@@ -22,8 +22,16 @@ import (
 //
 // On error nothing has changed unless the error says which instance failed to start.
 func (d *Director) Reload(ctx context.Context, cfg *config.Config) error {
+	if err := cfg.Runnable(d.path); err != nil {
+		return fmt.Errorf("director: reload: %w", err)
+	}
 	if err := checkHooks(cfg); err != nil {
 		return err
+	}
+	if len(cfg.Hooks()) > 0 {
+		if err := d.notify.ResolveUser(); err != nil {
+			return err
+		}
 	}
 	scripts, err := d.newScripts(cfg)
 	if err != nil {
@@ -43,6 +51,9 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 	old := d.cfg
 	for _, w := range restartOnly(old, cfg) {
 		d.log.Warn("reload: setting changed; it takes effect at the next restart", "key", w)
+	}
+	if from, to := old.Mode(), cfg.Mode(); from != to {
+		d.log.Info("reload: mode changed", "from", from, "to", to, "detail", to.Describe())
 	}
 	groupsChanged := !reflect.DeepEqual(old.SyncGroups, cfg.SyncGroups)
 	inGroup := map[string]bool{}

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vrrp"
@@ -24,6 +25,7 @@ type Status struct {
 	RouterID  string            `json:"router_id"`
 	Version   string            `json:"version"`
 	Config    string            `json:"config"`
+	Mode      config.Mode       `json:"mode"` // "vrrp", or "standalone" without any vrrp_instance
 	Started   time.Time         `json:"started"`
 	Now       time.Time         `json:"now"`
 	Reloads   int               `json:"reloads"`
@@ -125,7 +127,7 @@ func (d *Director) Status(ctx context.Context) (*Status, error) {
 }
 
 func (d *Director) snapshot(now time.Time) *Status {
-	s := &Status{RouterID: d.cfg.Global.RouterID, Version: d.version, Config: d.path, Started: d.started, Now: now,
+	s := &Status{RouterID: d.cfg.Global.RouterID, Version: d.version, Config: d.path, Mode: d.cfg.Mode(), Started: d.started, Now: now,
 		Reloads: d.reloads, Drops: d.Drops(), Notify: d.notify.Stats()}
 	for _, in := range d.instances {
 		ip, prio := in.m.Master()
@@ -246,6 +248,7 @@ func (d *Director) LogStatus(ctx context.Context) {
 		d.log.Error("status dump", "err", err)
 		return
 	}
+	d.log.Info("status", "mode", s.Mode, "instances", len(s.Instances))
 	for _, in := range s.Instances {
 		d.log.Info("status", "instance", in.Name, "state", in.State, "priority", in.Priority,
 			"effective_priority", in.EffectivePriority, "master", in.Master, "since", in.Since,

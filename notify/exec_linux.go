@@ -24,6 +24,10 @@ func (r *Runner) runHook(ctx context.Context, ev *Event, generic bool, env []str
 		// Checked again at every run: the file may have changed since start-up.
 		err = checkProgram(argv[0], r.opts.Security)
 	}
+	var cred *syscall.Credential
+	if err == nil && len(argv) > 0 {
+		cred, err = r.credential()
+	}
 	if err != nil {
 		r.failed.Add(1)
 		r.log.Error("notify hook not run", append(attrs, "err", err)...)
@@ -39,7 +43,7 @@ func (r *Runner) runHook(ctx context.Context, ev *Event, generic bool, env []str
 	cmd.Env = env
 	cmd.Dir = "/"
 	cmd.Stderr = &stderr // stdin and stdout are /dev/null, as keepalived's
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: r.cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	// A background child that keeps stderr open must not hold the queue.
 	cmd.WaitDelay = r.opts.KillGrace
 

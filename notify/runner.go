@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/user"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,7 +34,7 @@ type Options struct {
 	DefaultTimeout time.Duration // notify_timeout
 	KillGrace      time.Duration // SIGTERM to SIGKILL of a timed-out hook's process group
 	FIFO           string        // notify_fifo; created (mode 0600) when missing
-	User           string        // script_user; empty or the daemon's own user: no switch
+	User           string        // script_user: a name, "UID" or "UID:GID"; empty or the daemon's own user: no switch
 	Security       bool          // enable_script_security: CheckProgram right before each run too
 	QueueLen       int           // pending events kept per instance, group or real server
 }
@@ -56,8 +57,14 @@ type Stats struct {
 type Runner struct {
 	opts Options
 	log  *slog.Logger
-	cred *syscall.Credential
 	fifo chan []byte // nil without notify_fifo
+
+	// The hooks' credential, resolved from script_user on first need (ResolveUser or
+	// the first hook): a host without /etc/passwd runs fine until a hook needs a name
+	// looked up.
+	credMu   sync.Mutex
+	cred     *syscall.Credential
+	credDone bool
 
 	mu      sync.Mutex
 	ctx     context.Context // Run's: owns every worker
@@ -81,8 +88,9 @@ type queue struct {
 	dropped int // dropped since the worker last looked, so it can log them off the hot path
 }
 
-// NewRunner checks the options (script_user must exist; notify_fifo must be a FIFO or
-// absent) and returns a runner whose hooks run once Run is called.
+// NewRunner checks the options (notify_fifo must be a FIFO or absent) and returns a
+// runner whose hooks run once Run is called. script_user is not resolved here: see
+// ResolveUser.
 func NewRunner(opts Options) (*Runner, error) {
 	if opts.Log == nil {
 		opts.Log = slog.Default()
@@ -104,13 +112,6 @@ func NewRunner(opts Options) (*Runner, error) {
 		done:   make(chan struct{}),
 	}
 	close(r.idle)
-	if opts.User != "" {
-		cred, err := credential(opts.User)
-		if err != nil {
-			return nil, err
-		}
-		r.cred = cred
-	}
 	if opts.FIFO != "" {
 		if err := ensureFIFO(opts.FIFO); err != nil {
 			return nil, err
@@ -120,24 +121,61 @@ func NewRunner(opts Options) (*Runner, error) {
 	return r, nil
 }
 
-// credential is what hooks run as for script_user name: nil when that is who we are.
-func credential(name string) (*syscall.Credential, error) {
-	u, err := user.Lookup(name)
+// ResolveUser resolves script_user now, so that a missing user stops the daemon at start
+// (or rejects a reload) rather than failing every hook later. Call it when the
+// configuration has hooks; without, nothing needs the user and nothing is looked up. A
+// success is kept; a failure is tried again next time (the user may be created meanwhile).
+func (r *Runner) ResolveUser() error {
+	_, err := r.credential()
+	return err
+}
+
+func (r *Runner) credential() (*syscall.Credential, error) {
+	r.credMu.Lock()
+	defer r.credMu.Unlock()
+	if r.credDone || r.opts.User == "" {
+		return r.cred, nil
+	}
+	cred, err := credential(r.opts.User, os.Geteuid())
+	if err != nil {
+		return nil, err
+	}
+	r.cred, r.credDone = cred, true
+	return cred, nil
+}
+
+// lookupUser is user.Lookup; tests replace it to prove what needs no lookup.
+var lookupUser = user.Lookup
+
+// credential is what hooks run as for script_user name when the daemon runs as euid: nil
+// when that is who we are. "root" and numeric ids ("UID", "UID:GID"; a lone UID takes
+// the group of the same number) are taken as they are, without a lookup: minimal images
+// and initramfs often have no /etc/passwd at all, and numeric ids then leave the hooks
+// without supplementary groups. Any other name is looked up with its groups.
+func credential(name string, euid int) (*syscall.Credential, error) {
+	uid, gid, numeric, err := numericUser(name)
 	if err != nil {
 		return nil, fmt.Errorf("notify: script_user %q: %w", name, err)
 	}
-	uid, err := strconv.ParseUint(u.Uid, 10, 32)
-	if err != nil {
-		return nil, fmt.Errorf("notify: script_user %q: uid %q: %w", name, u.Uid, err)
+	var u *user.User
+	if !numeric {
+		if u, err = lookupUser(name); err != nil {
+			return nil, fmt.Errorf("notify: script_user %q: %w", name, err)
+		}
+		if uid, err = strconv.ParseUint(u.Uid, 10, 32); err != nil {
+			return nil, fmt.Errorf("notify: script_user %q: uid %q: %w", name, u.Uid, err)
+		}
 	}
-	if int(uid) == os.Geteuid() {
+	if int(uid) == euid {
 		return nil, nil
 	}
-	if os.Geteuid() != 0 {
+	if euid != 0 {
 		return nil, fmt.Errorf("notify: script_user %q: switching user needs root", name)
 	}
-	gid, err := strconv.ParseUint(u.Gid, 10, 32)
-	if err != nil {
+	if numeric {
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	if gid, err = strconv.ParseUint(u.Gid, 10, 32); err != nil {
 		return nil, fmt.Errorf("notify: script_user %q: gid %q: %w", name, u.Gid, err)
 	}
 	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
@@ -153,6 +191,28 @@ func credential(name string) (*syscall.Credential, error) {
 		cred.Groups = append(cred.Groups, uint32(g))
 	}
 	return cred, nil
+}
+
+// numericUser parses "root", "UID" and "UID:GID"; numeric is false for any other name.
+func numericUser(name string) (uid, gid uint64, numeric bool, err error) {
+	if name == "root" {
+		return 0, 0, true, nil
+	}
+	us, gs, hasGID := strings.Cut(name, ":")
+	uid, err = strconv.ParseUint(us, 10, 32)
+	if err != nil {
+		if hasGID {
+			return 0, 0, false, fmt.Errorf("%q is not a numeric uid (write UID:GID or a user name)", us)
+		}
+		return 0, 0, false, nil
+	}
+	gid = uid
+	if hasGID {
+		if gid, err = strconv.ParseUint(gs, 10, 32); err != nil {
+			return 0, 0, false, fmt.Errorf("%q is not a numeric gid", gs)
+		}
+	}
+	return uid, gid, true, nil
 }
 
 // Submit queues ev's hooks and FIFO line and returns at once: it takes a mutex for a few

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"syscall"
 
@@ -44,9 +43,14 @@ func checkProgram(prog string, security bool) error {
 	return err
 }
 
-// CheckUser verifies that script_user exists.
+// CheckUser verifies that script_user exists; "root" and numeric ids always do (see
+// Options.User).
 func CheckUser(name string) error {
-	if _, err := user.Lookup(name); err != nil {
+	_, _, numeric, err := numericUser(name)
+	if err == nil && !numeric {
+		_, err = lookupUser(name)
+	}
+	if err != nil {
 		return fmt.Errorf("notify: script_user %q: %w", name, err)
 	}
 	return nil

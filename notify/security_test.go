@@ -4,8 +4,11 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/hadirector/hadirector/internal/privtest"
@@ -204,8 +207,95 @@ func TestCheckUser(t *testing.T) {
 	if err := CheckUser("hadirector-no-such-user"); err == nil {
 		t.Error("CheckUser accepted a missing user")
 	}
-	if _, err := NewRunner(Options{User: "hadirector-no-such-user"}); err == nil {
-		t.Error("NewRunner accepted a missing script_user")
+	// The runner looks the user up on first need, not when it is made.
+	r, err := NewRunner(Options{User: "hadirector-no-such-user"})
+	if err != nil {
+		t.Fatalf("NewRunner looked script_user up: %v", err)
+	}
+	if err := r.ResolveUser(); err == nil || !strings.Contains(err.Error(), `script_user "hadirector-no-such-user"`) {
+		t.Errorf("ResolveUser of a missing user = %v", err)
+	}
+}
+
+// noPasswd makes every user lookup fail as on a host without /etc/passwd, and counts
+// the lookups, until the test ends.
+func noPasswd(t *testing.T) *int {
+	t.Helper()
+	n := 0
+	lookupUser = func(string) (*user.User, error) {
+		n++
+		return nil, &fs.PathError{Op: "open", Path: "/etc/passwd", Err: syscall.ENOENT}
+	}
+	t.Cleanup(func() { lookupUser = user.Lookup })
+	return &n
+}
+
+// TestUserWithoutPasswd: on a host without /etc/passwd, a runner for any script_user is
+// made; "root" and numeric ids resolve without a lookup; a name fails only when it is
+// resolved, naming the user and the lookup's error; a hook then fails and is counted,
+// and nothing runs.
+func TestUserWithoutPasswd(t *testing.T) {
+	lookups := noPasswd(t)
+	for _, tc := range []struct {
+		user string
+		euid int
+		want *syscall.Credential // nil: no switch
+		err  string
+	}{
+		{"root", 0, nil, ""},
+		{"0", 0, nil, ""},
+		{"65534", 0, &syscall.Credential{Uid: 65534, Gid: 65534}, ""},
+		{"1000:100", 0, &syscall.Credential{Uid: 1000, Gid: 100}, ""},
+		{"1000", 1000, nil, ""}, // already that user
+		{"root", 1000, nil, "switching user needs root"},
+		{"1000:x", 0, nil, `"x" is not a numeric gid`},
+		{"a:1", 0, nil, `"a" is not a numeric uid`},
+		{"nobody", 0, nil, `script_user "nobody": open /etc/passwd: no such file or directory`},
+	} {
+		before := *lookups
+		got, err := credential(tc.user, tc.euid)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("credential(%q, euid %d) = %v, want error %q", tc.user, tc.euid, err, tc.err)
+		case tc.err == "" && err != nil:
+			t.Errorf("credential(%q, euid %d): %v", tc.user, tc.euid, err)
+		case tc.err == "" && !reflect.DeepEqual(got, tc.want):
+			t.Errorf("credential(%q, euid %d) = %+v, want %+v", tc.user, tc.euid, got, tc.want)
+		}
+		if numeric := tc.user != "nobody"; numeric && *lookups != before {
+			t.Errorf("credential(%q) looked the user up", tc.user)
+		}
+	}
+	if err := CheckUser("root"); err != nil {
+		t.Errorf("CheckUser(root) without /etc/passwd: %v", err)
+	}
+	if err := CheckUser("nobody"); err == nil {
+		t.Error("CheckUser(nobody) without /etc/passwd passed")
+	}
+
+	for _, u := range []string{"root", "65534:65534", "nobody"} {
+		if _, err := NewRunner(Options{User: u}); err != nil {
+			t.Errorf("NewRunner(User %q) without /etc/passwd: %v", u, err)
+		}
+	}
+	n := *lookups
+	if r, _ := NewRunner(Options{User: "nobody"}); *lookups != n || r.ResolveUser() == nil {
+		t.Errorf("NewRunner looked up (%d lookups), or ResolveUser succeeded without /etc/passwd", *lookups-n)
+	}
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "ran")
+	h := start(t, Options{User: "nobody"})
+	h.Submit(Event{Kind: Instance, Name: "VI_1", State: Master, Hooks: Hooks{Specific: "/usr/bin/touch " + out}})
+	h.drain(t)
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the hook ran although its user could not be resolved")
+	}
+	if s := h.Stats(); s.Ran != 0 || s.Failed != 1 {
+		t.Errorf("stats %+v, want 1 failed and none run", s)
+	}
+	if !strings.Contains(h.log.b.String(), "open /etc/passwd") {
+		t.Errorf("the failure does not say why: %s", h.log.b.String())
 	}
 }
 
@@ -227,18 +317,34 @@ func TestScriptUser(t *testing.T) {
 	if err := CheckHook(id+" "+out, true); err != nil {
 		t.Fatal(err)
 	}
-	h := start(t, Options{User: "nobody", Security: true})
-	h.Submit(Event{Kind: Instance, Name: "VI_1", State: Master, Hooks: Hooks{Specific: id + " " + out}})
-	h.drain(t)
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Fields(string(b)); len(got) != 2 || got[0] != "65534" || got[1] != "65534" {
-		t.Errorf("hook ran as uid/gid %q, want nobody (65534)", got)
-	}
-	if s := h.Stats(); s.Ran != 1 || s.Failed != 0 {
-		t.Errorf("stats %+v; log %v", s, h.log.records(t))
+	for _, tc := range []struct{ user, uid, gid string }{
+		{"nobody", "65534", "65534"},
+		// Numeric ids, with every lookup failing as without /etc/passwd.
+		{"65534", "65534", "65534"},
+		{"65534:100", "65534", "100"},
+	} {
+		if tc.user != "nobody" {
+			noPasswd(t)
+		}
+		if err := os.WriteFile(out, nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(out, 0o666); err != nil {
+			t.Fatal(err)
+		}
+		h := start(t, Options{User: tc.user, Security: true})
+		h.Submit(Event{Kind: Instance, Name: "VI_1", State: Master, Hooks: Hooks{Specific: id + " " + out}})
+		h.drain(t)
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Fields(string(b)); len(got) != 2 || got[0] != tc.uid || got[1] != tc.gid {
+			t.Errorf("script_user %q: hook ran as uid/gid %q, want %s/%s", tc.user, got, tc.uid, tc.gid)
+		}
+		if s := h.Stats(); s.Ran != 1 || s.Failed != 0 {
+			t.Errorf("script_user %q: stats %+v; log %v", tc.user, s, h.log.records(t))
+		}
 	}
 }
 

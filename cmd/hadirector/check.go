@@ -24,6 +24,9 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.Runnable(*path); err != nil {
+		return &exitError{2, err}
+	}
 	if *peer != "" {
 		other, err := loadConfig(*peer)
 		if err != nil {
@@ -45,7 +48,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) error {
 			return &exitError{2, fmt.Errorf("%s: %d host problem(s)", *path, len(probs))}
 		}
 	}
-	fmt.Fprintf(stdout, "%s: ok: %s\n", *path, cfg.Summary())
+	fmt.Fprintf(stdout, "%s: ok: mode %s (%s): %s\n", *path, cfg.Mode(), cfg.Mode().Describe(), cfg.Summary())
 	return nil
 }
 
@@ -96,6 +99,11 @@ func checkHost(path string, cfg *config.Config) []error {
 	for _, h := range cfg.Hooks() {
 		if err := notify.CheckHook(h.Cmd, cfg.Global.EnableScriptSecurity); err != nil {
 			probs = append(probs, fmt.Errorf("%s: %v", h.Where, err))
+		}
+	}
+	if len(cfg.Hooks()) > 0 {
+		if err := notify.CheckUser(cfg.Global.ScriptUser); err != nil {
+			probs = append(probs, err)
 		}
 	}
 	if len(cfg.VirtualServers) > 0 && !lvs.HasIPVS() {

@@ -10,9 +10,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/hadirector/hadirector/config"
 )
 
-const defaultConfig = "/etc/hadirector/hadirector.toml"
+// The defaults of -c and of the status socket; variables so that tests can point them
+// into a temporary directory.
+var (
+	defaultConfig = "/etc/hadirector/hadirector.toml"
+	defaultSocket = config.DefaultStatusSocket
+)
 
 // Set at build time with -ldflags "-X main.version=…".
 var version = "dev"

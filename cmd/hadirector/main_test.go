@@ -2,13 +2,19 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/director"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -21,6 +27,10 @@ func TestExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[[vrrp_instance]]\nname = \"VI_1\"\nbogus = 1\n"), 0o644)
+	empty := filepath.Join(dir, "empty.toml")
+	os.WriteFile(empty, []byte("[global]\nstatus_socket = \"\"\n"), 0o644)
+	standalone := filepath.Join(dir, "standalone.toml")
+	os.WriteFile(standalone, []byte(standaloneConfig), 0o644)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -33,8 +43,11 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"check", "-no-such-flag"}, 2, "flag provided but not defined"},
 		{[]string{"check", "-c", filepath.Join(dir, "missing.toml")}, 2, "no such file"},
 		{[]string{"check", "-c", bad}, 2, "bad.toml:3: vrrp_instance \"VI_1\".bogus"},
-		{[]string{"check", "-c", "../../examples/node-a.toml"}, 0, "ok: 1 vrrp instance"},
-		{[]string{"check", "-c", "../../examples/node-b.toml"}, 0, "ok: 1 vrrp instance"},
+		{[]string{"check", "-c", "../../examples/node-a.toml"}, 0, "ok: mode vrrp (each virtual server is programmed while the instance holding its address is master): 1 vrrp instance"},
+		{[]string{"check", "-c", "../../examples/node-b.toml"}, 0, "ok: mode vrrp"},
+		{[]string{"check", "-c", standalone}, 0, "ok: mode standalone (no vrrp_instance: every virtual server is programmed from the start and kept checked): 0 vrrp instances, 0 sync groups, 1 virtual server, 2 real servers"},
+		{[]string{"check", "-c", empty}, 2, empty + ": nothing to run: no [[vrrp_instance]] and no [[virtual_server]]"},
+		{[]string{"run", "-c", empty, "-state-dir", dir}, 2, empty + ": nothing to run"},
 		{[]string{"status", "-socket", filepath.Join(dir, "none.sock")}, 1, "is hadirector running?"},
 		{[]string{"-h"}, 0, "commands:"},
 		{[]string{"check", "-c", "../../examples/node-a.toml", "-peer", "../../examples/node-b.toml"}, 0, "agree"},
@@ -132,5 +145,101 @@ virtual_ipaddress = ["192.0.2.100/24"]
 	}
 	if code, _, errOut = runCmd("check", "--host", "-c", f); strings.Contains(errOut, "unsafe configuration file") {
 		t.Errorf("check --host with security off reports the file: exit %d\n%s", code, errOut)
+	}
+}
+
+const standaloneConfig = `[global]
+status_socket = ""
+
+[[virtual_server]]
+address = "192.0.2.100:80"
+  [virtual_server.check]
+  type = "http"
+  [[virtual_server.real_server]]
+  address = "192.0.2.11:80"
+  [[virtual_server.real_server]]
+  address = "192.0.2.12:80"
+`
+
+// serveStatus answers GET /status and POST /drain on a unix socket at path, as the
+// daemon does, until the test ends.
+func serveStatus(t *testing.T, path string, st director.Status) {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(st) })
+	mux.HandleFunc("POST /drain", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "drained %s\n", r.URL.Query().Get("rs")) })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// TestStatusSocketChoice: without -c and without a file at the default path, status
+// and drain use the default socket (the daemon may run with its file elsewhere); with
+// -c the file must exist; every connection error names the socket; the text and the
+// JSON say which mode the node is in.
+func TestStatusSocketChoice(t *testing.T) {
+	dir := t.TempDir()
+	defer func(c, s string) { defaultConfig, defaultSocket = c, s }(defaultConfig, defaultSocket)
+	defaultConfig = filepath.Join(dir, "hadirector.toml") // missing
+	defaultSocket = filepath.Join(dir, "default.sock")
+
+	code, out, errOut := runCmd("status")
+	if code != 1 || !strings.Contains(errOut, "status socket "+defaultSocket+": ") || strings.Contains(errOut, "config:") {
+		t.Errorf("status, no daemon: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, _, errOut = runCmd("status", "-c", defaultConfig)
+	if code != 2 || !strings.Contains(errOut, "no such file") {
+		t.Errorf("status -c MISSING: exit %d, %s", code, errOut)
+	}
+
+	st := director.Status{RouterID: "lb1", Mode: config.ModeStandalone, LVS: &director.LVSStatus{Services: []director.ServiceStatus{
+		{Service: "tcp 192.0.2.100:80", Scheduler: "rr", Programmed: true, QuorumUp: true}}}}
+	serveStatus(t, defaultSocket, st)
+	code, out, errOut = runCmd("status")
+	if code != 0 || !strings.Contains(out, "mode standalone") || !strings.Contains(out, "standalone director: no vrrp_instance") ||
+		strings.Contains(out, "INSTANCE") || !strings.Contains(out, "tcp 192.0.2.100:80") {
+		t.Errorf("status: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, _ = runCmd("status", "--json")
+	var got director.Status
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil || got.Mode != config.ModeStandalone {
+		t.Errorf("status --json: exit %d, %v, mode %q\n%s", code, err, got.Mode, out)
+	}
+	code, out, errOut = runCmd("drain", "192.0.2.100:80", "192.0.2.11:80")
+	if code != 0 || !strings.Contains(out, "drained 192.0.2.11:80") {
+		t.Errorf("drain: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+
+	// A file at the default path is read: its status_socket wins.
+	other := filepath.Join(dir, "other.sock")
+	os.WriteFile(defaultConfig, []byte(strings.Replace(standaloneConfig, `status_socket = ""`, fmt.Sprintf("status_socket = %q", other), 1)), 0o644)
+	code, _, errOut = runCmd("status")
+	if code != 1 || !strings.Contains(errOut, "status socket "+other+": ") {
+		t.Errorf("status with the default file: exit %d, %s", code, errOut)
+	}
+	serveStatus(t, other, director.Status{Mode: config.ModeVRRP, Instances: []director.InstanceStatus{{Name: "VI_1", State: "MASTER"}}})
+	code, out, _ = runCmd("status")
+	if code != 0 || !strings.Contains(out, "mode vrrp") || !strings.Contains(out, "VI_1") {
+		t.Errorf("status with the default file: exit %d\n%s", code, out)
+	}
+}
+
+// TestCheckHostScriptUser: check --host reports a script_user that does not exist when
+// the file has hooks (they would fail to run), and does not look it up without hooks.
+func TestCheckHostScriptUser(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "h.toml")
+	body := strings.Replace(standaloneConfig, `status_socket = ""`, "status_socket = \"\"\nscript_user = \"hadirector-no-such-user\"", 1)
+	os.WriteFile(f, []byte(body), 0o644)
+	if _, _, errOut := runCmd("check", "--host", "-c", f); strings.Contains(errOut, "script_user") {
+		t.Errorf("check --host without hooks looked script_user up:\n%s", errOut)
+	}
+	os.WriteFile(f, []byte(body+"  notify_down = \"/bin/true\"\n"), 0o644)
+	if code, _, errOut := runCmd("check", "--host", "-c", f); code != 2 || !strings.Contains(errOut, `script_user "hadirector-no-such-user"`) {
+		t.Errorf("check --host with a hook and a missing script_user: exit %d\n%s", code, errOut)
 	}
 }

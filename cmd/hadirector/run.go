@@ -30,6 +30,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.Runnable(*path); err != nil {
+		return &exitError{2, err}
+	}
 	var lv slog.LevelVar
 	log, err := newLogger(stderr, cfg.Global, *level, *format, &lv)
 	if err != nil {
@@ -74,7 +77,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 		<-ctx.Done()
 		sdNotify(log, daemon.SdNotifyStopping)
 	}()
-	log.Info("starting", "config", *path, "version", version, "summary", cfg.Summary())
+	log.Info("starting", "config", *path, "version", version, "mode", cfg.Mode(), "summary", cfg.Summary())
 	if err := d.Run(ctx); err != nil {
 		return err
 	}
@@ -87,6 +90,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 func reload(ctx context.Context, d *director.Director, path, levelFlag string, lv *slog.LevelVar, log *slog.Logger) {
 	log.Info("reload requested", "config", path)
 	cfg, err := config.Load(path)
+	if err == nil {
+		err = cfg.Runnable(path)
+	}
 	if err == nil {
 		err = checkConfigFile(path, cfg, log)
 	}
@@ -103,7 +109,7 @@ func reload(ctx context.Context, d *director.Director, path, levelFlag string, l
 	if levelFlag == "" {
 		lv.Set(cfg.Global.Level())
 	}
-	log.Info("reload applied", "summary", cfg.Summary())
+	log.Info("reload applied", "mode", cfg.Mode(), "summary", cfg.Summary())
 }
 
 // checkConfigFile refuses a configuration file that others than root can change (it

@@ -3,37 +3,36 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/director"
 )
 
 func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
-	path := fs.String("c", defaultConfig, "configuration file (for status_socket)")
-	socket := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
+	path := fs.String("c", defaultConfig, socketFlagHelp)
+	socketFlag := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *socket == "" {
-		cfg, err := loadConfig(*path)
-		if err != nil {
-			return err
-		}
-		if *socket = cfg.Global.StatusSocket; *socket == "" {
-			return usageErr("%s sets no status_socket", *path)
-		}
+	socket, err := statusSocket(fs, *path, *socketFlag)
+	if err != nil {
+		return err
 	}
-	body, err := getStatus(*socket)
+	body, err := getStatus(socket)
 	if err != nil {
 		return err
 	}
@@ -43,10 +42,39 @@ func cmdStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	var s director.Status
 	if err := json.Unmarshal(body, &s); err != nil {
-		return fmt.Errorf("status: %w", err)
+		return fmt.Errorf("status socket %s: %w", socket, err)
 	}
 	printStatus(stdout, &s)
 	return nil
+}
+
+const socketFlagHelp = "configuration file (for status_socket; when the default file is missing, the default socket " +
+	config.DefaultStatusSocket + ")"
+
+// statusSocket is the socket the status, drain and undrain commands talk to: -socket;
+// else the status_socket of the file -c names; else, with no -c and no file at the
+// default path, the default socket — the daemon may run with a file elsewhere, and the
+// default status_socket is what it most likely listens on. A file that -c names must
+// exist.
+func statusSocket(fs *flag.FlagSet, path, socket string) (string, error) {
+	if socket != "" {
+		return socket, nil
+	}
+	explicit := false
+	fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "c" })
+	if !explicit {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return defaultSocket, nil
+		}
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return "", err
+	}
+	if cfg.Global.StatusSocket == "" {
+		return "", usageErr("%s sets no status_socket", path)
+	}
+	return cfg.Global.StatusSocket, nil
 }
 
 func socketClient(socket string) *http.Client {
@@ -62,8 +90,8 @@ func socketClient(socket string) *http.Client {
 func cmdDrain(verb string) func(args []string, stdout, stderr io.Writer) error {
 	return func(args []string, stdout, stderr io.Writer) error {
 		fs := newFlags(verb, stderr)
-		path := fs.String("c", defaultConfig, "configuration file (for status_socket)")
-		socket := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
+		path := fs.String("c", defaultConfig, socketFlagHelp)
+		socketFlag := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
 		// Flags may come before, between or after the two addresses.
 		var pos []string
 		for rest := args; ; {
@@ -78,22 +106,19 @@ func cmdDrain(verb string) func(args []string, stdout, stderr io.Writer) error {
 		if len(pos) != 2 {
 			return usageErr("usage: hadirector %s [-socket PATH] VIP:PORT RIP:PORT", verb)
 		}
-		if *socket == "" {
-			cfg, err := loadConfig(*path)
-			if err != nil {
-				return err
-			}
-			*socket = cfg.Global.StatusSocket
+		socket, err := statusSocket(fs, *path, *socketFlag)
+		if err != nil {
+			return err
 		}
 		q := url.Values{"vs": {pos[0]}, "rs": {pos[1]}}
-		resp, err := socketClient(*socket).Post("http://hadirector/"+verb+"?"+q.Encode(), "text/plain", nil)
+		resp, err := socketClient(socket).Post("http://hadirector/"+verb+"?"+q.Encode(), "text/plain", nil)
 		if err != nil {
-			return fmt.Errorf("status socket %s: %w", *socket, err)
+			return fmt.Errorf("status socket %s: %w (is hadirector running?)", socket, err)
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s: %s", verb, strings.TrimSpace(string(body)))
+			return fmt.Errorf("%s: status socket %s: %s", verb, socket, strings.TrimSpace(string(body)))
 		}
 		_, err = stdout.Write(body)
 		return err
@@ -108,19 +133,24 @@ func getStatus(socket string) ([]byte, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("status socket %s: %w", socket, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("status socket %s: %s: %s", socket, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return body, nil
 }
 
 func printStatus(w io.Writer, s *director.Status) {
-	fmt.Fprintf(w, "hadirector %s on %s: up %s, %d reload(s), config %s\n\n", s.Version, s.RouterID,
-		s.Now.Sub(s.Started).Round(time.Second), s.Reloads, s.Config)
+	fmt.Fprintf(w, "hadirector %s on %s: mode %s, up %s, %d reload(s), config %s\n\n", s.Version, s.RouterID,
+		s.Mode, s.Now.Sub(s.Started).Round(time.Second), s.Reloads, s.Config)
+	if s.Mode == config.ModeStandalone {
+		fmt.Fprintf(w, "standalone director: %s\n", s.Mode.Describe())
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tEFFECTIVE\tMASTER SEEN\tIN STATE\tTRANSITIONS\tVIPS")
+	if len(s.Instances) > 0 {
+		fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIORITY\tEFFECTIVE\tMASTER SEEN\tIN STATE\tTRANSITIONS\tVIPS")
+	}
 	for _, in := range s.Instances {
 		master := "-"
 		if in.Master.IsValid() {

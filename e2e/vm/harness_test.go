@@ -91,6 +91,19 @@ type pair struct {
 // servers are configured for DR and serve HTTP on :80 and :8080.
 func newPair(t *testing.T) *pair {
 	t.Helper()
+	start := time.Now()
+	p := newLAN(t)
+	p.a = newNode(p, p.l.Host("a", "192.0.2.1/24"), 150)
+	p.b = newNode(p, p.l.Host("b", "192.0.2.2/24"), 100)
+	p.addServersAndClient()
+	t.Logf("LAN of 5 hosts built in %v", time.Since(start).Round(time.Millisecond))
+	return p
+}
+
+// newLAN checks the VM and starts an empty LAN; newPair and the standalone tests add the
+// hosts.
+func newLAN(t *testing.T) *pair {
+	t.Helper()
 	vmtest.Need(t)
 	if _, err := os.Stat("/proc/net/ip_vs"); err != nil {
 		t.Fatalf("ip_vs is not loaded: %v", err)
@@ -99,21 +112,22 @@ func newPair(t *testing.T) *pair {
 	if err != nil {
 		t.Fatalf("hadirector is not on PATH (make test-vm VM_BINS=./cmd/hadirector): %v", err)
 	}
-	start := time.Now()
-	l := lab.New(t)
-	p := &pair{t: t, l: l, bin: bin}
-	p.a = newNode(p, l.Host("a", "192.0.2.1/24"), 150)
-	p.b = newNode(p, l.Host("b", "192.0.2.2/24"), 100)
+	return &pair{t: t, l: lab.New(t), bin: bin}
+}
+
+// addServersAndClient adds the real servers, configured for DR and serving HTTP on :80
+// and :8080, and the client.
+func (p *pair) addServersAndClient() {
+	t := p.t
+	t.Helper()
 	for i, a := range rsAddrs {
-		h := l.Host(fmt.Sprintf("rs%d", i+1), a.String()+"/24")
+		h := p.l.Host(fmt.Sprintf("rs%d", i+1), a.String()+"/24")
 		// The product's own real-server set-up: VIP on lo, arp_ignore/arp_announce.
-		h.MustRun(t, bin, "realserver", "up", "--vip", vip.String()+","+vip2.String(), "-state", filepath.Join(t.TempDir(), "rs.json"))
+		h.MustRun(t, p.bin, "realserver", "up", "--vip", vip.String()+","+vip2.String(), "-state", filepath.Join(t.TempDir(), "rs.json"))
 		r := &realServer{NameServer: h.ServeName(t, 80, 8080), h: h, name: h.Name}
 		p.rs = append(p.rs, r)
 	}
-	p.client = &client{h: l.Host("client", "192.0.2.50/24")}
-	t.Logf("LAN of 5 hosts built in %v", time.Since(start).Round(time.Millisecond))
-	return p
+	p.client = &client{h: p.l.Host("client", "192.0.2.50/24")}
 }
 
 // elect starts both directors and waits until a is master with its table programmed and b

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,12 +23,18 @@ import (
 // the namespace and served from goroutines of this process: accepted sockets belong to the
 // namespace of their listener.
 type NameServer struct {
-	tb    testing.TB
-	h     *Host
-	ports []int
-	mu    sync.Mutex
-	srvs  []*http.Server
+	tb     testing.TB
+	h      *Host
+	ports  []int
+	status atomic.Int32 // the HTTP status of the answers; 0: 200
+	mu     sync.Mutex
+	srvs   []*http.Server
 }
+
+// SetStatus makes every answer from now on carry the HTTP status code (the body is still
+// the name): a real server that is up but failing, like one whose application answers
+// 500. 200 restores the normal answers.
+func (s *NameServer) SetStatus(code int) { s.status.Store(int32(code)) }
 
 // ServeName starts a NameServer on the given TCP ports (IPv4, every address) and stops it
 // when tb ends.
@@ -57,7 +64,12 @@ func (s *NameServer) Start() {
 			s.tb.Fatalf("lab: %s: listen :%d: %v", name, port, err)
 		}
 		srv := &http.Server{
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, name) }),
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				if c := s.status.Load(); c != 0 {
+					w.WriteHeader(int(c))
+				}
+				fmt.Fprintln(w, name)
+			}),
 			ReadHeaderTimeout: 10 * time.Second,
 		}
 		go srv.Serve(ln)
