@@ -1,19 +1,24 @@
 # The README's two commands: `make demo` (the main job) and `make test` (the whole suite).
 GO ?= go
-export PATH := $(PATH):/usr/local/go/bin:$(shell $(GO) env GOPATH)/bin
+export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test lint unit e2e sim demo fuzz clean
+.PHONY: all build deps test lint unit e2e sim demo fuzz clean
 
 all: build
 
 build:
 	$(GO) build -o bin/hadirector ./cmd/hadirector
 
+# The Debian packages both README commands need, installed when missing (one list:
+# scripts/deps.sh; the VM harness calls it too). Go tools are pinned in go.mod (`go tool`).
+deps:
+	./scripts/deps.sh
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	staticcheck ./...
+	$(GO) tool staticcheck ./...
 
 # -race runs everything (the simulator with fewer seeds); the plain run gives the
 # simulator its full 10 000 seeds. The namespace end-to-end tests measure failover times,
@@ -29,12 +34,12 @@ sim:
 
 # `demo` is the README's main command run as it is: its exit status is the end-to-end test of
 # the whole pair with real IPVS (and of vmrun -exec).
-test: lint unit sim e2e test-vm demo
+test: deps lint unit sim e2e test-vm demo
 
 # The director pair of examples/ with real IPVS, in the VM (the host kernel has none):
 # internal/demo narrates and checks the timeline; exit status 0 only if every step happened.
 DEMO_ARGS ?=
-demo:
+demo: deps
 	$(GO) run ./internal/vmtest/cmd/vmrun -exec ./cmd/hadirector-demo -bin ./cmd/hadirector -timeout 5m -v=false -- $(DEMO_ARGS)
 
 # Every fuzz target for FUZZTIME each, with a table of executions and crashes (the bench
@@ -59,7 +64,7 @@ VM_ARGS ?= -test.short
 .PHONY: test-vm
 test-vm:
 	$(GO) vet -tags vmtest $(VM_PKGS)
-	staticcheck -tags vmtest $(VM_PKGS)
+	$(GO) tool staticcheck -tags vmtest $(VM_PKGS)
 	$(GO) run ./internal/vmtest/cmd/vmrun -pkgs '$(VM_PKGS)' -bin '$(VM_BINS)' -run '$(VM_RUN)' -timeout $(VM_TIMEOUT) -- $(VM_ARGS)
 
 # The chaos soak (e2e/vm TestChaos) with FAULTS random faults; SEED replays a sequence (0 =

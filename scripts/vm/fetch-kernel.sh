@@ -35,10 +35,6 @@ done
 
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/hadirector/vm"
 meta=linux-image-cloud-amd64
-# What the harness copies into the VM or runs on the host: qemu, a static busybox for the
-# initramfs, kmod's depmod, and the real tools the tests and benchmarks call inside the VM.
-pkgs="qemu-system-x86 busybox-static kmod ipvsadm keepalived iproute2 tcpdump"
-
 export DEBIAN_FRONTEND=noninteractive
 
 as_root() {
@@ -60,21 +56,13 @@ apt_update() {
 	as_root apt-get -o DPkg::Lock::Timeout=120 update -qq >&2
 }
 
-# shellcheck disable=SC2086
-have=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null | sed -n 's/ install ok installed$//p')
-missing=""
-for p in $pkgs; do
-	echo "$have" | grep -qx "$p" || missing="$missing $p"
-done
-if [ -n "$missing" ]; then
-	if [ "$install" = 0 ]; then
-		echo "fetch-kernel.sh: missing host packages:$missing" >&2
-		exit 1
-	fi
-	apt_update
-	echo "fetch-kernel.sh: installing$missing" >&2
-	# shellcheck disable=SC2086 # word splitting is the point
-	as_root apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $missing >&2
+# The host packages (qemu, busybox, kmod and the tools the tests call inside the VM): the one
+# list of scripts/deps.sh, shared with `make test` and `make demo`.
+deps="$(dirname "$0")/../deps.sh"
+if [ "$install" = 0 ]; then
+	"$deps" --check >&2
+else
+	"$deps" >&2
 fi
 
 # apt-cache takes 0.6 s where the binary package cache is disabled (Docker-style images), so

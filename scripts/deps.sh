@@ -1,0 +1,52 @@
+#!/bin/sh
+# deps.sh — the one list of Debian packages `make test` and `make demo` need on the host, and
+# their installation when some are missing (root or password-less sudo; `apt-get update` first).
+# scripts/vm/fetch-kernel.sh calls it too, so the list cannot drift between the two commands.
+#
+# What each is for: iproute2 (ip, the namespace tests and the VM's network), keepalived and
+# ipvsadm (interop peers and baselines, inside the VM too), tcpdump (wire captures), qemu-system-x86,
+# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod).
+#
+# Options: --check  install nothing; exit 1 naming what is missing
+set -eu
+
+pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod"
+
+check=0
+for a in "$@"; do
+	case "$a" in
+	--check) check=1 ;;
+	*)
+		echo "deps.sh: unknown argument $a" >&2
+		exit 2
+		;;
+	esac
+done
+
+# shellcheck disable=SC2086
+have=$(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null | sed -n 's/ install ok installed$//p')
+missing=""
+for p in $pkgs; do
+	echo "$have" | grep -qx "$p" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$check" = 1 ]; then
+	echo "deps.sh: missing host packages:$missing" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+as_root() {
+	if [ "$(id -u)" = 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+		sudo -n env DEBIAN_FRONTEND=noninteractive "$@"
+	else
+		echo "deps.sh: need root to install:$missing" >&2
+		return 1
+	fi
+}
+echo "deps.sh: apt-get update; installing$missing" >&2
+as_root apt-get -o DPkg::Lock::Timeout=120 update -qq >&2
+# shellcheck disable=SC2086 # word splitting is the point
+as_root apt-get -o DPkg::Lock::Timeout=120 install -y -qq --no-install-recommends $missing >&2
