@@ -6,6 +6,7 @@
 //	hadirector-bench failover [-reps 10] [-scenarios v2-1s,v3-100ms,v3-10ms] [-json]
 //	hadirector-bench soak [-duration 10m] [-interval 10ms] [-busy 2] [-json]
 //	hadirector-bench idle [-duration 60s] [-slices 6] [-interval 1s] [-json]
+//	hadirector-bench flood [-duration 3s] [-interval 100ms] [-senders 3] [-json]
 //
 // Exit codes: 0 ok (targets are reported, not enforced), 1 the run failed, 2 usage.
 package main
@@ -39,6 +40,7 @@ commands:
   failover   kill -9 / SIGTERM takeover, GARP and neighbour timings, keepalived vs hadirector
   soak       10 ms adverts on a loaded machine: count false failovers of each
   idle       CPU and memory of an idle pair of each, side by side
+  flood      bad VRRP packets at both directors: the rate reached, advert gaps, false failovers
 
 Run 'hadirector-bench <command> -h' for a command's flags.
 `)
@@ -57,6 +59,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdSoak(args[1:], stdout, stderr)
 	case "idle":
 		err = cmdIdle(args[1:], stdout, stderr)
+	case "flood":
+		err = cmdFlood(args[1:], stdout, stderr)
 	case "busy": // internal: one spinning core for the soak
 		err = cmdBusy(args[1:])
 	case "-h", "--help", "help":
@@ -354,6 +358,44 @@ func cmdIdle(args []string, stdout, stderr io.Writer) error {
 		bins := c.binaries(tb, impls)
 		rep.Binaries, rep.Versions = bins, c.versions(bins)
 		rep.Samples = bench.RunIdle(tb, bench.IdleOptions{Window: *window, Slices: *slices, Interval: *interval, Realtime: *rt,
+			KeepalivedRTTime: c.rttime, Impls: impls, Bins: bins, Progress: progress})
+	})
+	rep.Finished = time.Now()
+	if err != nil {
+		return err
+	}
+	return c.output(stdout, rep)
+}
+
+func cmdFlood(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("hadirector-bench flood", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.register(fs, 1000000, "raised by default here because keepalived's default kills its own VRRP child on a busy machine, which would spoil the gaps")
+	duration := fs.Duration("duration", 3*time.Second, "how long the flood lasts")
+	interval := fs.Duration("interval", 100*time.Millisecond, "VRRPv3 advert_int")
+	senders := fs.Int("senders", 3, "flooding goroutines, each sending batches with sendmmsg")
+	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *senders < 1 || *duration <= 0 || *interval <= 0 {
+		return usageError{errors.New("-senders must be at least 1, -duration and -interval positive")}
+	}
+	impls, err := c.parseImpls()
+	if err != nil {
+		return err
+	}
+	var progress io.Writer = stderr
+	if *quiet {
+		progress = nil
+	}
+	rep := &bench.FloodReport{Invocation: invocation(), Host: hostInfo(), Interval: *interval, Duration: *duration, Senders: *senders,
+		KeepalivedRTTime: c.rttime, Impls: impls, Started: time.Now()}
+	err = lab.Standalone("flood", stderr, func(tb testing.TB) {
+		bins := c.binaries(tb, impls)
+		rep.Binaries, rep.Versions = bins, c.versions(bins)
+		rep.Results = bench.RunFlood(tb, bench.FloodOptions{Duration: *duration, Interval: *interval, Senders: *senders,
 			KeepalivedRTTime: c.rttime, Impls: impls, Bins: bins, Progress: progress})
 	})
 	rep.Finished = time.Now()
