@@ -190,7 +190,7 @@ func TestTCPTimeout(t *testing.T) {
 	start := time.Now()
 	err = (&TCP{Addr: addr, Timeout: 150 * time.Millisecond}).Check(context.Background())
 	wantReason(t, err, ReasonTimeout, "connect: timed out after 150ms")
-	if el := time.Since(start); el > time.Second {
+	if el := time.Since(start); el > 10*time.Second { // the kernel's SYN retries take minutes
 		t.Errorf("timeout took %v", el)
 	}
 }
@@ -426,7 +426,7 @@ func TestHTTPTimeout(t *testing.T) {
 			start := time.Now()
 			err := c.Check(context.Background())
 			wantReason(t, err, ReasonTimeout, tc.step+": timed out after 200ms")
-			if el := time.Since(start); el < 200*time.Millisecond || el > time.Second {
+			if el := time.Since(start); el < 200*time.Millisecond || el > 10*time.Second { // the server never answers
 				t.Errorf("the check took %v, want about its 200ms timeout", el)
 			}
 		})
@@ -570,8 +570,8 @@ func TestExec(t *testing.T) {
 	wantReason(t, (&Exec{Argv: []string{"/bin/false"}, Timeout: time.Second}).Check(ctx), ReasonExit, "exec /bin/false", "exit status 1")
 
 	start := time.Now()
-	wantReason(t, (&Exec{Argv: []string{"/bin/sleep", "10"}, Timeout: 100 * time.Millisecond}).Check(ctx), ReasonTimeout, "timed out after 100ms")
-	if el := time.Since(start); el > 2*time.Second {
+	wantReason(t, (&Exec{Argv: []string{"/bin/sleep", "60"}, Timeout: 100 * time.Millisecond}).Check(ctx), ReasonTimeout, "timed out after 100ms")
+	if el := time.Since(start); el > 10*time.Second { // the command would run for a minute
 		t.Errorf("timed-out exec took %v", el)
 	}
 	wantReason(t, (&Exec{Argv: []string{"/nonexistent/check"}, Timeout: time.Second}).Check(ctx), ReasonOther, "start")
@@ -591,7 +591,7 @@ func TestExecKillsGroup(t *testing.T) {
 	start := time.Now()
 	err := (&Exec{Argv: []string{"/bin/sh", "-c", "sleep 30 & sleep 30"}, Timeout: 100 * time.Millisecond}).Check(context.Background())
 	wantReason(t, err, ReasonTimeout)
-	if el := time.Since(start); el > 2*time.Second {
+	if el := time.Since(start); el > 10*time.Second { // the children hold stdout for 30 s
 		t.Errorf("took %v", el)
 	}
 }
