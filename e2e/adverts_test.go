@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"sync"
@@ -8,17 +9,20 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 
 	"github.com/hadirector/hadirector/internal/lab"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
 // advertTap records when VRRP adverts of one VRID arrive at a host (the client), by source.
+// The times are the kernel's receive timestamps (SO_TIMESTAMPNS), not when this process
+// read the packet: on a busy machine the test's own reader lags, the kernel's clock does not.
 type advertTap struct {
 	mu   sync.Mutex
 	seen map[netip.Addr][]time.Time
 	prio map[netip.Addr][]uint8
-	conn *ipv4.RawConn
+	conn *net.IPConn
 	done chan struct{}
 }
 
@@ -30,34 +34,50 @@ func tapAdverts(t *testing.T, h *lab.Host, vrid uint8) *advertTap {
 		if err != nil {
 			return err
 		}
-		tap.conn, err = ipv4.NewRawConn(c)
+		tap.conn = c.(*net.IPConn)
+		rc, err := tap.conn.SyscallConn()
 		if err != nil {
 			return err
+		}
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return serr
 		}
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err
 		}
-		return tap.conn.JoinGroup(ifi, &net.IPAddr{IP: vrrp.GroupV4.AsSlice()})
+		return ipv4.NewPacketConn(c).JoinGroup(ifi, &net.IPAddr{IP: vrrp.GroupV4.AsSlice()})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() {
 		defer close(tap.done)
-		buf := make([]byte, 1500)
+		buf, oob := make([]byte, 1500), make([]byte, 128)
 		for {
-			hdr, payload, _, err := tap.conn.ReadFrom(buf)
+			// An IPv4 raw socket's ReadMsgIP keeps the IP header.
+			n, oobn, _, from, err := tap.conn.ReadMsgIP(buf, oob)
 			if err != nil {
 				return
 			}
-			now := time.Now()
+			at, ok := rxTime(oob[:oobn])
+			if !ok || n < 20 || n < int(buf[0]&0x0f)*4 {
+				t.Errorf("advert tap: no kernel timestamp or a short packet (%d bytes)", n)
+				return
+			}
+			payload := buf[int(buf[0]&0x0f)*4 : n]
 			if len(payload) < 2 || payload[1] != vrid {
 				continue
 			}
-			src, _ := netip.AddrFromSlice(hdr.Src.To4())
+			src, _ := netip.AddrFromSlice(from.IP.To4())
 			tap.mu.Lock()
-			tap.seen[src] = append(tap.seen[src], now)
+			tap.seen[src] = append(tap.seen[src], at)
 			if len(payload) > 2 {
 				tap.prio[src] = append(tap.prio[src], payload[2])
 			}
@@ -66,6 +86,22 @@ func tapAdverts(t *testing.T, h *lab.Host, vrid uint8) *advertTap {
 	}()
 	t.Cleanup(func() { tap.conn.Close(); <-tap.done })
 	return tap
+}
+
+// rxTime is the SCM_TIMESTAMPNS of a control message.
+func rxTime(oob []byte) (time.Time, bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			// struct timespec on a 64-bit host: seconds, then nanoseconds.
+			sec, nsec := binary.NativeEndian.Uint64(m.Data[0:]), binary.NativeEndian.Uint64(m.Data[8:])
+			return time.Unix(int64(sec), int64(nsec)), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // gaps returns the intervals between adverts from src since t.
