@@ -34,8 +34,13 @@
 //     the command line, the next ones are keepalived's user and group (not
 //     arguments). A program without a directory is resolved with
 //     Options.LookPath, since hadirector runs hooks without $PATH.
-//   - track_script weights per instance become copies of the vrrp_script
-//     with that weight (hadirector's track_script is a list of names).
+//   - track_script and track_file weights per instance become copies of the
+//     vrrp_script or track_file with that weight (hadirector's track_script
+//     and track_file are lists of names); a track file's reverse becomes a
+//     negative weight.
+//   - lvs_sync_daemon (or an instance's lvs_sync_daemon_interface, whichever
+//     keepalived reads first) becomes [lvs.sync_daemon], which hadirector
+//     accepts only with a virtual_server: without one it is left out.
 //   - A virtual_server_group becomes one virtual server per address or
 //     fwmark (up to 256 per group).
 package kaimport
