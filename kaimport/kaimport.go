@@ -15,7 +15,9 @@
 // and line; every value that only approximates keepalived's behaviour carries a
 // "# approximate:" comment in the output and is listed in Result.Notes. The
 // output always passes config.Parse: an element that cannot be made valid is
-// left out and reported.
+// left out and reported; when that leaves nothing to run (no instance and no
+// virtual server), Import returns an *EmptyError instead, since `hadirector
+// check` refuses such a file.
 //
 // Decisions worth knowing:
 //
@@ -174,6 +176,21 @@ func (e *OutputError) Error() string {
 
 func (e *OutputError) Unwrap() []error { return []error{ErrInvalidOutput, e.Err} }
 
+// EmptyError is the error Import returns when nothing hadirector could run
+// was translated (no vrrp_instance and no virtual_server stood): `hadirector
+// check` and `run` refuse such a file. Result holds the translation and the
+// warnings that say why each element was left out. It wraps
+// config.ErrNothingToRun.
+type EmptyError struct {
+	Result *Result
+}
+
+func (e *EmptyError) Error() string {
+	return "kaimport: nothing to run: no vrrp_instance and no virtual_server could be translated (hadirector check refuses such a file)"
+}
+
+func (e *EmptyError) Unwrap() error { return config.ErrNothingToRun }
+
 // ImportFile reads the keepalived configuration at path (and its includes)
 // and translates it.
 func ImportFile(path string, opt Options) (*Result, error) {
@@ -211,13 +228,17 @@ func importData(name string, data []byte, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, &OutputError{TOML: out, Err: err}
 	}
-	return &Result{
+	res := &Result{
 		TOML:     out,
 		Config:   cfg,
 		Warnings: tr.warnings,
 		Notes:    tr.notes,
 		Files:    rd.files,
-	}, nil
+	}
+	if cfg.Mode() == config.ModeEmpty {
+		return nil, &EmptyError{Result: res}
+	}
+	return res, nil
 }
 
 // KeepalivedPath is the PATH keepalived runs with under systemd; keepalived

@@ -2,6 +2,7 @@ package kaimport
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -12,13 +13,43 @@ import (
 	"github.com/hadirector/hadirector/config"
 )
 
+// importString imports src; a translation with nothing to run (EmptyError)
+// is returned too, for tests of single elements.
 func importString(t *testing.T, src string) *Result {
 	t.Helper()
 	res, err := importData("keepalived.conf", []byte(src), memOptions(memFS{}))
+	if ee := (*EmptyError)(nil); errors.As(err, &ee) {
+		return ee.Result
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestNothingToRun: a keepalived.conf from which no instance and no virtual
+// server could be translated is an error (`hadirector check` refuses such a
+// file), carrying the warnings that say why.
+func TestNothingToRun(t *testing.T) {
+	for _, src := range []string{
+		"",
+		"global_defs {\n router_id x\n}\n",
+		"vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n",
+		"global_defs {\n lvs_sync_daemon eth1 A\n}\nvrrp_instance A {\n interface eth0\n}\n",
+	} {
+		_, err := importData("keepalived.conf", []byte(src), memOptions(memFS{}))
+		var ee *EmptyError
+		if !errors.As(err, &ee) || !errors.Is(err, config.ErrNothingToRun) {
+			t.Errorf("%q: %v, want an EmptyError", src, err)
+			continue
+		}
+		if _, err := config.Parse("x.toml", ee.Result.TOML); err != nil {
+			t.Errorf("%q: the translation does not parse: %v", src, err)
+		}
+		if src != "" && src[0] != 'g' && len(ee.Result.Warnings) == 0 {
+			t.Errorf("%q: no warning says why", src)
+		}
+	}
 }
 
 // warned reports whether a warning about keyword was given.
