@@ -322,7 +322,7 @@ var reasons = map[string]string{
 	"enable_traps":                    "hadirector has no SNMP agent: see metrics_listen",
 	"snmp_socket":                     "hadirector has no SNMP agent: see metrics_listen",
 	"enable_dbus":                     "hadirector has no D-Bus interface: see status_socket",
-	"vrrp_strict":                     "hadirector follows the RFCs by default; strict mode's extra refusals have no switch",
+	"vrrp_strict":                     "hadirector follows the RFCs by default; strict mode's extra refusals have no switch, and its no_accept default is not supported (the master always accepts traffic for its VIPs)",
 	"vrrp_iptables":                   "hadirector installs no firewall rules (no_accept is not supported)",
 	"nftables":                        "hadirector installs no firewall rules (no_accept is not supported)",
 	"vrrp_ipsets":                     "hadirector installs no firewall rules (no_accept is not supported)",
@@ -376,7 +376,7 @@ var reasons = map[string]string{
 	// vrrp_instance
 	"dont_track_primary":         "hadirector always tracks the instance's interface",
 	"skip_check_adv_addr":        "hadirector always compares the address list (a difference is logged, not dropped)",
-	"strict_mode":                "hadirector follows the RFCs by default; strict mode's extra refusals have no switch",
+	"strict_mode":                "hadirector follows the RFCs by default; strict mode's extra refusals have no switch, and its no_accept default is not supported (the master always accepts traffic for its VIPs)",
 	"mcast_dst_ip":               "hadirector always uses 224.0.0.18 / ff02::12",
 	"unicast_ttl":                "hadirector sends adverts with TTL 255 as the RFCs require",
 	"check_unicast_src":          "hadirector always checks that unicast adverts come from a listed peer",
