@@ -8,7 +8,7 @@
 // definitions. The translation follows keepalived's effective behaviour rather
 // than its spelling: keepalived's defaults (NAT forwarding, UDP, delay_loop 60s,
 // VRRPv2) are written out explicitly, and its silent corrections (nopreempt
-// cleared by state MASTER, tracking weights zeroed in sync groups, real server
+// cleared by state MASTER, weighted tracks zeroed or dropped in sync groups, real server
 // ports reset under DR) are applied and commented.
 //
 // Every keyword that has no equivalent is reported as a Warning with its file
