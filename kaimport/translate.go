@@ -17,7 +17,7 @@ type translator struct {
 
 	global *table
 	lvs    *table
-	syncd  *table // [lvs.sync_daemon], from the first syncds that stands
+	syncd  *table // [lvs.sync_daemon], from the first of syncds when it can stand
 
 	// defaultVersion is global_defs vrrp_version (0 when not set).
 	defaultVersion int
