@@ -91,8 +91,9 @@ type VRRPScript struct {
 
 // TrackFile is one [[vrrp_track_file]] (keepalived's vrrp_track_file): a file holding a
 // number, so an operator (or a tool) can move the priority — and force a failover —
-// without stopping the daemon. The number times Weight is added to the priority; with
-// Weight 0 any non-zero number means FAULT. A missing or unreadable file counts as 0.
+// without stopping the daemon. The number times Weight, kept within -254..253, is added
+// to the priority, and -254 means FAULT; with Weight 0 any non-zero number means FAULT
+// (keepalived's semantics). A missing or unreadable file counts as 0.
 type TrackFile struct {
 	Name   string `toml:"name"`
 	File   string `toml:"file"`

@@ -166,12 +166,11 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 		if tf == nil {
 			continue
 		}
-		v := int(tf.value.Load())
-		switch {
-		case tf.cfg.Weight == 0 && v != 0:
+		v := tf.value.Load()
+		if delta, faulty := trackFileEffect(v, tf.cfg.Weight); faulty {
 			fault, reason = true, fmt.Sprintf("track file %s holds %d", name, v)
-		case tf.cfg.Weight != 0:
-			prio += v * tf.cfg.Weight
+		} else {
+			prio += delta
 		}
 	}
 	for _, name := range in.cfg.TrackScript {
@@ -242,14 +241,88 @@ type trackFile struct {
 	value atomic.Int64
 }
 
+// trackFileEffect is what a track file holding v does to an instance with weight w, as
+// in keepalived 2.2.7 (track_file.c): with weight 0 a non-zero number means FAULT;
+// otherwise v × w, kept within -254..253, is added to the priority, and -254 (so any
+// product of -254 or less) means FAULT.
+func trackFileEffect(v int64, w int) (delta int, fault bool) {
+	if w == 0 {
+		return 0, v != 0
+	}
+	p := min(max(v*int64(w), -254), 253) // |v| < 2^32 and |w| ≤ 254: no overflow
+	if p == -254 {
+		return 0, true
+	}
+	return int(p), false
+}
+
 // read reloads the number and reports whether it changed. Missing, empty or unreadable
-// counts as 0, as in keepalived.
+// counts as 0, as in keepalived; a number keepalived would refuse leaves the value as it
+// was.
 func (tf *trackFile) read() bool {
 	var v int64
 	if b, err := os.ReadFile(tf.cfg.File); err == nil {
-		v, _ = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		var ok bool
+		if v, ok = parseTrackFile(b); !ok {
+			return false
+		}
 	}
 	return tf.value.Swap(v) != v
+}
+
+// parseTrackFile reads a track file's number as keepalived does with strtol(buf, NULL,
+// 0) on its first 127 bytes: leading white space, an optional sign, then decimal, 0x hex
+// or 0 octal digits up to the first other character; no digits is 0. ok is false for a
+// number outside keepalived's range (int32, or 2^31), which keepalived ignores.
+func parseTrackFile(b []byte) (v int64, ok bool) {
+	s := string(b[:min(len(b), 127)])
+	s = strings.TrimLeft(s, " \t\n\v\f\r")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	base := 10
+	switch {
+	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && strings.ContainsRune("0123456789abcdefABCDEF", rune(s[2])):
+		base, s = 16, s[2:]
+	case len(s) > 1 && s[0] == '0':
+		base = 8
+	}
+	end := 0
+	for end < len(s) {
+		c := s[end]
+		var d int
+		switch {
+		case c >= '0' && c <= '9':
+			d = int(c - '0')
+		case c >= 'a' && c <= 'f':
+			d = int(c-'a') + 10
+		case c >= 'A' && c <= 'F':
+			d = int(c-'A') + 10
+		default:
+			d = base
+		}
+		if d >= base {
+			break
+		}
+		end++
+	}
+	if end == 0 {
+		return 0, true
+	}
+	u, err := strconv.ParseUint(s[:end], base, 64)
+	if err != nil || u > 1<<32 {
+		return 0, false
+	}
+	v = int64(u)
+	if neg {
+		v = -v
+	}
+	if v < -(1<<31) || v > 1<<31 {
+		return 0, false
+	}
+	return v, true
 }
 
 func (tf *trackFile) run(ctx context.Context) {

@@ -18,8 +18,9 @@ var fuzzFS = memFS{
 }
 
 // FuzzImport: no input makes the importer panic, and whenever it succeeds its
-// output passes config.Parse (it must never produce an invalid file: what it
-// cannot make valid it leaves out and reports).
+// output passes config.Parse and what `hadirector check` asks beyond it (it
+// must never produce an invalid file: what it cannot make valid it leaves out
+// and reports, and when nothing is left it says so with an EmptyError).
 func FuzzImport(f *testing.F) {
 	for _, pattern := range []string{"testdata/*.conf", "testdata/samples/*"} {
 		files, _ := filepath.Glob(pattern)
@@ -31,6 +32,14 @@ func FuzzImport(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, err := importData("fuzz/keepalived.conf", data, memOptions(fuzzFS))
+		var ee *EmptyError
+		if errors.As(err, &ee) {
+			// Nothing to run: the translation must still parse, and be empty.
+			res, err = ee.Result, nil
+			if res.Config.Mode() != config.ModeEmpty {
+				t.Fatalf("EmptyError for a %s configuration\n%s", res.Config.Mode(), res.TOML)
+			}
+		}
 		if err != nil {
 			var se *SyntaxError
 			if errors.Is(err, ErrInvalidOutput) || !errors.As(err, &se) {
@@ -38,8 +47,15 @@ func FuzzImport(f *testing.F) {
 			}
 			return
 		}
-		if _, err := config.Parse("fuzz.toml", res.TOML); err != nil {
+		cfg, err := config.Parse("fuzz.toml", res.TOML)
+		if err != nil {
 			t.Fatalf("output does not parse: %v\n%s", err, res.TOML)
+		}
+		if ee == nil {
+			// What `hadirector check` asks beyond Parse.
+			if err := cfg.Runnable("fuzz.toml"); err != nil {
+				t.Fatalf("import succeeded but check refuses the output: %v\n%s", err, res.TOML)
+			}
 		}
 	})
 }

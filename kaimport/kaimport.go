@@ -8,14 +8,16 @@
 // definitions. The translation follows keepalived's effective behaviour rather
 // than its spelling: keepalived's defaults (NAT forwarding, UDP, delay_loop 60s,
 // VRRPv2) are written out explicitly, and its silent corrections (nopreempt
-// cleared by state MASTER, tracking weights zeroed in sync groups, real server
+// cleared by state MASTER, weighted tracks zeroed or dropped in sync groups, real server
 // ports reset under DR) are applied and commented.
 //
 // Every keyword that has no equivalent is reported as a Warning with its file
 // and line; every value that only approximates keepalived's behaviour carries a
 // "# approximate:" comment in the output and is listed in Result.Notes. The
 // output always passes config.Parse: an element that cannot be made valid is
-// left out and reported.
+// left out and reported; when that leaves nothing to run (no instance and no
+// virtual server), Import returns an *EmptyError instead, since `hadirector
+// check` refuses such a file.
 //
 // Decisions worth knowing:
 //
@@ -34,8 +36,13 @@
 //     the command line, the next ones are keepalived's user and group (not
 //     arguments). A program without a directory is resolved with
 //     Options.LookPath, since hadirector runs hooks without $PATH.
-//   - track_script weights per instance become copies of the vrrp_script
-//     with that weight (hadirector's track_script is a list of names).
+//   - track_script and track_file weights per instance become copies of the
+//     vrrp_script or track_file with that weight (hadirector's track_script
+//     and track_file are lists of names); a track file's reverse becomes a
+//     negative weight.
+//   - lvs_sync_daemon (or an instance's lvs_sync_daemon_interface, whichever
+//     keepalived reads first) becomes [lvs.sync_daemon], which hadirector
+//     accepts only with a virtual_server: without one it is left out.
 //   - A virtual_server_group becomes one virtual server per address or
 //     fwmark (up to 256 per group).
 package kaimport
@@ -169,6 +176,21 @@ func (e *OutputError) Error() string {
 
 func (e *OutputError) Unwrap() []error { return []error{ErrInvalidOutput, e.Err} }
 
+// EmptyError is the error Import returns when nothing hadirector could run
+// was translated (no vrrp_instance and no virtual_server stood): `hadirector
+// check` and `run` refuse such a file. Result holds the translation and the
+// warnings that say why each element was left out. It wraps
+// config.ErrNothingToRun.
+type EmptyError struct {
+	Result *Result
+}
+
+func (e *EmptyError) Error() string {
+	return "kaimport: nothing to run: no vrrp_instance and no virtual_server could be translated (hadirector check refuses such a file)"
+}
+
+func (e *EmptyError) Unwrap() error { return config.ErrNothingToRun }
+
 // ImportFile reads the keepalived configuration at path (and its includes)
 // and translates it.
 func ImportFile(path string, opt Options) (*Result, error) {
@@ -206,13 +228,17 @@ func importData(name string, data []byte, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, &OutputError{TOML: out, Err: err}
 	}
-	return &Result{
+	res := &Result{
 		TOML:     out,
 		Config:   cfg,
 		Warnings: tr.warnings,
 		Notes:    tr.notes,
 		Files:    rd.files,
-	}, nil
+	}
+	if cfg.Mode() == config.ModeEmpty {
+		return nil, &EmptyError{Result: res}
+	}
+	return res, nil
 }
 
 // KeepalivedPath is the PATH keepalived runs with under systemd; keepalived

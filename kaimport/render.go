@@ -51,6 +51,11 @@ func (t *translator) render(name string) []byte {
 			tables = append(tables, s.tables()...)
 		}
 	}
+	for _, f := range t.files {
+		if !f.dropped {
+			tables = append(tables, f.tables()...)
+		}
+	}
 	for _, in := range t.instances {
 		if !in.dropped {
 			tables = append(tables, in.table())
@@ -220,6 +225,9 @@ func (in *instance) table() *table {
 		}
 		set("track_script", tomlStrings(names))
 	}
+	if len(in.trackFileNames) > 0 || len(in.comments["track_file"]) > 0 {
+		set("track_file", tomlStrings(in.trackFileNames))
+	}
 	for _, k := range hookKeys {
 		if cmd := in.hooks[k]; cmd != "" {
 			set(k, tomlString(cmd))
@@ -250,8 +258,17 @@ func (g *syncGroup) table() *table {
 			tb.set(k, tomlString(cmd), g.comments[k]...)
 		}
 	}
-	if len(g.trackIfs) > 0 || len(g.trackScripts) > 0 {
-		tb.comments = append(tb.comments, "the group's track_interface and track_script are on each member instance")
+	var tracks []string
+	for _, k := range []struct {
+		key string
+		n   int
+	}{{"track_interface", len(g.trackIfs)}, {"track_script", len(g.trackScripts)}, {"track_file", len(g.trackFileRefs)}} {
+		if k.n > 0 {
+			tracks = append(tracks, k.key)
+		}
+	}
+	if len(tracks) > 0 {
+		tb.comments = append(tb.comments, "the group's tracks ("+strings.Join(tracks, ", ")+") are on each member instance")
 	}
 	return tb
 }

@@ -199,7 +199,6 @@ var sampleWarnings = map[string][]string{
 		"3 vrrp_sync_group",
 		"4 VI_2",
 		"5 VI_3",
-		"11 lvs_sync_daemon_interface",
 	},
 	"keepalived.conf.vrrp.routes": {
 		"7 static_routes",

@@ -2,7 +2,6 @@ package kaimport
 
 import (
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,7 +17,7 @@ type translator struct {
 
 	global *table
 	lvs    *table
-	syncd  *table // [lvs.sync_daemon], from global_defs lvs_sync_daemon
+	syncd  *table // [lvs.sync_daemon], from the first of syncds when it can stand
 
 	// defaultVersion is global_defs vrrp_version (0 when not set).
 	defaultVersion int
@@ -26,10 +25,19 @@ type translator struct {
 	scriptSecurity bool
 
 	scripts   []*script
+	files     []*trackFile
 	instances []*instance
 	groups    []*syncGroup
 	vsGroups  map[string]*vsGroup
 	vservers  []*vserver
+
+	// syncds are the lvs_sync_daemon lines (global_defs) and
+	// lvs_sync_daemon_interface lines (vrrp_instance); keepalived keeps the
+	// first it reads.
+	syncds []*syncDaemon
+	// top is the index of the top-level block being translated, for syncds'
+	// reading order.
+	top int
 }
 
 func newTranslator(opt *Options, rd *reader) *translator {
@@ -83,7 +91,8 @@ func init() {
 		ops sh-port sh-fallback mh-port mh-fallback flag-1 flag-2 flag-3 virtualhost quorum
 		hysteresis sorry_server inhibit_on_failure delay_loop connect_timeout delay_before_retry
 		retry nb_get_retry notify_up notify_down uthreshold lthreshold connect_port bindto
-		bind_to connect_ip http_protocol enable_sni misc_path misc_timeout path status_code regex`) {
+		bind_to connect_ip http_protocol enable_sni misc_path misc_timeout path status_code regex
+		file init_file lvs_sync_daemon_interface`) {
 		leafKeywords[k] = true
 	}
 }
@@ -151,16 +160,20 @@ func label(n *node) string { return strings.Join(n.Words, " ") }
 func (t *translator) translate(nodes []*node) {
 	// global_defs first: instances take their default VRRP version from it
 	// wherever it is in the file, as keepalived does.
-	for _, n := range nodes {
+	for i, n := range nodes {
 		if n.keyword() == "global_defs" {
+			t.top = i
 			t.globalDefs(n)
 		}
 	}
-	for _, n := range nodes {
+	for i, n := range nodes {
+		t.top = i
 		switch n.keyword() {
 		case "global_defs":
 		case "vrrp_script":
 			t.vrrpScript(n)
+		case "track_file", "vrrp_track_file":
+			t.trackFileBlock(n)
 		case "vrrp_instance":
 			t.vrrpInstance(n)
 		case "vrrp_sync_group":
@@ -175,6 +188,7 @@ func (t *translator) translate(nodes []*node) {
 	}
 	t.resolveVRRP()
 	t.resolveLVS()
+	t.resolveSyncDaemon()
 }
 
 // number reads the single integer argument of n in lo..hi.
@@ -308,11 +322,11 @@ var reasons = map[string]string{
 	"enable_traps":                    "hadirector has no SNMP agent: see metrics_listen",
 	"snmp_socket":                     "hadirector has no SNMP agent: see metrics_listen",
 	"enable_dbus":                     "hadirector has no D-Bus interface: see status_socket",
-	"vrrp_strict":                     "hadirector follows the RFCs by default; strict mode's extra refusals have no switch",
+	"vrrp_strict":                     "hadirector follows the RFCs by default; strict mode's extra refusals have no switch, and its no_accept default is not supported (the master always accepts traffic for its VIPs)",
 	"vrrp_iptables":                   "hadirector installs no firewall rules (no_accept is not supported)",
 	"nftables":                        "hadirector installs no firewall rules (no_accept is not supported)",
 	"vrrp_ipsets":                     "hadirector installs no firewall rules (no_accept is not supported)",
-	"lvs_sync_daemon":                 "hadirector does not run the IPVS connection sync daemon",
+	"lvs_sync_daemon":                 "keepalived reads lvs_sync_daemon in global_defs only",
 	"lvs_flush":                       "hadirector never flushes the IPVS table: it only touches the services it configures",
 	"lvs_flush_on_stop":               "hadirector removes only the services it configures",
 	"vrrp_mcast_group4":               "hadirector always uses 224.0.0.18",
@@ -344,8 +358,6 @@ var reasons = map[string]string{
 	"virtual_routes":             "hadirector manages no routes: use notify_master/notify_backup hooks",
 	"virtual_rules":              "hadirector manages no rules: use notify_master/notify_backup hooks",
 	"virtual_ipaddress_excluded": "hadirector has no excluded addresses: list them in virtual_ipaddress (they are then advertised) or add them from a notify hook",
-	"track_file":                 "hadirector has no track files: use a vrrp_script that reads the file",
-	"vrrp_track_file":            "hadirector has no track files: use a vrrp_script that reads the file",
 	"track_process":              "hadirector has no process tracking: use a vrrp_script (e.g. /usr/bin/pgrep -x NAME)",
 	"vrrp_track_process":         "hadirector has no process tracking: use a vrrp_script (e.g. /usr/bin/pgrep -x NAME)",
 	"track_bfd":                  "hadirector has no BFD",
@@ -364,12 +376,11 @@ var reasons = map[string]string{
 	// vrrp_instance
 	"dont_track_primary":         "hadirector always tracks the instance's interface",
 	"skip_check_adv_addr":        "hadirector always compares the address list (a difference is logged, not dropped)",
-	"strict_mode":                "hadirector follows the RFCs by default; strict mode's extra refusals have no switch",
+	"strict_mode":                "hadirector follows the RFCs by default; strict mode's extra refusals have no switch, and its no_accept default is not supported (the master always accepts traffic for its VIPs)",
 	"mcast_dst_ip":               "hadirector always uses 224.0.0.18 / ff02::12",
 	"unicast_ttl":                "hadirector sends adverts with TTL 255 as the RFCs require",
 	"check_unicast_src":          "hadirector always checks that unicast adverts come from a listed peer",
 	"track_src_ip":               "hadirector has no source-address tracking",
-	"lvs_sync_daemon_interface":  "hadirector does not run the IPVS connection sync daemon",
 	"debug":                      "use global log_level",
 	"native_ipv6":                "the virtual addresses decide the address family",
 	"promote_secondaries":        "set net.ipv4.conf.<if>.promote_secondaries with sysctl",
@@ -439,7 +450,7 @@ func (t *translator) globalDefs(n *node) {
 	if g.source == "" {
 		g.source = fmt.Sprintf("global_defs at %s:%d", n.File, n.Line)
 	}
-	for _, c := range n.Children {
+	for j, c := range n.Children {
 		t.leafBlock(c, ctx)
 		switch c.keyword() {
 		case "router_id":
@@ -508,7 +519,7 @@ func (t *translator) globalDefs(n *node) {
 		case "lvs_timeouts":
 			t.lvsTimeouts(c, ctx)
 		case "lvs_sync_daemon":
-			t.lvsSyncDaemon(c, ctx)
+			t.lvsSyncDaemon(c, ctx, j)
 		default:
 			t.unsupported(c, ctx)
 		}
@@ -530,52 +541,5 @@ func (t *translator) lvsTimeouts(n *node, ctx string) {
 			continue
 		}
 		t.lvs.set(key, tomlDuration(time.Duration(secs)*time.Second))
-	}
-}
-
-// lvsSyncDaemon translates "lvs_sync_daemon INTERFACE VRRP_INSTANCE [id SYNC_ID]
-// [maxlen LEN] [port PORT] [ttl TTL] [group ADDR]" into [lvs.sync_daemon].
-func (t *translator) lvsSyncDaemon(n *node, ctx string) {
-	if n.arg(1) == "" || n.arg(2) == "" || !validText(n.arg(1)) || !validText(n.arg(2)) {
-		t.warn(n, ctx, "want an interface and a vrrp_instance")
-		return
-	}
-	tb := t.syncd
-	tb.source = fmt.Sprintf("global_defs lvs_sync_daemon at %s:%d", n.File, n.Line)
-	tb.set("interface", tomlString(n.arg(1)))
-	tb.set("instance", tomlString(n.arg(2)))
-	ranges := map[string][3]int{"id": {0, 255}, "maxlen": {1, 65507}, "port": {1, 65535}, "ttl": {1, 255}}
-	keys := map[string]string{"id": "sync_id", "maxlen": "max_len", "port": "port", "ttl": "ttl"}
-	for i := 3; i < len(n.Words); i += 2 {
-		opt := n.Words[i]
-		if i+1 >= len(n.Words) {
-			t.warnKeyword(n, ctx, n.keyword(), "%q has no value", opt)
-			return
-		}
-		v := n.Words[i+1]
-		if opt == "group" {
-			a, err := netip.ParseAddr(v)
-			if err != nil || !a.IsMulticast() {
-				t.warnKeyword(n, ctx, n.keyword(), "group %q is not a multicast address", v)
-				continue
-			}
-			tb.set("group", tomlString(a.String()))
-			continue
-		}
-		r, ok := ranges[opt]
-		if !ok {
-			t.warnKeyword(n, ctx, n.keyword(), "%q is not one of id, maxlen, port, ttl, group", opt)
-			continue
-		}
-		x, ok := parseUint(v, r[0], r[1])
-		if !ok {
-			t.warnKeyword(n, ctx, n.keyword(), "%s %q is not a number in %d..%d", opt, v, r[0], r[1])
-			continue
-		}
-		if opt == "maxlen" && x < 256 {
-			t.warnKeyword(n, ctx, n.keyword(), "maxlen %d: hadirector takes 256..65507; the kernel's default (from the MTU) is kept", x)
-			continue
-		}
-		tb.set(keys[opt], tomlInt(x))
 	}
 }

@@ -1,6 +1,8 @@
 package kaimport
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -11,13 +13,43 @@ import (
 	"github.com/hadirector/hadirector/config"
 )
 
+// importString imports src; a translation with nothing to run (EmptyError)
+// is returned too, for tests of single elements.
 func importString(t *testing.T, src string) *Result {
 	t.Helper()
 	res, err := importData("keepalived.conf", []byte(src), memOptions(memFS{}))
+	if ee := (*EmptyError)(nil); errors.As(err, &ee) {
+		return ee.Result
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// TestNothingToRun: a keepalived.conf from which no instance and no virtual
+// server could be translated is an error (`hadirector check` refuses such a
+// file), carrying the warnings that say why.
+func TestNothingToRun(t *testing.T) {
+	for _, src := range []string{
+		"",
+		"global_defs {\n router_id x\n}\n",
+		"vrrp_instance A {\n interface eth0\n virtual_router_id 1\n}\n",
+		"global_defs {\n lvs_sync_daemon eth1 A\n}\nvrrp_instance A {\n interface eth0\n}\n",
+	} {
+		_, err := importData("keepalived.conf", []byte(src), memOptions(memFS{}))
+		var ee *EmptyError
+		if !errors.As(err, &ee) || !errors.Is(err, config.ErrNothingToRun) {
+			t.Errorf("%q: %v, want an EmptyError", src, err)
+			continue
+		}
+		if _, err := config.Parse("x.toml", ee.Result.TOML); err != nil {
+			t.Errorf("%q: the translation does not parse: %v", src, err)
+		}
+		if src != "" && src[0] != 'g' && len(ee.Result.Warnings) == 0 {
+			t.Errorf("%q: no warning says why", src)
+		}
+	}
 }
 
 // warned reports whether a warning about keyword was given.
@@ -133,7 +165,7 @@ func TestTracking(t *testing.T) {
 	for _, s := range res.Config.Scripts {
 		scripts[s.Name] = s.Weight
 	}
-	want := map[string]int{"s1": -20, "s1_weight_minus_30": -30, "s1_weight_0": 0, "s2": 5, "s2_weight_0": 0}
+	want := map[string]int{"s1": -20, "s1_weight_minus_30": -30, "s2": 5, "s2_weight_0": 0}
 	if len(scripts) != len(want) {
 		t.Errorf("scripts %v, want %v", scripts, want)
 	}
@@ -156,8 +188,10 @@ func TestTracking(t *testing.T) {
 		!slices.Equal(o.TrackInterface, []config.TrackInterface{{Name: "eth2"}}) {
 		t.Errorf("OWNER: %v %v %v", o.NoPreempt, o.TrackScript, o.TrackInterface)
 	}
-	// Sync group members: own weights zeroed, the group's tracks added.
-	if g1 := findInstance(t, res, "G1"); !slices.Equal(g1.TrackScript, []string{"s1_weight_0"}) ||
+	// Sync group members: own interface weights zeroed, own weighted
+	// scripts dropped (keepalived's vrrp_complete_instance), the group's
+	// tracks added.
+	if g1 := findInstance(t, res, "G1"); len(g1.TrackScript) != 0 ||
 		!slices.Equal(g1.TrackInterface, []config.TrackInterface{{Name: "eth1"}, {Name: "bond0", Weight: -5}}) {
 		t.Errorf("G1: %v %v", g1.TrackScript, g1.TrackInterface)
 	}
@@ -297,12 +331,16 @@ func TestLVSSyncDaemon(t *testing.T) {
 	if sd := res.Config.LVS.SyncDaemon; sd == nil || sd.SyncID != 51 || sd.TTL != 1 || sd.Group.IsValid() {
 		t.Errorf("sync daemon %+v\n%s", sd, res.TOML)
 	}
-	if n := len(res.Warnings); n != 4 {
-		t.Errorf("%d warnings, want 4 (ttl, group, bogus, maxlen): %v", n, res.Warnings)
+	// keepalived reports "1" too: after the positional instance and sync id,
+	// a word that is no option is unknown.
+	if n := len(res.Warnings); n != 5 {
+		t.Errorf("%d warnings, want 5 (ttl, group, bogus, 1, maxlen): %v", n, res.Warnings)
 	}
+	// No instance named: keepalived runs both daemons all the time with sync
+	// id 0; the closest is to follow the only instance, with sync id 0.
 	res = importString(t, "global_defs {\n lvs_sync_daemon eth1\n}\n"+rest)
-	if res.Config.LVS.SyncDaemon != nil || !warned(res, "lvs_sync_daemon") {
-		t.Errorf("no instance: %+v, warnings %v", res.Config.LVS.SyncDaemon, res.Warnings)
+	if sd := res.Config.LVS.SyncDaemon; sd == nil || sd.Instance != "VI_1" || sd.SyncID != 0 || len(res.Notes) != 1 || len(res.Warnings) != 0 {
+		t.Errorf("no instance: %+v, warnings %v, notes %v\n%s", sd, res.Warnings, res.Notes, res.TOML)
 	}
 }
 
@@ -360,5 +398,133 @@ func TestBlockNames(t *testing.T) {
 	}
 	if dups != 4 || unnamed != 1 {
 		t.Errorf("%d duplicate and %d unnamed warnings, want 4 and 1: %v", dups, unnamed, res.Warnings)
+	}
+}
+
+func trackFiles(res *Result) map[string]config.TrackFile {
+	out := map[string]config.TrackFile{}
+	for _, f := range res.Config.TrackFiles {
+		out[f.Name] = f
+	}
+	return out
+}
+
+// TestTrackFile follows keepalived 2.2's track_file.c and vrrp.c: the file's
+// weight (default 1) unless the instance gives one, reverse as a negative
+// weight, and the sync group and address owner corrections.
+func TestTrackFile(t *testing.T) {
+	const inst = "vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n priority %d\n virtual_ipaddress {\n 192.0.2.%d\n }\n track_file {\n %s\n }\n}\n"
+	for _, tc := range []struct {
+		name     string
+		file     string // the track_file block's contents
+		track    string // the instance's track_file line
+		priority int
+		group    string // "" or the sync group's extra lines
+		want     []config.TrackFile
+		warn     string
+	}{
+		{name: "default weight", file: "file /run/m", track: "m", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 1}}},
+		{name: "file weight", file: "file /run/m\n weight -7", track: "m", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: -7}}},
+		{name: "reverse", file: "file /run/m\n weight 3 reverse", track: "m", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: -3}}},
+		{name: "instance weight keeps the file's reverse", file: "file /run/m\n weight 3 reverse", track: "m weight 4", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: -4}}},
+		{name: "noreverse", file: "file /run/m\n weight 3 reverse", track: "m weight 4 noreverse", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 4}}},
+		{name: "weight 0", file: "file /run/m", track: "m weight 0", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 0}}},
+		{name: "0 reverse has no equivalent", file: "file /run/m", track: "m weight 0 reverse", want: nil, warn: "m"},
+		{name: "second weight ignored", file: "file /run/m\n weight 2\n weight 5", track: "m", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 2}}, warn: "weight"},
+		{name: "weight out of range keeps the file's", file: "file /run/m\n weight 5", track: "m weight 300", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 5}}, warn: "m"},
+		{name: "not weight", file: "file /run/m", track: "m wait 3", want: nil, warn: "m"},
+		{name: "relative file", file: "file m.txt", track: "m", want: nil, warn: "file"},
+		{name: "second file ignored", file: "file /run/m\n file /run/n", track: "m", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 1}}, warn: "file"},
+		{name: "owner: weight 1 becomes 0", file: "file /run/m", track: "m", priority: 255, want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 0}}},
+		{name: "owner: other weights dropped", file: "file /run/m\n weight 2", track: "m", priority: 255, want: nil},
+		{name: "sync group: weight 1 becomes 0", file: "file /run/m", track: "m", group: " ", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: 0}}},
+		{name: "sync group: other weights dropped", file: "file /run/m", track: "m weight -5", group: " ", want: nil},
+		{name: "sync_group_tracking_weight keeps them", file: "file /run/m", track: "m weight -5", group: " sync_group_tracking_weight\n", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: -5}}},
+		{name: "the group's weight replaces the instance's", file: "file /run/m", track: "m weight -5", group: " sync_group_tracking_weight\n track_file {\n m weight -9\n }\n", want: []config.TrackFile{{Name: "m", File: "/run/m", Weight: -9}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			prio := cmp.Or(tc.priority, 100)
+			src := "track_file m {\n " + tc.file + "\n}\n" + fmt.Sprintf(inst, "A", 1, prio, 1, tc.track)
+			if tc.group != "" {
+				src += fmt.Sprintf(inst, "B", 2, 100, 2, "") + "vrrp_sync_group G {\n group {\n A\n B\n }\n" + tc.group + "\n}\n"
+			}
+			res := importString(t, src)
+			a := findInstance(t, res, "A")
+			var got []config.TrackFile
+			files := trackFiles(res)
+			for _, name := range a.TrackFile {
+				got = append(got, files[name])
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("A tracks %+v, want %+v\n%s", got, tc.want, res.TOML)
+			}
+			if tc.warn != "" && !warned(res, tc.warn) || tc.warn == "" && len(res.Warnings) != 0 {
+				t.Errorf("warnings %v, want one for %q", res.Warnings, tc.warn)
+			}
+		})
+	}
+	t.Run("init_file", func(t *testing.T) {
+		for _, tc := range []struct {
+			line string
+			warn bool
+		}{{"init_file", false}, {"init_file 0", false}, {"init_file 5", true}, {"init_file overwrite", true}, {"init_file 0 overwrite", true}} {
+			res := importString(t, "vrrp_track_file m {\n file /run/m\n "+tc.line+"\n}\n"+fmt.Sprintf(inst, "A", 1, 100, 1, "m"))
+			if warned(res, "init_file") != tc.warn || len(res.Config.TrackFiles) != 1 {
+				t.Errorf("%s: warnings %v, want a warning %v\n%s", tc.line, res.Warnings, tc.warn, res.TOML)
+			}
+		}
+	})
+	t.Run("weights per instance", func(t *testing.T) {
+		res := importString(t, "track_file m {\n file /run/m\n}\n"+
+			fmt.Sprintf(inst, "A", 1, 100, 1, "m")+fmt.Sprintf(inst, "B", 2, 100, 2, "m weight -20")+fmt.Sprintf(inst, "C", 3, 100, 3, "m weight -20"))
+		files := trackFiles(res)
+		if len(files) != 2 || files["m"].Weight != 1 || files["m_weight_minus_20"].Weight != -20 ||
+			!slices.Equal(findInstance(t, res, "C").TrackFile, []string{"m_weight_minus_20"}) {
+			t.Errorf("files %+v\n%s", files, res.TOML)
+		}
+	})
+}
+
+// TestSyncDaemonSources covers keepalived's other spellings of the sync
+// daemon and the cases hadirector's schema cannot take.
+func TestSyncDaemonSources(t *testing.T) {
+	const vs = "virtual_server 192.0.2.100 80 {\n lb_kind DR\n real_server 198.51.100.11 80 {\n }\n}\n"
+	inst := func(name string, vrid int, extra string) string {
+		return fmt.Sprintf("vrrp_instance %s {\n interface eth0\n virtual_router_id %d\n virtual_ipaddress {\n 192.0.2.%d\n }\n%s}\n", name, vrid, vrid, extra)
+	}
+	for _, tc := range []struct {
+		name string
+		src  string
+		want *config.SyncDaemon
+		warn bool
+	}{
+		{"lvs_sync_daemon_interface: sync id 0", inst("VI_1", 51, " lvs_sync_daemon_interface eth1\n") + vs,
+			&config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 0, Port: 8848, TTL: 1}, false},
+		{"the first one read wins", inst("VI_1", 51, "") + inst("VI_2", 52, " lvs_sync_daemon_interface eth2\n") + "global_defs {\n lvs_sync_daemon eth1 VI_1\n}\n" + vs,
+			&config.SyncDaemon{Interface: "eth2", Instance: "VI_2", SyncID: 0, Port: 8848, TTL: 1}, true},
+		{"positional sync id", "global_defs {\n lvs_sync_daemon eth1 VI_1 9\n}\n" + inst("VI_1", 51, "") + vs,
+			&config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 9, Port: 8848, TTL: 1}, false},
+		{"inst keyword", "global_defs {\n lvs_sync_daemon eth1 inst VI_2\n}\n" + inst("VI_1", 51, "") + inst("VI_2", 52, "") + vs,
+			&config.SyncDaemon{Interface: "eth1", Instance: "VI_2", SyncID: 52, Port: 8848, TTL: 1}, false},
+		{"IPv6 group", "global_defs {\n lvs_sync_daemon eth1 VI_1 group ff02::81\n}\n" + inst("VI_1", 51, "") + vs,
+			&config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 51, Port: 8848, TTL: 1, Group: netip.MustParseAddr("ff02::81")}, false},
+		{"a second lvs_sync_daemon is ignored", "global_defs {\n lvs_sync_daemon eth1 VI_1\n lvs_sync_daemon eth2 VI_1\n}\n" + inst("VI_1", 51, "") + vs,
+			&config.SyncDaemon{Interface: "eth1", Instance: "VI_1", SyncID: 51, Port: 8848, TTL: 1}, true},
+		{"no virtual_server", "global_defs {\n lvs_sync_daemon eth1 VI_1\n}\n" + inst("VI_1", 51, ""), nil, true},
+		{"unknown instance", "global_defs {\n lvs_sync_daemon eth1 VI_9\n}\n" + inst("VI_1", 51, "") + vs, nil, true},
+		{"instance left out", "global_defs {\n lvs_sync_daemon eth1 VI_1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n}\n" + vs, nil, true},
+		{"no instance, two instances", "global_defs {\n lvs_sync_daemon eth1\n}\n" + inst("VI_1", 51, "") + inst("VI_2", 52, "") + vs, nil, true},
+		{"interface name too long", "global_defs {\n lvs_sync_daemon eth1234567890123 VI_1\n}\n" + inst("VI_1", 51, "") + vs, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := importString(t, tc.src)
+			got := res.Config.LVS.SyncDaemon
+			if (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+				t.Errorf("sync daemon %+v, want %+v\n%s", got, tc.want, res.TOML)
+			}
+			if w := slices.ContainsFunc(res.Warnings, func(w Warning) bool { return strings.HasPrefix(w.Keyword, "lvs_sync_daemon") }); w != tc.warn {
+				t.Errorf("warnings %v, want one: %v", res.Warnings, tc.warn)
+			}
+		})
 	}
 }

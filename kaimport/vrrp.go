@@ -3,6 +3,7 @@ package kaimport
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +21,15 @@ type script struct {
 	weight     int
 	rise, fall int
 	dropped    bool
-	// variants maps an effective weight to the name of the [[vrrp_script]]
-	// carrying it: an instance that overrides the script's weight gets a
-	// copy with its own weight, since hadirector's track_script has none.
+	// An instance that overrides the script's weight gets a copy with its
+	// own weight, since hadirector's track_script has none.
+	weightVariants
+}
+
+// weightVariants maps an effective weight to the name of the table (a
+// [[vrrp_script]] or [[vrrp_track_file]]) carrying it, in the order they
+// were asked for.
+type weightVariants struct {
 	variants map[int]string
 	order    []int
 }
@@ -83,6 +90,8 @@ type instance struct {
 	vips            []vipRef
 	trackIfs        []trackRef
 	trackScripts    []trackRef
+	trackFileRefs   []fileRef
+	trackFileNames  []string // resolved: the [[vrrp_track_file]] names
 	hooks           map[string]string
 	garpDelay       *time.Duration
 	garpRefresh     *time.Duration
@@ -107,6 +116,7 @@ type syncGroup struct {
 	hooks          map[string]string
 	trackIfs       []trackRef
 	trackScripts   []trackRef
+	trackFileRefs  []fileRef
 	trackingWeight bool
 	kept           []*instance
 	comments       map[string][]string
@@ -275,6 +285,10 @@ func (t *translator) vrrpInstance(n *node) {
 			in.trackIfs = append(in.trackIfs, t.trackInterfaces(c, ctx)...)
 		case "track_script":
 			in.trackScripts = append(in.trackScripts, t.trackScripts(c, ctx)...)
+		case "track_file":
+			in.trackFileRefs = append(in.trackFileRefs, t.trackFileRefs(c, ctx)...)
+		case "lvs_sync_daemon_interface":
+			t.lvsSyncDaemonInterface(in, c)
 		case "notify_master", "notify_backup", "notify_fault", "notify_stop", "notify":
 			if cmd, comment := t.command(c, ctx, true); cmd != "" {
 				in.hooks[kw] = cmd
@@ -516,6 +530,8 @@ func (t *translator) syncGroup(n *node) {
 			g.trackIfs = append(g.trackIfs, t.trackInterfaces(c, ctx)...)
 		case "track_script":
 			g.trackScripts = append(g.trackScripts, t.trackScripts(c, ctx)...)
+		case "track_file":
+			g.trackFileRefs = append(g.trackFileRefs, t.trackFileRefs(c, ctx)...)
 		case "sync_group_tracking_weight", "global_tracking":
 			g.trackingWeight = true
 		default:
@@ -601,11 +617,19 @@ func (t *translator) resolveVRRP() {
 		}
 	}
 
+	files := map[string]*trackFile{}
+	for _, f := range t.files {
+		if !f.dropped {
+			files[f.name] = f
+		}
+	}
 	for _, in := range t.instances {
 		if in.dropped {
 			continue
 		}
-		t.tracking(in, scripts)
+		owner := in.group != nil && slices.ContainsFunc(in.group.kept, func(m *instance) bool { return m.priority == 255 })
+		t.tracking(in, scripts, owner)
+		t.trackFiles(in, files, owner)
 	}
 }
 
@@ -825,11 +849,13 @@ func truncateUTF8(s string, n int) string {
 	return s[:min(n, len(s))]
 }
 
-// tracking settles an instance's tracked interfaces and scripts: group-level
-// tracks apply to every member; keepalived zeroes the weights of sync group
-// members (unless sync_group_tracking_weight) and drops weighted tracks of an
-// address owner.
-func (t *translator) tracking(in *instance, scripts map[string]*script) {
+// tracking settles an instance's tracked interfaces and scripts as
+// keepalived's vrrp_complete_instance and sync_group_tracking_init do: in a
+// sync group without sync_group_tracking_weight, a weighted tracked interface
+// gets weight 0 and a weighted track script is dropped; an address owner
+// drops both; a sync group's tracks apply to every member, with weight 0 when
+// a member is an address owner (groupOwner).
+func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwner bool) {
 	zero := in.group != nil && !in.group.trackingWeight
 	owner := in.priority == 255
 	adjust := func(r *trackRef, key string) bool {
@@ -840,9 +866,17 @@ func (t *translator) tracking(in *instance, scripts map[string]*script) {
 			}
 		}
 		switch {
-		case r.fromGroup != "" || !weighted:
+		case !weighted:
+		case r.fromGroup != "":
+			if groupOwner {
+				in.comment(key, fmt.Sprintf("keepalived tracks %s of sync group %s with weight 0 (a failure means FAULT): a member is an address owner", r.name, r.fromGroup))
+				r.weight, r.weightSet = 0, true
+			}
 		case owner:
 			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track %s of an address owner (priority 255): left out", r.name))
+			return false
+		case zero && key == "track_script":
+			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track script %s of a member of sync group %s (no sync_group_tracking_weight): left out", r.name, in.group.name))
 			return false
 		case zero:
 			in.comment(key, fmt.Sprintf("keepalived sets the weight of %s to 0 in sync group %s (no sync_group_tracking_weight): a failure means FAULT", r.name, in.group.name))
@@ -900,7 +934,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script) {
 		if r.weightSet {
 			w = r.weight
 		}
-		r.name = s.variant(w, t.scriptNames())
+		r.name = s.variant(s.name, w, t.scriptNames())
 		if r.name != s.name {
 			in.comment("track_script", fmt.Sprintf("%s is vrrp_script %s with weight %d (hadirector's track_script has no weight of its own)", r.name, s.name, w))
 		} else if w != s.weight {
@@ -911,18 +945,17 @@ func (t *translator) tracking(in *instance, scripts map[string]*script) {
 	in.trackScripts = trackScripts
 }
 
-// variant returns the name of the [[vrrp_script]] for s with weight w: the
-// first weight asked for keeps the script's name, others get a copy.
-func (s *script) variant(w int, taken map[string]bool) string {
+// variant returns the name of the table for weight w: the first weight asked
+// for keeps the name, others get a copy named NAME_weight_W.
+func (s *weightVariants) variant(name string, w int, taken map[string]bool) string {
 	if name, ok := s.variants[w]; ok {
 		return name
 	}
 	if s.variants == nil {
 		s.variants = map[int]string{}
 	}
-	name := s.name
 	if len(s.variants) > 0 {
-		base := s.name + "_weight_" + strings.ReplaceAll(strconv.Itoa(w), "-", "minus_")
+		base := name + "_weight_" + strings.ReplaceAll(strconv.Itoa(w), "-", "minus_")
 		name = base
 		for i := 2; taken[name]; i++ {
 			name = fmt.Sprintf("%s_%d", base, i)

@@ -16,7 +16,8 @@ const defaultKeepalivedConfig = "/etc/keepalived/keepalived.conf"
 // cmdImport translates a keepalived configuration: the TOML goes to stdout,
 // every keyword that was not translated to stderr. Exit 0 when the output is
 // a valid configuration (even with untranslated keywords: they are listed,
-// and repeated at the end of the output), 2 when the input cannot be read.
+// and repeated at the end of the output), 2 when the input cannot be read or
+// nothing runnable could be translated (no output then).
 func cmdImport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("import", stderr)
 	id := fs.String("i", shortHostname(), "config id for conditional lines (@ID ...), as keepalived -i")
@@ -54,6 +55,14 @@ func cmdImport(args []string, stdout, stderr io.Writer) error {
 		res, err = kaimport.Import("<stdin>", data, opt)
 	} else {
 		res, err = kaimport.ImportFile(path, opt)
+	}
+	var empty *kaimport.EmptyError
+	if errors.As(err, &empty) {
+		// Nothing that `check` would accept: list why, write no file.
+		for _, w := range empty.Result.Warnings {
+			fmt.Fprintln(stderr, w)
+		}
+		return &exitError{2, fmt.Errorf("%s: %w", path, err)}
 	}
 	if err != nil {
 		var se *kaimport.SyntaxError

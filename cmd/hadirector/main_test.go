@@ -243,3 +243,27 @@ func TestCheckHostScriptUser(t *testing.T) {
 		t.Errorf("check --host with a hook and a missing script_user: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestImportExit: import's output is a file `check` accepts, or exit 2 with no
+// output and the reasons on stderr (a keepalived.conf from which nothing runnable
+// could be translated, e.g. a sync daemon with no virtual server and an instance
+// without a VRID).
+func TestImportExit(t *testing.T) {
+	dir := t.TempDir()
+	nothing := filepath.Join(dir, "nothing.conf")
+	os.WriteFile(nothing, []byte("global_defs {\n lvs_sync_daemon eth1 VI_1\n}\nvrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n"), 0o644)
+	code, out, errOut := runCmd("import", nothing)
+	if code != 2 || out != "" || !strings.Contains(errOut, "nothing to run") || !strings.Contains(errOut, nothing+":4: vrrp_instance VI_1") {
+		t.Errorf("import %s: exit %d, stdout %q, stderr:\n%s", nothing, code, out, errOut)
+	}
+	conf := "../../kaimport/testdata/sync-daemon-no-vs.conf"
+	code, out, errOut = runCmd("import", conf)
+	toml := filepath.Join(dir, "out.toml")
+	os.WriteFile(toml, []byte(out), 0o644)
+	if code != 0 || !strings.Contains(errOut, conf+":5: global_defs: keyword \"lvs_sync_daemon\" not translated") {
+		t.Fatalf("import %s: exit %d, stderr:\n%s", conf, code, errOut)
+	}
+	if code, out, errOut := runCmd("check", "-c", toml); code != 0 {
+		t.Errorf("check of the imported file: exit %d\n%s%s", code, out, errOut)
+	}
+}
