@@ -19,12 +19,14 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
+	cd tools && $(GO) vet ./... && $(GO) tool staticcheck ./...
 
 # -race runs everything (the simulator with fewer seeds); the plain run gives the
 # simulator its full 10 000 seeds. The namespace end-to-end tests measure failover times,
 # so they run on their own rather than beside the other packages' race-enabled tests.
 unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e$$)
+	cd tools && $(GO) test -race -count=1 ./...
 
 e2e:
 	$(GO) test -count=1 -v ./e2e
@@ -93,4 +95,5 @@ bench-vm:
 BENCH_ARGS ?=
 .PHONY: benchmarks
 benchmarks:
-	$(GO) run ./cmd/hadirector-benchreport $(BENCH_ARGS)
+	$(GO) build -C tools -o ../bin/hadirector-benchreport ./cmd/hadirector-benchreport
+	./bin/hadirector-benchreport $(BENCH_ARGS)

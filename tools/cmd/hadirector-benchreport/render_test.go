@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hadirector/hadirector/cmd/hadirector-bench/bench"
+	"github.com/hadirector/hadirector/internal/bench"
 )
 
 // testdata/benchmarks.json was recorded by a -quick run (make benchmarks BENCH_ARGS=-quick).

@@ -4,10 +4,13 @@
 // raw samples) and docs/takeover.png (the takeover-time distributions). It needs root (the
 // namespace benches) and qemu (the IPVS benches run in the test VM; see internal/vmtest).
 //
-//	make benchmarks                                    # the full run, 15-25 minutes
-//	go run ./cmd/hadirector-benchreport -quick         # 2-3 repetitions, short windows
-//	go run ./cmd/hadirector-benchreport -from docs/benchmarks.json   # render again only
+//	make benchmarks                                            # the full run, 15-25 minutes
+//	make benchmarks BENCH_ARGS=-quick                          # 2-3 repetitions, short windows
+//	make benchmarks BENCH_ARGS='-from docs/benchmarks.json'    # render again only
 //
+// It lives in the nested module tools/ (its plotting brings gonum/plot and its font, LaTeX
+// and PDF dependencies, which the daemon's module does not need) and runs from the
+// repository's root, where it builds the commands it measures.
 // The benches run one after another, never side by side: failover, idle, health checks on
 // the host, then one VM boot for the IPVS bench and the health-check comparison. Each writes
 // JSON (-json-file, or a BENCH-JSON console line from the VM) that is collected into
@@ -32,7 +35,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hadirector/hadirector/cmd/hadirector-bench/bench"
+	"github.com/hadirector/hadirector/internal/bench"
 	"github.com/hadirector/hadirector/internal/benchdata"
 )
 
@@ -138,12 +141,19 @@ func write(d *Data, dir string) error {
 	return d.save(filepath.Join(dir, jsonName))
 }
 
+// invocation is how to run this report again: make benchmarks, with the arguments.
+func invocation() string {
+	if len(os.Args) < 2 {
+		return "make benchmarks"
+	}
+	return "make benchmarks BENCH_ARGS='" + bench.CommandLine(os.Args[1:]) + "'"
+}
+
 // measure builds the binaries and runs the benches of p, one after another.
 func measure(p plan, quick bool, stderr io.Writer) (*Data, error) {
-	d := &Data{Invocation: "go run ./cmd/hadirector-benchreport " + bench.CommandLine(os.Args[1:]), Quick: quick, Started: time.Now(),
+	d := &Data{Invocation: invocation(), Quick: quick, Started: time.Now(),
 		Machine:  Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: readTrim("/proc/sys/kernel/osrelease"), LoadStart: loadavg()},
 		Versions: map[string]string{"go": runtime.Version()}}
-	d.Invocation = strings.TrimSpace(d.Invocation)
 	tmp, err := os.MkdirTemp("", "benchreport-")
 	if err != nil {
 		return nil, err

@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/hadirector/hadirector/cmd/hadirector-bench/bench"
+	"github.com/hadirector/hadirector/internal/bench"
 	"github.com/hadirector/hadirector/internal/benchdata"
 )
 

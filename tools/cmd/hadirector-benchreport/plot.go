@@ -7,7 +7,7 @@ import (
 	"math"
 	"slices"
 
-	"github.com/hadirector/hadirector/cmd/hadirector-bench/bench"
+	"github.com/hadirector/hadirector/internal/bench"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
