@@ -491,8 +491,9 @@ func (m *Monitor) check(ctx context.Context, j job) {
 // threads. Opening a connection is most of a TCP check's CPU (on a LAN or loopback the
 // kernel does the handshake's work inside connect), so one goroutine opening them all
 // caps the checker at one CPU whatever the machine has. The scheduler keeps a share of each
-// batch and hands equal shares to helpers that are free; a busy helper's share stays with
-// the scheduler, so nothing waits on a helper.
+// batch and hands equal shares to the helpers; each helper queues at most one share (a
+// channel of one), so a helper whose last share is still queued is skipped and its share
+// stays with the scheduler: at most one share waits behind a helper that is busy.
 type connStarters struct {
 	m       *Monitor
 	ctx     context.Context

@@ -180,6 +180,9 @@ func printStatus(w io.Writer, s *director.Status) {
 			fmt.Fprintf(w, ", last error: %s", s.LVS.LastError)
 		}
 		fmt.Fprintln(w)
+		if sd := s.LVS.SyncDaemon; sd != nil {
+			printSyncDaemon(w, s.Now, sd)
+		}
 		for _, sc := range s.LVS.Sysctls {
 			fmt.Fprintf(w, "sysctl %s = %s (%s)\n", sc.Name, sc.Value, sc.Reason)
 		}
@@ -238,4 +241,25 @@ func printStatus(w io.Writer, s *director.Status) {
 	}
 	fmt.Fprintf(w, "adverts dropped: %s\n", strings.Join(drops, " "))
 	fmt.Fprintf(w, "hooks: ran %d, failed %d, timed out %d, dropped %d\n", s.Notify.Ran, s.Notify.Failed, s.Notify.TimedOut, s.Notify.Dropped)
+}
+
+// printSyncDaemon is the connection-sync line: the role this node runs, since when, what
+// the kernel runs, and the errors.
+func printSyncDaemon(w io.Writer, now time.Time, sd *director.SyncDaemonStatus) {
+	fmt.Fprintf(w, "connection sync for %s: role %s", sd.Instance, sd.Role)
+	if !sd.Since.IsZero() {
+		fmt.Fprintf(w, " for %s", now.Sub(sd.Since).Round(time.Second))
+	}
+	running := make([]string, len(sd.Running))
+	for i, d := range sd.Running {
+		running[i] = fmt.Sprintf("%s on %s (sync_id %d)", d.Role, d.Interface, d.SyncID)
+	}
+	if len(running) == 0 {
+		running = []string{"nothing"}
+	}
+	fmt.Fprintf(w, "; the kernel runs %s; %d switch(es), %d error(s)", strings.Join(running, ", "), sd.Switches, sd.Errors)
+	if sd.LastError != "" {
+		fmt.Fprintf(w, ", last error: %s", sd.LastError)
+	}
+	fmt.Fprintln(w)
 }
