@@ -15,7 +15,7 @@
 //
 // keepalived's checker (keepalived -C) refuses to start without IPVS in the kernel; where
 // IPVS is missing the keepalived rows say so, and the comparison runs in the test VM
-// (internal/vmtest; see vm_test.go here).
+// (internal/vmtest; see vm_bench_test.go here).
 //
 // Exit status: 0 measured, 1 a run failed, 2 usage.
 package main

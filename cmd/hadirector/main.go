@@ -52,7 +52,7 @@ func commands() []command {
 		{"lvs", "print the live IPVS table like ipvsadm -Ln (--stats, --json)", cmdLVS},
 		{"import", "translate a keepalived.conf to hadirector TOML (warnings on stderr)", cmdImport},
 		{"realserver", "real-server side of DR: VIP on lo, arp_ignore/arp_announce (up|down)", cmdRealserver},
-		{"cleanup", "remove this configuration's VIPs from the host (crashed node)", cmdCleanup},
+		{"cleanup", "remove this configuration's VIPs, vmacs and IPVS services from the host (crashed node)", cmdCleanup},
 		{"version", "print the version", cmdVersion},
 	}
 }

@@ -4,7 +4,7 @@
 // raw samples) and docs/takeover.png (the takeover-time distributions). It needs root (the
 // namespace benches) and qemu (the IPVS benches run in the test VM; see internal/vmtest).
 //
-//	make benchmarks                                            # the full run, 15-25 minutes
+//	make benchmarks                                            # the full run, about 15 minutes
 //	make benchmarks BENCH_ARGS=-quick                          # 2-3 repetitions, short windows
 //	make benchmarks BENCH_ARGS='-from docs/benchmarks.json'    # render again only
 //
