@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hadirector/hadirector/director"
 )
@@ -103,5 +104,67 @@ func TestTrackInterface(t *testing.T) {
 		stable(t, 3*p.a.mdi(), fail.how+": b stays master while a's eth1 is down", func() bool { return p.b.hasVIP() && !p.a.hasVIP() })
 		fail.back()
 		eventually(t, p.a.mdi()+slack, fail.how+": eth1 back, a preempts at 150", aMaster)
+	}
+}
+
+// TestTrackScript: a vrrp_script that tests for a file, tracked by a. Removing the file
+// makes it fail (after fall runs) and the VIP moves to b; putting it back makes it pass
+// (after rise runs) and a takes the VIP back. Weighted both ways — a negative weight taken
+// off while failing, a positive one added while passing — and weight 0, where failing means
+// FAULT.
+func TestTrackScript(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		prioA, prioB int
+		weight       int
+		up, down     int    // a's effective priority while the script passes, fails
+		downState    string // a's state while the script fails
+		hearsPeer    bool   // while failing, a records b's adverts (a backup does; FAULT ignores them)
+	}{
+		{"negative_weight", 150, 100, -60, 150, 90, "BACKUP", true},
+		{"positive_weight", 100, 120, 60, 160, 100, "BACKUP", true},
+		{"weight_0_fault", 150, 100, 0, 150, 150, "FAULT", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := hookDir(t)
+			healthy, script := filepath.Join(dir, "healthy"), filepath.Join(dir, "check.sh")
+			writeScript(t, script, fmt.Sprintf("test -f %s\n", healthy))
+			if err := os.WriteFile(healthy, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			p := newPair(t, uint8(tc.prioA), uint8(tc.prioB), "", "")
+			p.a.writeTracking(t, fmt.Sprintf(`[[vrrp_script]]
+name = "chk"
+script = %q
+interval = "200ms"
+timeout = "1s"
+weight = %d
+rise = 2
+fall = 2
+`, script, tc.weight), instanceTOML("VI_1", "eth0", 51, tc.prioA, "192.0.2.100/24", `track_script = ["chk"]`))
+			p.b.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, tc.prioB, "192.0.2.100/24", ""))
+			p.elect()
+			aMaster := func() bool {
+				a, b := p.a.instance(t, "VI_1"), p.b.instance(t, "VI_1")
+				return p.a.hasVIP() && !p.b.hasVIP() && holds(a, "MASTER", tc.up) && holds(b, "BACKUP", tc.prioB) && hears(b, p.a, tc.up)
+			}
+			eventually(t, p.a.mdi()+slack, fmt.Sprintf("a master at %d, b backup hearing it", tc.up), aMaster)
+			// Two rounds: the second proves the first recovery left the script's state sound.
+			for round := range 2 {
+				if err := os.Remove(healthy); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 3*200*time.Millisecond+p.b.mdi()+slack, fmt.Sprintf("round %d: script fails, b takes over, a %s at %d", round, tc.downState, tc.down), func() bool {
+					a, b := p.a.instance(t, "VI_1"), p.b.instance(t, "VI_1")
+					return p.b.hasVIP() && !p.a.hasVIP() && holds(a, tc.downState, tc.down) && holds(b, "MASTER", tc.prioB) &&
+						(!tc.hearsPeer || hears(a, p.b, tc.prioB))
+				})
+				stable(t, 3*p.a.mdi(), "b stays master while the script fails", func() bool { return p.b.hasVIP() && !p.a.hasVIP() })
+				if err := os.WriteFile(healthy, nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				eventually(t, 3*200*time.Millisecond+p.a.mdi()+slack, fmt.Sprintf("round %d: script passes, a preempts at %d", round, tc.up), aMaster)
+			}
+		})
 	}
 }
