@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/director"
+	"github.com/hadirector/hadirector/internal/lab"
 )
 
 // The tracking tests run the pair of failover_test.go with what moves a master without
@@ -167,4 +169,134 @@ fall = 2
 			}
 		})
 	}
+}
+
+var vip2 = netip.MustParseAddr("198.51.100.100")
+
+// syncPair is the pair of failover_test.go with a second LAN on eth1 and two instances in
+// one sync group: VI_1 on eth0 (VIP 192.0.2.100) and VI_2 on eth1 (VIP 198.51.100.100).
+// extra1 and extra2 are appended to a's VI_1 and VI_2. It returns a's eth1.
+func syncPair(t *testing.T, extra1, extra2 string) (*pair, *lab.NIC) {
+	t.Helper()
+	p := newPair(t, 150, 100, "", "")
+	eth1 := p.a.h.AddNIC("eth1", "lan1", "198.51.100.1/24")
+	p.b.h.AddNIC("eth1", "lan1", "198.51.100.2/24")
+	group := `[[vrrp_sync_group]]
+name = "VG_1"
+group = ["VI_1", "VI_2"]
+`
+	p.a.writeTracking(t, group,
+		instanceTOML("VI_1", "eth0", 51, 150, "192.0.2.100/24", extra1),
+		instanceTOML("VI_2", "eth1", 52, 150, "198.51.100.100/24", extra2))
+	p.b.writeTracking(t, group,
+		instanceTOML("VI_1", "eth0", 51, 100, "192.0.2.100/24", ""),
+		instanceTOML("VI_2", "eth1", 52, 100, "198.51.100.100/24", ""))
+	return p, eth1
+}
+
+// groupHolds reports whether both of n's instances and its group are in state, and n holds
+// both VIPs exactly when that state is MASTER.
+func (n *node) groupHolds(t *testing.T, state string) bool {
+	if n.state() == "INIT" {
+		return false // not up yet: no status socket
+	}
+	s := n.status(t)
+	if len(s.Groups) != 1 || s.Groups[0].State != state || len(s.Instances) != 2 {
+		return false
+	}
+	for _, in := range s.Instances {
+		if in.State != state {
+			return false
+		}
+	}
+	master := state == "MASTER"
+	return n.hasVIP() == master && n.h.HasAddr("eth1", vip2) == master
+}
+
+// electGroup starts both and waits for a to be master of both instances, b backup of both.
+func (p *pair) electGroup(t *testing.T) {
+	p.a.start()
+	p.b.start()
+	eventually(t, p.a.mdi()+slack+time.Second, "a master of both, b backup of both", func() bool {
+		return p.a.groupHolds(t, "MASTER") && p.b.groupHolds(t, "BACKUP")
+	})
+}
+
+// TestSyncGroup: VI_1 and VI_2 move together. One member's interface failing (a's eth1
+// losing carrier, a's eth0 set down) puts every member of a's group in FAULT and both VIPs
+// on b; the interface coming back brings both back to a (preempt).
+func TestSyncGroup(t *testing.T) {
+	p, eth1 := syncPair(t, "", "")
+	p.electGroup(t)
+	for _, fail := range []struct {
+		how        string
+		down, back func()
+	}{
+		{"a's eth1 (VI_2) cable pulled", eth1.CablePull, eth1.CablePlug},
+		{"a's eth0 (VI_1) link down", p.a.h.LinkDown, p.a.h.LinkUp},
+	} {
+		fail.down()
+		eventually(t, p.b.mdi()+slack, fail.how+": a in FAULT, b master of both", func() bool {
+			return p.a.groupHolds(t, "FAULT") && p.b.groupHolds(t, "MASTER")
+		})
+		stable(t, 3*p.a.mdi(), fail.how+": b stays master of both", func() bool {
+			return p.b.hasVIP() && p.b.h.HasAddr("eth1", vip2) && !p.a.hasVIP() && !p.a.h.HasAddr("eth1", vip2)
+		})
+		fail.back()
+		eventually(t, p.a.mdi()+slack, fail.how+", then back: a master of both again", func() bool {
+			return p.a.groupHolds(t, "MASTER") && p.b.groupHolds(t, "BACKUP")
+		})
+	}
+}
+
+// TestSyncGroupPriority: weighted tracking in a sync group. When every member of a's group
+// tracks eth2 with weight -60 (as keepalived's sync_group_tracking_weight asks), eth2 going
+// down drops the group to 90 and both instances move to b; eth2 back, both return. When
+// only VI_2 tracks it, VI_2 alone drops to 90 while VI_1 stays at 150: a group moves only
+// when every member would, so b's VI_1 (hearing 150) holds b back and a keeps both — and
+// nothing flaps (before the fix a's VI_1 went master on its down timer, which took VI_2
+// along, and b's VI_2 preempted again, once per Master_Down_Interval).
+func TestSyncGroupPriority(t *testing.T) {
+	const track = `track_interface = [{ name = "eth2", weight = -60 }]`
+	t.Run("every_member", func(t *testing.T) {
+		p, _ := syncPair(t, track, track)
+		eth2 := p.a.h.AddNIC("eth2", "lan2", "203.0.113.1/24")
+		p.electGroup(t)
+		eth2.LinkDown()
+		bMaster := func() bool {
+			if !p.a.groupHolds(t, "BACKUP") || !p.b.groupHolds(t, "MASTER") {
+				return false
+			}
+			// a's backups hear b's adverts at 100, each on its own LAN.
+			peer := map[string]netip.Addr{"VI_1": p.b.h.Addr(), "VI_2": netip.MustParseAddr("198.51.100.2")}
+			for _, in := range p.a.status(t).Instances {
+				if in.EffectivePriority != 90 || in.Master != peer[in.Name] || in.MasterPriority != 100 {
+					return false
+				}
+			}
+			return true
+		}
+		eventually(t, p.b.mdi()+slack, "b master of both, a backup of both at 90", bMaster)
+		stable(t, 5*p.a.mdi(), "b stays master of both while a's eth2 is down", func() bool {
+			return p.b.hasVIP() && p.b.h.HasAddr("eth1", vip2) && !p.a.hasVIP() && !p.a.h.HasAddr("eth1", vip2)
+		})
+		eth2.LinkUp()
+		eventually(t, p.a.mdi()+slack, "a master of both again", func() bool {
+			return p.a.groupHolds(t, "MASTER") && p.b.groupHolds(t, "BACKUP")
+		})
+	})
+	t.Run("one_member", func(t *testing.T) {
+		p, _ := syncPair(t, "", track)
+		eth2 := p.a.h.AddNIC("eth2", "lan2", "203.0.113.1/24")
+		p.electGroup(t)
+		trA, trB := len(p.a.transitions()), len(p.b.transitions())
+		eth2.LinkDown()
+		eventually(t, time.Second, "a's VI_2 at 90", func() bool { return p.a.instance(t, "VI_2").EffectivePriority == 90 })
+		stable(t, 5*p.b.mdi(), "a keeps both, b backup of both", func() bool {
+			return p.a.groupHolds(t, "MASTER") && p.b.groupHolds(t, "BACKUP")
+		})
+		if a, b := len(p.a.transitions()), len(p.b.transitions()); a != trA || b != trB {
+			t.Errorf("transitions while a's VI_2 was at 90: a %d→%d, b %d→%d", trA, a, trB, b)
+		}
+	})
 }
