@@ -18,8 +18,8 @@ import (
 // asserts where the VIPs are, the states and priorities the daemons report on their status
 // sockets, and the priority the peer hears in the adverts (its status's master_priority).
 
-// writeTracking writes n's configuration: a status socket, top (vrrp_script and
-// vrrp_sync_group tables) and the instances.
+// writeTracking writes n's configuration: a status socket, n.globalExtra, top
+// (vrrp_script and vrrp_sync_group tables) and the instances.
 func (n *node) writeTracking(t *testing.T, top string, instances ...string) {
 	t.Helper()
 	body := fmt.Sprintf(`[global]
@@ -28,9 +28,10 @@ log_format = "json"
 garp_master_delay = "0s"
 realtime_priority = 10
 lock_memory = true
+%s
 
 %s
-`, filepath.Join(n.dir, "s.sock"), top)
+`, filepath.Join(n.dir, "s.sock"), n.globalExtra, top)
 	for _, in := range instances {
 		body += "\n" + in
 	}
@@ -81,6 +82,7 @@ func hears(in director.InstanceStatus, master *node, prio int) bool {
 func TestTrackInterface(t *testing.T) {
 	p := newPair(t, 150, 100, "", "")
 	eth1 := p.a.h.AddNIC("eth1", "lan1", "198.51.100.1/24")
+	p.a.globalExtra = `metrics_listen = "127.0.0.1:9650"`
 	p.a.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, 150, "192.0.2.100/24",
 		`track_interface = [{ name = "eth1", weight = -60 }]`))
 	p.b.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, 100, "192.0.2.100/24", ""))
@@ -90,6 +92,13 @@ func TestTrackInterface(t *testing.T) {
 		return p.a.hasVIP() && !p.b.hasVIP() && holds(a, "MASTER", 150) && holds(b, "BACKUP", 100) && hears(b, p.a, 150)
 	}
 	eventually(t, p.a.mdi()+slack, "a master at 150, b backup hearing 150", aMaster)
+	// The metrics say what the status says.
+	effective := func() float64 {
+		return metricValue(p.a.metrics(t), `hadirector_vrrp_effective_priority{instance="VI_1"}`)
+	}
+	if got := effective(); got != 150 {
+		t.Errorf("a's hadirector_vrrp_effective_priority %v, want 150", got)
+	}
 
 	for _, fail := range []struct {
 		how        string
@@ -103,9 +112,15 @@ func TestTrackInterface(t *testing.T) {
 			a, b := p.a.instance(t, "VI_1"), p.b.instance(t, "VI_1")
 			return p.b.hasVIP() && !p.a.hasVIP() && holds(a, "BACKUP", 90) && hears(a, p.b, 100) && holds(b, "MASTER", 100)
 		})
+		if got := effective(); got != 90 {
+			t.Errorf("%s: a's hadirector_vrrp_effective_priority %v, want 90", fail.how, got)
+		}
 		stable(t, 3*p.a.mdi(), fail.how+": b stays master while a's eth1 is down", func() bool { return p.b.hasVIP() && !p.a.hasVIP() })
 		fail.back()
 		eventually(t, p.a.mdi()+slack, fail.how+": eth1 back, a preempts at 150", aMaster)
+		if got := effective(); got != 150 {
+			t.Errorf("%s, then back: a's hadirector_vrrp_effective_priority %v, want 150", fail.how, got)
+		}
 	}
 }
 
