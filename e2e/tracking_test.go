@@ -124,6 +124,34 @@ func TestTrackInterface(t *testing.T) {
 	}
 }
 
+// TestTrackInterfaceNopreempt: with nopreempt on a, eth1 going down still hands the VIP
+// to b (b preempts the master at 90), but eth1 coming back does not take it back: a at
+// 150 stays backup under b at 100.
+func TestTrackInterfaceNopreempt(t *testing.T) {
+	p := newPair(t, 150, 100, "", "")
+	eth1 := p.a.h.AddNIC("eth1", "lan1", "198.51.100.1/24")
+	p.a.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, 150, "192.0.2.100/24",
+		"nopreempt = true\n"+`track_interface = [{ name = "eth1", weight = -60 }]`))
+	p.b.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, 100, "192.0.2.100/24", ""))
+	// a first: with nopreempt, whichever is master first stays master.
+	p.a.start()
+	eventually(t, p.a.mdi()+slack+time.Second, "a master alone", p.a.hasVIP)
+	p.b.start()
+	eventually(t, p.b.mdi()+slack+time.Second, "b backup, hearing a at 150", func() bool {
+		return p.b.state() == "BACKUP" && hears(p.b.instance(t, "VI_1"), p.a, 150)
+	})
+	eth1.LinkDown()
+	eventually(t, p.b.mdi()+slack, "b takes over, a backup at 90", func() bool {
+		return p.b.hasVIP() && !p.a.hasVIP() && holds(p.a.instance(t, "VI_1"), "BACKUP", 90)
+	})
+	eth1.LinkUp()
+	eventually(t, time.Second, "a back at 150", func() bool { return p.a.instance(t, "VI_1").EffectivePriority == 150 })
+	stable(t, 5*p.a.mdi(), "b keeps the VIP, a stays backup at 150 (nopreempt)", func() bool {
+		a, b := p.a.instance(t, "VI_1"), p.b.instance(t, "VI_1")
+		return p.b.hasVIP() && !p.a.hasVIP() && holds(a, "BACKUP", 150) && hears(a, p.b, 100) && b.State == "MASTER"
+	})
+}
+
 // TestTrackScript: a vrrp_script that tests for a file, tracked by a. Removing the file
 // makes it fail (after fall runs) and the VIP moves to b; putting it back makes it pass
 // (after rise runs) and a takes the VIP back. Weighted both ways — a negative weight taken
