@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,9 +77,21 @@ func hears(in director.InstanceStatus, master *node, prio int) bool {
 	return in.Master == master.h.Addr() && in.MasterPriority == prio
 }
 
+// priorities lists the priorities of src's adverts the tap has seen, from index from on.
+func (tap *advertTap) priorities(src netip.Addr, from int) []uint8 {
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	if from >= len(tap.prio[src]) {
+		return nil
+	}
+	return slices.Clone(tap.prio[src][from:])
+}
+
 // TestTrackInterface: a's eth1 (not the VRRP interface) is tracked with weight -60, so
 // without it a's priority is 90, below b's 100. eth1 going down — administratively, then
 // by losing carrier — moves the VIP to b; eth1 coming back restores 150 and a preempts.
+// The client on the LAN sees the priorities in the adverts: a re-advertises at 90 at once,
+// then b advertises at 100; after the return a advertises at 150 again.
 func TestTrackInterface(t *testing.T) {
 	p := newPair(t, 150, 100, "", "")
 	eth1 := p.a.h.AddNIC("eth1", "lan1", "198.51.100.1/24")
@@ -86,10 +99,14 @@ func TestTrackInterface(t *testing.T) {
 	p.a.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, 150, "192.0.2.100/24",
 		`track_interface = [{ name = "eth1", weight = -60 }]`))
 	p.b.writeTracking(t, "", instanceTOML("VI_1", "eth0", 51, 100, "192.0.2.100/24", ""))
+	tap := tapAdverts(t, p.client, 51)
 	p.elect()
+	ipA, ipB := p.a.h.Addr(), p.b.h.Addr()
 	aMaster := func() bool {
 		a, b := p.a.instance(t, "VI_1"), p.b.instance(t, "VI_1")
-		return p.a.hasVIP() && !p.b.hasVIP() && holds(a, "MASTER", 150) && holds(b, "BACKUP", 100) && hears(b, p.a, 150)
+		seen := tap.priorities(ipA, 0)
+		return p.a.hasVIP() && !p.b.hasVIP() && holds(a, "MASTER", 150) && holds(b, "BACKUP", 100) && hears(b, p.a, 150) &&
+			len(seen) > 0 && seen[len(seen)-1] == 150
 	}
 	eventually(t, p.a.mdi()+slack, "a master at 150, b backup hearing 150", aMaster)
 	// The metrics say what the status says.
@@ -107,11 +124,17 @@ func TestTrackInterface(t *testing.T) {
 		{"link down", eth1.LinkDown, eth1.LinkUp},
 		{"cable pulled", eth1.CablePull, eth1.CablePlug},
 	} {
+		fromA, fromB := len(tap.priorities(ipA, 0)), len(tap.priorities(ipB, 0))
 		fail.down()
 		eventually(t, p.b.mdi()+slack, fail.how+": b takes over, a backup at 90 hearing b at 100", func() bool {
 			a, b := p.a.instance(t, "VI_1"), p.b.instance(t, "VI_1")
-			return p.b.hasVIP() && !p.a.hasVIP() && holds(a, "BACKUP", 90) && hears(a, p.b, 100) && holds(b, "MASTER", 100)
+			seenB := tap.priorities(ipB, fromB)
+			return p.b.hasVIP() && !p.a.hasVIP() && holds(a, "BACKUP", 90) && hears(a, p.b, 100) && holds(b, "MASTER", 100) &&
+				len(seenB) > 0 && seenB[len(seenB)-1] == 100
 		})
+		if seenA := tap.priorities(ipA, fromA); !slices.Contains(seenA, 90) || slices.Contains(seenA, 0) {
+			t.Errorf("%s: a's adverts since then carried %v; want it to re-advertise at 90 (and never 0: it did not stop)", fail.how, seenA)
+		}
 		if got := effective(); got != 90 {
 			t.Errorf("%s: a's hadirector_vrrp_effective_priority %v, want 90", fail.how, got)
 		}
