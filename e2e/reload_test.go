@@ -178,32 +178,7 @@ func TestMetrics(t *testing.T) {
 	p.b.writeFull(t, 100, `"192.0.2.100/24"`, "")
 	p.elect()
 	time.Sleep(3 * interval)
-	scrape := func(n *node) string {
-		var body []byte
-		// The connection must be made on Do's thread, inside the host's namespace; net/http
-		// would dial from another goroutine, so speak HTTP by hand.
-		err := n.h.Do(func() error {
-			c, err := net.DialTimeout("tcp", "127.0.0.1:9650", 2*time.Second)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(2 * time.Second))
-			fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				return err
-			}
-			defer resp.Body.Close()
-			body, err = io.ReadAll(resp.Body)
-			return err
-		})
-		if err != nil {
-			t.Fatalf("scrape %s: %v", n.h.Name, err)
-		}
-		return string(body)
-	}
-	a, b := scrape(p.a), scrape(p.b)
+	a, b := p.a.metrics(t), p.b.metrics(t)
 	for _, want := range []string{
 		`hadirector_vrrp_state{instance="VI_1",interface="eth0",vrid="51"} 2`,
 		`hadirector_vrrp_priority{instance="VI_1"} 150`,
@@ -225,6 +200,34 @@ func TestMetrics(t *testing.T) {
 	if sent < 3 || recv < 3 || recv > sent {
 		t.Errorf("a sent %v adverts, b received %v", sent, recv)
 	}
+}
+
+// metrics scrapes n's Prometheus endpoint (metrics_listen = "127.0.0.1:9650").
+func (n *node) metrics(t *testing.T) string {
+	t.Helper()
+	var body []byte
+	// The connection must be made on Do's thread, inside the host's namespace; net/http
+	// would dial from another goroutine, so speak HTTP by hand.
+	err := n.h.Do(func() error {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:9650", 2*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, err = io.ReadAll(resp.Body)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scrape %s: %v", n.h.Name, err)
+	}
+	return string(body)
 }
 
 func metricValue(text, series string) float64 {

@@ -7,8 +7,12 @@ import (
 
 // Group is a sync group (keepalived's vrrp_sync_group): instances that move together.
 // When one member becomes master the others follow; when one leaves master for backup the
-// others do too; while any member has a fault of its own, every member is in Fault. Like
-// Machine it is pure.
+// others do too; while any member has a fault of its own, every member is in Fault. A
+// backup member whose down timer expires goes master only if every other member is master
+// or wants to be (its own timer expired too, with no higher master heard since), as in
+// keepalived (vrrp_sync_can_goto_master): a member that hears a higher master holds the
+// group in Backup, instead of the group going master until that master's next advert,
+// over and over. Like Machine it is pure.
 type Group struct {
 	Name    string
 	Members []*Machine
@@ -27,6 +31,15 @@ func (g *Group) Step(now time.Time, i int, ev Event) []MemberActions {
 	type pending struct {
 		member int
 		acts   []Action
+	}
+	if m := g.Members[i]; ev.Kind == EvTimer && m.downTimerDue(now) {
+		m.wantMaster = true
+		if !g.othersWantMaster(i) {
+			// Wait for the others; whichever member's timer completes the set takes the
+			// group master, this one with it.
+			m.deadline = now.Add(m.MasterDownInterval())
+			return nil
+		}
 	}
 	queue := []pending{{i, g.Members[i].Step(now, ev)}}
 	for len(queue) > 0 {
@@ -77,4 +90,14 @@ func (g *Group) Step(now time.Time, i int, ev Event) []MemberActions {
 		}
 	}
 	return out
+}
+
+// othersWantMaster reports whether every member but i is master or wants to be.
+func (g *Group) othersWantMaster(i int) bool {
+	for k, m := range g.Members {
+		if k != i && !m.wantsMaster() {
+			return false
+		}
+	}
+	return true
 }

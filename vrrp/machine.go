@@ -102,6 +102,9 @@ type Machine struct {
 	preemptAfter        time.Time
 
 	ownFault, groupFault bool
+	// wantMaster: a backup whose down timer expired without a higher master heard since,
+	// held back by its sync group (see Group.Step).
+	wantMaster bool
 
 	// Facts for status.
 	masterIP   netip.Addr
@@ -236,6 +239,7 @@ func (m *Machine) becomeBackup(now time.Time, a *Advert, reason string) []Action
 }
 
 func (m *Machine) learn(a *Advert) {
+	m.wantMaster = false // a master worth following is heard (or we are leaving master)
 	if a == nil {
 		return
 	}
@@ -249,6 +253,7 @@ func (m *Machine) transition(now time.Time, to State, reason string) Action {
 	from := m.state
 	m.state = to
 	m.since = now
+	m.wantMaster = false
 	return Action{Kind: ActTransition, From: from, To: to, Reason: reason}
 }
 
@@ -271,6 +276,17 @@ func (m *Machine) timer(now time.Time) []Action {
 	}
 	m.deadline = time.Time{}
 	return nil
+}
+
+// downTimerDue reports whether a timer event at now would make this backup master.
+func (m *Machine) downTimerDue(now time.Time) bool {
+	return m.state == Backup && !m.deadline.IsZero() && !now.Before(m.deadline)
+}
+
+// wantsMaster reports whether the machine is master or would be, were it alone: a backup
+// whose down timer expired and has heard no master to follow since.
+func (m *Machine) wantsMaster() bool {
+	return m.state == Master || m.state == Backup && m.wantMaster
 }
 
 // higher reports whether the advert's sender wins against us: a higher priority, or the

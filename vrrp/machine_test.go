@@ -239,9 +239,14 @@ func TestSyncGroup(t *testing.T) {
 	g := &Group{Name: "VG_1", Members: []*Machine{NewMachine(c1), NewMachine(c2)}}
 	g.Step(t0, 0, Event{Kind: EvStartup})
 	g.Step(t0, 1, Event{Kind: EvStartup})
-	// VI_1 hears a master, VI_2 does not: when VI_2's timer fires, VI_1 follows it to master.
+	// VI_1 hears a higher master, VI_2 does not: VI_2's timer firing does not take the
+	// group master, VI_1 holds it back (TestSyncGroupDoesNotThrash).
 	g.Step(t0.Add(time.Second), 0, Event{Kind: EvAdvert, Advert: adv(ipC, 200, time.Second)})
-	out := g.Step(g.Members[1].Deadline(), 1, Event{Kind: EvTimer})
+	if out := g.Step(g.Members[1].Deadline(), 1, Event{Kind: EvTimer}); len(out) != 0 || g.Members[1].State() != Backup {
+		t.Fatalf("VI_2 went on alone: %+v, state %v", out, g.Members[1].State())
+	}
+	// VI_1's master goes quiet: when VI_1's timer fires, VI_2 follows it to master.
+	out := g.Step(g.Members[0].Deadline(), 0, Event{Kind: EvTimer})
 	if len(out) != 2 || g.Members[0].State() != Master || g.Members[1].State() != Master {
 		t.Fatalf("group master: %+v, states %v %v", out, g.Members[0].State(), g.Members[1].State())
 	}
@@ -261,6 +266,62 @@ func TestSyncGroup(t *testing.T) {
 	g.Step(now, 1, Event{Kind: EvFault, Fault: false})
 	if g.Members[0].State() != Backup || g.Members[1].State() != Backup {
 		t.Fatalf("after faults cleared: %v %v", g.Members[0].State(), g.Members[1].State())
+	}
+}
+
+// TestSyncGroupDoesNotThrash: a group member that hears a higher master holds the whole
+// group in Backup, even while another member's down timer expires because its own peer
+// is lower (keepalived's vrrp_sync_can_goto_master: go master only if every member wants
+// to). Going master there would only last until the next advert of the higher master,
+// over and over. Once the holding member no longer hears a higher master, the group goes
+// master.
+func TestSyncGroupDoesNotThrash(t *testing.T) {
+	c1, c2 := cfgV3, cfgV3
+	c1.Name, c2.Name = "VI_1", "VI_2"
+	c1.Priority, c2.Priority = 150, 150
+	g := &Group{Name: "VG_1", Members: []*Machine{NewMachine(c1), NewMachine(c2)}}
+	g.Step(t0, 0, Event{Kind: EvStartup})
+	g.Step(t0, 1, Event{Kind: EvStartup})
+	g.Step(t0, 1, Event{Kind: EvPriority, Priority: 90}) // VI_2's tracking: 150 - 60
+	// The peer (ipC) is master of both at 100: lower than VI_1, higher than VI_2.
+	masterAt := time.Time{}
+	run := func(from, to time.Time) {
+		for now := from; now.Before(to); now = now.Add(10 * time.Millisecond) {
+			if now.Sub(t0)%time.Second == 0 {
+				for k := range g.Members {
+					g.Step(now, k, Event{Kind: EvAdvert, Advert: adv(ipC, 100, time.Second)})
+				}
+			}
+			for k, m := range g.Members {
+				if d := m.Deadline(); !d.IsZero() && !now.Before(d) {
+					for _, ma := range g.Step(now, k, Event{Kind: EvTimer}) {
+						for _, a := range ma.Actions {
+							if a.Kind == ActTransition && a.To == Master && masterAt.IsZero() {
+								masterAt = now
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	run(t0, t0.Add(30*time.Second))
+	if !masterAt.IsZero() {
+		t.Fatalf("group went master %v after start while VI_2 hears a higher master", masterAt.Sub(t0))
+	}
+	if g.Members[0].State() != Backup || g.Members[1].State() != Backup {
+		t.Fatalf("states %v %v, want both Backup", g.Members[0].State(), g.Members[1].State())
+	}
+	// VI_2's priority is back above the peer's: both go master within one more
+	// Master_Down_Interval of VI_2, and stay.
+	back := t0.Add(30 * time.Second)
+	g.Step(back, 1, Event{Kind: EvPriority, Priority: 150})
+	run(back, back.Add(10*time.Second))
+	if masterAt.IsZero() || masterAt.Sub(back) > g.Members[1].MasterDownInterval()+time.Second {
+		t.Fatalf("group master %v after VI_2's priority came back", masterAt.Sub(back))
+	}
+	if g.Members[0].State() != Master || g.Members[1].State() != Master {
+		t.Fatalf("states %v %v, want both Master", g.Members[0].State(), g.Members[1].State())
 	}
 }
 

@@ -122,6 +122,7 @@ type Host struct {
 	port  string // switch-side veth
 	mac   net.HardwareAddr
 	addrs []netip.Prefix
+	nics  []*NIC // guarded by lab.mu
 }
 
 var hostName = regexp.MustCompile(`^[a-z][a-z0-9]{0,11}$`)

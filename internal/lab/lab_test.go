@@ -514,3 +514,43 @@ func TestSweepStale(t *testing.T) {
 		t.Errorf("live lab swept: %v", err)
 	}
 }
+
+// TestAddNIC: hosts that add a NIC on the same LAN reach each other over it, and only over
+// it; LinkDown and CablePull of the NIC cut that LAN and leave eth0's alone.
+func TestAddNIC(t *testing.T) {
+	t.Parallel()
+	_, a, b, c := threeHosts(t)
+	na := a.AddNIC("eth1", "lan1", "198.51.100.1/24")
+	b.AddNIC("eth1", "lan1", "198.51.100.2/24")
+	c.AddNIC("eth1", "lan2", "198.51.100.3/24")
+	onA, onC := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.3")
+	mustPing(t, b, onA)
+	mustNotPing(t, b, onC) // c's eth1 is on another LAN
+	if got := na.MAC().String(); got != "02:00:00:01:00:01" {
+		t.Errorf("a's eth1 MAC %s, want 02:00:00:01:00:01", got)
+	}
+	if !a.Carrier("eth1") || !a.HasAddr("eth1", onA) {
+		t.Fatalf("fresh eth1: carrier %v, addresses %v", a.Carrier("eth1"), a.HasAddr("eth1", onA))
+	}
+
+	na.LinkDown()
+	if a.Carrier("eth1") {
+		t.Error("after LinkDown eth1 still has carrier")
+	}
+	mustNotPing(t, b, onA)
+	mustPing(t, b, ipA)
+	na.LinkUp()
+	mustPing(t, b, onA)
+
+	na.CablePull()
+	if a.Carrier("eth1") {
+		t.Error("after CablePull eth1 still has carrier")
+	}
+	if out := a.MustRun(t, "ip", "link", "show", "dev", "eth1"); !strings.Contains(out, "NO-CARRIER") || !strings.Contains(out, ",UP") {
+		t.Errorf("after CablePull want eth1 admin UP with NO-CARRIER:\n%s", out)
+	}
+	mustNotPing(t, b, onA)
+	mustPing(t, b, ipA)
+	na.CablePlug()
+	mustPing(t, b, onA)
+}
