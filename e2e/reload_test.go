@@ -146,6 +146,8 @@ func TestStatusCommand(t *testing.T) {
 	p.a.writeFull(t, 150, `"192.0.2.100/24"`, "")
 	p.b.writeFull(t, 100, `"192.0.2.100/24"`, "")
 	p.elect()
+	// b joined after a became master: its first advert from a is at most an interval away.
+	eventually(t, p.b.mdi(), "b has heard a's advert", func() bool { return p.b.status(t).Instances[0].Master == p.a.h.Addr() })
 	out, err := exec.Command(p.b.bin, "status", "-socket", filepath.Join(p.b.dir, "s.sock")).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
