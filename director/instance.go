@@ -60,7 +60,7 @@ func newSpec(c *config.Instance) *spec {
 	sp := &spec{cfg: c}
 	sp.vips, sp.vipIface, _ = plan(c)
 	// The label names its interface ("eth0:1"); on a vmac the same suffix follows the
-	// vmac's name ("vrrp.51:1"), which is how ifconfig users will look for it.
+	// vmac's name ("vr51.eth0:1"), which is how ifconfig users will look for it.
 	if c.VirtualIPAddressLabel != "" {
 		sp.vipLabel = sp.vipIface + strings.TrimPrefix(c.VirtualIPAddressLabel, c.Interface)
 	}
@@ -137,10 +137,7 @@ func plan(c *config.Instance) (vips []netip.Prefix, iface string, mac net.Hardwa
 	iface = c.Interface
 	if c.UseVMAC {
 		mac = vip.VirtualMAC(vrid, six)
-		iface = fmt.Sprintf("vrrp.%d", vrid)
-		if six {
-			iface = fmt.Sprintf("vrrp6.%d", vrid)
-		}
+		iface = c.VMAC()
 	}
 	return vips, iface, mac
 }

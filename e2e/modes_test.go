@@ -129,8 +129,8 @@ func TestVMAC(t *testing.T) {
 	p.a.start()
 	p.b.start()
 	vmac := "00:00:5e:00:01:33"
-	onVMAC := func(n *node) bool { return n.h.HasAddr("vrrp.51", vipAddr) }
-	eventually(t, p.a.mdi()+slack+time.Second, "a holds the VIP on vrrp.51", func() bool { return onVMAC(p.a) && !onVMAC(p.b) })
+	onVMAC := func(n *node) bool { return n.h.HasAddr("vr51.eth0", vipAddr) }
+	eventually(t, p.a.mdi()+slack+time.Second, "a holds the VIP on vr51.eth0", func() bool { return onVMAC(p.a) && !onVMAC(p.b) })
 	if err := p.client.Ping(vipAddr, time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -139,11 +139,78 @@ func TestVMAC(t *testing.T) {
 	}
 	p.a.proc.Kill()
 	p.a.h.CablePull()
-	eventually(t, p.b.mdi()+slack, "b takes over on its vrrp.51", func() bool { return onVMAC(p.b) })
+	eventually(t, p.b.mdi()+slack, "b takes over on its vr51.eth0", func() bool { return onVMAC(p.b) })
 	if err := p.client.Ping(vipAddr, time.Second); err != nil {
 		t.Fatalf("client cannot reach the VIP after failover: %v", err)
 	}
 	if mac, _, _ := p.client.Neighbor(vipAddr); mac.String() != vmac {
 		t.Errorf("client's entry changed to %v; with use_vmac it stays %s", mac, vmac)
+	}
+}
+
+// TestVMACSameVRIDTwoLANs: two instances with the same VRID on two LANs (legal: a VRID is
+// per LAN), both with use_vmac, side by side in one daemon: each gets its own macvlan
+// (vr51.eth0, vr51.eth1), each elects on its own LAN, both VIPs answer through the
+// virtual MAC, and both fail over. With one name per VRID the second instance could not
+// start (its name was the first one's macvlan, on another parent: ErrNotVMAC).
+func TestVMACSameVRIDTwoLANs(t *testing.T) {
+	vip2 := netip.MustParseAddr("198.51.100.100")
+	second := func(prio int) string {
+		return fmt.Sprintf(`use_vmac = true
+
+[[vrrp_instance]]
+name = "VI_2"
+interface = "eth1"
+virtual_router_id = 51
+priority = %d
+advert_int = "%s"
+use_vmac = true
+virtual_ipaddress = ["198.51.100.100/24"]
+`, prio, interval)
+	}
+	p := newPair(t, 150, 100, second(150), second(100))
+	lan2 := lab.New(t)
+	lan2.Plug(p.a.h, "eth1", "198.51.100.1/24")
+	lan2.Plug(p.b.h, "eth1", "198.51.100.2/24")
+	client2 := lan2.Host("client2", "198.51.100.50/24")
+	p.a.start()
+	p.b.start()
+
+	on := func(n *node, dev string, ip netip.Addr) bool { return n.h.HasAddr(dev, ip) }
+	eventually(t, p.a.mdi()+slack+time.Second, "a holds both VIPs, each on its own vmac, and b neither", func() bool {
+		return on(p.a, "vr51.eth0", vipAddr) && on(p.a, "vr51.eth1", vip2) && !on(p.b, "vr51.eth0", vipAddr) && !on(p.b, "vr51.eth1", vip2)
+	})
+	// b hears a's adverts on both LANs: it stays backup for both.
+	stable(t, 5*interval, "b stays backup on both LANs", func() bool { return !on(p.b, "vr51.eth0", vipAddr) && !on(p.b, "vr51.eth1", vip2) })
+	for _, c := range []struct {
+		h   *lab.Host
+		vip netip.Addr
+		mac string
+	}{{p.client, vipAddr, "00:00:5e:00:01:33"}, {client2, vip2, "00:00:5e:00:01:33"}} {
+		if err := c.h.Ping(c.vip, time.Second); err != nil {
+			t.Fatalf("%s cannot reach %s: %v", c.h.Name, c.vip, err)
+		}
+		if mac, _, ok := c.h.Neighbor(c.vip); !ok || mac.String() != c.mac {
+			t.Errorf("%s resolves %s to %v, want the virtual MAC %s", c.h.Name, c.vip, mac, c.mac)
+		}
+	}
+	for _, dev := range []string{"vr51.eth0", "vr51.eth1"} {
+		out := p.a.h.MustRun(t, "ip", "-o", "link", "show", "dev", dev)
+		parent := strings.TrimPrefix(dev, "vr51.")
+		if !strings.Contains(out, dev+"@"+parent) || !strings.Contains(out, "00:00:5e:00:01:33") {
+			t.Errorf("%s is not a macvlan on %s with the virtual MAC: %s", dev, parent, out)
+		}
+	}
+
+	p.a.proc.Kill()
+	p.a.h.CablePull()
+	eventually(t, p.b.mdi()+slack, "b takes over both VIPs on its vmacs", func() bool {
+		return on(p.b, "vr51.eth0", vipAddr) && on(p.b, "vr51.eth1", vip2)
+	})
+	if err := p.client.Ping(vipAddr, time.Second); err != nil {
+		t.Errorf("client cannot reach %s after failover: %v", vipAddr, err)
+	}
+	if err := client2.Ping(vip2, time.Second); err != nil {
+		t.Errorf("client2 cannot reach %s after failover: %v", vip2, err)
 	}
 }

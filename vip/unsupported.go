@@ -34,7 +34,7 @@ func (a *Announcer) MAC() net.HardwareAddr { return nil }
 func (a *Announcer) Close() error { return nil }
 
 // EnsureVMAC needs Linux.
-func EnsureVMAC(parent string, name string, vrid uint8, ipv6 bool) (*net.Interface, error) {
+func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 	return nil, errUnsupported
 }
 

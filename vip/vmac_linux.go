@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,25 +48,36 @@ var (
 
 type sysctl struct{ key, value string }
 
-// EnsureVMAC makes sure a macvlan interface called name exists on parent with the VRRP
-// virtual MAC for vrid (VirtualMAC), in private mode like keepalived's (macvlans on one
-// parent do not talk to each other), and is up; and sets the IPv4 sysctls keepalived sets
-// (see vmacSysctls, parentSysctls) on both, in the calling thread's network namespace. It
-// is idempotent: an existing macvlan of that name on parent is corrected in place (MAC,
+// EnsureVMAC makes sure a macvlan interface called s.Name exists on s.Parent with the
+// VRRP virtual MAC (VirtualMAC), in private mode like keepalived's (macvlans on one parent
+// do not talk to each other), and is up; and sets the IPv4 sysctls keepalived sets (see
+// vmacSysctls, parentSysctls) on both, in the calling thread's network namespace. It is
+// idempotent: an existing macvlan of that name on the parent is corrected in place (MAC,
 // mode, up) rather than recreated, so its ifindex and any socket bound to it survive.
+//
+// Another macvlan on the parent that carries the same virtual MAC under another name (a
+// vmac of an older release, called vrrp.<VRID>, or one renamed by vmac_name) is deleted
+// first, with a warning: the kernel would refuse to bring ours up beside it (two
+// macvlans of one parent cannot share a MAC), and it is a leftover of this virtual router.
 //
 // The parent's previous arp_ignore/arp_filter values are not restored by RemoveVMAC
 // (keepalived restores them when its last VMAC on the parent goes): other VMACs may still
 // share the parent, and the values are correct for a director whatever its state.
 // For IPv6 VMACs keepalived also manages the VMAC's link-local address; here the director
 // adds the virtual router's link-local address as a VIP.
-func EnsureVMAC(parent string, name string, vrid uint8, ipv6 bool) (*net.Interface, error) {
-	mac := VirtualMAC(vrid, ipv6)
+func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	parent, name, mac := s.Parent, s.Name, s.MAC()
 	fail := func(err error) (*net.Interface, error) {
 		return nil, fmt.Errorf("vip: vmac %s on %s: %w", name, parent, err)
 	}
 	pl, err := netlink.LinkByName(parent)
 	if err != nil {
+		return fail(err)
+	}
+	if err := removeLeftovers(pl, name, mac, log); err != nil {
 		return fail(err)
 	}
 	l, err := netlink.LinkByName(name)
@@ -116,6 +128,25 @@ func EnsureVMAC(parent string, name string, vrid uint8, ipv6 bool) (*net.Interfa
 		return fail(err)
 	}
 	return ifi, nil
+}
+
+// removeLeftovers deletes the macvlans of parent other than name that carry mac.
+func removeLeftovers(parent netlink.Link, name string, mac net.HardwareAddr, log *slog.Logger) error {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return err
+	}
+	for _, l := range links {
+		a := l.Attrs()
+		if _, ok := l.(*netlink.Macvlan); !ok || a.Name == name || a.ParentIndex != parent.Attrs().Index || !bytes.Equal(a.HardwareAddr, mac) {
+			continue
+		}
+		if err := netlink.LinkDel(l); err != nil {
+			return fmt.Errorf("delete %s, which has the same virtual MAC: %w", a.Name, err)
+		}
+		log.Warn("deleted a leftover vmac with the same virtual MAC", "interface", a.Name, "parent", parent.Attrs().Name, "vmac", name, "mac", mac.String())
+	}
+	return nil
 }
 
 // RemoveVMAC deletes the macvlan called name. An interface that does not exist is not an

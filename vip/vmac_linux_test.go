@@ -52,7 +52,9 @@ func TestVMAC(t *testing.T) {
 	parent := inNS(l, l.nodeNS, func() (*net.Interface, error) { return net.InterfaceByName("veth0") })
 	ensure := func(name string, vrid uint8, six bool) *net.Interface {
 		t.Helper()
-		return inNS(l, l.nodeNS, func() (*net.Interface, error) { return EnsureVMAC("veth0", name, vrid, six) })
+		return inNS(l, l.nodeNS, func() (*net.Interface, error) {
+			return EnsureVMAC(VMACSpec{Parent: "veth0", Name: name, VRID: vrid, IPv6: six}, nil)
+		})
 	}
 
 	ifi := ensure("vrrp.51", 51, false)
@@ -119,7 +121,7 @@ func TestVMAC(t *testing.T) {
 	// Not ours: refused, not touched.
 	ensureErr := func(parent, name string) error {
 		return inNS(l, l.nodeNS, func() (error, error) {
-			_, err := EnsureVMAC(parent, name, 51, false)
+			_, err := EnsureVMAC(VMACSpec{Parent: parent, Name: name, VRID: 51}, nil)
 			return err, nil
 		})
 	}
@@ -144,5 +146,37 @@ func TestVMAC(t *testing.T) {
 	}
 	if out := l.run("-n", l.node, "-o", "link", "show"); strings.Contains(out, "vrrp.51") {
 		t.Errorf("vrrp.51 still there:\n%s", out)
+	}
+}
+
+// A macvlan of the same parent with the same virtual MAC under another name (the
+// vrrp.<VRID> of an older release, or a vmac renamed by vmac_name) would keep ours from
+// coming up: EnsureVMAC deletes it. Another parent's, or another MAC, stays.
+func TestVMACLeftover(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	l.run("-n", l.node, "link", "add", "dummy1", "type", "veth", "peer", "name", "dummy2")
+	for _, c := range [][]string{
+		{"vrrp.51", "veth0", "00:00:5e:00:01:33"},   // leftover: same parent, same MAC
+		{"other.51", "dummy1", "00:00:5e:00:01:33"}, // another parent
+		{"vrrp.52", "veth0", "00:00:5e:00:01:34"},   // another VRID
+	} {
+		l.run("-n", l.node, "link", "add", "link", c[1], "name", c[0], "address", c[2], "type", "macvlan", "mode", "private")
+		l.run("-n", l.node, "link", "set", c[0], "up")
+	}
+	ifi := inNS(l, l.nodeNS, func() (*net.Interface, error) {
+		return EnsureVMAC(VMACSpec{Parent: "veth0", Name: "vr51.veth0", VRID: 51}, nil)
+	})
+	if ifi.Flags&net.FlagUp == 0 {
+		t.Errorf("vr51.veth0 is not up: %v", ifi.Flags)
+	}
+	out := l.run("-n", l.node, "-o", "link", "show")
+	if strings.Contains(out, "vrrp.51@") {
+		t.Errorf("the leftover vrrp.51 is still there:\n%s", out)
+	}
+	for _, keep := range []string{"other.51@dummy1", "vrrp.52@veth0", "vr51.veth0@veth0"} {
+		if !strings.Contains(out, keep) {
+			t.Errorf("%s is gone:\n%s", keep, out)
+		}
 	}
 }
