@@ -266,7 +266,8 @@ func (d *Director) Run(ctx context.Context) (err error) {
 // ARP for an address it does not hold), its sockets and its announcer.
 func (d *Director) prepare(in *instance) error {
 	if in.cfg.UseVMAC {
-		spec := vip.VMACSpec{Parent: in.cfg.Interface, Name: in.sp.vipIface, VRID: uint8(in.cfg.VirtualRouterID), IPv6: in.six}
+		// IPv6: the advert source must be an address of the vmac.
+		spec := vip.VMACSpec{Parent: in.cfg.Interface, Name: in.sp.vipIface, VRID: uint8(in.cfg.VirtualRouterID), IPv6: in.six, LinkLocal: in.src}
 		if _, err := vip.EnsureVMAC(spec, d.log.With("instance", in.cfg.Name)); err != nil {
 			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 		}

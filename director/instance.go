@@ -84,6 +84,10 @@ func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", c.Name, err)
 	}
+	if c.UseVMAC && in.six && len(c.UnicastPeer) == 0 && !c.UnicastSrcIP.IsValid() {
+		// The vmac's own link-local address (see vip.VMACSource), not the parent's.
+		src = vip.VMACSource(src, uint8(c.VirtualRouterID))
+	}
 	in.src = src
 	switch {
 	case len(c.UnicastPeer) > 0:

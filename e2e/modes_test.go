@@ -1,14 +1,18 @@
 package e2e
 
 import (
+	"encoding/binary"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hadirector/hadirector/cmd/hadirector-bench/bench"
 	"github.com/hadirector/hadirector/internal/lab"
+	"github.com/hadirector/hadirector/vip"
 )
 
 // TestUnicast: adverts go only to the configured peer, and a stranger's adverts are
@@ -213,4 +217,157 @@ virtual_ipaddress = ["198.51.100.100/24"]
 	if err := client2.Ping(vip2, time.Second); err != nil {
 		t.Errorf("client2 cannot reach %s after failover: %v", vip2, err)
 	}
+}
+
+// TestIPv6VMAC runs a VRRPv3 pair over IPv6 with use_vmac: an election, adverts on the
+// wire from the virtual MAC 00:00:5e:00:02:33 with a link-local source that is the vmac's
+// own (vip.VMACSource: the kernel's EUI-64 address of the vmac would be the virtual
+// router's link-local VIP itself, held by the master only, and the parent's would make
+// the vmac answer for it), a failover, and unsolicited neighbour advertisements from the
+// virtual MAC. Before the fix start-up removed the kernel's address as a stale VIP and
+// every advert failed (sendmsg: invalid argument) while both nodes believed they were
+// master.
+func TestIPv6VMAC(t *testing.T) {
+	l := lab.New(t)
+	bin := lab.Build(t, "./cmd/hadirector")
+	vip6 := netip.MustParseAddr("2001:db8::100")
+	ll := netip.MustParseAddr("fe80::200:5eff:fe00:233") // VRID 51 = 0x33
+	vmac := "00:00:5e:00:02:33"
+	mk := func(name, addr string, prio uint8) *node {
+		n := &node{t: t, h: l.Host(name, addr), bin: bin, dir: t.TempDir(), prio: prio}
+		n.cfg = n.dir + "/hadirector.toml"
+		body := fmt.Sprintf(`[global]
+status_socket = ""
+log_format = "json"
+[[vrrp_instance]]
+name = "VI_6"
+interface = "eth0"
+virtual_router_id = 51
+priority = %d
+advert_int = "%s"
+use_vmac = true
+virtual_ipaddress = ["2001:db8::100/64"]
+`, prio, interval)
+		if err := os.WriteFile(n.cfg, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a, b := mk("a", "2001:db8::1/64", 150), mk("b", "2001:db8::2/64", 100)
+	client := l.Host("client", "2001:db8::50/64")
+	capture := bench.StartCapture(t, client, "eth0")
+	a.start()
+	b.start()
+	const dev = "vr6.51.eth0"
+	has := func(n *node, ip netip.Addr) bool { return n.h.HasAddr(dev, ip) }
+	eventually(t, a.mdi()+slack+time.Second, "a holds the IPv6 VIP and the link-local VIP on its vmac, b neither", func() bool {
+		return has(a, vip6) && has(a, ll) && !has(b, vip6) && !has(b, ll) && b.state() == "BACKUP"
+	})
+	stable(t, 5*interval, "b stays backup (it hears a's adverts)", func() bool { return !has(b, vip6) && b.state() == "BACKUP" })
+
+	// Adverts reach the client from the virtual MAC, with a link-local source that is
+	// a's vmac's own address.
+	aSrc := vip.VMACSource(linkLocal(t, a.h, "eth0"), 51)
+	eventually(t, time.Second, "adverts from the virtual MAC with a's vmac's link-local source", func() bool {
+		return len(v6Adverts(capture.Frames(0), vmac, aSrc)) >= 3
+	})
+	for _, n := range []*node{a, b} {
+		src := vip.VMACSource(linkLocal(t, n.h, "eth0"), 51)
+		if !has(n, src) {
+			t.Errorf("%s's vmac lacks its advert source %s", n.h.Name, src)
+		}
+		if has(n, linkLocal(t, n.h, "eth0")) {
+			t.Errorf("%s's vmac has the parent's link-local address: it would answer for it with the virtual MAC", n.h.Name)
+		}
+		if out := n.h.MustRun(t, "ip", "-6", "-o", "addr", "show", "dev", dev); strings.Contains(out, "tentative") || strings.Contains(out, "dadfailed") {
+			t.Errorf("%s: %s has an unusable address: %s", n.h.Name, dev, out)
+		}
+	}
+	// The backup's vmac must not answer for its parent's address: a host that solicits
+	// b's own link-local address learns b's MAC, not the virtual MAC (which would send
+	// its traffic to the master, and move the virtual MAC to b's switch port).
+	bLL := linkLocal(t, b.h, "eth0")
+	mark := capture.Len()
+	if err := client.Ping(bLL.WithZone("eth0"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if mac, _, ok := client.Neighbor(bLL); !ok || mac.String() != b.h.MAC().String() {
+		t.Errorf("client resolves b's link-local address %s to %v, want b's MAC %s", bLL, mac, b.h.MAC())
+	}
+	if nas := nasFor(capture.Frames(mark), vmac, bLL); len(nas) > 0 {
+		t.Errorf("b's vmac answered for b's own address with the virtual MAC: %x", nas[0].Data)
+	}
+	if err := client.Ping(vip6, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if mac, _, ok := client.Neighbor(vip6); !ok || mac.String() != vmac {
+		t.Errorf("client resolves %s to %v, want the virtual MAC %s", vip6, mac, vmac)
+	}
+	if out := a.proc.Output(); strings.Contains(out, "send advert") || strings.Contains(out, "stale VIP") {
+		t.Errorf("a logged send errors or removed a \"stale\" VIP:\n%s", lastLines(out, 10))
+	}
+
+	// Failover: b sends from the virtual MAC with its own link-local source, and
+	// announces the VIPs with unsolicited NAs from the virtual MAC.
+	mark = capture.Len()
+	a.proc.Kill()
+	a.h.CablePull()
+	eventually(t, b.mdi()+slack, "b takes over on its vmac", func() bool { return has(b, vip6) && has(b, ll) })
+	bSrc := vip.VMACSource(bLL, 51)
+	eventually(t, time.Second, "b's adverts and NAs from the virtual MAC", func() bool {
+		f := capture.Frames(mark)
+		return len(v6Adverts(f, vmac, bSrc)) >= 3 && len(nasFor(f, vmac, vip6)) > 0 && len(nasFor(f, vmac, ll)) > 0
+	})
+	if err := client.Ping(vip6, time.Second); err != nil {
+		t.Fatalf("client cannot reach %s after failover: %v", vip6, err)
+	}
+	if out := b.proc.Output(); strings.Contains(out, "send advert") {
+		t.Errorf("b logged send errors:\n%s", lastLines(out, 10))
+	}
+}
+
+// linkLocal is dev's IPv6 link-local address in h.
+func linkLocal(t *testing.T, h *lab.Host, dev string) netip.Addr {
+	t.Helper()
+	addrs, err := h.Addrs(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range addrs {
+		if p.Addr().IsLinkLocalUnicast() && p.Addr().Is6() {
+			return p.Addr()
+		}
+	}
+	t.Fatalf("%s: %s has no link-local address: %v", h.Name, dev, addrs)
+	return netip.Addr{}
+}
+
+// v6Adverts are the IPv6 VRRP adverts in frames sent from mac with source src.
+func v6Adverts(frames []bench.Frame, mac string, src netip.Addr) []bench.Frame {
+	var out []bench.Frame
+	for _, f := range frames {
+		b := f.Data
+		if len(b) < 54+8 || binary.BigEndian.Uint16(b[12:14]) != 0x86dd || b[20] != 112 {
+			continue
+		}
+		if net.HardwareAddr(b[6:12]).String() == mac && netip.AddrFrom16([16]byte(b[22:38])) == src {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// nasFor are the neighbour advertisements in frames sent from mac for target.
+func nasFor(frames []bench.Frame, mac string, target netip.Addr) []bench.Frame {
+	var out []bench.Frame
+	for _, f := range frames {
+		b := f.Data
+		if len(b) < 78 || binary.BigEndian.Uint16(b[12:14]) != 0x86dd || b[20] != 58 || b[54] != 136 {
+			continue
+		}
+		if net.HardwareAddr(b[6:12]).String() == mac && netip.AddrFrom16([16]byte(b[62:78])) == target {
+			out = append(out, f)
+		}
+	}
+	return out
 }

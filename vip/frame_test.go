@@ -324,3 +324,23 @@ func TestVirtualMAC(t *testing.T) {
 		}
 	}
 }
+
+func TestVMACSource(t *testing.T) {
+	a := netip.MustParseAddr("fe80::ff:fe00:1")
+	b := netip.MustParseAddr("fe80::ff:fe00:2")
+	src := VMACSource(a, 51)
+	if !src.IsLinkLocalUnicast() || !src.Is6() || src.As16()[8]&0x02 != 0 {
+		t.Errorf("VMACSource = %s: want link-local with the u/l bit clear", src)
+	}
+	if VMACSource(a, 51) != src {
+		t.Error("VMACSource is not deterministic")
+	}
+	for _, other := range []netip.Addr{VMACSource(b, 51), VMACSource(a, 52), a, netip.MustParseAddr("fe80::200:5eff:fe00:233")} {
+		if other == src {
+			t.Errorf("VMACSource(%s, 51) = %s collides", a, src)
+		}
+	}
+	if src.As16()[2] != 0 || src.As16()[7] != 0 {
+		t.Errorf("VMACSource = %s: not in fe80::/64", src)
+	}
+}

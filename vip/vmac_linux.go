@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotVMAC is returned when an interface of the requested name exists but is not a
@@ -48,6 +50,10 @@ var (
 
 type sysctl struct{ key, value string }
 
+// addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h): no link-local address of
+// the kernel's making.
+const addrGenModeNone = 1
+
 // EnsureVMAC makes sure a macvlan interface called s.Name exists on s.Parent with the
 // VRRP virtual MAC (VirtualMAC), in private mode like keepalived's (macvlans on one parent
 // do not talk to each other), and is up; and sets the IPv4 sysctls keepalived sets (see
@@ -63,8 +69,14 @@ type sysctl struct{ key, value string }
 // The parent's previous arp_ignore/arp_filter values are not restored by RemoveVMAC
 // (keepalived restores them when its last VMAC on the parent goes): other VMACs may still
 // share the parent, and the values are correct for a director whatever its state.
-// For IPv6 VMACs keepalived also manages the VMAC's link-local address; here the director
-// adds the virtual router's link-local address as a VIP.
+//
+// An IPv6 VMAC gets no address of the kernel's making (IPv6 address generation mode
+// none, as keepalived sets it): the EUI-64 link-local address of the virtual MAC is the
+// virtual router's own link-local address (fe80::200:5eff:fe00:2XX, RFC 5798 §7.4),
+// which the director adds as a VIP on the master only. One left by the kernel on a VMAC
+// made by an older release is removed here. Instead the VMAC carries s.LinkLocal, the
+// adverts' source (see VMACSource), which the kernel accepts only from an address of the
+// sending interface.
 func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -109,6 +121,12 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 			return fail(err)
 		}
 	}
+	if s.IPv6 {
+		// Before up: up with the default mode, the kernel adds the EUI-64 address at once.
+		if err := netlink.LinkSetIP6AddrGenMode(l, addrGenModeNone); err != nil {
+			return fail(fmt.Errorf("IPv6 address generation mode: %w", err))
+		}
+	}
 	// The sysctls before up: the VMAC must never be up and answering ARP the wrong way.
 	for _, s := range vmacSysctls {
 		if err := writeSysctl(name, s); err != nil {
@@ -123,11 +141,54 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 	if err := netlink.LinkSetUp(l); err != nil {
 		return fail(err)
 	}
+	if s.IPv6 {
+		if err := vmacLinkLocal(l, s, log); err != nil {
+			return fail(err)
+		}
+	}
 	ifi, err := net.InterfaceByIndex(l.Attrs().Index)
 	if err != nil {
 		return fail(err)
 	}
 	return ifi, nil
+}
+
+// vmacLinkLocal removes the kernel's own EUI-64 link-local address from an IPv6 VMAC and
+// makes sure it carries s.LinkLocal (when that is a link-local address).
+func vmacLinkLocal(l netlink.Link, s VMACSpec, log *slog.Logger) error {
+	own := eui64LinkLocal(s.MAC())
+	addrs, err := netlink.AddrList(l, unix.AF_INET6)
+	if err != nil {
+		return err
+	}
+	have := false
+	for _, a := range addrs {
+		ip, _ := netip.AddrFromSlice(a.IP)
+		switch ip {
+		case own:
+			if err := netlink.AddrDel(l, &a); err != nil {
+				return fmt.Errorf("remove the kernel's link-local address %s: %w", ip, err)
+			}
+			log.Info("removed the kernel's link-local address from the vmac: it is the virtual router's own, held by the master only", "interface", s.Name, "address", ip)
+		case s.LinkLocal:
+			have = true
+		}
+	}
+	if have || !s.LinkLocal.IsLinkLocalUnicast() || !s.LinkLocal.Is6() {
+		return nil
+	}
+	// NODAD: with DAD the address would be tentative, and no advert could leave from
+	// it, for a second or more; VMACSource's 64 hashed bits do not collide.
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: s.LinkLocal.AsSlice(), Mask: net.CIDRMask(64, 128)}, Flags: unix.IFA_F_NODAD, Scope: unix.RT_SCOPE_LINK}
+	if err := netlink.AddrAdd(l, a); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("add the advert source %s: %w", s.LinkLocal, err)
+	}
+	return nil
+}
+
+// eui64LinkLocal is the link-local address the kernel derives from mac (RFC 4291 App. A).
+func eui64LinkLocal(mac net.HardwareAddr) netip.Addr {
+	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]})
 }
 
 // removeLeftovers deletes the macvlans of parent other than name that carry mac.

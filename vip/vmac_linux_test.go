@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,5 +179,63 @@ func TestVMACLeftover(t *testing.T) {
 		if !strings.Contains(out, keep) {
 			t.Errorf("%s is gone:\n%s", keep, out)
 		}
+	}
+}
+
+// An IPv6 VMAC carries the advert source it is given and no address of the kernel's
+// making: the kernel's EUI-64 address of the virtual MAC is the virtual router's own
+// link-local address (held by the master only, as a VIP). One that a VMAC of an older
+// release still has is removed; the source survives a second EnsureVMAC.
+func TestVMACIPv6LinkLocal(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	src := VMACSource(netip.MustParseAddr("fe80::1"), 51)
+	kernels := netip.MustParseAddr("fe80::200:5eff:fe00:233")
+	addrs := func(name string) []netip.Addr {
+		t.Helper()
+		return inNS(l, l.nodeNS, func() ([]netip.Addr, error) {
+			lk, err := netlink.LinkByName(name)
+			if err != nil {
+				return nil, err
+			}
+			as, err := netlink.AddrList(lk, netlink.FAMILY_V6)
+			var out []netip.Addr
+			for _, a := range as {
+				ip, _ := netip.AddrFromSlice(a.IP)
+				out = append(out, ip)
+			}
+			return out, err
+		})
+	}
+	ensure := func(name string) {
+		t.Helper()
+		inNS(l, l.nodeNS, func() (*net.Interface, error) {
+			return EnsureVMAC(VMACSpec{Parent: "veth0", Name: name, VRID: 51, IPv6: true, LinkLocal: src}, nil)
+		})
+	}
+	ensure("vr6.51.veth0")
+	ensure("vr6.51.veth0")
+	if got := addrs("vr6.51.veth0"); len(got) != 1 || got[0] != src {
+		t.Errorf("new vmac's IPv6 addresses %v, want only the advert source %s", got, src)
+	}
+
+	// An older release's vmac: made with the kernel's defaults, so it has the EUI-64
+	// address (DAD is off in the lab: it is there at once).
+	l.run("-n", l.node, "link", "del", "vr6.51.veth0")
+	l.run("-n", l.node, "link", "add", "link", "veth0", "name", "vr6.51.veth0", "address", "00:00:5e:00:02:33", "type", "macvlan", "mode", "private")
+	l.run("-n", l.node, "link", "set", "vr6.51.veth0", "up")
+	if got := addrs("vr6.51.veth0"); !slices.Contains(got, kernels) {
+		t.Fatalf("the kernel gave a plain macvlan %v, not %s: the test's premise is wrong", got, kernels)
+	}
+	ensure("vr6.51.veth0")
+	if got := addrs("vr6.51.veth0"); len(got) != 1 || got[0] != src {
+		t.Errorf("old vmac's IPv6 addresses %v, want only the advert source %s", got, src)
+	}
+	// And the kernel adds none when the link goes down and up again.
+	l.run("-n", l.node, "link", "set", "vr6.51.veth0", "down")
+	l.run("-n", l.node, "link", "set", "vr6.51.veth0", "up")
+	ensure("vr6.51.veth0")
+	if got := addrs("vr6.51.veth0"); slices.Contains(got, kernels) {
+		t.Errorf("after down/up the vmac has the kernel's %s again: %v", kernels, got)
 	}
 }
