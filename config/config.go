@@ -120,6 +120,11 @@ type Instance struct {
 	// VMACName is the name of the use_vmac macvlan as written (keepalived's use_vmac
 	// NAME); empty means DefaultVMACName. VMAC returns the name in force.
 	VMACName string `toml:"vmac_name"`
+	// NARouter is the Router flag of the IPv6 VIPs' neighbour advertisements: "auto"
+	// (default: set when the interface forwards, net.ipv6.conf.IF.forwarding=1, as the
+	// kernel does for its own addresses), "on" or "off". With use_vmac the vmac's
+	// forwarding follows, so the kernel's solicited NAs from it agree.
+	NARouter string `toml:"na_router"`
 	// OldUnicastChecksum is the compatibility key for keepalived's old_unicast_checksum
 	// (VRRPv3 unicast adverts checksummed as if sent to 224.0.0.18): "reject" (default,
 	// RFC 5798: dropped and counted), "accept" (accepted from peers), "send" (also sent in

@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		AdvertInt:          Duration(time.Second),
 		Accept:             true,
 		OldUnicastChecksum: "reject",
+		NARouter:           "auto",
 		VirtualIPAddress:   []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
 		GARPMasterDelay:    Duration(5 * time.Second),
 		GARPMasterRepeat:   5,
@@ -421,6 +422,9 @@ func TestProblems(t *testing.T) {
 			`f.toml:13: vrrp_instance "VI_2".use_vmac: the default vmac name "vr51.eth1" is also the vmac of the instance at line 1: each instance needs its own (set vmac_name)`}},
 		{"vmac label too long", strings.Replace(inst, "eth0", "bond0", 1) + "use_vmac = true\nvirtual_ipaddress_label = \"bond0:vip10\"\n", []string{
 			`f.toml:7: vrrp_instance "VI_1".virtual_ipaddress_label: on the vmac the label is "vr51.bond0:vip10", longer than 15 bytes, the kernel's limit for address labels: shorten the label's suffix or set a shorter vmac_name`}},
+		{"na_router", inst + "na_router = \"yes\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "na_router = \"on\"\n", []string{
+			`f.toml:6: vrrp_instance "VI_1".na_router: "yes" is not one of auto, on, off`,
+			`f.toml:12: vrrp_instance "VI_2".na_router: applies to IPv6 instances only (the Router flag of neighbour advertisements)`}},
 		{"label", inst + "virtual_ipaddress_label = \"eth1:0\"\n", []string{
 			`f.toml:6: vrrp_instance "VI_1".virtual_ipaddress_label: "eth1:0" must begin with the interface name "eth0" (the kernel rejects other labels)`}},
 		{"tracking", inst + "track_interface = [{ name = \"eth1\", weight = 254 }, { name = \"eth1\" }, { weight = 1 }]\ntrack_script = [\"chk_nope\"]\n", []string{

@@ -311,6 +311,11 @@ func (v *validator) instances() {
 			}
 		}
 		v.vmac(p, in, fam, vmacs)
+		if !oneOf(in.NARouter, "auto", "on", "off") {
+			v.r.add(at("na_router"), "%q is not one of auto, on, off", in.NARouter)
+		} else if fam == 4 && in.NARouter != "auto" {
+			v.r.add(at("na_router"), "applies to IPv6 instances only (the Router flag of neighbour advertisements)")
+		}
 
 		tracked := map[string]string{}
 		for j, t := range in.TrackInterface {

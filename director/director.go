@@ -301,6 +301,10 @@ func (d *Director) prepare(in *instance) error {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 	}
 	in.announcer = a
+	if in.six {
+		// Before the first VIP: the kernel answers solicitations for it at once.
+		a.SetRouter(in.naRouter(in.sp, d.log.With("instance", in.cfg.Name)))
+	}
 	return nil
 }
 

@@ -40,7 +40,9 @@ type instance struct {
 	effects   *effects
 
 	transitions     int
-	lastLowerMaster time.Time // another master last heard while we were master
+	lastLowerMaster time.Time   // another master last heard while we were master
+	router          atomic.Bool // the NAs' Router flag last decided (naRouter)
+	routerSet       atomic.Bool // … once decided
 	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
 }
 
@@ -456,11 +458,50 @@ func (e *effects) burst(log *slog.Logger, addrs []netip.Addr) {
 	if len(addrs) == 0 {
 		return
 	}
+	if e.in.six {
+		e.in.announcer.SetRouter(e.in.naRouter(e.sp, log))
+	}
 	n, err := e.in.announcer.Burst(addrs, e.sp.cfg.GARPMasterRepeat)
 	e.in.stats.garps.Add(uint64(n))
 	if err != nil {
 		log.Error("gratuitous ARP", "err", err, "sent", n)
 	}
+}
+
+// naRouter decides the Router flag of the instance's neighbour advertisements from
+// na_router: "on", "off", or "auto", as the kernel does for its own addresses: set when
+// the configured interface forwards (net.ipv6.conf.IF.forwarding). With use_vmac the
+// vmac's forwarding is set to the flag, so the kernel's own NAs from the vmac (its answers
+// to solicitations for the VIPs) carry it too; without use_vmac the kernel answers from
+// the interface by that interface's forwarding, which hadirector leaves alone. Read at
+// each burst, so a change of the sysctl shows in the next announcement. A flag that
+// changes is logged once.
+func (in *instance) naRouter(sp *spec, log *slog.Logger) bool {
+	c := sp.cfg
+	var r bool
+	switch c.NARouter {
+	case "on":
+		r = true
+	case "off":
+	default:
+		fwd, err := vip.IPv6Forwarding(c.Interface)
+		if err != nil {
+			log.Error("na_router auto", "err", err)
+		}
+		r = fwd
+	}
+	if c.UseVMAC {
+		if cur, err := vip.IPv6Forwarding(sp.vipIface); err != nil || cur != r {
+			if err := vip.SetIPv6Forwarding(sp.vipIface, r); err != nil {
+				log.Error("vmac forwarding", "err", err)
+			}
+		}
+	}
+	if first := !in.routerSet.Swap(true); first || in.router.Swap(r) != r {
+		in.router.Store(r)
+		log.Info("neighbour advertisement router flag", "router", r, "na_router", c.NARouter, "interface", c.Interface)
+	}
+	return r
 }
 
 // reannounce sends one more burst after d. The lower master we answered may have sent its

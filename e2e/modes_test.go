@@ -223,8 +223,8 @@ virtual_ipaddress = ["198.51.100.100/24"]
 // wire from the virtual MAC 00:00:5e:00:02:33 with a link-local source that is the vmac's
 // own (vip.VMACSource: the kernel's EUI-64 address of the vmac would be the virtual
 // router's link-local VIP itself, held by the master only, and the parent's would make
-// the vmac answer for it), a failover, and unsolicited neighbour advertisements from the
-// virtual MAC. Before the fix start-up removed the kernel's address as a stale VIP and
+// the vmac answer for it), a failover, and neighbour advertisements from the virtual MAC
+// with the Router flag (the parent forwards; na_router = "auto"). Before the fix start-up removed the kernel's address as a stale VIP and
 // every advert failed (sendmsg: invalid argument) while both nodes believed they were
 // master.
 func TestIPv6VMAC(t *testing.T) {
@@ -254,6 +254,14 @@ virtual_ipaddress = ["2001:db8::100/64"]
 		return n
 	}
 	a, b := mk("a", "2001:db8::1/64", 150), mk("b", "2001:db8::2/64", 100)
+	// The directors route for the LAN (LVS-NAT: the VIP is the real servers' gateway):
+	// their NAs for the VIPs must carry the Router flag (RFC 5798 §6.4.2), ours and the
+	// kernel's answers from the vmac alike. Only eth0 forwards; the vmac follows it.
+	for _, n := range []*node{a, b} {
+		if err := n.h.SetSysctl("net.ipv6.conf.eth0.forwarding", "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
 	client := l.Host("client", "2001:db8::50/64")
 	capture := bench.StartCapture(t, client, "eth0")
 	a.start()
@@ -303,6 +311,8 @@ virtual_ipaddress = ["2001:db8::100/64"]
 	if mac, _, ok := client.Neighbor(vip6); !ok || mac.String() != vmac {
 		t.Errorf("client resolves %s to %v, want the virtual MAC %s", vip6, mac, vmac)
 	}
+	checkRouter(t, "a's unsolicited NAs", nasFor(capture.Frames(0), vmac, vip6), false)
+	checkRouter(t, "a's answer to the client's solicitation", nasFor(capture.Frames(0), vmac, vip6), true)
 	if out := a.proc.Output(); strings.Contains(out, "send advert") || strings.Contains(out, "stale VIP") {
 		t.Errorf("a logged send errors or removed a \"stale\" VIP:\n%s", lastLines(out, 10))
 	}
@@ -321,8 +331,31 @@ virtual_ipaddress = ["2001:db8::100/64"]
 	if err := client.Ping(vip6, time.Second); err != nil {
 		t.Fatalf("client cannot reach %s after failover: %v", vip6, err)
 	}
+	checkRouter(t, "b's unsolicited NAs", nasFor(capture.Frames(mark), vmac, vip6), false)
+	checkRouter(t, "b's unsolicited NAs of the link-local VIP", nasFor(capture.Frames(mark), vmac, ll), false)
 	if out := b.proc.Output(); strings.Contains(out, "send advert") {
 		t.Errorf("b logged send errors:\n%s", lastLines(out, 10))
+	}
+}
+
+// checkRouter asserts that the neighbour advertisements among nas that are solicited
+// (S set) or not, as asked, exist and all carry the Router flag.
+func checkRouter(t *testing.T, what string, nas []bench.Frame, solicited bool) {
+	t.Helper()
+	n := 0
+	for _, f := range nas {
+		flags := f.Data[58]
+		if (flags&0x40 != 0) != solicited {
+			continue
+		}
+		n++
+		if flags&0x80 == 0 {
+			t.Errorf("%s: flags %#x, no Router flag: %x", what, flags, f.Data)
+			return
+		}
+	}
+	if n == 0 {
+		t.Errorf("%s: none captured", what)
 	}
 }
 

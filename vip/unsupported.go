@@ -30,6 +30,15 @@ func (a *Announcer) Burst(vips []netip.Addr, repeat int) (int, error) { return 0
 // MAC needs Linux.
 func (a *Announcer) MAC() net.HardwareAddr { return nil }
 
+// SetRouter needs Linux.
+func (a *Announcer) SetRouter(on bool) {}
+
+// IPv6Forwarding needs Linux.
+func IPv6Forwarding(ifname string) (bool, error) { return false, errUnsupported }
+
+// SetIPv6Forwarding needs Linux.
+func SetIPv6Forwarding(ifname string, on bool) error { return errUnsupported }
+
 // Close needs Linux.
 func (a *Announcer) Close() error { return nil }
 

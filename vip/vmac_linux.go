@@ -229,6 +229,43 @@ func RemoveVMAC(name string) error {
 	return nil
 }
 
+// IPv6Forwarding reports net.ipv6.conf.<ifname>.forwarding: whether the interface acts
+// as a router (the kernel then sets the Router flag of its neighbour advertisements).
+func IPv6Forwarding(ifname string) (bool, error) {
+	p, err := ipv6ConfPath(ifname, "forwarding")
+	if err != nil {
+		return false, err
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return false, fmt.Errorf("vip: sysctl %s: %w", p, err)
+	}
+	return strings.TrimSpace(string(b)) != "0", nil
+}
+
+// SetIPv6Forwarding writes net.ipv6.conf.<ifname>.forwarding.
+func SetIPv6Forwarding(ifname string, on bool) error {
+	p, err := ipv6ConfPath(ifname, "forwarding")
+	if err != nil {
+		return err
+	}
+	v := "0\n"
+	if on {
+		v = "1\n"
+	}
+	if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+		return fmt.Errorf("vip: sysctl %s: %w", p, err)
+	}
+	return nil
+}
+
+func ipv6ConfPath(ifname, key string) (string, error) {
+	if ifname == "" || strings.ContainsAny(ifname, "/") || ifname == "." || ifname == ".." {
+		return "", fmt.Errorf("vip: bad interface name %q", ifname)
+	}
+	return filepath.Join("/proc/sys/net/ipv6/conf", ifname, key), nil
+}
+
 // writeSysctl writes net.ipv4.conf.<ifname>.<key>. /proc/sys/net resolves to the network
 // namespace of the thread that opens it.
 func writeSysctl(ifname string, s sysctl) error {
