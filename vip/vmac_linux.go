@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -121,11 +122,24 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 			return fail(err)
 		}
 	}
+	// Before up: a backup's VMAC must stay silent, or the switch moves the virtual MAC
+	// to the backup's port until the master's next advert. Up with the kernel's IPv6
+	// defaults it at once sends duplicate address detection, router solicitations and
+	// listener reports from the virtual MAC (seen with tcpdump).
 	if s.IPv6 {
-		// Before up: up with the default mode, the kernel adds the EUI-64 address at once.
+		// The kernel's EUI-64 address is the virtual router's own (see above).
 		if err := netlink.LinkSetIP6AddrGenMode(l, addrGenModeNone); err != nil {
 			return fail(fmt.Errorf("IPv6 address generation mode: %w", err))
 		}
+		// No router solicitations, and no addresses from router advertisements: with
+		// the virtual MAC every node would configure the same one.
+		if err := writeIPv6Sysctl(name, sysctl{"accept_ra", "0"}); err != nil {
+			return fail(err)
+		}
+	} else if err := writeIPv6Sysctl(name, sysctl{"disable_ipv6", "1"}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// An IPv4 VMAC needs no IPv6 at all (keepalived disables it too). A kernel
+		// without IPv6 has no such setting, and nothing to silence.
+		return fail(err)
 	}
 	// The sysctls before up: the VMAC must never be up and answering ARP the wrong way.
 	for _, s := range vmacSysctls {
@@ -264,6 +278,18 @@ func ipv6ConfPath(ifname, key string) (string, error) {
 		return "", fmt.Errorf("vip: bad interface name %q", ifname)
 	}
 	return filepath.Join("/proc/sys/net/ipv6/conf", ifname, key), nil
+}
+
+// writeIPv6Sysctl writes net.ipv6.conf.<ifname>.<key>.
+func writeIPv6Sysctl(ifname string, s sysctl) error {
+	p, err := ipv6ConfPath(ifname, s.key)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(p, []byte(s.value+"\n"), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s: %w", p, err)
+	}
+	return nil
 }
 
 // writeSysctl writes net.ipv4.conf.<ifname>.<key>. /proc/sys/net resolves to the network

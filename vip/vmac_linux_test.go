@@ -2,6 +2,7 @@ package vip
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 )
@@ -237,5 +239,57 @@ func TestVMACIPv6LinkLocal(t *testing.T) {
 	ensure("vr6.51.veth0")
 	if got := addrs("vr6.51.veth0"); slices.Contains(got, kernels) {
 		t.Errorf("after down/up the vmac has the kernel's %s again: %v", kernels, got)
+	}
+}
+
+// A VMAC that holds no VIP (a backup's) sends nothing from the virtual MAC when it comes
+// up: every such frame moves the virtual MAC to the backup's switch port. With the kernel's
+// IPv6 defaults an IPv4 VMAC sent duplicate address detection, router solicitations and
+// listener reports, and an IPv6 VMAC router solicitations. (An IPv6 VMAC still reports
+// its multicast groups, as keepalived's does unless its firewall rules move the reports.)
+func TestVMACQuiet(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	c := l.capture()
+	inNS(l, l.nodeNS, func() (*net.Interface, error) {
+		return EnsureVMAC(VMACSpec{Parent: "veth0", Name: "vr51.veth0", VRID: 51}, nil)
+	})
+	inNS(l, l.nodeNS, func() (*net.Interface, error) {
+		return EnsureVMAC(VMACSpec{Parent: "veth0", Name: "vr6.51.veth0", VRID: 51, IPv6: true,
+			LinkLocal: VMACSource(netip.MustParseAddr("fe80::1"), 51)}, nil)
+	})
+	v4, v6 := VirtualMAC(51, false), VirtualMAC(51, true)
+	buf := make([]byte, 2048)
+	// The kernel sends these at once on up (the first solicitation after DAD, here none).
+	c.conn.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+	for {
+		k, _, err := c.conn.ReadFrom(buf)
+		if err != nil {
+			break
+		}
+		f := buf[:k]
+		if k < 55 || binary.BigEndian.Uint16(f[12:14]) != 0x86dd {
+			continue
+		}
+		src := net.HardwareAddr(f[6:12])
+		icmp := f[20] == 58
+		switch {
+		case bytes.Equal(src, v4):
+			t.Errorf("the IPv4 VMAC sent IPv6: %x", f)
+		case bytes.Equal(src, v6) && icmp && (f[54] == 133 || f[54] == 135):
+			t.Errorf("the IPv6 VMAC sent ICMPv6 type %d: %x", f[54], f)
+		}
+	}
+	for _, c := range []struct{ ifname, key, want string }{
+		{"vr51.veth0", "disable_ipv6", "1"},
+		{"vr6.51.veth0", "accept_ra", "0"},
+	} {
+		got := inNS(l, l.nodeNS, func() (string, error) {
+			b, err := os.ReadFile(filepath.Join("/proc/sys/net/ipv6/conf", c.ifname, c.key))
+			return strings.TrimSpace(string(b)), err
+		})
+		if got != c.want {
+			t.Errorf("net.ipv6.conf.%s.%s = %s, want %s", c.ifname, c.key, got, c.want)
+		}
 	}
 }
