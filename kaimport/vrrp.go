@@ -138,8 +138,26 @@ func validInterface(name string) string {
 // useVMAC reads use_vmac's arguments: keepalived's interface name (vmac_name) and
 // options; a MAC address (a word with ':') is not supported.
 func (t *translator) useVMAC(in *instance, c *node, ctx string) {
-	for _, w := range c.Words[1:] {
+	words := c.Words[1:]
+	for i := 0; i < len(words); i++ {
+		w := words[i]
 		switch {
+		case (w == "name" || w == "group") && i+1 < len(words):
+			// keepalived's "name NAME" (for a name that is also a keyword) and
+			// "group GROUP_ID".
+			i++
+			if w == "group" {
+				t.warn(c, ctx, "group %s: hadirector leaves the vmac in the default link group", words[i])
+				continue
+			}
+			w = words[i]
+			if in.vmacName != "" {
+				t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
+			} else if msg := validInterface(w); msg != "" {
+				t.warn(c, ctx, "%s: the default name is used", msg)
+			} else {
+				in.vmacName = w
+			}
 		case strings.Contains(w, ":"):
 			t.warn(c, ctx, "MAC %q: hadirector uses the RFC's virtual MAC 00-00-5E-00-01-{VRID} (-02- for IPv6)", w)
 		case w == "netlink_notify_msg":
