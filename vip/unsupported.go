@@ -47,5 +47,8 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 	return nil, errUnsupported
 }
 
+// CheckVMAC needs Linux.
+func CheckVMAC(parent, name string) error { return errUnsupported }
+
 // RemoveVMAC needs Linux.
 func RemoveVMAC(name string) error { return errUnsupported }

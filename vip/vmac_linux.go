@@ -205,6 +205,27 @@ func eui64LinkLocal(mac net.HardwareAddr) netip.Addr {
 	return netip.AddrFrom16([16]byte{0xfe, 0x80, 8: mac[0] ^ 0x02, mac[1], mac[2], 0xff, 0xfe, mac[3], mac[4], mac[5]})
 }
 
+// CheckVMAC reports whether EnsureVMAC could make name a VMAC on parent without
+// touching anything else: nil when no interface is called name or when it is already a
+// macvlan on parent, an ErrNotVMAC otherwise (for check --host).
+func CheckVMAC(parent, name string) error {
+	l, err := netlink.LinkByName(name)
+	if _, ok := errors.AsType[netlink.LinkNotFoundError](err); ok {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vip: vmac %s: %w", name, err)
+	}
+	pl, err := netlink.LinkByName(parent)
+	if err != nil {
+		return fmt.Errorf("vip: vmac %s on %s: %w", name, parent, err)
+	}
+	if _, ok := l.(*netlink.Macvlan); !ok || l.Attrs().ParentIndex != pl.Attrs().Index {
+		return fmt.Errorf("vip: vmac %s on %s: %w: type %s, parent index %d", name, parent, ErrNotVMAC, l.Type(), l.Attrs().ParentIndex)
+	}
+	return nil
+}
+
 // removeLeftovers deletes the macvlans of parent other than name that carry mac.
 func removeLeftovers(parent netlink.Link, name string, mac net.HardwareAddr, log *slog.Logger) error {
 	links, err := netlink.LinkList()

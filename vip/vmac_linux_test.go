@@ -128,6 +128,17 @@ func TestVMAC(t *testing.T) {
 			return err, nil
 		})
 	}
+	check := func(parent, name string) error {
+		return inNS(l, l.nodeNS, func() (error, error) { return CheckVMAC(parent, name), nil })
+	}
+	for _, c := range []struct {
+		parent, name string
+		notVMAC      bool
+	}{{"veth0", "veth0", true}, {"lo", "vrrp6.51", true}, {"veth0", "vrrp6.51", false}, {"veth0", "vr9.veth0", false}} {
+		if err := check(c.parent, c.name); errors.Is(err, ErrNotVMAC) != c.notVMAC || (err != nil && !c.notVMAC) {
+			t.Errorf("CheckVMAC(%s, %s) = %v, want ErrNotVMAC %v", c.parent, c.name, err, c.notVMAC)
+		}
+	}
 	if err := ensureErr("veth0", "veth0"); !errors.Is(err, ErrNotVMAC) {
 		t.Errorf("EnsureVMAC over a veth: %v, want ErrNotVMAC", err)
 	}
