@@ -657,17 +657,22 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 	var errs []error
 	for i := range cfg.Instances {
 		c := &cfg.Instances[i]
-		vips, iface, _ := plan(c)
-		if _, err := net.InterfaceByName(iface); err != nil {
-			continue // nothing there to clean
-		}
-		removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
-		all = append(all, removed...)
-		if err != nil {
-			errs = append(errs, err)
+		vips, iface, mac := plan(c)
+		if _, err := net.InterfaceByName(iface); err == nil {
+			removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
+			all = append(all, removed...)
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if c.UseVMAC {
-			if err := vip.RemoveVMAC(iface); err != nil {
+			// Every macvlan of the interface with this virtual MAC: the vmac, and one of an
+			// older release under another name (vrrp.<VRID>), whose VIPs go with it.
+			gone, err := vip.RemoveVMACsOf(c.Interface, mac)
+			for _, name := range gone {
+				log.Info("vmac removed", "instance", c.Name, "interface", name)
+			}
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}

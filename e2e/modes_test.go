@@ -404,3 +404,22 @@ func nasFor(frames []bench.Frame, mac string, target netip.Addr) []bench.Frame {
 	}
 	return out
 }
+
+// TestVMACCleanupOldName: `hadirector cleanup` on a node that crashed under an older
+// release removes that release's vmac (vrrp.51, same parent and virtual MAC) and so its
+// VIP, which would otherwise keep answering ARP; a run then starts cleanly beside
+// nothing of it.
+func TestVMACCleanupOldName(t *testing.T) {
+	p := newPair(t, 150, 100, "use_vmac = true", "use_vmac = true")
+	h := p.a.h
+	h.MustRun(t, "ip", "link", "add", "link", "eth0", "name", "vrrp.51", "address", "00:00:5e:00:01:33", "type", "macvlan", "mode", "private")
+	h.MustRun(t, "ip", "addr", "add", "192.0.2.100/24", "dev", "vrrp.51")
+	h.MustRun(t, "ip", "link", "set", "vrrp.51", "up")
+	h.MustRun(t, p.a.bin, "cleanup", "-c", p.a.cfg, "-state-dir", p.a.dir)
+	if out := h.MustRun(t, "ip", "-o", "link", "show"); strings.Contains(out, "vrrp.51") {
+		t.Errorf("cleanup left the old vmac:\n%s", out)
+	}
+	if h.HasAddr("vrrp.51", vipAddr) {
+		t.Error("the VIP is still on the old vmac")
+	}
+}

@@ -50,5 +50,8 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 // CheckVMAC needs Linux.
 func CheckVMAC(parent, name string) error { return errUnsupported }
 
+// RemoveVMACsOf needs Linux.
+func RemoveVMACsOf(parent string, mac net.HardwareAddr) ([]string, error) { return nil, errUnsupported }
+
 // RemoveVMAC needs Linux.
 func RemoveVMAC(name string) error { return errUnsupported }

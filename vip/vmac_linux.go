@@ -226,23 +226,62 @@ func CheckVMAC(parent, name string) error {
 	return nil
 }
 
-// removeLeftovers deletes the macvlans of parent other than name that carry mac.
-func removeLeftovers(parent netlink.Link, name string, mac net.HardwareAddr, log *slog.Logger) error {
+// RemoveVMACsOf deletes every macvlan of parent that carries mac (the VMAC of a virtual
+// router, whatever its name) and returns their names. A parent that does not exist is not
+// an error: there is nothing on it.
+func RemoveVMACsOf(parent string, mac net.HardwareAddr) ([]string, error) {
+	pl, err := netlink.LinkByName(parent)
+	if _, ok := errors.AsType[netlink.LinkNotFoundError](err); ok {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("vip: remove vmacs of %s: %w", parent, err)
+	}
+	var gone []string
+	err = eachVMAC(pl, mac, func(l netlink.Link) error {
+		if err := netlink.LinkDel(l); err != nil {
+			return err
+		}
+		gone = append(gone, l.Attrs().Name)
+		return nil
+	})
+	if err != nil {
+		return gone, fmt.Errorf("vip: remove vmacs of %s: %w", parent, err)
+	}
+	return gone, nil
+}
+
+// eachVMAC calls fn for every macvlan of parent that carries mac.
+func eachVMAC(parent netlink.Link, mac net.HardwareAddr, fn func(netlink.Link) error) error {
 	links, err := netlink.LinkList()
 	if err != nil {
 		return err
 	}
 	for _, l := range links {
 		a := l.Attrs()
-		if _, ok := l.(*netlink.Macvlan); !ok || a.Name == name || a.ParentIndex != parent.Attrs().Index || !bytes.Equal(a.HardwareAddr, mac) {
+		if _, ok := l.(*netlink.Macvlan); !ok || a.ParentIndex != parent.Attrs().Index || !bytes.Equal(a.HardwareAddr, mac) {
 			continue
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// removeLeftovers deletes the macvlans of parent other than name that carry mac.
+func removeLeftovers(parent netlink.Link, name string, mac net.HardwareAddr, log *slog.Logger) error {
+	return eachVMAC(parent, mac, func(l netlink.Link) error {
+		a := l.Attrs()
+		if a.Name == name {
+			return nil
 		}
 		if err := netlink.LinkDel(l); err != nil {
 			return fmt.Errorf("delete %s, which has the same virtual MAC: %w", a.Name, err)
 		}
 		log.Warn("deleted a leftover vmac with the same virtual MAC", "interface", a.Name, "parent", parent.Attrs().Name, "vmac", name, "mac", mac.String())
-	}
-	return nil
+		return nil
+	})
 }
 
 // RemoveVMAC deletes the macvlan called name. An interface that does not exist is not an
