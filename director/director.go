@@ -266,8 +266,11 @@ func (d *Director) Run(ctx context.Context) (err error) {
 // ARP for an address it does not hold), its sockets and its announcer.
 func (d *Director) prepare(in *instance) error {
 	if in.cfg.UseVMAC {
-		// IPv6: the advert source must be an address of the vmac.
-		spec := vip.VMACSpec{Parent: in.cfg.Interface, Name: in.sp.vipIface, VRID: uint8(in.cfg.VirtualRouterID), IPv6: in.six, LinkLocal: in.src}
+		spec := vip.VMACSpec{Parent: in.cfg.Interface, Name: in.sp.vipIface, VRID: uint8(in.cfg.VirtualRouterID), IPv6: in.six}
+		if in.sendIface == in.sp.vipIface {
+			// IPv6: the advert source must be an address of the vmac it is sent from.
+			spec.LinkLocal = in.src
+		}
 		if _, err := vip.EnsureVMAC(spec, d.log.With("instance", in.cfg.Name)); err != nil {
 			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 		}
@@ -279,9 +282,9 @@ func (d *Director) prepare(in *instance) error {
 	for _, p := range removed {
 		d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
 	}
-	// With use_vmac the socket is on the vmac: adverts leave with the virtual MAC, so
-	// switches learn it, and a peer's adverts (whose source is that same virtual MAC) are
-	// taken by our macvlan as its own and never reach the parent's stack.
+	// With use_vmac the socket is on the vmac (multicast): adverts leave with the virtual
+	// MAC, so switches learn it, and a peer's adverts (whose source is that same virtual
+	// MAC) are taken by our macvlan as its own and never reach the parent's stack.
 	key := in.sockKey()
 	s := d.socks[key]
 	if s == nil {

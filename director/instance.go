@@ -32,7 +32,7 @@ type instance struct {
 	six       bool
 	src       netip.Addr       // source of our adverts; breaks priority ties
 	dsts      []netip.Addr     // 224.0.0.18 / ff02::12, or the unicast peers
-	sendIface string           // the interface of its socket: the configured one, or the vmac
+	sendIface string           // the interface of its socket: the configured one, or the vmac (multicast)
 	mac       net.HardwareAddr // nil: the interface's own
 
 	conn      *vrrp.Conn
@@ -82,6 +82,13 @@ func newSpec(c *config.Instance) *spec {
 func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance, error) {
 	in := &instance{d: d, cfg: c, sp: newSpec(c), six: c.Family() == 6}
 	_, in.sendIface, in.mac = plan(c)
+	if c.UseVMAC && len(c.UnicastPeer) > 0 {
+		// Unicast adverts are sent to the peer's own address, so they reach the peer's
+		// interface, not its vmac: both ends use the interface itself, as keepalived
+		// requires (vmac_xmit_base). The VIPs stay on the vmac, announced from the
+		// virtual MAC. A socket on the vmac never heard the peer: a split brain.
+		in.sendIface = c.Interface
+	}
 	src, err := primaryAddr(c, in.sp.vips)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", c.Name, err)

@@ -423,3 +423,30 @@ func TestVMACCleanupOldName(t *testing.T) {
 		t.Error("the VIP is still on the old vmac")
 	}
 }
+
+// TestVMACUnicast: use_vmac with unicast peers. The peer's unicast adverts are addressed
+// to this node's own address and so arrive on its interface, not its vmac: a socket on
+// the vmac never heard them, and both nodes became master. Adverts now use the interface
+// (keepalived requires vmac_xmit_base for this), the VIP still lives on the vmac.
+func TestVMACUnicast(t *testing.T) {
+	p := newPair(t, 150, 100,
+		`use_vmac = true
+unicast_src_ip = "192.0.2.1"
+unicast_peer = ["192.0.2.2"]`,
+		`use_vmac = true
+unicast_src_ip = "192.0.2.2"
+unicast_peer = ["192.0.2.1"]`)
+	p.a.start()
+	p.b.start()
+	onVMAC := func(n *node) bool { return n.h.HasAddr("vr51.eth0", vipAddr) }
+	eventually(t, p.a.mdi()+slack+time.Second, "a holds the VIP on its vmac, b not", func() bool { return onVMAC(p.a) && !onVMAC(p.b) })
+	stable(t, 10*interval, "b stays backup (it hears a)", func() bool { return !onVMAC(p.b) && p.b.state() == "BACKUP" })
+	if err := p.client.Ping(vipAddr, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if mac, _, ok := p.client.Neighbor(vipAddr); !ok || mac.String() != "00:00:5e:00:01:33" {
+		t.Errorf("client resolves the VIP to %v, want the virtual MAC", mac)
+	}
+	p.a.proc.Kill()
+	eventually(t, p.b.mdi()+slack, "b takes over", func() bool { return onVMAC(p.b) })
+}
