@@ -132,9 +132,12 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 			return fail(fmt.Errorf("IPv6 address generation mode: %w", err))
 		}
 		// No router solicitations, and no addresses from router advertisements: with
-		// the virtual MAC every node would configure the same one.
-		if err := writeIPv6Sysctl(name, sysctl{"accept_ra", "0"}); err != nil {
-			return fail(err)
+		// the virtual MAC every node would configure the same one. And IPv6 on, which
+		// a new interface would not have with net.ipv6.conf.default.disable_ipv6=1.
+		for _, c := range []sysctl{{"accept_ra", "0"}, {"disable_ipv6", "0"}} {
+			if err := writeIPv6Sysctl(name, c); err != nil {
+				return fail(err)
+			}
 		}
 	} else if err := writeIPv6Sysctl(name, sysctl{"disable_ipv6", "1"}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// An IPv4 VMAC needs no IPv6 at all (keepalived disables it too). A kernel

@@ -262,6 +262,10 @@ func TestVMACQuiet(t *testing.T) {
 	t.Parallel()
 	l := newLab(t)
 	c := l.capture()
+	// A host that keeps IPv6 off by default: new interfaces have it off.
+	inNS(l, l.nodeNS, func() (struct{}, error) {
+		return struct{}{}, os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1\n"), 0o644)
+	})
 	inNS(l, l.nodeNS, func() (*net.Interface, error) {
 		return EnsureVMAC(VMACSpec{Parent: "veth0", Name: "vr51.veth0", VRID: 51}, nil)
 	})
@@ -294,6 +298,7 @@ func TestVMACQuiet(t *testing.T) {
 	for _, c := range []struct{ ifname, key, want string }{
 		{"vr51.veth0", "disable_ipv6", "1"},
 		{"vr6.51.veth0", "accept_ra", "0"},
+		{"vr6.51.veth0", "disable_ipv6", "0"},
 	} {
 		got := inNS(l, l.nodeNS, func() (string, error) {
 			b, err := os.ReadFile(filepath.Join("/proc/sys/net/ipv6/conf", c.ifname, c.key))
