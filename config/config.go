@@ -25,6 +25,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -117,6 +118,14 @@ type Instance struct {
 	UnicastPeer []netip.Addr `toml:"unicast_peer"`
 	AuthPass    string       `toml:"auth_pass"`
 	UseVMAC     bool         `toml:"use_vmac"`
+	// VMACName is the name of the use_vmac macvlan as written (keepalived's use_vmac
+	// NAME); empty means DefaultVMACName. VMAC returns the name in force.
+	VMACName string `toml:"vmac_name"`
+	// NARouter is the Router flag of the IPv6 VIPs' neighbour advertisements: "auto"
+	// (default: set when the interface forwards, net.ipv6.conf.IF.forwarding=1, as the
+	// kernel does for its own addresses), "on" or "off". With use_vmac the vmac's
+	// forwarding follows, so the kernel's solicited NAs from it agree.
+	NARouter string `toml:"na_router"`
 	// OldUnicastChecksum is the compatibility key for keepalived's old_unicast_checksum
 	// (VRRPv3 unicast adverts checksummed as if sent to 224.0.0.18): "reject" (default,
 	// RFC 5798: dropped and counted), "accept" (accepted from peers), "send" (also sent in
@@ -151,6 +160,41 @@ func (in Instance) Family() int {
 	}
 	return 0
 }
+
+// VMAC is the name of the instance's use_vmac macvlan: vmac_name, or DefaultVMACName
+// for its interface, VRID and family; "" without use_vmac.
+func (in Instance) VMAC() string {
+	switch {
+	case !in.UseVMAC:
+		return ""
+	case in.VMACName != "":
+		return in.VMACName
+	}
+	return DefaultVMACName(in.Interface, in.VirtualRouterID, in.Family() == 6)
+}
+
+// DefaultVMACName is the macvlan name of an instance with use_vmac and no vmac_name:
+// "vr<VRID>.<parent>" for IPv4, "vr6.<VRID>.<parent>" for IPv6, so instances with the
+// same VRID on different interfaces (legal: a VRID is per LAN) and of the two families
+// get different names. A name longer than the kernel's 15 bytes keeps the prefix and
+// as much of the parent's name as fits with four hex digits of a hash of the whole
+// parent name after it, so it stays deterministic across nodes and restarts.
+func DefaultVMACName(parent string, vrid int, ipv6 bool) string {
+	prefix := fmt.Sprintf("vr%d.", vrid)
+	if ipv6 {
+		prefix = fmt.Sprintf("vr6.%d.", vrid)
+	}
+	if len(prefix)+len(parent) <= maxIfName {
+		return prefix + parent
+	}
+	h := fnv.New32a()
+	h.Write([]byte(parent))
+	sum := h.Sum32()
+	return fmt.Sprintf("%s%s%04x", prefix, parent[:maxIfName-len(prefix)-4], uint16(sum^sum>>16))
+}
+
+// maxIfName is the kernel's limit for interface names (IFNAMSIZ less the NUL).
+const maxIfName = 15
 
 // TrackInterface is one element of track_interface.
 type TrackInterface struct {

@@ -69,6 +69,7 @@ func TestDefaults(t *testing.T) {
 		AdvertInt:          Duration(time.Second),
 		Accept:             true,
 		OldUnicastChecksum: "reject",
+		NARouter:           "auto",
 		VirtualIPAddress:   []netip.Prefix{netip.MustParsePrefix("192.0.2.100/24")},
 		GARPMasterDelay:    Duration(5 * time.Second),
 		GARPMasterRepeat:   5,
@@ -408,6 +409,22 @@ func TestProblems(t *testing.T) {
 		{"bad addresses", inst + "unicast_src_ip = \"192.0.2.256\"\nunicast_peer = [\"::ffff:192.0.2.1\"]\n", []string{
 			`f.toml:6: vrrp_instance "VI_1".unicast_src_ip: "192.0.2.256" is not an IP address`,
 			`f.toml:7: vrrp_instance "VI_1".unicast_peer[0]: "::ffff:192.0.2.1" is an IPv4-mapped IPv6 address; write 192.0.2.1`}},
+		{"vmac_name without use_vmac", inst + "vmac_name = \"vr51\"\n", []string{
+			`f.toml:6: vrrp_instance "VI_1".vmac_name: needs use_vmac = true`}},
+		{"vmac_name", inst + "use_vmac = true\nvmac_name = \"vmac/51\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "use_vmac = true\nvmac_name = \"a-very-long-vmac-name\"\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".vmac_name: "vmac/51" is not a valid interface name`,
+			`f.toml:14: vrrp_instance "VI_2".vmac_name: "a-very-long-vmac-name" is longer than 15 bytes, the kernel's limit for interface names`}},
+		{"vmac_name twice", inst + "use_vmac = true\nvmac_name = \"vrrp.51\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "use_vmac = true\nvmac_name = \"vrrp.51\"\n", []string{
+			`f.toml:14: vrrp_instance "VI_2".vmac_name: vmac_name is also the vmac of the instance at line 1: each instance needs its own (set vmac_name)`}},
+		{"vmac_name is an interface", inst + "use_vmac = true\nvmac_name = \"eth1\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst), []string{
+			`f.toml:7: vrrp_instance "VI_1".vmac_name: vmac_name is the interface of the instance at line 8: a vmac needs a name of its own`}},
+		{"default vmac name taken", inst + "use_vmac = true\nvmac_name = \"vr51.eth1\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "use_vmac = true\n", []string{
+			`f.toml:13: vrrp_instance "VI_2".use_vmac: the default vmac name "vr51.eth1" is also the vmac of the instance at line 1: each instance needs its own (set vmac_name)`}},
+		{"vmac label too long", strings.Replace(inst, "eth0", "bond0", 1) + "use_vmac = true\nvirtual_ipaddress_label = \"bond0:vip10\"\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".virtual_ipaddress_label: on the vmac the label is "vr51.bond0:vip10", longer than 15 bytes, the kernel's limit for address labels: shorten the label's suffix or set a shorter vmac_name`}},
+		{"na_router", inst + "na_router = \"yes\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "na_router = \"on\"\n", []string{
+			`f.toml:6: vrrp_instance "VI_1".na_router: "yes" is not one of auto, on, off`,
+			`f.toml:12: vrrp_instance "VI_2".na_router: applies to IPv6 instances only (the Router flag of neighbour advertisements)`}},
 		{"label", inst + "virtual_ipaddress_label = \"eth1:0\"\n", []string{
 			`f.toml:6: vrrp_instance "VI_1".virtual_ipaddress_label: "eth1:0" must begin with the interface name "eth0" (the kernel rejects other labels)`}},
 		{"tracking", inst + "track_interface = [{ name = \"eth1\", weight = 254 }, { name = \"eth1\" }, { weight = 1 }]\ntrack_script = [\"chk_nope\"]\n", []string{
@@ -748,5 +765,69 @@ func TestSyncDaemon(t *testing.T) {
 				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+}
+
+func TestVMACNames(t *testing.T) {
+	for _, c := range []struct {
+		parent string
+		vrid   int
+		six    bool
+		want   string
+	}{
+		{"eth0", 51, false, "vr51.eth0"},
+		{"eth0", 51, true, "vr6.51.eth0"},
+		{"eth1", 51, false, "vr51.eth1"},
+		{"ens1f0np0", 255, false, "vr255.ens1f0np0"}, // 15 bytes: fits
+		{"enp3s0f0", 255, true, "vr6.255.enp4735"},
+		{"enp3s0f1", 255, true, "vr6.255.enp40a2"},
+	} {
+		got := DefaultVMACName(c.parent, c.vrid, c.six)
+		if got != c.want {
+			t.Errorf("DefaultVMACName(%q, %d, %v) = %q, want %q", c.parent, c.vrid, c.six, got, c.want)
+		}
+		if len(got) > 15 {
+			t.Errorf("DefaultVMACName(%q, %d, %v) = %q: %d bytes, over IFNAMSIZ", c.parent, c.vrid, c.six, got, len(got))
+		}
+	}
+	// Same VRID on two interfaces, and both families: four instances, four vmacs.
+	cfg := mustParse(t, `
+[[vrrp_instance]]
+name = "A"
+interface = "eth0"
+virtual_router_id = 51
+use_vmac = true
+virtual_ipaddress = ["192.0.2.100/24"]
+[[vrrp_instance]]
+name = "B"
+interface = "eth1"
+virtual_router_id = 51
+use_vmac = true
+virtual_ipaddress = ["198.51.100.100/24"]
+[[vrrp_instance]]
+name = "C"
+interface = "eth0"
+virtual_router_id = 51
+use_vmac = true
+virtual_ipaddress = ["2001:db8::100/64"]
+[[vrrp_instance]]
+name = "D"
+interface = "eth1"
+virtual_router_id = 53
+use_vmac = true
+vmac_name = "vrrp.51"
+virtual_ipaddress = ["203.0.113.100/24"]
+[[vrrp_instance]]
+name = "E"
+interface = "eth1"
+virtual_router_id = 52
+virtual_ipaddress = ["203.0.113.101/24"]
+`)
+	var got []string
+	for _, in := range cfg.Instances {
+		got = append(got, in.VMAC())
+	}
+	if want := []string{"vr51.eth0", "vr51.eth1", "vr6.51.eth0", "vrrp.51", ""}; !slices.Equal(got, want) {
+		t.Errorf("VMAC() = %q, want %q", got, want)
 	}
 }

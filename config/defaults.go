@@ -74,6 +74,7 @@ func (in *Instance) setDefaults() {
 	in.AdvertInt = Duration(time.Second)
 	in.Accept = true
 	in.OldUnicastChecksum = "reject"
+	in.NARouter = "auto"
 }
 
 func (l *LVS) setDefaults() {

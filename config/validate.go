@@ -148,6 +148,41 @@ func (v *validator) atLeast1(path string, n int) {
 	}
 }
 
+// vmac checks vmac_name and that the instance's vmac (named or default) is no other
+// instance's vmac nor any instance's interface.
+func (v *validator) vmac(p string, in *Instance, fam int, first map[string]string) {
+	at := func(k string) string { return join(p, k) }
+	if in.VMACName != "" {
+		if !in.UseVMAC {
+			v.r.add(at("vmac_name"), "needs use_vmac = true")
+			return
+		}
+		if msg := validInterface(in.VMACName); msg != "" {
+			v.r.add(at("vmac_name"), "%s", msg)
+			return
+		}
+	}
+	if !in.UseVMAC || in.Interface == "" || fam == 0 || !v.seen[at("virtual_router_id")] {
+		return
+	}
+	name, key := in.VMAC(), at("vmac_name")
+	what := "vmac_name"
+	if in.VMACName == "" {
+		key, what = at("use_vmac"), fmt.Sprintf("the default vmac name %q", name)
+	}
+	for j := range v.cfg.Instances {
+		if o := v.cfg.Instances[j].Interface; o == name {
+			v.r.add(key, "%s is the interface of the instance at line %d: a vmac needs a name of its own", what, v.r.line(index("vrrp_instance", j)))
+			return
+		}
+	}
+	if prev, ok := first[name]; ok {
+		v.r.add(key, "%s is also the vmac of the instance at line %d: each instance needs its own (set vmac_name)", what, v.r.line(parent(prev)))
+		return
+	}
+	first[name] = key
+}
+
 // validInterface reports what is wrong with a Linux interface name.
 func validInterface(name string) string {
 	switch {
@@ -170,6 +205,7 @@ func (v *validator) instances() {
 	names := map[string]string{}
 	vrids := map[vrKey]string{}
 	vips := map[netip.Addr]string{} // address → path of the first instance's element
+	vmacs := map[string]string{}    // vmac name → path of the first instance's key
 	scripts := map[string]bool{}
 	for _, s := range v.cfg.Scripts {
 		scripts[s.Name] = true
@@ -267,7 +303,18 @@ func (v *validator) instances() {
 				v.r.add(at("virtual_ipaddress_label"), "%q must begin with the interface name %q (the kernel rejects other labels)", l, in.Interface)
 			case fam == 6:
 				v.r.add(at("virtual_ipaddress_label"), "labels exist for IPv4 addresses only")
+			case in.UseVMAC && in.Interface != "":
+				// On the vmac the label's suffix follows the vmac's name (director).
+				if vl := in.VMAC() + strings.TrimPrefix(l, in.Interface); len(vl) > 15 {
+					v.r.add(at("virtual_ipaddress_label"), "on the vmac the label is %q, longer than 15 bytes, the kernel's limit for address labels: shorten the label's suffix or set a shorter vmac_name", vl)
+				}
 			}
+		}
+		v.vmac(p, in, fam, vmacs)
+		if !oneOf(in.NARouter, "auto", "on", "off") {
+			v.r.add(at("na_router"), "%q is not one of auto, on, off", in.NARouter)
+		} else if fam == 4 && in.NARouter != "auto" {
+			v.r.add(at("na_router"), "applies to IPv6 instances only (the Router flag of neighbour advertisements)")
 		}
 
 		tracked := map[string]string{}

@@ -266,7 +266,12 @@ func (d *Director) Run(ctx context.Context) (err error) {
 // ARP for an address it does not hold), its sockets and its announcer.
 func (d *Director) prepare(in *instance) error {
 	if in.cfg.UseVMAC {
-		if _, err := vip.EnsureVMAC(in.cfg.Interface, in.sp.vipIface, uint8(in.cfg.VirtualRouterID), in.six); err != nil {
+		spec := vip.VMACSpec{Parent: in.cfg.Interface, Name: in.sp.vipIface, VRID: uint8(in.cfg.VirtualRouterID), IPv6: in.six}
+		if in.sendIface == in.sp.vipIface {
+			// IPv6: the advert source must be an address of the vmac it is sent from.
+			spec.LinkLocal = in.src
+		}
+		if _, err := vip.EnsureVMAC(spec, d.log.With("instance", in.cfg.Name)); err != nil {
 			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 		}
 	}
@@ -277,9 +282,9 @@ func (d *Director) prepare(in *instance) error {
 	for _, p := range removed {
 		d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
 	}
-	// With use_vmac the socket is on the vmac: adverts leave with the virtual MAC, so
-	// switches learn it, and a peer's adverts (whose source is that same virtual MAC) are
-	// taken by our macvlan as its own and never reach the parent's stack.
+	// With use_vmac the socket is on the vmac (multicast): adverts leave with the virtual
+	// MAC, so switches learn it, and a peer's adverts (whose source is that same virtual
+	// MAC) are taken by our macvlan as its own and never reach the parent's stack.
 	key := in.sockKey()
 	s := d.socks[key]
 	if s == nil {
@@ -299,6 +304,10 @@ func (d *Director) prepare(in *instance) error {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 	}
 	in.announcer = a
+	if in.six {
+		// Before the first VIP: the kernel answers solicitations for it at once.
+		a.SetRouter(in.naRouter(in.sp, d.log.With("instance", in.cfg.Name)))
+	}
 	return nil
 }
 
@@ -651,17 +660,22 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 	var errs []error
 	for i := range cfg.Instances {
 		c := &cfg.Instances[i]
-		vips, iface, _ := plan(c)
-		if _, err := net.InterfaceByName(iface); err != nil {
-			continue // nothing there to clean
-		}
-		removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
-		all = append(all, removed...)
-		if err != nil {
-			errs = append(errs, err)
+		vips, iface, mac := plan(c)
+		if _, err := net.InterfaceByName(iface); err == nil {
+			removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
+			all = append(all, removed...)
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 		if c.UseVMAC {
-			if err := vip.RemoveVMAC(iface); err != nil {
+			// Every macvlan of the interface with this virtual MAC: the vmac, and one of an
+			// older release under another name (vrrp.<VRID>), whose VIPs go with it.
+			gone, err := vip.RemoveVMACsOf(c.Interface, mac)
+			for _, name := range gone {
+				log.Info("vmac removed", "instance", c.Name, "interface", name)
+			}
+			if err != nil {
 				errs = append(errs, err)
 			}
 		}

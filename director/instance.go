@@ -32,7 +32,7 @@ type instance struct {
 	six       bool
 	src       netip.Addr       // source of our adverts; breaks priority ties
 	dsts      []netip.Addr     // 224.0.0.18 / ff02::12, or the unicast peers
-	sendIface string           // the interface of its socket: the configured one, or the vmac
+	sendIface string           // the interface of its socket: the configured one, or the vmac (multicast)
 	mac       net.HardwareAddr // nil: the interface's own
 
 	conn      *vrrp.Conn
@@ -40,7 +40,9 @@ type instance struct {
 	effects   *effects
 
 	transitions     int
-	lastLowerMaster time.Time // another master last heard while we were master
+	lastLowerMaster time.Time   // another master last heard while we were master
+	router          atomic.Bool // the NAs' Router flag last decided (naRouter)
+	routerSet       atomic.Bool // … once decided
 	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
 }
 
@@ -60,7 +62,7 @@ func newSpec(c *config.Instance) *spec {
 	sp := &spec{cfg: c}
 	sp.vips, sp.vipIface, _ = plan(c)
 	// The label names its interface ("eth0:1"); on a vmac the same suffix follows the
-	// vmac's name ("vrrp.51:1"), which is how ifconfig users will look for it.
+	// vmac's name ("vr51.eth0:1"), which is how ifconfig users will look for it.
 	if c.VirtualIPAddressLabel != "" {
 		sp.vipLabel = sp.vipIface + strings.TrimPrefix(c.VirtualIPAddressLabel, c.Interface)
 	}
@@ -80,9 +82,20 @@ func newSpec(c *config.Instance) *spec {
 func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance, error) {
 	in := &instance{d: d, cfg: c, sp: newSpec(c), six: c.Family() == 6}
 	_, in.sendIface, in.mac = plan(c)
+	if c.UseVMAC && len(c.UnicastPeer) > 0 {
+		// Unicast adverts are sent to the peer's own address, so they reach the peer's
+		// interface, not its vmac: both ends use the interface itself, as keepalived
+		// requires (vmac_xmit_base). The VIPs stay on the vmac, announced from the
+		// virtual MAC. A socket on the vmac never heard the peer: a split brain.
+		in.sendIface = c.Interface
+	}
 	src, err := primaryAddr(c, in.sp.vips)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", c.Name, err)
+	}
+	if c.UseVMAC && in.six && len(c.UnicastPeer) == 0 && !c.UnicastSrcIP.IsValid() {
+		// The vmac's own link-local address (see vip.VMACSource), not the parent's.
+		src = vip.VMACSource(src, uint8(c.VirtualRouterID))
 	}
 	in.src = src
 	switch {
@@ -137,10 +150,7 @@ func plan(c *config.Instance) (vips []netip.Prefix, iface string, mac net.Hardwa
 	iface = c.Interface
 	if c.UseVMAC {
 		mac = vip.VirtualMAC(vrid, six)
-		iface = fmt.Sprintf("vrrp.%d", vrid)
-		if six {
-			iface = fmt.Sprintf("vrrp6.%d", vrid)
-		}
+		iface = c.VMAC()
 	}
 	return vips, iface, mac
 }
@@ -455,11 +465,50 @@ func (e *effects) burst(log *slog.Logger, addrs []netip.Addr) {
 	if len(addrs) == 0 {
 		return
 	}
+	if e.in.six {
+		e.in.announcer.SetRouter(e.in.naRouter(e.sp, log))
+	}
 	n, err := e.in.announcer.Burst(addrs, e.sp.cfg.GARPMasterRepeat)
 	e.in.stats.garps.Add(uint64(n))
 	if err != nil {
 		log.Error("gratuitous ARP", "err", err, "sent", n)
 	}
+}
+
+// naRouter decides the Router flag of the instance's neighbour advertisements from
+// na_router: "on", "off", or "auto", as the kernel does for its own addresses: set when
+// the configured interface forwards (net.ipv6.conf.IF.forwarding). With use_vmac the
+// vmac's forwarding is set to the flag, so the kernel's own NAs from the vmac (its answers
+// to solicitations for the VIPs) carry it too; without use_vmac the kernel answers from
+// the interface by that interface's forwarding, which hadirector leaves alone. Read at
+// each burst, so a change of the sysctl shows in the next announcement. A flag that
+// changes is logged once.
+func (in *instance) naRouter(sp *spec, log *slog.Logger) bool {
+	c := sp.cfg
+	var r bool
+	switch c.NARouter {
+	case "on":
+		r = true
+	case "off":
+	default:
+		fwd, err := vip.IPv6Forwarding(c.Interface)
+		if err != nil {
+			log.Error("na_router auto", "err", err)
+		}
+		r = fwd
+	}
+	if c.UseVMAC {
+		if cur, err := vip.IPv6Forwarding(sp.vipIface); err != nil || cur != r {
+			if err := vip.SetIPv6Forwarding(sp.vipIface, r); err != nil {
+				log.Error("vmac forwarding", "err", err)
+			}
+		}
+	}
+	if first := !in.routerSet.Swap(true); first || in.router.Swap(r) != r {
+		in.router.Store(r)
+		log.Info("neighbour advertisement router flag", "router", r, "na_router", c.NARouter, "interface", c.Interface)
+	}
+	return r
 }
 
 // reannounce sends one more burst after d. The lower master we answered may have sent its

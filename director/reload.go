@@ -193,7 +193,7 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 // as far as the wire and the host are concerned.
 func sameIdentity(a, b *config.Instance) bool {
 	return a.Interface == b.Interface && a.VirtualRouterID == b.VirtualRouterID && a.Version == b.Version &&
-		a.Family() == b.Family() && a.UseVMAC == b.UseVMAC && a.UnicastSrcIP == b.UnicastSrcIP &&
+		a.Family() == b.Family() && a.VMAC() == b.VMAC() && a.UnicastSrcIP == b.UnicastSrcIP &&
 		slices.Equal(a.UnicastPeer, b.UnicastPeer) && a.AuthPass == b.AuthPass &&
 		a.OldUnicastChecksum == b.OldUnicastChecksum &&
 		(a.Priority == vrrp.PriorityOwner) == (b.Priority == vrrp.PriorityOwner)

@@ -199,6 +199,9 @@ func (in *instance) table() *table {
 	}
 	if in.vmac {
 		set("use_vmac", "true")
+		if in.vmacName != "" {
+			set("vmac_name", tomlString(in.vmacName))
+		}
 	}
 	if in.oldChecksum != "" {
 		set("old_unicast_checksum", tomlString(in.oldChecksum))

@@ -385,7 +385,7 @@ var reasons = map[string]string{
 	"native_ipv6":                "the virtual addresses decide the address family",
 	"promote_secondaries":        "set net.ipv4.conf.<if>.promote_secondaries with sysctl",
 	"use_vmac_addr":              "hadirector puts only the instance's VIPs on its virtual MAC interface",
-	"vmac_xmit_base":             "hadirector sends adverts from the virtual MAC interface",
+	"vmac_xmit_base":             "hadirector sends multicast adverts from the virtual MAC interface, and unicast ones (as vmac_xmit_base does) from the interface itself",
 	"use_ipvlan":                 "hadirector has no ipvlan mode (use_vmac is a macvlan)",
 	"vrf":                        "hadirector has no VRF support",
 	"down_timer_adverts":         "hadirector uses the RFC's Master_Down_Interval (3 adverts plus skew)",

@@ -528,3 +528,45 @@ func TestSyncDaemonSources(t *testing.T) {
 		})
 	}
 }
+
+// keepalived's use_vmac NAME becomes vmac_name; what hadirector cannot take is warned
+// about and the output still passes config.Parse.
+func TestUseVMACName(t *testing.T) {
+	res := importString(t,
+		"vrrp_instance A {\n interface eth0\n virtual_router_id 51\n use_vmac vrrp.51\n virtual_ipaddress {\n 192.0.2.1\n }\n}\n"+
+			"vrrp_instance B {\n interface eth1\n virtual_router_id 51\n use_vmac\n virtual_ipaddress {\n 198.51.100.1\n }\n}\n"+
+			"vrrp_instance C {\n interface eth2\n virtual_router_id 51\n use_vmac vrrp.51 02:00:00:00:00:01\n virtual_ipaddress {\n 203.0.113.1\n }\n}\n"+
+			"vrrp_instance D {\n interface eth3\n virtual_router_id 51\n use_vmac a-name-far-too-long\n virtual_ipaddress {\n 203.0.113.2\n }\n}\n"+
+			"vrrp_instance E {\n interface bond0\n virtual_router_id 52\n use_vmac\n virtual_ipaddress {\n 203.0.113.3/24 label bond0:vip10\n }\n}\n"+
+			"vrrp_instance F {\n interface eth4\n virtual_router_id 51\n use_vmac group 7 name group\n virtual_ipaddress {\n 203.0.113.4\n }\n}\n")
+	for name, want := range map[string]string{"A": "vrrp.51", "B": "vr51.eth1", "C": "vr51.eth2", "D": "vr51.eth3", "E": "vr52.bond0", "F": "group"} {
+		in := findInstance(t, res, name)
+		if !in.UseVMAC || in.VMAC() != want {
+			t.Errorf("%s: use_vmac %v, vmac %q, want %q\n%s", name, in.UseVMAC, in.VMAC(), want, res.TOML)
+		}
+	}
+	if !strings.Contains(string(res.TOML), `vmac_name = "vrrp.51"`) {
+		t.Errorf("no vmac_name in\n%s", res.TOML)
+	}
+	if in := findInstance(t, res, "E"); in.VirtualIPAddressLabel != "" {
+		t.Errorf("E keeps the label %q, too long on its vmac", in.VirtualIPAddressLabel)
+	}
+	var reasons []string
+	for _, w := range res.Warnings {
+		reasons = append(reasons, w.Reason)
+	}
+	for _, want := range []string{
+		`MAC "02:00:00:00:00:01"`,                                       // C: a MAC
+		"vrrp.51 is already the vmac of vrrp_instance A",                // C: the name is A's
+		`"a-name-far-too-long" is longer than 15 bytes`,                 // D
+		"on the vmac the label bond0:vip10 would be vr52.bond0:vip10",   // E
+		"group 7: hadirector leaves the vmac in the default link group", // F
+	} {
+		if !slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, want) }) {
+			t.Errorf("no warning %q in %q", want, reasons)
+		}
+	}
+	if _, err := config.Parse("out.toml", res.TOML); err != nil {
+		t.Errorf("the output does not pass config.Parse: %v\n%s", err, res.TOML)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 type script struct {
@@ -85,6 +87,8 @@ type instance struct {
 	auth            string
 	authNode        *node
 	vmac            bool
+	vmacName        string // use_vmac NAME
+	vmacNode        *node
 	oldChecksum     string // "", "send" (the bare keyword) or "never"
 	oldChecksumNode *node
 	vips            []vipRef
@@ -139,6 +143,90 @@ func validInterface(name string) string {
 		return fmt.Sprintf("%q is not a valid interface name", name)
 	}
 	return ""
+}
+
+// useVMAC reads use_vmac's arguments: keepalived's interface name (vmac_name) and
+// options; a MAC address (a word with ':') is not supported.
+func (t *translator) useVMAC(in *instance, c *node, ctx string) {
+	words := c.Words[1:]
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		switch {
+		case (w == "name" || w == "group") && i+1 < len(words):
+			// keepalived's "name NAME" (for a name that is also a keyword) and
+			// "group GROUP_ID".
+			i++
+			if w == "group" {
+				t.warn(c, ctx, "group %s: hadirector leaves the vmac in the default link group", words[i])
+				continue
+			}
+			w = words[i]
+			if in.vmacName != "" {
+				t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
+			} else if msg := validInterface(w); msg != "" {
+				t.warn(c, ctx, "%s: the default name is used", msg)
+			} else {
+				in.vmacName = w
+			}
+		case strings.Contains(w, ":"):
+			t.warn(c, ctx, "MAC %q: hadirector uses the RFC's virtual MAC 00-00-5E-00-01-{VRID} (-02- for IPv6)", w)
+		case w == "netlink_notify_msg":
+			t.warn(c, ctx, "%s: hadirector does not send that netlink message", w)
+		case in.vmacName != "":
+			t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
+		default:
+			if msg := validInterface(w); msg != "" {
+				t.warn(c, ctx, "%s: the default name is used", msg)
+				continue
+			}
+			in.vmacName = w
+		}
+	}
+}
+
+// resolveVMACs gives every kept use_vmac instance a vmac name that hadirector accepts:
+// a name that is another instance's vmac or interface falls back to the default name,
+// and an instance whose default name is taken too is left out; a label that no longer
+// fits on the vmac is dropped.
+func (t *translator) resolveVMACs() {
+	ifaces := map[string]bool{}
+	for _, in := range t.instances {
+		if !in.dropped {
+			ifaces[in.iface] = true
+		}
+	}
+	taken := map[string]*instance{}
+	for _, in := range t.instances {
+		if in.dropped || !in.vmac {
+			continue
+		}
+		if in.vmacName != "" {
+			if o := taken[in.vmacName]; o != nil || ifaces[in.vmacName] {
+				what := "an instance's interface"
+				if o != nil {
+					what = "the vmac of vrrp_instance " + o.name
+				}
+				t.warn(in.vmacNode, in.ctx, "%s is already %s: the default name is used", in.vmacName, what)
+				in.vmacName = ""
+			}
+		}
+		name := in.vmacName
+		if name == "" {
+			name = config.DefaultVMACName(in.iface, in.vrid, in.family == 6)
+			if o := taken[name]; o != nil || ifaces[name] {
+				t.warn(in.vmacNode, in.ctx, "the default vmac name %s is already taken: the instance is left out (name its vmac: use_vmac NAME)", name)
+				in.dropped = true
+				continue
+			}
+		}
+		taken[name] = in
+		if in.label != "" {
+			if l := name + strings.TrimPrefix(in.label, in.iface); len(l) > 15 {
+				t.warn(in.vmacNode, in.ctx, "on the vmac the label %s would be %s, longer than 15 bytes: the label is left out", in.label, l)
+				in.label = ""
+			}
+		}
+	}
 }
 
 func (t *translator) vrrpScript(n *node) {
@@ -275,10 +363,8 @@ func (t *translator) vrrpInstance(n *node) {
 		case "authentication":
 			t.authentication(in, c)
 		case "use_vmac":
-			in.vmac = true
-			if len(c.Words) > 1 {
-				t.warnKeyword(c, ctx, kw, "interface name or MAC %q: hadirector names the macvlan vrrp.<VRID> and uses the RFC's virtual MAC", strings.Join(c.Words[1:], " "))
-			}
+			in.vmac, in.vmacNode = true, c
+			t.useVMAC(in, c, ctx)
 		case "virtual_ipaddress":
 			t.virtualIPAddresses(in, c)
 		case "track_interface":
@@ -591,6 +677,8 @@ func (t *translator) resolveVRRP() {
 		}
 		vrids[k] = in
 	}
+
+	t.resolveVMACs()
 
 	byName := map[string]*instance{}
 	for _, in := range t.instances {

@@ -31,8 +31,14 @@ import (
 //	Ethernet  dst 33:33:00:00:00:01  src MAC  type 0x86dd
 //	IPv6      traffic class 0, flow label 0, payload 32, next header 58, hop limit 255,
 //	          src = VIP (not the interface's link-local address), dst ff02::1
-//	ICMPv6    type 136 code 0, flags R=0 S=0 O=1, target = VIP,
+//	ICMPv6    type 136 code 0, flags R S=0 O=1, target = VIP,
 //	          option 2 (target link-layer address) = MAC
+//
+// R (Router) is set when the sender acts as a router on the link, as RFC 5798 §6.4.2 asks
+// of a VRRP master and as the kernel does in its own NAs when the interface forwards
+// (net.ipv6.conf.IF.forwarding=1): a host that sees R=0 from its router drops it from its
+// default router list (RFC 4861 §7.2.5). keepalived sets it the same way; its capture
+// (R=0) was made on an interface that did not forward.
 //
 // keepalived builds the IPv6 header itself on a packet socket, so the source is the VIP and
 // the flow label is 0; an ICMPv6 socket (ndp.Conn) would let the kernel choose both, and
@@ -77,8 +83,9 @@ func checkVIP(v netip.Addr) (netip.Addr, error) {
 }
 
 // announceFrame returns the whole Ethernet frame announcing vip from mac: a gratuitous ARP
-// for IPv4, an unsolicited neighbour advertisement for IPv6.
-func announceFrame(mac net.HardwareAddr, vip netip.Addr) ([]byte, error) {
+// for IPv4, an unsolicited neighbour advertisement for IPv6 (with the Router flag if
+// router).
+func announceFrame(mac net.HardwareAddr, vip netip.Addr, router bool) ([]byte, error) {
 	if len(mac) != 6 {
 		return nil, fmt.Errorf("%w: %q", ErrBadMAC, mac)
 	}
@@ -89,7 +96,7 @@ func announceFrame(mac net.HardwareAddr, vip netip.Addr) ([]byte, error) {
 	if vip.Is4() {
 		return garpFrame(mac, vip)
 	}
-	return naFrame(mac, vip)
+	return naFrame(mac, vip, router)
 }
 
 func garpFrame(mac net.HardwareAddr, vip netip.Addr) ([]byte, error) {
@@ -108,8 +115,9 @@ func garpFrame(mac net.HardwareAddr, vip netip.Addr) ([]byte, error) {
 	return append(b, body...), nil
 }
 
-func naFrame(mac net.HardwareAddr, vip netip.Addr) ([]byte, error) {
+func naFrame(mac net.HardwareAddr, vip netip.Addr, router bool) ([]byte, error) {
 	na := &ndp.NeighborAdvertisement{
+		Router:        router,
 		Override:      true, // the VIP moved: replace whatever MAC the neighbour has cached
 		TargetAddress: vip,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: mac}},

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mdlayher/packet"
@@ -33,6 +34,7 @@ type Announcer struct {
 	ip6    *packet.Conn // bound to EtherType IPv6
 	dstARP *packet.Addr
 	dstNA  *packet.Addr
+	router atomic.Bool // the NAs' Router flag
 }
 
 // NewAnnouncer opens the sockets for announcing VIPs on ifname. mac is the address to
@@ -95,7 +97,7 @@ func (a *Announcer) Burst(vips []netip.Addr, repeat int) (sent int, err error) {
 		for i, v := range vips {
 			if round == 0 {
 				// Built as we go, so the first frame does not wait for the others.
-				f, ferr := announceFrame(a.mac, v)
+				f, ferr := announceFrame(a.mac, v, a.router.Load())
 				if ferr != nil {
 					errs[i] = fmt.Errorf("vip: announce %s on %s: %w", v, a.ifname, ferr)
 				}
@@ -126,6 +128,10 @@ func (a *Announcer) Burst(vips []netip.Addr, repeat int) (sent int, err error) {
 	a.log.Debug("announced VIPs", "interface", a.ifname, "vips", len(vips), "repeat", repeat, "sent", sent)
 	return sent, errors.Join(errs...)
 }
+
+// SetRouter sets the Router flag of the neighbour advertisements of later bursts (off
+// until set): on when this node routes for the link, see announce.go.
+func (a *Announcer) SetRouter(on bool) { a.router.Store(on) }
 
 // Close closes the sockets.
 func (a *Announcer) Close() error {

@@ -151,6 +151,16 @@ func TestBurstNA(t *testing.T) {
 	for _, v := range vips {
 		l.waitNeighMAC(v.String(), nodeMAC)
 	}
+
+	// SetRouter: the next burst carries R (and only that differs from keepalived's O).
+	a.SetRouter(true)
+	if sent, err := a.Burst(vips[1:], 1); err != nil || sent != 1 {
+		t.Fatalf("Burst = %d, %v; want 1", sent, err)
+	}
+	f := c.frames(1, isNAFrom(nodeMAC))[0]
+	if n, _ := parseNA(f); n.Flags != 0xa0 || !n.ChecksumOK {
+		t.Errorf("after SetRouter(true): flags %#x (want R|O = 0xa0), checksum valid %v", n.Flags, n.ChecksumOK)
+	}
 }
 
 // One bad VIP does not stop the others; both families in one burst.

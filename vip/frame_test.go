@@ -252,7 +252,7 @@ func TestFramesMatchKeepalivedBytes(t *testing.T) {
 			} else {
 				t.Fatalf("%s frame %d: neither GARP nor NA", file, i)
 			}
-			got, err := announceFrame(mac, vip)
+			got, err := announceFrame(mac, vip, false)
 			if err != nil {
 				t.Fatalf("%s frame %d (%s): %v", file, i, vip, err)
 			}
@@ -269,7 +269,7 @@ func TestFramesKeepalivedShape(t *testing.T) {
 	mac := net.HardwareAddr{0x00, 0x00, 0x5e, 0x00, 0x01, 0x33}
 	for _, s := range []string{"198.51.100.7", "203.0.113.255", "10.1.2.3"} {
 		vip := netip.MustParseAddr(s)
-		f, err := announceFrame(mac, vip)
+		f, err := announceFrame(mac, vip, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -277,14 +277,14 @@ func TestFramesKeepalivedShape(t *testing.T) {
 	}
 	for _, s := range []string{"2001:db8:1::1", "fe80::1", "fe80::1%eth0", "2001:db8::ffff"} {
 		vip := netip.MustParseAddr(s)
-		f, err := announceFrame(mac, vip)
+		f, err := announceFrame(mac, vip, false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkNAShape(t, nas[0], f, mac, vip.WithZone(""))
 	}
 	// An IPv4-mapped IPv6 address is the IPv4 VIP.
-	f, err := announceFrame(mac, netip.MustParseAddr("::ffff:198.51.100.7"))
+	f, err := announceFrame(mac, netip.MustParseAddr("::ffff:198.51.100.7"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,15 +294,15 @@ func TestFramesKeepalivedShape(t *testing.T) {
 func TestAnnounceFrameRejects(t *testing.T) {
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	for _, s := range []string{"0.0.0.0", "::", "224.0.0.18", "ff02::1", "255.255.255.255"} {
-		if _, err := announceFrame(mac, netip.MustParseAddr(s)); !errors.Is(err, ErrBadVIP) {
+		if _, err := announceFrame(mac, netip.MustParseAddr(s), false); !errors.Is(err, ErrBadVIP) {
 			t.Errorf("%s: err = %v, want ErrBadVIP", s, err)
 		}
 	}
-	if _, err := announceFrame(mac, netip.Addr{}); !errors.Is(err, ErrBadVIP) {
+	if _, err := announceFrame(mac, netip.Addr{}, false); !errors.Is(err, ErrBadVIP) {
 		t.Errorf("zero Addr: err = %v, want ErrBadVIP", err)
 	}
 	for _, m := range []net.HardwareAddr{nil, {1, 2, 3}, make(net.HardwareAddr, 8)} {
-		if _, err := announceFrame(m, netip.MustParseAddr("192.0.2.1")); !errors.Is(err, ErrBadMAC) {
+		if _, err := announceFrame(m, netip.MustParseAddr("192.0.2.1"), false); !errors.Is(err, ErrBadMAC) {
 			t.Errorf("MAC %q: err = %v, want ErrBadMAC", m, err)
 		}
 	}
@@ -322,5 +322,70 @@ func TestVirtualMAC(t *testing.T) {
 		if got := VirtualMAC(c.vrid, c.six).String(); got != c.want {
 			t.Errorf("VirtualMAC(%d, %v) = %s, want %s", c.vrid, c.six, got, c.want)
 		}
+	}
+}
+
+func TestVMACSource(t *testing.T) {
+	a := netip.MustParseAddr("fe80::ff:fe00:1")
+	b := netip.MustParseAddr("fe80::ff:fe00:2")
+	src := VMACSource(a, 51)
+	if !src.IsLinkLocalUnicast() || !src.Is6() || src.As16()[8]&0x02 != 0 {
+		t.Errorf("VMACSource = %s: want link-local with the u/l bit clear", src)
+	}
+	if VMACSource(a, 51) != src {
+		t.Error("VMACSource is not deterministic")
+	}
+	for _, other := range []netip.Addr{VMACSource(b, 51), VMACSource(a, 52), a, netip.MustParseAddr("fe80::200:5eff:fe00:233")} {
+		if other == src {
+			t.Errorf("VMACSource(%s, 51) = %s collides", a, src)
+		}
+	}
+	if src.As16()[2] != 0 || src.As16()[7] != 0 {
+		t.Errorf("VMACSource = %s: not in fe80::/64", src)
+	}
+}
+
+// The Router flag (RFC 5798 §6.4.2, RFC 4861 §4.4): keepalived's frame with R set is the
+// same frame but for the flags byte (O → R|O) and the checksum, which stays valid. A GARP
+// has no such flag and does not change.
+func TestNARouterFlag(t *testing.T) {
+	ref := readFrames(t, keepalivedNAs)[0]
+	mac := net.HardwareAddr(ref[6:12])
+	n, _ := parseNA(ref)
+	if n.Flags != 0x20 {
+		t.Fatalf("keepalived's capture has flags %#x, want O only (0x20)", n.Flags)
+	}
+	off, err := announceFrame(mac, n.Target, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(off, ref) {
+		t.Errorf("router off:\n ours       %x\n keepalived %x", off, ref)
+	}
+	on, err := announceFrame(mac, n.Target, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, ok := parseNA(on)
+	if !ok || g.Flags != 0xa0 || !g.ChecksumOK {
+		t.Fatalf("router on: flags %#x (want R|O = 0xa0), checksum valid %v: %x", g.Flags, g.ChecksumOK, on)
+	}
+	var diff []int
+	for i := range on {
+		if on[i] != ref[i] {
+			diff = append(diff, i)
+		}
+	}
+	// Byte 58 is the flags; 56-57 the ICMPv6 checksum.
+	for _, i := range diff {
+		if i != 56 && i != 57 && i != 58 {
+			t.Errorf("router on changes byte %d: %x → %x", i, ref[i], on[i])
+		}
+	}
+	g4 := netip.MustParseAddr("192.0.2.100")
+	a, _ := announceFrame(mac, g4, false)
+	b, _ := announceFrame(mac, g4, true)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the router flag changed a GARP:\n%x\n%x", a, b)
 	}
 }

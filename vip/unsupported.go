@@ -30,13 +30,28 @@ func (a *Announcer) Burst(vips []netip.Addr, repeat int) (int, error) { return 0
 // MAC needs Linux.
 func (a *Announcer) MAC() net.HardwareAddr { return nil }
 
+// SetRouter needs Linux.
+func (a *Announcer) SetRouter(on bool) {}
+
+// IPv6Forwarding needs Linux.
+func IPv6Forwarding(ifname string) (bool, error) { return false, errUnsupported }
+
+// SetIPv6Forwarding needs Linux.
+func SetIPv6Forwarding(ifname string, on bool) error { return errUnsupported }
+
 // Close needs Linux.
 func (a *Announcer) Close() error { return nil }
 
 // EnsureVMAC needs Linux.
-func EnsureVMAC(parent string, name string, vrid uint8, ipv6 bool) (*net.Interface, error) {
+func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 	return nil, errUnsupported
 }
+
+// CheckVMAC needs Linux.
+func CheckVMAC(parent, name string) error { return errUnsupported }
+
+// RemoveVMACsOf needs Linux.
+func RemoveVMACsOf(parent string, mac net.HardwareAddr) ([]string, error) { return nil, errUnsupported }
 
 // RemoveVMAC needs Linux.
 func RemoveVMAC(name string) error { return errUnsupported }

@@ -10,6 +10,7 @@ import (
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
+	"github.com/hadirector/hadirector/vip"
 )
 
 func cmdCheck(args []string, stdout, stderr io.Writer) error {
@@ -89,6 +90,14 @@ func checkHost(path string, cfg *config.Config) []error {
 	for _, in := range cfg.Instances {
 		what := fmt.Sprintf("vrrp_instance %q", in.Name)
 		iface(in.Interface, what)
+		if name := in.VMAC(); name != "" {
+			// Start-up would refuse to take over an interface that is not its macvlan.
+			if _, err := net.InterfaceByName(in.Interface); err == nil {
+				if err := vip.CheckVMAC(in.Interface, name); err != nil {
+					probs = append(probs, fmt.Errorf("%s: %v (set vmac_name)", what, err))
+				}
+			}
+		}
 		for _, ti := range in.TrackInterface {
 			iface(ti.Name, what+" track_interface")
 		}

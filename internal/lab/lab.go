@@ -46,6 +46,7 @@ type Lab struct {
 	logs   int             // process log files made so far, for unique names
 	cuts   map[[2]int]bool // {from, to} host indexes whose frames the switch drops
 	hub    map[int]bool    // switch ports that currently carry a hub filter
+	plugs  int             // extra interfaces plugged in (Plug)
 	closed bool
 }
 
@@ -384,4 +385,40 @@ func randomID(n int) string {
 		b[i] = alphabet[int(b[i])%len(alphabet)]
 	}
 	return string(b)
+}
+
+// Plug cables another interface, dev, of h (a host of this lab or of another one) into
+// this lab's switch, with the given addresses (TEST-NET only, as for Host), and brings it
+// up: a host on two LANs, such as a director with two VRRP interfaces. Its MAC is
+// 02:00:00:01:HH:LL with HHLL the number the port gets on this switch (so it differs from
+// every eth0 of either lab); the cable goes with h's namespace or this switch's,
+// whichever is deleted first.
+func (l *Lab) Plug(h *Host, dev string, addrs ...string) net.HardwareAddr {
+	l.tb.Helper()
+	cmds := []string{}
+	for _, s := range addrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil || !testNet(p.Addr()) {
+			l.tb.Fatalf("lab: plug %s of %s: %q is not a TEST-NET prefix", dev, h.Name, s)
+		}
+		cmds = append(cmds, "addr add "+p.String()+" dev "+dev)
+	}
+	l.mu.Lock()
+	l.plugs++
+	idx := 1000 + l.plugs // port numbers apart from the hosts' eth0 ports
+	l.mu.Unlock()
+	mac := net.HardwareAddr{0x02, 0, 0, 1, byte(idx >> 8), byte(idx)}
+	port := fmt.Sprintf("p%d", idx)
+	if _, err := run("", "ip", "link", "add", dev, "netns", h.ns, "address", mac.String(),
+		"type", "veth", "peer", "name", port, "netns", l.sw); err != nil {
+		l.tb.Fatalf("lab: plug %s of %s: %v", dev, h.Name, err)
+	}
+	if _, err := run("", "ip", "-n", l.sw, "link", "set", port, "master", bridge, "up"); err != nil {
+		l.tb.Fatalf("lab: plug %s of %s: %v", dev, h.Name, err)
+	}
+	cmds = append(cmds, "link set "+dev+" up")
+	if _, err := run(strings.Join(cmds, "\n"), "ip", "-n", h.ns, "-batch", "-"); err != nil {
+		l.tb.Fatalf("lab: plug %s of %s: %v", dev, h.Name, err)
+	}
+	return mac
 }

@@ -554,3 +554,21 @@ func TestAddNIC(t *testing.T) {
 	na.CablePlug()
 	mustPing(t, b, onA)
 }
+
+// Plug puts a host of one lab on a second LAN: it reaches that LAN's hosts through the
+// new interface, with the MAC Plug returned, and its first LAN as before.
+func TestPlug(t *testing.T) {
+	t.Parallel()
+	_, a, _, _ := threeHosts(t)
+	lan2 := New(t)
+	mac := lan2.Plug(a, "eth1", "198.51.100.1/24")
+	d := lan2.Host("d", "198.51.100.4/24")
+	mustPing(t, d, netip.MustParseAddr("198.51.100.1"))
+	if got, _, ok := d.Neighbor(netip.MustParseAddr("198.51.100.1")); !ok || got.String() != mac.String() {
+		t.Errorf("d sees 198.51.100.1 at %v, want %s", got, mac)
+	}
+	if mac.String() == a.MAC().String() {
+		t.Errorf("eth1 has eth0's MAC %s", mac)
+	}
+	mustPing(t, a, ipB) // eth0 still works
+}
