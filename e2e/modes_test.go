@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hadirector/hadirector/cmd/hadirector-bench/bench"
+	"github.com/hadirector/hadirector/internal/bench"
 	"github.com/hadirector/hadirector/internal/lab"
 	"github.com/hadirector/hadirector/vip"
 )
