@@ -58,6 +58,11 @@ type lvsState struct {
 	retired   map[lvs.Key]uint64 // → the reload that retired it
 	reloads   uint64
 
+	// writeSysctls applies the master's kernel settings (lvs.ApplySysctls on /proc/sys;
+	// a fake in tests, so they leave the host's settings alone).
+	writeSysctls func([]lvs.Sysctl) ([]lvs.SysctlChange, error)
+	sysctlPlan   *sysctlPlan // for the configuration in force (loop only)
+
 	ops, errs atomic.Uint64
 	settings  atomic.Pointer[[]lvs.Sysctl] // the kernel settings applied as master
 	lastErr   atomic.Pointer[string]
@@ -70,7 +75,22 @@ type desired struct {
 	table    lvs.Table
 	owned    func(lvs.Service) bool
 	timeouts lvs.Timeouts
-	master   bool // some service is active: the master's kernel settings apply
+	master   bool        // some service is active: the master's kernel settings apply
+	sysctls  *sysctlPlan // those settings: the workers never read the configuration
+}
+
+// sysctlPlan is the master's kernel settings derived from one configuration (immutable).
+type sysctlPlan struct {
+	want []lvs.Sysctl
+	err  error // the configuration's policy is invalid: nothing is applied
+}
+
+func newSysctlPlan(cfg *config.Config) *sysctlPlan {
+	c := cfg.LVS
+	want, err := lvs.SysctlsFor(cfg, lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
+		ExpireNodestConn: lvs.SysctlMode(c.SysctlExpireNodestConn), ExpireQuiescentTemplate: lvs.SysctlMode(c.SysctlExpireQuiescentTemplate),
+		Conntrack: lvs.SysctlMode(c.SysctlConntrack), SloppyTCP: lvs.SysctlMode(c.SysctlSloppyTCP), SloppySCTP: lvs.SysctlMode(c.SysctlSloppySCTP)})
+	return &sysctlPlan{want: want, err: err}
 }
 
 type drainKey struct {
@@ -88,15 +108,21 @@ func openLVS(d *Director) (*lvsState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("director: %w", err)
 	}
-	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{}}
+	return newLVSState(d, k), nil
+}
+
+// newLVSState is the IPVS side on kernel k, writing the host's sysctls.
+func newLVSState(d *Director, k lvs.Kernel) *lvsState {
+	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{},
+		writeSysctls: func(want []lvs.Sysctl) ([]lvs.SysctlChange, error) { return lvs.ApplySysctls("", want) }}
 	l.mon = healthcheck.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
 	l.syncd = newSyncState(d, k)
-	return l, nil
+	return l
 }
 
 // start sets the monitor's targets and runs the monitor and the sync worker.
 func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
-	if err := l.setTargets(l.d.cfg); err != nil {
+	if err := l.configure(l.d.cfg); err != nil {
 		return err
 	}
 	l.recompute(time.Now())
@@ -113,9 +139,10 @@ func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
 			l.applyOps(ctx, ops)
 		}
 	}
+	interval := l.d.cfg.LVS.ReconcileInterval.Std()
 	wg.Add(2)
 	go func() { defer wg.Done(); l.mon.Run(ctx) }()
-	go func() { defer wg.Done(); l.worker(ctx) }()
+	go func() { defer wg.Done(); l.worker(ctx, interval) }()
 	if l.syncd != nil {
 		l.syncd.follow()
 		wg.Add(1)
@@ -124,12 +151,18 @@ func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
 	return nil
 }
 
-func (l *lvsState) setTargets(cfg *config.Config) error {
+// configure takes what the workers need from cfg (loop only): the monitor's targets and
+// the master's kernel settings.
+func (l *lvsState) configure(cfg *config.Config) error {
 	targets, err := healthcheck.TargetsFromConfig(cfg)
 	if err != nil {
 		return err
 	}
-	return l.mon.Set(targets)
+	if err := l.mon.Set(targets); err != nil {
+		return err
+	}
+	l.sysctlPlan = newSysctlPlan(cfg)
+	return nil
 }
 
 // onTransition runs on the monitor's goroutine. Transitions are batched: a burst (10 000
@@ -228,7 +261,7 @@ func (l *lvsState) snapshot() *desired {
 	}
 	l.gen++
 	t := l.activeTable()
-	return &desired{gen: l.gen, table: t, owned: l.model.Owns, timeouts: l.model.Timeouts, master: len(t) > 0}
+	return &desired{gen: l.gen, table: t, owned: l.model.Owns, timeouts: l.model.Timeouts, master: len(t) > 0, sysctls: l.sysctlPlan}
 }
 
 // activeTable is the part of the model this node programs now (loop only).
@@ -275,8 +308,7 @@ func (l *lvsState) publish() *desired {
 
 // worker applies published snapshots, reconciles periodically while anything is
 // programmed (someone ran ipvsadm -C), and retries after errors.
-func (l *lvsState) worker(ctx context.Context) {
-	interval := l.d.cfg.LVS.ReconcileInterval.Std()
+func (l *lvsState) worker(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
@@ -310,7 +342,7 @@ func (l *lvsState) sync(ctx context.Context, s *desired, reconcile bool) error {
 		return nil
 	}
 	if s.master && !l.sysctls {
-		l.applySysctls()
+		l.applySysctls(s.sysctls)
 		l.sysctls = true
 	} else if !s.master {
 		l.sysctls = false
@@ -365,16 +397,18 @@ func (l *lvsState) fail(err error) {
 }
 
 // applySysctls sets the director's kernel settings that LVS needs; the master does it.
-func (l *lvsState) applySysctls() {
-	c := l.d.cfg.LVS
-	want, err := lvs.SysctlsFor(l.d.cfg, lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
-		ExpireNodestConn: lvs.SysctlMode(c.SysctlExpireNodestConn), ExpireQuiescentTemplate: lvs.SysctlMode(c.SysctlExpireQuiescentTemplate),
-		Conntrack: lvs.SysctlMode(c.SysctlConntrack), SloppyTCP: lvs.SysctlMode(c.SysctlSloppyTCP), SloppySCTP: lvs.SysctlMode(c.SysctlSloppySCTP)})
-	if err != nil {
-		l.d.log.Error("lvs: sysctls", "err", err)
+// It runs on the effects and sync workers, so it takes the settings from the snapshot:
+// the configuration is the loop's, and a reload replaces it.
+func (l *lvsState) applySysctls(p *sysctlPlan) {
+	if p == nil {
 		return
 	}
-	changes, err := lvs.ApplySysctls("", want)
+	if p.err != nil {
+		l.d.log.Error("lvs: sysctls", "err", p.err)
+		return
+	}
+	want := p.want
+	changes, err := l.writeSysctls(want)
 	l.settings.Store(&want)
 	for _, c := range changes {
 		reason := ""
@@ -407,7 +441,7 @@ func (l *lvsState) withdraw(ctx context.Context) {
 // reload takes a new configuration (loop only): new targets keep the health of the
 // unchanged ones, and the model is rebuilt and published.
 func (l *lvsState) reload(now time.Time, cfg *config.Config) error {
-	if err := l.setTargets(cfg); err != nil {
+	if err := l.configure(cfg); err != nil {
 		return err
 	}
 	old := l.model
