@@ -60,7 +60,14 @@ type Director struct {
 	files       []*trackFile
 	lvs         *lvsState // nil without virtual servers
 
-	events chan func(now time.Time)
+	events  chan func(now time.Time)
+	stopped chan struct{} // closed when the loop has ended: nothing queued runs any more
+
+	// Adverts the receivers dropped because the queue was full; the log line is
+	// rate-limited like drop's.
+	qmu        sync.Mutex
+	queueDrops uint64
+	queueLog   time.Time
 }
 
 type sockKey struct {
@@ -130,9 +137,10 @@ func New(o Options) (*Director, error) {
 	}
 	d := &Director{
 		cfg: o.Config, log: o.Log, vips: m, notify: runner, path: o.ConfigPath, version: o.Version, ready: o.Ready, started: time.Now(),
-		byName: map[string]*instance{},
-		socks:  map[sockKey]*sock{},
-		events: make(chan func(time.Time), 1024),
+		byName:  map[string]*instance{},
+		socks:   map[sockKey]*sock{},
+		events:  make(chan func(time.Time), 1024),
+		stopped: make(chan struct{}),
 	}
 	if d.scripts, err = d.newScripts(o.Config); err != nil {
 		return nil, err
@@ -201,6 +209,8 @@ func (d *Director) buildGroups() {
 func (d *Director) Run(ctx context.Context) (err error) {
 	runCtx, stopWorkers := context.WithCancel(context.Background())
 	d.runCtx = runCtx
+	// Callers waiting for the loop (Reload, Status, Drain) give up once it has ended.
+	loopEnded := sync.OnceFunc(func() { close(d.stopped) })
 	notifyCtx, stopNotify := context.WithCancel(context.Background())
 	notifyDone := make(chan struct{})
 	go func() { defer close(notifyDone); d.notify.Run(notifyCtx) }()
@@ -218,6 +228,7 @@ func (d *Director) Run(ctx context.Context) (err error) {
 		}
 		d.vips.Close()
 	}()
+	defer loopEnded() // runs first: on an early return too
 	mode := d.cfg.Mode()
 	d.log.Info("mode", "mode", mode, "detail", mode.Describe(), "instances", len(d.instances), "virtual_servers", len(d.cfg.VirtualServers))
 	if d.lvs, err = openLVS(d); err != nil {
@@ -257,6 +268,7 @@ func (d *Director) Run(ctx context.Context) (err error) {
 		d.ready()
 	}
 	d.loop(ctx)
+	loopEnded()
 	d.shutdown()
 	return nil
 }
@@ -408,22 +420,69 @@ func (d *Director) catchUp() {
 	}
 }
 
-// post runs f on the loop goroutine. It never blocks the caller for long: if the loop is
-// wedged the event is dropped and logged, which is better than stalling a receiver.
+// post runs f on the loop goroutine, for the receivers only: it never blocks, so a wedged
+// loop cannot stall a socket's reader. When the queue is full the advert is dropped
+// (the protocol tolerates a lost advert; the next one follows within an interval), counted,
+// and logged at most once every 10 s with the count, so a flood cannot fill the disk.
+// Every other producer must not lose its event: see postWait and onLoop.
 func (d *Director) post(f func(now time.Time)) {
 	select {
 	case d.events <- f:
+		return
 	default:
-		d.log.Error("event queue full; event dropped")
+	}
+	d.qmu.Lock()
+	d.queueDrops++
+	n := d.queueDrops
+	logIt := time.Since(d.queueLog) >= 10*time.Second
+	if logIt {
+		d.queueLog = time.Now()
+	}
+	d.qmu.Unlock()
+	if logIt {
+		d.log.Error("event queue full; advert dropped", "dropped", n)
 	}
 }
 
-// postWait is post for producers that may wait (not receivers): it blocks until the event
-// is queued, so it is never dropped, or until the director stops.
+// postWait is post for background producers (tracking, health transitions): it blocks
+// until the event is queued, so it is never dropped, or until the director stops.
 func (d *Director) postWait(f func(now time.Time)) {
 	select {
 	case d.events <- f:
 	case <-d.runCtx.Done():
+	}
+}
+
+// errStopped is what a caller waiting for the loop gets once the loop has ended.
+var errStopped = errors.New("the director has stopped")
+
+// onLoop runs f on the loop goroutine and returns its result, for callers with a context
+// (reload, status, drain): the event is never dropped — onLoop waits for room in the
+// queue, then for the result — and never hangs: it gives up when ctx ends or the loop
+// has ended (errStopped).
+func onLoop[T any](ctx context.Context, d *Director, f func(now time.Time) T) (T, error) {
+	var zero T
+	ch := make(chan T, 1) // f may run after the caller gave up
+	select {
+	case d.events <- func(now time.Time) { ch <- f(now) }:
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-d.stopped:
+		return zero, errStopped
+	}
+	select {
+	case v := <-ch:
+		return v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-d.stopped:
+		// The loop runs f whole or not at all before it ends.
+		select {
+		case v := <-ch:
+			return v, nil
+		default:
+			return zero, errStopped
+		}
 	}
 }
 

@@ -37,14 +37,11 @@ func (d *Director) Reload(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	done := make(chan error, 1)
-	d.post(func(now time.Time) { done <- d.reload(now, cfg, scripts) })
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("director: reload: %w", ctx.Err())
+	err, waitErr := onLoop(ctx, d, func(now time.Time) error { return d.reload(now, cfg, scripts) })
+	if waitErr != nil {
+		return fmt.Errorf("director: reload: %w", waitErr)
 	}
+	return err
 }
 
 func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScript) error {

@@ -111,19 +111,16 @@ type GroupStatus struct {
 }
 
 // Status builds a snapshot on the loop goroutine (the only one that may read the
-// machines); it waits at most until ctx ends.
+// machines); it waits at most until ctx ends or the director stops.
 func (d *Director) Status(ctx context.Context) (*Status, error) {
-	ch := make(chan *Status, 1)
-	d.post(func(now time.Time) { ch <- d.snapshot(now) })
-	select {
-	case s := <-ch:
-		if s.LVS != nil {
-			d.lvs.addCounters(s.LVS)
-		}
-		return s, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("director: status: %w", ctx.Err())
+	s, err := onLoop(ctx, d, d.snapshot)
+	if err != nil {
+		return nil, fmt.Errorf("director: status: %w", err)
 	}
+	if s.LVS != nil {
+		d.lvs.addCounters(s.LVS)
+	}
+	return s, nil
 }
 
 func (d *Director) snapshot(now time.Time) *Status {
@@ -282,21 +279,17 @@ func (d *Director) LogStatus(ctx context.Context) {
 // Drain sets a real server's weight to 0 (on) or back (off) at run time, without a
 // reload; it is kept across reloads until undrained.
 func (d *Director) Drain(ctx context.Context, vs, rs netip.AddrPort, on bool) error {
-	ch := make(chan error, 1)
-	d.post(func(time.Time) {
+	err, waitErr := onLoop(ctx, d, func(time.Time) error {
 		if d.lvs == nil {
-			ch <- errors.New("no virtual servers are configured")
-			return
+			return errors.New("no virtual servers are configured")
 		}
-		ch <- d.lvs.drain(vs, rs, on)
+		return d.lvs.drain(vs, rs, on)
 	})
-	select {
-	case err := <-ch:
-		if err == nil {
-			d.log.Info("drain", "service", vs, "backend", rs, "drained", on)
-		}
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	if waitErr != nil {
+		return fmt.Errorf("director: drain: %w", waitErr)
 	}
+	if err == nil {
+		d.log.Info("drain", "service", vs, "backend", rs, "drained", on)
+	}
+	return err
 }

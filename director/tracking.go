@@ -88,7 +88,7 @@ func (ls *linkState) start(ctx context.Context, wg *sync.WaitGroup) error {
 					continue
 				}
 				ls.d.log.Info("link state", "interface", name, "up", up)
-				ls.d.post(func(now time.Time) {
+				ls.d.postWait(func(now time.Time) {
 					for _, in := range ls.d.instances {
 						ls.d.applyTracking(now, in)
 					}
@@ -128,7 +128,7 @@ func (ts *trackScript) run(ctx context.Context) {
 		ts.mu.Unlock()
 		if changed {
 			ts.d.log.Info("track script", "script", ts.cfg.Name, "ok", up, "err", err)
-			ts.d.post(func(now time.Time) {
+			ts.d.postWait(func(now time.Time) {
 				for _, in := range ts.d.instances {
 					ts.d.applyTracking(now, in)
 				}
@@ -336,7 +336,7 @@ func (tf *trackFile) run(ctx context.Context) {
 		}
 		if tf.read() {
 			tf.d.log.Info("track file", "file", tf.cfg.File, "name", tf.cfg.Name, "value", tf.value.Load())
-			tf.d.post(func(now time.Time) {
+			tf.d.postWait(func(now time.Time) {
 				for _, in := range tf.d.instances {
 					tf.d.applyTracking(now, in)
 				}
