@@ -14,10 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNoScheduler is returned when adding or changing a service whose scheduler the
-// kernel does not have (its ip_vs_<name> module is not built or not loadable).
-var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
-
 // IPVSOptions configure OpenIPVS.
 type IPVSOptions struct {
 	// NetNS is the path of the network namespace whose table to manage, such
