@@ -15,12 +15,12 @@ import (
 // goroutine per check: the scheduler opens each connection (socket, connect, and an
 // epoll_ctl on the engine's own epoll instance) and one goroutine collects them all: it
 // reads each outcome (the event itself; SO_ERROR for the reason of a failure), closes the
-// socket and reports. That is four system calls per passing check plus a shared epoll_wait, against about nine, a goroutine start and two poller
-// wake-ups through net.Dialer. The engine's epoll instance is itself waited on through the
-// Go runtime's poller, and its timeouts are runtime timers (the file's read deadline), so
-// the engine never blocks a thread in a system call: that would keep the runtime's
-// monitor thread polling every 20 µs, which under emulation (the VM benchmark) cost more
-// than the checks.
+// socket and reports: fewer system calls than net.Dialer, no goroutine per check, and no
+// poller wake-ups per check (README.md, "Design notes"). The engine's epoll instance is
+// itself waited on through the Go runtime's poller, and its timeouts are runtime timers
+// (the file's read deadline), so the engine never blocks a thread in a system call: a
+// thread blocked in one keeps the runtime's monitor thread polling every 20 µs, and on a
+// slow CPU that costs more than the checks.
 //
 // A check that reaches its deadline takes a last look at its socket (getpeername) before it
 // is called a timeout: a connection established in time but noticed late, by a process
