@@ -1,7 +1,6 @@
 package healthcheck
 
 import (
-	"container/heap"
 	"errors"
 	"net/netip"
 	"os"
@@ -16,12 +15,12 @@ import (
 // goroutine per check: the scheduler opens each connection (socket, connect, and an
 // epoll_ctl on the engine's own epoll instance) and one goroutine collects them all: it
 // reads each outcome (the event itself; SO_ERROR for the reason of a failure), closes the
-// socket and reports. That is four system calls per passing check plus a shared epoll_wait, against about nine, a goroutine start and two poller
-// wake-ups through net.Dialer. The engine's epoll instance is itself waited on through the
-// Go runtime's poller, and its timeouts are runtime timers (the file's read deadline), so
-// the engine never blocks a thread in a system call: that would keep the runtime's
-// monitor thread polling every 20 µs, which under emulation (the VM benchmark) cost more
-// than the checks.
+// socket and reports: fewer system calls than net.Dialer, no goroutine per check, and no
+// poller wake-ups per check (README.md, "Design notes"). The engine's epoll instance is
+// itself waited on through the Go runtime's poller, and its timeouts are runtime timers
+// (the file's read deadline), so the engine never blocks a thread in a system call: a
+// thread blocked in one keeps the runtime's monitor thread polling every 20 µs, and on a
+// slow CPU that costs more than the checks.
 //
 // A check that reaches its deadline takes a last look at its socket (getpeername) before it
 // is called a timeout: a connection established in time but noticed late, by a process
@@ -32,9 +31,9 @@ type connEngine struct {
 	raw  syscall.RawConn
 
 	mu     sync.Mutex
-	ops    map[int]*connOp // by socket
-	queue  opHeap          // by deadline
-	wakeAt time.Time       // the read deadline the loop waits with; zero: none
+	ops    map[int]*connOp  // by socket
+	queue  minHeap[*connOp] // by deadline
+	wakeAt time.Time        // the read deadline the loop waits with; zero: none
 	stop   bool
 	done   chan struct{}
 }
@@ -63,6 +62,9 @@ func newConnEngine() (*connEngine, error) {
 		return nil, err
 	}
 	e := &connEngine{epfd: epfd, file: f, raw: raw, ops: map[int]*connOp{}, done: make(chan struct{})}
+	e.queue = newMinHeap(
+		func(a, b *connOp) bool { return a.deadline.Before(b.deadline) },
+		func(op *connOp, i int) { op.index = i })
 	go e.loop()
 	return e, nil
 }
@@ -99,7 +101,7 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 		return
 	}
 	e.ops[fd] = op
-	heap.Push(&e.queue, op)
+	e.queue.Push(op)
 	if e.wakeAt.IsZero() || deadline.Before(e.wakeAt) {
 		// The loop would sleep past this deadline (usually not: timeouts are alike and
 		// checks start in order).
@@ -131,13 +133,13 @@ func (e *connEngine) loop() {
 		// moves only when it has passed or a check needs an earlier one: about once per
 		// timeout under steady load, not once per wake-up.
 		switch {
-		case len(e.queue) == 0:
+		case e.queue.Len() == 0:
 			if !e.wakeAt.IsZero() && !e.wakeAt.After(now) {
 				e.wakeAt = time.Time{}
 				e.file.SetReadDeadline(e.wakeAt)
 			}
-		case e.wakeAt.IsZero() || e.queue[0].deadline.Before(e.wakeAt) || !e.wakeAt.After(now):
-			e.wakeAt = e.queue[0].deadline
+		case e.wakeAt.IsZero() || e.queue.Min().deadline.Before(e.wakeAt) || !e.wakeAt.After(now):
+			e.wakeAt = e.queue.Min().deadline
 			e.file.SetReadDeadline(e.wakeAt)
 		}
 		e.mu.Unlock()
@@ -170,8 +172,8 @@ func (e *connEngine) loop() {
 			e.remove(op)
 			out = append(out, outcome{op, res})
 		}
-		for len(e.queue) > 0 && !e.queue[0].deadline.After(now) {
-			op := e.queue[0]
+		for e.queue.Len() > 0 && !e.queue.Min().deadline.After(now) {
+			op := e.queue.Min()
 			var res error
 			if !rawConnected(op.fd) {
 				res = os.ErrDeadlineExceeded
@@ -192,7 +194,7 @@ func (e *connEngine) loop() {
 // e.mu is held.
 func (e *connEngine) remove(op *connOp) {
 	delete(e.ops, op.fd)
-	heap.Remove(&e.queue, op.index)
+	e.queue.Remove(op.index)
 	rawClose(op.fd)
 }
 
@@ -204,8 +206,8 @@ func (e *connEngine) close() {
 	e.mu.Unlock()
 	<-e.done
 	e.mu.Lock()
-	ops := e.queue
-	e.queue, e.ops = nil, map[int]*connOp{}
+	ops := e.queue.Clear()
+	e.ops = map[int]*connOp{}
 	for _, op := range ops {
 		unix.Close(op.fd)
 	}
@@ -250,25 +252,4 @@ func openConnect(addr netip.AddrPort, bindTo netip.Addr) (int, error) {
 		rawClose(fd)
 		return -1, os.NewSyscallError("connect", err)
 	}
-}
-
-type opHeap []*connOp
-
-func (h opHeap) Len() int           { return len(h) }
-func (h opHeap) Less(i, j int) bool { return h[i].deadline.Before(h[j].deadline) }
-func (h opHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *opHeap) Push(x any) {
-	op := x.(*connOp)
-	op.index = len(*h)
-	*h = append(*h, op)
-}
-func (h *opHeap) Pop() any {
-	old := *h
-	op := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return op
 }

@@ -12,8 +12,7 @@ import (
 // checks in flight may be many — thousands when backends time out — but the checks wanting
 // CPU must not be: when the process is short of CPU, every extra check in flight lengthens
 // all of them, until they time out and healthy backends are marked down by a checker that
-// was merely slow (measured in the VM: 2 000 checks in flight made a saturated checker
-// slower per check and failed a tenth of its checks; 32 doubled its throughput).
+// was merely slow (README.md, "Design notes", has the measurement).
 //
 // The limiter therefore adapts the number of checks in flight between a floor and
 // MaxConcurrent, AIMD-style, on the one signal that means "short of CPU": the time between

@@ -2,7 +2,6 @@ package healthcheck
 
 import (
 	"cmp"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -143,7 +142,7 @@ type Monitor struct {
 
 	mu          sync.Mutex
 	entries     map[ID]*entry
-	heap        entryHeap
+	heap        minHeap[*entry] // by the next slot
 	running     bool
 	started     bool // Run has anchored the schedule at least once
 	wakePending bool
@@ -175,6 +174,9 @@ func NewMonitor(o Options) *Monitor {
 		wake:         make(chan struct{}, 1),
 		notify:       make(chan struct{}, 1),
 		entries:      map[ID]*entry{},
+		heap: newMinHeap(
+			func(a, b *entry) bool { return a.due.Before(b.due) },
+			func(e *entry, i int) { e.index = i }),
 	}
 	if m.clock == nil {
 		m.clock = SystemClock{}
@@ -274,7 +276,7 @@ func (m *Monitor) add(t Target, now time.Time, up bool) *entry {
 	if m.started {
 		e.due, e.anchored = now.Add(e.phase), true
 	}
-	heap.Push(&m.heap, e)
+	m.heap.Push(e)
 	return e
 }
 
@@ -282,7 +284,7 @@ func (m *Monitor) add(t Target, now time.Time, up bool) *entry {
 func (m *Monitor) drop(e *entry) {
 	e.removed = true
 	if e.index >= 0 {
-		heap.Remove(&m.heap, e.index)
+		m.heap.Remove(e.index)
 	}
 }
 
@@ -335,12 +337,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	m.running, m.started = true, true
 	now := m.clock.Now()
-	for _, e := range m.heap {
+	for _, e := range m.heap.Items() {
 		if !e.anchored {
 			e.due, e.anchored = now.Add(e.phase), true
 		}
 	}
-	heap.Init(&m.heap)
+	m.heap.Init()
 	m.mu.Unlock()
 
 	emitDone := make(chan struct{})
@@ -452,8 +454,8 @@ func (m *Monitor) due() ([]job, time.Time) {
 	m.wakePending = false
 	now := m.clock.Now()
 	var jobs []job
-	for len(m.heap) > 0 && !m.heap[0].due.After(now) {
-		e := m.heap[0]
+	for m.heap.Len() > 0 && !m.heap.Min().due.After(now) {
+		e := m.heap.Min()
 		slot, iv := e.due, e.t.Interval
 		if late := now.Sub(slot); late >= iv {
 			k := late / iv
@@ -462,7 +464,7 @@ func (m *Monitor) due() ([]job, time.Time) {
 			m.c.Missed += uint64(k)
 		}
 		e.due = slot.Add(iv)
-		heap.Fix(&m.heap, 0)
+		m.heap.Fix(0)
 		if e.inFlight {
 			e.st.Overruns++
 			m.c.Overruns++
@@ -473,8 +475,8 @@ func (m *Monitor) due() ([]job, time.Time) {
 		jobs = append(jobs, job{e: e, id: e.t.ID, checker: e.t.Checker, timeout: e.t.Timeout, slot: slot})
 	}
 	var next time.Time
-	if len(m.heap) > 0 {
-		next = m.heap[0].due
+	if m.heap.Len() > 0 {
+		next = m.heap.Min().due
 	}
 	return jobs, next
 }
@@ -720,27 +722,4 @@ func (m *Monitor) Counters() Counters {
 		}
 	}
 	return c
-}
-
-// entryHeap orders entries by their next slot.
-type entryHeap []*entry
-
-func (h entryHeap) Len() int           { return len(h) }
-func (h entryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h entryHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index, h[j].index = i, j
-}
-func (h *entryHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
-}
-func (h *entryHeap) Pop() any {
-	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	e.index = -1
-	return e
 }

@@ -14,9 +14,8 @@ import (
 // lets the monitor hand the thread's P to another thread, and the caller must win a P back
 // afterwards: a hand-off and a thread wake-up each time. On a LAN a connect takes a few
 // microseconds and that never happens, but on loopback connect does the whole handshake
-// for both ends, and on a slow or emulated CPU it takes hundreds of microseconds (measured
-// in the test VM: the hand-offs cost more CPU than the checks and capped the rate; see
-// healthcheck/README.md).
+// for both ends, and on a slow or emulated CPU it takes longer than the tick: the
+// hand-offs then cost more CPU than the checks (README.md, "Design notes").
 
 func errnoErr(e unix.Errno) error {
 	if e == 0 {

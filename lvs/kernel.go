@@ -12,6 +12,10 @@ import (
 // is neither loaded nor loadable. It is the one error callers show for that case.
 var ErrNoIPVS = errors.New("kernel has no IPVS: load ip_vs")
 
+// ErrNoScheduler is returned when adding or changing a service whose scheduler the
+// kernel does not have (its ip_vs_<name> module is not built or not loadable).
+var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
+
 // Kernel is the IPVS table of one network namespace. Implementations are safe
 // for concurrent use: ApplyOps applies the ops of different services in
 // parallel.

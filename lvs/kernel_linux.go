@@ -14,10 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ErrNoScheduler is returned when adding or changing a service whose scheduler the
-// kernel does not have (its ip_vs_<name> module is not built or not loadable).
-var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
-
 // IPVSOptions configure OpenIPVS.
 type IPVSOptions struct {
 	// NetNS is the path of the network namespace whose table to manage, such
@@ -34,8 +30,8 @@ type IPVSOptions struct {
 
 // DefaultSockets is IPVSOptions.Sockets when it is zero. The kernel serializes
 // IPVS requests on one mutex, so more sockets only overlap our encoding and
-// parsing with its work: two are enough, and writes are batched anyway (measured in
-// the VM: one worker syncs 11 000 objects as fast as eight on eight sockets).
+// parsing with its work: two are enough, and writes are batched anyway (README.md
+// has the measurement).
 const DefaultSockets = 2
 
 // IPVS is the Kernel of a real Linux IPVS table.
@@ -44,9 +40,9 @@ const DefaultSockets = 2
 // generic-netlink sockets (nlwrite_linux.go, nlread_linux.go): moby/ipvs v1.1.0
 // cannot batch writes, sends no destination address family (no cross-family
 // tunnels), reads only the 32-bit counters, and pays for a poller-driven socket
-// and a getsockname on every request — together that made a full sync no faster
-// than `ipvsadm -R`. moby/ipvs remains for the connection timeouts, and the VM
-// tests read every table back through it as well, as an independent decoder.
+// and a getsockname on every request (README.md has what that cost). moby/ipvs
+// remains for the connection timeouts, and the VM tests read every table back
+// through it as well, as an independent decoder.
 type IPVS struct {
 	conns []*nlConn
 	pool  chan *nlConn

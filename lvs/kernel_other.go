@@ -2,8 +2,6 @@
 
 package lvs
 
-import "errors"
-
 // IPVSOptions configure OpenIPVS.
 type IPVSOptions struct {
 	NetNS      string
@@ -13,9 +11,6 @@ type IPVSOptions struct {
 
 // IPVS is the Kernel of a real Linux IPVS table; elsewhere there is none.
 type IPVS struct{ Fake }
-
-// ErrNoScheduler is returned when the kernel lacks a service's scheduler.
-var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
 
 // OpenIPVS fails: IPVS exists only on Linux.
 func OpenIPVS(IPVSOptions) (*IPVS, error) { return nil, ErrNoIPVS }

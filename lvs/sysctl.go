@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/sysctl"
 )
 
 // SysctlMode is how one of the director's kernel settings is handled.
@@ -135,26 +134,19 @@ type SysctlChange struct {
 }
 
 // DefaultSysctlRoot is where the settings live.
-const DefaultSysctlRoot = "/proc/sys"
-
-func sysctlPath(root, name string) string {
-	if root == "" {
-		root = DefaultSysctlRoot
-	}
-	return filepath.Join(root, strings.ReplaceAll(name, ".", "/"))
-}
+const DefaultSysctlRoot = string(sysctl.Proc)
 
 // ReadSysctl returns the current value of a setting under root ("" for
 // /proc/sys), trimmed.
 func ReadSysctl(root, name string) (string, error) {
-	b, err := os.ReadFile(sysctlPath(root, name))
+	v, err := sysctl.Dir(root).Get(name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && strings.HasPrefix(name, "net.ipv4.vs.") {
 			return "", fmt.Errorf("lvs: sysctl %s: %w", name, ErrNoIPVS)
 		}
-		return "", fmt.Errorf("lvs: sysctl %s: %w", name, err)
+		return "", fmt.Errorf("lvs: %w", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return v, nil
 }
 
 // ApplySysctls writes the settings whose value differs under root ("" for
@@ -174,8 +166,8 @@ func ApplySysctls(root string, want []Sysctl) ([]SysctlChange, error) {
 		if cur == s.Value {
 			continue
 		}
-		if err := os.WriteFile(sysctlPath(root, s.Name), []byte(s.Value+"\n"), 0o644); err != nil {
-			errs = append(errs, fmt.Errorf("lvs: sysctl %s=%s: %w", s.Name, s.Value, err))
+		if err := sysctl.Dir(root).Set(s.Name, s.Value); err != nil {
+			errs = append(errs, fmt.Errorf("lvs: %w", err))
 			continue
 		}
 		changed = append(changed, SysctlChange{Name: s.Name, Old: cur, New: s.Value})

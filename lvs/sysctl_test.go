@@ -57,8 +57,8 @@ address = "[2001:db8::100]:80"
 
 func TestApplySysctls(t *testing.T) {
 	root := t.TempDir()
-	write := func(name, v string) {
-		p := sysctlPath(root, name)
+	write := func(rel, v string) {
+		p := filepath.Join(root, rel)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -66,15 +66,21 @@ func TestApplySysctls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(SysctlIPv4Forward, "0\n")
-	write(SysctlExpireNodestConn, "1\n")
-	want := []Sysctl{{Name: SysctlIPv4Forward, Value: "1"}, {Name: SysctlExpireNodestConn, Value: "1"}}
+	write("net/ipv4/ip_forward", "0\n")
+	write("net/ipv4/vs/expire_nodest_conn", "1\n")
+	// The dot of the VLAN interface eth0.100 is part of its directory's name.
+	write("net/ipv4/conf/eth0.100/rp_filter", "1\n")
+	const vlanRPFilter = "net.ipv4.conf.eth0.100.rp_filter"
+	want := []Sysctl{{Name: SysctlIPv4Forward, Value: "1"}, {Name: SysctlExpireNodestConn, Value: "1"}, {Name: vlanRPFilter, Value: "2"}}
 	changed, err := ApplySysctls(root, want)
-	if err != nil || !reflect.DeepEqual(changed, []SysctlChange{{Name: SysctlIPv4Forward, Old: "0", New: "1"}}) {
+	if err != nil || !reflect.DeepEqual(changed, []SysctlChange{{Name: SysctlIPv4Forward, Old: "0", New: "1"}, {Name: vlanRPFilter, Old: "1", New: "2"}}) {
 		t.Fatalf("changed %v err %v", changed, err)
 	}
 	if v, _ := ReadSysctl(root, SysctlIPv4Forward); v != "1" {
 		t.Fatalf("ip_forward %q", v)
+	}
+	if b, _ := os.ReadFile(filepath.Join(root, "net/ipv4/conf/eth0.100/rp_filter")); string(b) != "2\n" {
+		t.Fatalf("eth0.100 rp_filter holds %q", b)
 	}
 	if changed, err := ApplySysctls(root, want); err != nil || len(changed) != 0 {
 		t.Fatalf("second apply: %v %v", changed, err)

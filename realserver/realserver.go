@@ -15,20 +15,21 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hadirector/hadirector/internal/sysctl"
 	"github.com/vishvananda/netlink"
 )
 
 // State records what Up changed, so Down can undo it and nothing else.
 type State struct {
 	Added   []netip.Prefix    `json:"added"`   // VIPs we put on lo
-	Sysctls map[string]string `json:"sysctls"` // previous values of the sysctls we changed
+	Sysctls map[string]string `json:"sysctls"` // previous values of the sysctls we changed, by dotted name
 }
 
 var arpSysctls = []struct{ key, value string }{
-	{"net/ipv4/conf/lo/arp_ignore", "1"},
-	{"net/ipv4/conf/lo/arp_announce", "2"},
-	{"net/ipv4/conf/all/arp_ignore", "1"},
-	{"net/ipv4/conf/all/arp_announce", "2"},
+	{"net.ipv4.conf.lo.arp_ignore", "1"},
+	{"net.ipv4.conf.lo.arp_announce", "2"},
+	{"net.ipv4.conf.all.arp_ignore", "1"},
+	{"net.ipv4.conf.all.arp_announce", "2"},
 }
 
 // Change is one thing Up or Down did, for the operator.
@@ -60,7 +61,7 @@ func Up(stateFile string, vips []netip.Addr) ([]Change, error) {
 		if err := writeSysctl(k.key, k.value); err != nil {
 			return changes, err
 		}
-		changes = append(changes, Change(fmt.Sprintf("%s: %s -> %s", dotted(k.key), cur, k.value)))
+		changes = append(changes, Change(fmt.Sprintf("%s: %s -> %s", k.key, cur, k.value)))
 	}
 	for _, v := range vips {
 		p := netip.PrefixFrom(v, v.BitLen())
@@ -114,24 +115,22 @@ func Down(stateFile string, vips []netip.Addr) ([]Change, error) {
 				return changes, err
 			}
 			delete(st.Sysctls, k.key)
-			changes = append(changes, Change(fmt.Sprintf("%s: restored %s", dotted(k.key), prev)))
+			changes = append(changes, Change(fmt.Sprintf("%s: restored %s", k.key, prev)))
 		}
 	}
 	return changes, save(stateFile, st)
 }
 
-func dotted(k string) string { return strings.ReplaceAll(k, "/", ".") }
-
-func readSysctl(key string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc/sys", key))
+func readSysctl(name string) (string, error) {
+	v, err := sysctl.Get(name)
 	if err != nil {
 		return "", fmt.Errorf("realserver: %w", err)
 	}
-	return strings.TrimSpace(string(b)), nil
+	return v, nil
 }
 
-func writeSysctl(key, v string) error {
-	if err := os.WriteFile(filepath.Join("/proc/sys", key), []byte(v), 0o644); err != nil {
+func writeSysctl(name, v string) error {
+	if err := sysctl.Set(name, v); err != nil {
 		return fmt.Errorf("realserver: %w", err)
 	}
 	return nil
@@ -152,6 +151,14 @@ func load(path string) (*State, error) {
 	if st.Sysctls == nil {
 		st.Sysctls = map[string]string{}
 	}
+	// Earlier versions keyed the sysctls by path ("net/ipv4/conf/lo/arp_ignore"). They
+	// wrote only the four of arpSysctls, on lo and all, whose names have no dots, so
+	// swapping the slashes for dots gives the dotted name.
+	byName := make(map[string]string, len(st.Sysctls))
+	for k, v := range st.Sysctls {
+		byName[strings.ReplaceAll(k, "/", ".")] = v
+	}
+	st.Sysctls = byName
 	return st, nil
 }
 

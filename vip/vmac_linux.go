@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
-	"strings"
 
+	"github.com/hadirector/hadirector/internal/sysctl"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -23,7 +21,7 @@ var ErrNotVMAC = errors.New("vip: interface exists and is not our macvlan")
 // vmacSysctls are the IPv4 settings keepalived gives a VMAC interface and its parent
 // (keepalived/vrrp/vrrp_if_config.c), with its reasons.
 var (
-	vmacSysctls = []sysctl{
+	vmacSysctls = []setting{
 		// Answer ARP on the VMAC only for addresses configured on the VMAC itself, so the
 		// virtual MAC never answers for the parent's own addresses.
 		{"arp_ignore", "1"},
@@ -35,7 +33,7 @@ var (
 		// As on any interface with VIPs: deleting one address must not take the others.
 		{"promote_secondaries", "1"},
 	}
-	parentSysctls = []sysctl{
+	parentSysctls = []setting{
 		// The parent must not answer ARP for a VIP (which lives on the VMAC) with its
 		// physical MAC: arp_ignore=1 answers only for addresses on the receiving
 		// interface, arp_filter=1 only when the route back leaves through it.
@@ -49,7 +47,7 @@ var (
 	}
 )
 
-type sysctl struct{ key, value string }
+type setting struct{ key, value string }
 
 // addrGenModeNone is IN6_ADDR_GEN_MODE_NONE (linux/if_link.h): no link-local address of
 // the kernel's making.
@@ -134,12 +132,12 @@ func EnsureVMAC(s VMACSpec, log *slog.Logger) (*net.Interface, error) {
 		// No router solicitations, and no addresses from router advertisements: with
 		// the virtual MAC every node would configure the same one. And IPv6 on, which
 		// a new interface would not have with net.ipv6.conf.default.disable_ipv6=1.
-		for _, c := range []sysctl{{"accept_ra", "0"}, {"disable_ipv6", "0"}} {
+		for _, c := range []setting{{"accept_ra", "0"}, {"disable_ipv6", "0"}} {
 			if err := writeIPv6Sysctl(name, c); err != nil {
 				return fail(err)
 			}
 		}
-	} else if err := writeIPv6Sysctl(name, sysctl{"disable_ipv6", "1"}); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	} else if err := writeIPv6Sysctl(name, setting{"disable_ipv6", "1"}); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// An IPv4 VMAC needs no IPv6 at all (keepalived disables it too). A kernel
 		// without IPv6 has no such setting, and nothing to silence.
 		return fail(err)
@@ -309,61 +307,32 @@ func RemoveVMAC(name string) error {
 // IPv6Forwarding reports net.ipv6.conf.<ifname>.forwarding: whether the interface acts
 // as a router (the kernel then sets the Router flag of its neighbour advertisements).
 func IPv6Forwarding(ifname string) (bool, error) {
-	p, err := ipv6ConfPath(ifname, "forwarding")
+	v, err := sysctl.Get(sysctl.Conf("ipv6", ifname, "forwarding"))
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("vip: %w", err)
 	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return false, fmt.Errorf("vip: sysctl %s: %w", p, err)
-	}
-	return strings.TrimSpace(string(b)) != "0", nil
+	return v != "0", nil
 }
 
 // SetIPv6Forwarding writes net.ipv6.conf.<ifname>.forwarding.
 func SetIPv6Forwarding(ifname string, on bool) error {
-	p, err := ipv6ConfPath(ifname, "forwarding")
-	if err != nil {
-		return err
-	}
-	v := "0\n"
+	v := "0"
 	if on {
-		v = "1\n"
+		v = "1"
 	}
-	if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
-		return fmt.Errorf("vip: sysctl %s: %w", p, err)
+	if err := sysctl.Set(sysctl.Conf("ipv6", ifname, "forwarding"), v); err != nil {
+		return fmt.Errorf("vip: %w", err)
 	}
 	return nil
-}
-
-func ipv6ConfPath(ifname, key string) (string, error) {
-	if ifname == "" || strings.ContainsAny(ifname, "/") || ifname == "." || ifname == ".." {
-		return "", fmt.Errorf("vip: bad interface name %q", ifname)
-	}
-	return filepath.Join("/proc/sys/net/ipv6/conf", ifname, key), nil
 }
 
 // writeIPv6Sysctl writes net.ipv6.conf.<ifname>.<key>.
-func writeIPv6Sysctl(ifname string, s sysctl) error {
-	p, err := ipv6ConfPath(ifname, s.key)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(p, []byte(s.value+"\n"), 0o644); err != nil {
-		return fmt.Errorf("sysctl %s: %w", p, err)
-	}
-	return nil
+func writeIPv6Sysctl(ifname string, s setting) error {
+	return sysctl.Set(sysctl.Conf("ipv6", ifname, s.key), s.value)
 }
 
 // writeSysctl writes net.ipv4.conf.<ifname>.<key>. /proc/sys/net resolves to the network
 // namespace of the thread that opens it.
-func writeSysctl(ifname string, s sysctl) error {
-	if strings.ContainsAny(ifname, "/") || ifname == "." || ifname == ".." {
-		return fmt.Errorf("bad interface name %q", ifname)
-	}
-	p := filepath.Join("/proc/sys/net/ipv4/conf", ifname, s.key)
-	if err := os.WriteFile(p, []byte(s.value+"\n"), 0o644); err != nil {
-		return fmt.Errorf("sysctl %s: %w", p, err)
-	}
-	return nil
+func writeSysctl(ifname string, s setting) error {
+	return sysctl.Set(sysctl.Conf("ipv4", ifname, s.key), s.value)
 }

@@ -8,13 +8,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hadirector/hadirector/internal/sysctl"
 )
 
 // runTimeout bounds every short command the lab runs, so a wedged tool fails the test
@@ -95,15 +95,10 @@ func (h *Host) SetSysctl(key, value string) error {
 }
 
 func setSysctl(ns, key, value string) error {
-	if !strings.HasPrefix(key, "net.") || strings.Contains(key, "..") || strings.Contains(key, "/") {
+	if !strings.HasPrefix(key, "net.") {
 		return fmt.Errorf("sysctl %s: only net.* keys are per namespace", key)
 	}
-	path := filepath.Join("/proc/sys", strings.ReplaceAll(key, ".", "/"))
-	err := doInNS(ns, func() error { return os.WriteFile(path, []byte(value), 0) })
-	if err != nil {
-		return fmt.Errorf("sysctl %s=%s: %w", key, value, err)
-	}
-	return nil
+	return doInNS(ns, func() error { return sysctl.Set(key, value) })
 }
 
 // LinkDown sets the host's own eth0 administratively down (like `ip link set eth0 down` on

@@ -290,6 +290,41 @@ func TestLinkDownAndCablePull(t *testing.T) {
 	mustPing(t, b, ipA)
 }
 
+// SetSysctl acts in the host's namespace, also on an interface whose name has a dot as a
+// VLAN's has, and refuses settings that are not per namespace.
+func TestSetSysctl(t *testing.T) {
+	t.Parallel()
+	l := New(t)
+	a := l.Host("a", "192.0.2.1/24")
+	b := l.Host("b", "192.0.2.2/24")
+	read := func(h *Host, path string) string {
+		return strings.TrimSpace(h.MustRun(t, "cat", "/proc/sys/"+path))
+	}
+	// A macvlan stands in for the VLAN: this kernel kind has no 8021q, and only the name
+	// matters here.
+	a.MustRun(t, "ip", "link", "add", "link", "eth0", "name", "eth0.100", "type", "macvlan")
+	for _, v := range []string{"1", "0"} {
+		if err := a.SetSysctl("net.ipv4.conf.eth0.100.arp_ignore", v); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(a, "net/ipv4/conf/eth0.100/arp_ignore"); got != v {
+			t.Fatalf("eth0.100 arp_ignore = %s, want %s", got, v)
+		}
+	}
+	if err := a.SetSysctl("net.ipv4.conf.eth0.arp_announce", "2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(a, "net/ipv4/conf/eth0/arp_announce"); got != "2" {
+		t.Errorf("a's eth0 arp_announce = %s, want 2", got)
+	}
+	if got := read(b, "net/ipv4/conf/eth0/arp_announce"); got != "0" {
+		t.Errorf("b's eth0 arp_announce = %s, want it untouched (0)", got)
+	}
+	if err := a.SetSysctl("kernel.hostname", "x"); err == nil {
+		t.Error("kernel.hostname accepted: it is not per namespace")
+	}
+}
+
 func TestNeighbor(t *testing.T) {
 	t.Parallel()
 	_, a, b, _ := threeHosts(t)
