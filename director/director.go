@@ -19,6 +19,7 @@ import (
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/internal/cmdline"
 	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vip"
@@ -153,7 +154,7 @@ func New(o Options) (*Director, error) {
 func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 	var out []*trackScript
 	for _, sc := range cfg.Scripts {
-		argv, err := config.SplitCommand(sc.Script)
+		argv, err := cmdline.Split(sc.Script)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp_script %s: %w", sc.Name, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/cmdline"
 )
 
 // FromConfig builds the checker that the check c describes for the real server rs. c is
@@ -55,7 +56,7 @@ func FromConfig(c *config.Check, rs netip.AddrPort) (Checker, error) {
 		}
 		return h, nil
 	case "exec":
-		argv, err := config.SplitCommand(c.Command)
+		argv, err := cmdline.Split(c.Command)
 		if err != nil {
 			return nil, fmt.Errorf("healthcheck: %s: command: %w", rs, err)
 		}
