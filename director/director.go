@@ -692,7 +692,7 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 // withdrawAll deletes this configuration's IPVS services (their destinations go with
 // them); other services in the table stay.
 func withdrawAll(cfg *config.Config, log *slog.Logger) error {
-	m, err := lvs.FromConfig(cfg, nil, nil)
+	m, err := lvs.FromSpec(LVSSpec(cfg), nil, nil)
 	if err != nil {
 		return err
 	}
