@@ -18,8 +18,8 @@
 //     nil when neither has a check (the real server is then always healthy).
 //
 // Hooks (notify_*, vrrp_script.script, check.command) stay command-line
-// strings here; SplitCommand turns one into argv. Nothing is ever run through
-// a shell.
+// strings here; internal/cmdline turns one into argv, for the validation here and
+// for whatever runs the hook. Nothing is ever run through a shell.
 package config
 
 import (

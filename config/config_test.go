@@ -595,44 +595,6 @@ func TestLogLevel(t *testing.T) {
 	}
 }
 
-func TestSplitCommand(t *testing.T) {
-	tests := []struct {
-		in      string
-		want    []string
-		wantErr string
-	}{
-		{in: "", want: nil},
-		{in: "  \t ", want: nil},
-		{in: "/usr/bin/pgrep -x haproxy", want: []string{"/usr/bin/pgrep", "-x", "haproxy"}},
-		{in: "  /bin/echo   a\tb  ", want: []string{"/bin/echo", "a", "b"}},
-		{in: `/bin/echo 'a b' "c d"`, want: []string{"/bin/echo", "a b", "c d"}},
-		{in: `/bin/echo '' ""`, want: []string{"/bin/echo", "", ""}},
-		{in: `/bin/echo 'it''s' x"y"z`, want: []string{"/bin/echo", "its", "xyz"}},
-		{in: `/bin/echo '\n $HOME "'`, want: []string{"/bin/echo", `\n $HOME "`}},
-		{in: `/bin/echo "a \"b\" \\ \$ \x"`, want: []string{"/bin/echo", `a "b" \ $ \x`}},
-		{in: `/bin/echo a\ b \'q\' \\`, want: []string{"/bin/echo", "a b", "'q'", `\`}},
-		{in: "/bin/echo a\\\nb", want: []string{"/bin/echo", "ab"}},
-		{in: `/bin/sh -c 'exec foo | bar'`, want: []string{"/bin/sh", "-c", "exec foo | bar"}},
-		{in: `/bin/echo a|b ; $(x)`, want: []string{"/bin/echo", "a|b", ";", "$(x)"}},
-		{in: `/bin/echo 'a`, wantErr: "unterminated single quote"},
-		{in: `/bin/echo "a`, wantErr: "unterminated double quote"},
-		{in: `/bin/echo "a\"`, wantErr: "unterminated double quote"},
-		{in: `/bin/echo a\`, wantErr: "backslash at end of command"},
-	}
-	for _, tt := range tests {
-		got, err := SplitCommand(tt.in)
-		if tt.wantErr != "" {
-			if err == nil || err.Error() != tt.wantErr {
-				t.Errorf("SplitCommand(%q) error = %v, want %q", tt.in, err, tt.wantErr)
-			}
-			continue
-		}
-		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("SplitCommand(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
-		}
-	}
-}
-
 func TestDuration(t *testing.T) {
 	var d Duration
 	if err := d.UnmarshalText([]byte("1m30s")); err != nil || d.Std() != 90*time.Second {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/internal/cmdline"
 	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vip"
@@ -161,7 +162,7 @@ func New(o Options) (*Director, error) {
 func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 	var out []*trackScript
 	for _, sc := range cfg.Scripts {
-		argv, err := config.SplitCommand(sc.Script)
+		argv, err := cmdline.Split(sc.Script)
 		if err != nil {
 			return nil, fmt.Errorf("vrrp_script %s: %w", sc.Name, err)
 		}
@@ -750,7 +751,7 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 // withdrawAll deletes this configuration's IPVS services (their destinations go with
 // them); other services in the table stay.
 func withdrawAll(cfg *config.Config, log *slog.Logger) error {
-	m, err := lvs.FromConfig(cfg, nil, nil)
+	m, err := lvs.FromSpec(LVSSpec(cfg), nil, nil)
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,8 @@ type lvsState struct {
 	model   *lvs.Model
 	drained map[drainKey]bool
 	gen     uint64
+	spec    *lvs.Spec // LVSSpec(specOf), see lvsSpec
+	specOf  *config.Config
 
 	// The kernel is written by one party at a time: effects workers on transitions and
 	// the sync worker on health changes, reconcile ticks and retries.
@@ -87,7 +89,7 @@ type sysctlPlan struct {
 
 func newSysctlPlan(cfg *config.Config) *sysctlPlan {
 	c := cfg.LVS
-	want, err := lvs.SysctlsFor(cfg, lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
+	want, err := lvs.SysctlsFor(LVSSpec(cfg), lvs.SysctlPolicy{IPForward: lvs.SysctlMode(c.SysctlIPForward),
 		ExpireNodestConn: lvs.SysctlMode(c.SysctlExpireNodestConn), ExpireQuiescentTemplate: lvs.SysctlMode(c.SysctlExpireQuiescentTemplate),
 		Conntrack: lvs.SysctlMode(c.SysctlConntrack), SloppyTCP: lvs.SysctlMode(c.SysctlSloppyTCP), SloppySCTP: lvs.SysctlMode(c.SysctlSloppySCTP)})
 	return &sysctlPlan{want: want, err: err}
@@ -154,7 +156,7 @@ func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
 // configure takes what the workers need from cfg (loop only): the monitor's targets and
 // the master's kernel settings.
 func (l *lvsState) configure(cfg *config.Config) error {
-	targets, err := healthcheck.TargetsFromConfig(cfg)
+	targets, err := checkTargets(cfg)
 	if err != nil {
 		return err
 	}
@@ -197,7 +199,7 @@ func (l *lvsState) applyTransitions(now time.Time) {
 	cfg := l.d.cfg
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
-		name := healthcheck.ServiceName(vs)
+		name := checkService(vs.Address, vs.FWMark, vs.Protocol)
 		for j := range vs.RealServers {
 			id := healthcheck.ID{Service: name, Backend: vs.RealServers[j].Address}
 			if _, ok := want[id]; ok {
@@ -223,8 +225,8 @@ func (l *lvsState) applyTransitions(now time.Time) {
 }
 
 // healthy answers from the monitor; a real server without a check is always up.
-func (l *lvsState) healthy(vs *config.VirtualServer, rs *config.RealServer) bool {
-	up, known := l.mon.Up(healthcheck.ID{Service: healthcheck.ServiceName(vs), Backend: rs.Address})
+func (l *lvsState) healthy(vs *lvs.ServiceSpec, rs *lvs.RealServerSpec) bool {
+	up, known := l.mon.Up(healthcheck.ID{Service: checkService(vs.Address, vs.FWMark, vs.Protocol), Backend: rs.Address})
 	return up || !known
 }
 
@@ -234,7 +236,7 @@ func (l *lvsState) recompute(now time.Time) {
 	if l.model != nil {
 		prev = l.model.Quorum
 	}
-	m, err := lvs.FromConfig(l.d.cfg, l.healthy, prev)
+	m, err := lvs.FromSpec(l.lvsSpec(), l.healthy, prev)
 	if err != nil {
 		l.d.log.Error("lvs: desired model", "err", err)
 		return
@@ -497,7 +499,7 @@ func (l *lvsState) drain(vs, rs netip.AddrPort, on bool) error {
 		if v.Address != vs || !slices.ContainsFunc(v.RealServers, func(r config.RealServer) bool { return r.Address == rs }) {
 			continue
 		}
-		svc, err := lvs.ServiceFromConfig(v)
+		svc, err := lvsService(v)
 		if err != nil {
 			return err
 		}
@@ -537,7 +539,7 @@ func (l *lvsState) status() *LVSStatus {
 	cfg := l.d.cfg
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
-		svc, err := lvs.ServiceFromConfig(vs)
+		svc, err := lvsService(vs)
 		if err != nil {
 			continue
 		}
@@ -547,7 +549,7 @@ func (l *lvsState) status() *LVSStatus {
 		_, ss.Programmed = programmed[svc.Key]
 		for _, rs := range vs.RealServers {
 			r := RealServerStatus{Address: rs.Address, Healthy: true, Drained: l.drained[drainKey{svc.Key, rs.Address}]}
-			if h, ok := l.mon.Stats(healthcheck.ID{Service: healthcheck.ServiceName(vs), Backend: rs.Address}); ok {
+			if h, ok := l.mon.Stats(healthcheck.ID{Service: checkService(vs.Address, vs.FWMark, vs.Protocol), Backend: rs.Address}); ok {
 				r.Checked, r.Healthy = true, h.Up
 				r.Checks, r.CheckFailures, r.LastCheckDuration = h.Checks, h.Failures, h.LastDuration
 				if h.LastErr != nil {

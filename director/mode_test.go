@@ -90,7 +90,7 @@ func becomeMaster(t *testing.T, in *instance) {
 
 func active(t *testing.T, cfg *config.Config, ins []*instance) []string {
 	t.Helper()
-	m, err := lvs.FromConfig(cfg, nil, nil)
+	m, err := lvs.FromSpec(LVSSpec(cfg), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -302,7 +302,7 @@ func TestHTTPMethodPathHost(t *testing.T) {
 		t.Errorf("GET check sent %s %s Host %s, want GET / Host www.example.com", m, p, h)
 	}
 
-	// HEAD has no body, so a body pattern cannot fail it (FromConfig refuses the pair).
+	// HEAD has no body, so a body pattern cannot fail it (FromSpec refuses the pair).
 	if err := (&HTTP{Addr: s.addr(t), Method: "HEAD", ExpectBody: regexp.MustCompile("nothing"), Timeout: time.Second}).Check(ctx); err != nil {
 		t.Fatal(err)
 	}

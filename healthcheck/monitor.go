@@ -40,8 +40,8 @@ type Target struct {
 	// starts (or reloads) keeps serving through the backends it was given, and a dead one
 	// is removed after Fall failed checks.
 	StartDown bool
-	// Spec identifies the check's configuration, e.g. a rendering of config.Check
-	// (TargetsFromConfig fills it). Set keeps all the state of a target whose ID, Spec and
+	// Spec identifies the check's configuration, e.g. a rendering of its CheckSpec
+	// (TargetFromSpec fills it). Set keeps all the state of a target whose ID, Spec and
 	// timing are unchanged. When Spec is empty the Checker values are compared instead.
 	Spec string
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/cmdline"
 )
 
 // importString imports src; a translation with nothing to run (EmptyError)
@@ -223,7 +224,7 @@ func TestHooks(t *testing.T) {
 		{in.NotifyStop, []string{"/bin/echo", "x y", "z"}}, // keepalived unescapes twice
 		{in.Notify, []string{"/bin/sh", "-c", "echo $1 | logger"}},
 	} {
-		argv, err := config.SplitCommand(c.got)
+		argv, err := cmdline.Split(c.got)
 		if err != nil || !slices.Equal(argv, c.argv) {
 			t.Errorf("%s: %q %v, want %q", c.got, argv, err, c.argv)
 		}

@@ -114,7 +114,7 @@ func hexVal(c byte) byte {
 	return c - 'A' + 10
 }
 
-// joinCommand writes argv as a command line that config.SplitCommand splits
+// joinCommand writes argv as a command line that internal/cmdline.Split splits
 // back into the same words: plain words stay bare, anything else is
 // single-quoted (so shell operators become ordinary arguments, as they are
 // for keepalived, which does not use a shell either).

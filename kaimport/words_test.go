@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/cmdline"
 )
 
 func TestSplitShell(t *testing.T) {
@@ -44,7 +44,7 @@ func TestJoinCommand(t *testing.T) {
 		{"/x", "", "it's", `back\slash`, "new\nline", "$HOME", "a;b", "2>&1", "tab\there"},
 	} {
 		s := joinCommand(argv)
-		got, err := config.SplitCommand(s)
+		got, err := cmdline.Split(s)
 		if err != nil || !slices.Equal(got, argv) {
 			t.Errorf("%q -> %s -> %q %v", argv, s, got, err)
 		}
@@ -59,7 +59,7 @@ func FuzzJoinCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		argv := strings.Split(string(data), "\x00")
 		s := joinCommand(argv)
-		got, err := config.SplitCommand(s)
+		got, err := cmdline.Split(s)
 		if err != nil || !slices.Equal(got, argv) {
 			t.Fatalf("%q -> %s -> %q %v", argv, s, got, err)
 		}

@@ -6,14 +6,63 @@ import (
 	"net/netip"
 	"slices"
 	"time"
-
-	"github.com/hadirector/hadirector/config"
 )
 
-// Health reports whether a real server of a virtual server is up. FromConfig asks
-// only about real servers that have a check: one without (rs.Check == nil) is
-// always up.
-type Health func(vs *config.VirtualServer, rs *config.RealServer) bool
+// Spec is what the desired model is built from: the virtual servers and the global
+// timeouts as the configuration declares them. The package owns it so that it does not
+// depend on the configuration's schema; the director maps one to the other.
+type Spec struct {
+	// Timeouts are rounded up to whole seconds; zero ones leave the kernel's alone.
+	Timeouts Timeouts
+	Services []ServiceSpec
+}
+
+// ServiceSpec is one virtual server.
+type ServiceSpec struct {
+	// Address is the zero value for a firewall-mark service, which FWMark names.
+	Address        netip.AddrPort
+	FWMark         int
+	Protocol       string // tcp, udp or sctp; for an address only
+	Scheduler      string
+	SchedulerFlags []string // sh-fallback, sh-port, mh-fallback, mh-port
+	// Forwarding is the sorry server's.
+	Forwarding string
+	// PersistenceTimeout zero means not persistent. PersistenceNetmask is an IPv4
+	// netmask, or the zero Addr for the kernel's default (one client address).
+	PersistenceTimeout time.Duration
+	PersistenceNetmask netip.Addr
+	OnePacket          bool
+	SorryServer        netip.AddrPort // the zero value for none
+	InhibitOnFailure   bool
+	Quorum             int
+	Hysteresis         int
+	RealServers        []RealServerSpec
+}
+
+// String names the service the way operators and error messages do:
+// "192.0.2.100:80" or "fwmark 7".
+func (vs ServiceSpec) String() string {
+	if !vs.Address.IsValid() {
+		return fmt.Sprintf("fwmark %d", vs.FWMark)
+	}
+	return vs.Address.String()
+}
+
+// RealServerSpec is one real server of a virtual server.
+type RealServerSpec struct {
+	Address        netip.AddrPort // port 0: the virtual server's
+	Forwarding     string         // dr, nat or tun
+	Weight         int
+	UpperThreshold int
+	LowerThreshold int
+	// Checked says that a health check decides whether it is up; one without is
+	// always up.
+	Checked bool
+}
+
+// Health reports whether a real server of a virtual server is up. FromSpec asks
+// only about real servers that have a check (Checked): one without is always up.
+type Health func(vs *ServiceSpec, rs *RealServerSpec) bool
 
 // Quorum is a service's quorum state (keepalived's quorum_state_up): whether the
 // total weight of its healthy real servers is enough.
@@ -42,7 +91,7 @@ type QuorumChange struct {
 type Model struct {
 	Table    Table
 	Timeouts Timeouts
-	// Quorum holds every service's state; pass it back to the next FromConfig.
+	// Quorum holds every service's state; pass it back to the next FromSpec.
 	Quorum map[Key]Quorum
 	// Changes are the quorum transitions since the previous state, in Key order.
 	Changes []QuorumChange
@@ -55,7 +104,7 @@ func (m *Model) Owns(s Service) bool {
 	return ok
 }
 
-// FromConfig builds the desired table from cfg and the health of the real servers.
+// FromSpec builds the desired table from spec and the health of the real servers.
 // It is a pure function: prev is the Quorum of the previous model (nil at
 // start-up) because quorum with hysteresis depends on the previous state.
 //
@@ -82,19 +131,19 @@ func (m *Model) Owns(s Service) bool {
 //   - A firewall-mark service takes the family of its first real server (or of
 //     the sorry server), IPv4 when there is none: the configuration has no key for
 //     it yet.
-func FromConfig(cfg *config.Config, healthy Health, prev map[Key]Quorum) (*Model, error) {
+func FromSpec(spec *Spec, healthy Health, prev map[Key]Quorum) (*Model, error) {
 	m := &Model{
-		Table: make(Table, len(cfg.VirtualServers)),
+		Table: make(Table, len(spec.Services)),
 		Timeouts: Timeouts{
-			TCP:    wholeSeconds(time.Duration(cfg.LVS.TimeoutTCP)),
-			TCPFin: wholeSeconds(time.Duration(cfg.LVS.TimeoutTCPFin)),
-			UDP:    wholeSeconds(time.Duration(cfg.LVS.TimeoutUDP)),
+			TCP:    wholeSeconds(spec.Timeouts.TCP),
+			TCPFin: wholeSeconds(spec.Timeouts.TCPFin),
+			UDP:    wholeSeconds(spec.Timeouts.UDP),
 		},
-		Quorum: make(map[Key]Quorum, len(cfg.VirtualServers)),
+		Quorum: make(map[Key]Quorum, len(spec.Services)),
 	}
-	for i := range cfg.VirtualServers {
-		vs := &cfg.VirtualServers[i]
-		svc, err := ServiceFromConfig(vs)
+	for i := range spec.Services {
+		vs := &spec.Services[i]
+		svc, err := ServiceFromSpec(vs)
 		if err != nil {
 			return nil, err
 		}
@@ -115,11 +164,11 @@ func FromConfig(cfg *config.Config, healthy Health, prev map[Key]Quorum) (*Model
 		weight := 0
 		for j := range vs.RealServers {
 			rs := &vs.RealServers[j]
-			d, err := destinationFromConfig(svc.Key, rs)
+			d, err := destinationFromSpec(svc.Key, rs)
 			if err != nil {
 				return nil, fmt.Errorf("lvs: virtual server %s: %w", svc.Key, err)
 			}
-			up := rs.Check == nil || healthy == nil || healthy(vs, rs)
+			up := !rs.Checked || healthy == nil || healthy(vs, rs)
 			if up {
 				weight += d.Weight
 			}
@@ -170,10 +219,10 @@ func quorum(quorum, hysteresis, weight int, prev map[Key]Quorum, k Key) Quorum {
 	return Quorum{Up: up, Weight: weight, Threshold: th}
 }
 
-// ServiceFromConfig returns the service a virtual server declares, without its
+// ServiceFromSpec returns the service a virtual server declares, without its
 // destinations. Its Key is how the rest of the program (health checks, status)
 // names the service.
-func ServiceFromConfig(vs *config.VirtualServer) (Service, error) {
+func ServiceFromSpec(vs *ServiceSpec) (Service, error) {
 	var svc Service
 	if vs.Address.IsValid() {
 		p, err := ParseProtocol(vs.Protocol)
@@ -207,7 +256,7 @@ func ServiceFromConfig(vs *config.VirtualServer) (Service, error) {
 	}
 	if vs.PersistenceTimeout > 0 {
 		svc.Flags |= FlagPersistent
-		svc.Timeout = wholeSeconds(time.Duration(vs.PersistenceTimeout))
+		svc.Timeout = wholeSeconds(vs.PersistenceTimeout)
 		if m := vs.PersistenceNetmask; m.IsValid() {
 			if !m.Is4() || svc.Family != IPv4 {
 				return svc, fmt.Errorf("lvs: virtual server %s: persistence_netmask %s applies to IPv4 services only", vs, m)
@@ -223,7 +272,7 @@ func ServiceFromConfig(vs *config.VirtualServer) (Service, error) {
 	return svc.Normalize(), nil
 }
 
-func destinationFromConfig(k Key, rs *config.RealServer) (Destination, error) {
+func destinationFromSpec(k Key, rs *RealServerSpec) (Destination, error) {
 	fwd, err := ParseForwarding(rs.Forwarding)
 	if err != nil {
 		return Destination{}, err

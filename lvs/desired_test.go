@@ -6,45 +6,28 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/hadirector/hadirector/config"
 )
 
-const vrrpHead = `
-[[vrrp_instance]]
-name = "VI_1"
-interface = "eth0"
-virtual_router_id = 51
-virtual_ipaddress = ["192.0.2.100/24"]
-`
-
-// seedConfig is the seed's manual setup as configuration:
+// seedSpec is the seed's manual setup as a spec (the configuration's
+// [[virtual_server]] with a default http check, mapped by the director):
 //
 //	ipvsadm --set 30 5 60
 //	ipvsadm -A -t 192.0.2.100:80 -s rr -p 300
 //	ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.11 -g -w 1
 //	ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.12 -g -w 1
-const seedConfig = vrrpHead + `
-[lvs]
-timeout_tcp = "30s"
-timeout_tcpfin = "5s"
-timeout_udp = "60s"
-
-[[virtual_server]]
-address = "192.0.2.100:80"
-protocol = "tcp"
-scheduler = "rr"
-forwarding = "dr"
-persistence_timeout = "300s"
-  [virtual_server.check]
-  type = "http"
-  [[virtual_server.real_server]]
-  address = "198.51.100.11:80"
-  weight = 1
-  [[virtual_server.real_server]]
-  address = "198.51.100.12:80"
-  weight = 1
-`
+func seedSpec() *Spec {
+	return &Spec{
+		Timeouts: Timeouts{TCP: 30 * time.Second, TCPFin: 5 * time.Second, UDP: 60 * time.Second},
+		Services: []ServiceSpec{{
+			Address: netip.MustParseAddrPort("192.0.2.100:80"), Protocol: "tcp", Scheduler: "rr", Forwarding: "dr",
+			PersistenceTimeout: 300 * time.Second, Quorum: 1,
+			RealServers: []RealServerSpec{
+				{Address: netip.MustParseAddrPort("198.51.100.11:80"), Forwarding: "dr", Weight: 1, Checked: true},
+				{Address: netip.MustParseAddrPort("198.51.100.12:80"), Forwarding: "dr", Weight: 1, Checked: true},
+			},
+		}},
+	}
+}
 
 const seedRules = `
 ipvsadm --set 30 5 60
@@ -53,21 +36,12 @@ ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.11 -g -w 1
 ipvsadm -a -t 192.0.2.100:80 -r 198.51.100.12 -g -w 1
 `
 
-func parseConfig(t *testing.T, toml string) *config.Config {
-	t.Helper()
-	cfg, err := config.Parse("test.toml", []byte(toml))
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	return cfg
-}
+func allUp(*ServiceSpec, *RealServerSpec) bool { return true }
 
-func allUp(*config.VirtualServer, *config.RealServer) bool { return true }
-
-// The seed's ipvsadm setup is expressible one to one: the configuration gives
+// The seed's ipvsadm setup is expressible one to one: the spec gives
 // exactly the table and timeouts that the ipvsadm commands give.
-func TestFromConfigSeedIsIpvsadmSetup(t *testing.T) {
-	m, err := FromConfig(parseConfig(t, seedConfig), allUp, nil)
+func TestFromSpecSeedIsIpvsadmSetup(t *testing.T) {
+	m, err := FromSpec(seedSpec(), allUp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,37 +80,25 @@ func rulesString(t Table) string {
 	return b.String()
 }
 
-func TestFromConfigAttributes(t *testing.T) {
-	cfg := parseConfig(t, vrrpHead+`
-[[virtual_server]]
-address = "192.0.2.100:53"
-protocol = "udp"
-scheduler = "sh"
-scheduler_flags = ["sh-fallback", "sh-port"]
-forwarding = "nat"
-persistence_timeout = "1500ms"
-persistence_netmask = "255.255.255.0"
-one_packet = true
-  [[virtual_server.real_server]]
-  address = "198.51.100.11:0"
-  weight = 5
-  upper_threshold = 100
-  lower_threshold = 10
-  [[virtual_server.real_server]]
-  address = "198.51.100.12:5353"
-  forwarding = "tun"
-
-[[virtual_server]]
-fwmark = 7
-scheduler = "mh"
-scheduler_flags = ["mh-port"]
-  [[virtual_server.real_server]]
-  address = "[2001:db8:1::11]:443"
-
-[[virtual_server]]
-fwmark = 8
-`)
-	m, err := FromConfig(cfg, allUp, nil)
+func TestFromSpecAttributes(t *testing.T) {
+	spec := &Spec{Services: []ServiceSpec{
+		{
+			Address: netip.MustParseAddrPort("192.0.2.100:53"), Protocol: "udp", Scheduler: "sh",
+			SchedulerFlags: []string{"sh-fallback", "sh-port"}, Forwarding: "nat",
+			PersistenceTimeout: 1500 * time.Millisecond, PersistenceNetmask: netip.MustParseAddr("255.255.255.0"),
+			OnePacket: true, Quorum: 1,
+			RealServers: []RealServerSpec{
+				{Address: netip.MustParseAddrPort("198.51.100.11:0"), Forwarding: "nat", Weight: 5, UpperThreshold: 100, LowerThreshold: 10},
+				{Address: netip.MustParseAddrPort("198.51.100.12:5353"), Forwarding: "tun", Weight: 1},
+			},
+		},
+		{
+			FWMark: 7, Protocol: "tcp", Scheduler: "mh", SchedulerFlags: []string{"mh-port"}, Forwarding: "dr", Quorum: 1,
+			RealServers: []RealServerSpec{{Address: netip.MustParseAddrPort("[2001:db8:1::11]:443"), Forwarding: "dr", Weight: 1}},
+		},
+		{FWMark: 8, Protocol: "tcp", Scheduler: "wlc", Forwarding: "dr", Quorum: 1},
+	}}
+	m, err := FromSpec(spec, allUp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,27 +133,19 @@ fwmark = 8
 // health is a mutable health map for the quorum scenarios.
 type health map[netip.AddrPort]bool
 
-func (h health) fn(_ *config.VirtualServer, rs *config.RealServer) bool { return h[rs.Address] }
+func (h health) fn(_ *ServiceSpec, rs *RealServerSpec) bool { return h[rs.Address] }
 
-const quorumConfig = vrrpHead + `
-[[virtual_server]]
-address = "192.0.2.100:80"
-scheduler = "wrr"
-quorum = 4
-hysteresis = 1
-sorry_server = "198.51.100.250:0"
-  [virtual_server.check]
-  type = "tcp"
-  [[virtual_server.real_server]]
-  address = "198.51.100.11:80"
-  weight = 2
-  [[virtual_server.real_server]]
-  address = "198.51.100.12:80"
-  weight = 2
-  [[virtual_server.real_server]]
-  address = "198.51.100.13:80"
-  weight = 1
-`
+// quorumSpec: quorum 4, hysteresis 1, a sorry server, three checked real servers.
+func quorumSpec() *Spec {
+	rs := func(a string, w int) RealServerSpec {
+		return RealServerSpec{Address: netip.MustParseAddrPort(a), Forwarding: "dr", Weight: w, Checked: true}
+	}
+	return &Spec{Services: []ServiceSpec{{
+		Address: netip.MustParseAddrPort("192.0.2.100:80"), Protocol: "tcp", Scheduler: "wrr", Forwarding: "dr",
+		Quorum: 4, Hysteresis: 1, SorryServer: netip.MustParseAddrPort("198.51.100.250:0"),
+		RealServers: []RealServerSpec{rs("198.51.100.11:80", 2), rs("198.51.100.12:80", 2), rs("198.51.100.13:80", 1)},
+	}}}
+}
 
 var sorry80 = netip.MustParseAddrPort("198.51.100.250:80")
 
@@ -206,13 +160,10 @@ func pool(m *Model, k Key) map[netip.AddrPort]int {
 
 // Quorum with hysteresis, keepalived's rules: quorum 4, hysteresis 1 — lost below
 // 3, regained at 5. The sorry server replaces the pool while quorum is lost.
-func TestFromConfigQuorumHysteresisSorry(t *testing.T) {
+func TestFromSpecQuorumHysteresisSorry(t *testing.T) {
 	for _, inhibit := range []bool{false, true} {
-		toml := quorumConfig
-		if inhibit {
-			toml = strings.Replace(toml, `hysteresis = 1`, "hysteresis = 1\ninhibit_on_failure = true", 1)
-		}
-		cfg := parseConfig(t, toml)
+		spec := quorumSpec()
+		spec.Services[0].InhibitOnFailure = inhibit
 		h := health{rs11: true, rs12: true, rs13: true}
 		var prev map[Key]Quorum
 		steps := []struct {
@@ -240,7 +191,7 @@ func TestFromConfigQuorumHysteresisSorry(t *testing.T) {
 			for a, v := range st.set {
 				h[a] = v
 			}
-			m, err := FromConfig(cfg, h.fn, prev)
+			m, err := FromSpec(spec, h.fn, prev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,10 +216,11 @@ func TestFromConfigQuorumHysteresisSorry(t *testing.T) {
 
 // Without a sorry server, losing quorum changes nothing in the pool (keepalived
 // runs quorum_down and keeps serving from what is left).
-func TestFromConfigQuorumWithoutSorryKeepsPool(t *testing.T) {
-	cfg := parseConfig(t, strings.Replace(quorumConfig, `sorry_server = "198.51.100.250:0"`, "", 1))
+func TestFromSpecQuorumWithoutSorryKeepsPool(t *testing.T) {
+	spec := quorumSpec()
+	spec.Services[0].SorryServer = netip.AddrPort{}
 	h := health{rs11: true, rs12: false, rs13: false}
-	m, err := FromConfig(cfg, h.fn, map[Key]Quorum{vip80: {Up: true}})
+	m, err := FromSpec(spec, h.fn, map[Key]Quorum{vip80: {Up: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,15 +233,13 @@ func TestFromConfigQuorumWithoutSorryKeepsPool(t *testing.T) {
 }
 
 // A real server without a check is always up; the health function is not asked.
-func TestFromConfigNoCheckIsAlwaysUp(t *testing.T) {
-	cfg := parseConfig(t, vrrpHead+`
-[[virtual_server]]
-address = "192.0.2.100:80"
-  [[virtual_server.real_server]]
-  address = "198.51.100.11:80"
-`)
+func TestFromSpecNoCheckIsAlwaysUp(t *testing.T) {
+	spec := &Spec{Services: []ServiceSpec{{
+		Address: netip.MustParseAddrPort("192.0.2.100:80"), Protocol: "tcp", Scheduler: "wlc", Forwarding: "dr", Quorum: 1,
+		RealServers: []RealServerSpec{{Address: netip.MustParseAddrPort("198.51.100.11:80"), Forwarding: "dr", Weight: 1}},
+	}}}
 	asked := false
-	m, err := FromConfig(cfg, func(*config.VirtualServer, *config.RealServer) bool { asked = true; return false }, nil)
+	m, err := FromSpec(spec, func(*ServiceSpec, *RealServerSpec) bool { asked = true; return false }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,17 +251,17 @@ address = "192.0.2.100:80"
 	}
 }
 
-// FromConfig then Diff against the kernel: a health transition is one op.
-func TestFromConfigHealthChangeIsOneOp(t *testing.T) {
-	cfg := parseConfig(t, seedConfig)
+// FromSpec then Diff against the kernel: a health transition is one op.
+func TestFromSpecHealthChangeIsOneOp(t *testing.T) {
+	spec := seedSpec()
 	h := health{rs11: true, rs12: true}
-	m1, _ := FromConfig(cfg, h.fn, nil)
+	m1, _ := FromSpec(spec, h.fn, nil)
 	k := NewFake()
 	if _, err := Reconcile(t.Context(), k, m1.Table, m1.Owns, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	h[rs12] = false
-	m2, _ := FromConfig(cfg, h.fn, m1.Quorum)
+	m2, _ := FromSpec(spec, h.fn, m1.Quorum)
 	ops, err := Reconcile(t.Context(), k, m2.Table, m2.Owns, ApplyOptions{})
 	if err != nil || len(ops) != 1 || ops[0].Kind != DeleteDest || ops[0].Dest.Addr != rs12 {
 		t.Fatalf("ops %v err %v", ops, err)

@@ -1,5 +1,6 @@
 // Package lvs owns the director's IPVS table: the desired model built from the
-// configuration and the health of the real servers (FromConfig), the pure,
+// virtual servers the configuration declares (a Spec, which the director maps from
+// the configuration) and the health of the real servers (FromSpec), the pure,
 // deterministic Diff between that model and what the kernel holds, the narrow
 // Kernel interface that applies the difference (an in-memory Fake for tests and
 // the moby/ipvs implementation on Linux), the kernel's connection-sync daemons

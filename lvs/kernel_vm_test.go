@@ -26,7 +26,6 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
-	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/internal/lab"
 	"github.com/hadirector/hadirector/internal/privtest"
 	"github.com/hadirector/hadirector/internal/vmtest"
@@ -351,7 +350,7 @@ func TestVMRandomModels(t *testing.T) {
 // reconcile repairs it with exactly the missing ops.
 func TestVMDriftRepaired(t *testing.T) {
 	k, h := vmKernel(t, 2)
-	m, err := FromConfig(parseConfig(t, seedConfig), allUp, nil)
+	m, err := FromSpec(seedSpec(), allUp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,7 +412,7 @@ func TestVMForeignUntouched(t *testing.T) {
 	}
 	before := snapshot()
 
-	m, err := FromConfig(parseConfig(t, seedConfig), allUp, nil)
+	m, err := FromSpec(seedSpec(), allUp, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +540,7 @@ func get(t *testing.T, client *lab.Host, vip netip.AddrPort) string {
 }
 
 // The real DR datapath: client, director, two real servers with the VIP on lo. The
-// director's table comes from a configuration through FromConfig and Reconcile; new
+// director's table comes from a spec through FromSpec and Reconcile; new
 // connections are spread round robin, and after one real server goes down (one op)
 // they all go to the other. Then persistence (one in-place op) pins the client.
 func TestVMDRDatapath(t *testing.T) {
@@ -555,21 +554,16 @@ func TestVMDRDatapath(t *testing.T) {
 	realServer(t, rs1, vip)
 	realServer(t, rs2, vip)
 
-	cfg := parseConfig(t, vrrpHead+`
-[lvs]
-timeout_tcp = "30s"
-timeout_tcpfin = "5s"
-timeout_udp = "60s"
-[[virtual_server]]
-address = "192.0.2.100:80"
-scheduler = "rr"
-  [virtual_server.check]
-  type = "http"
-  [[virtual_server.real_server]]
-  address = "192.0.2.11:80"
-  [[virtual_server.real_server]]
-  address = "192.0.2.12:80"
-`)
+	spec := &Spec{
+		Timeouts: Timeouts{TCP: 30 * time.Second, TCPFin: 5 * time.Second, UDP: 60 * time.Second},
+		Services: []ServiceSpec{{
+			Address: vip, Protocol: "tcp", Scheduler: "rr", Forwarding: "dr", Quorum: 1,
+			RealServers: []RealServerSpec{
+				{Address: netip.MustParseAddrPort("192.0.2.11:80"), Forwarding: "dr", Weight: 1, Checked: true},
+				{Address: netip.MustParseAddrPort("192.0.2.12:80"), Forwarding: "dr", Weight: 1, Checked: true},
+			},
+		}},
+	}
 	k, err := OpenIPVS(IPVSOptions{NetNS: nsPath(dir)})
 	if err != nil {
 		t.Fatal(err)
@@ -577,7 +571,7 @@ scheduler = "rr"
 	defer k.Close()
 
 	// The director's sysctls, applied in its namespace.
-	want, err := SysctlsFor(cfg, SysctlPolicy{})
+	want, err := SysctlsFor(spec, SysctlPolicy{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,8 +582,8 @@ scheduler = "rr"
 	t.Logf("sysctls changed: %+v", changed)
 
 	up := map[netip.AddrPort]bool{rip(rs1): true, rip(rs2): true}
-	healthy := func(_ *config.VirtualServer, rs *config.RealServer) bool { return up[rs.Address] }
-	m, err := FromConfig(cfg, healthy, nil)
+	healthy := func(_ *ServiceSpec, rs *RealServerSpec) bool { return up[rs.Address] }
+	m, err := FromSpec(spec, healthy, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,7 +610,7 @@ scheduler = "rr"
 	}
 
 	up[rip(rs2)] = false
-	m2, err := FromConfig(cfg, healthy, m.Quorum)
+	m2, err := FromSpec(spec, healthy, m.Quorum)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -633,8 +627,8 @@ scheduler = "rr"
 	// Both up again, and persistent: one UpdateService, then every connection of
 	// the client goes to the same real server.
 	up[rip(rs2)] = true
-	cfg.VirtualServers[0].PersistenceTimeout = config.Duration(300 * time.Second)
-	m3, err := FromConfig(cfg, healthy, m2.Quorum)
+	spec.Services[0].PersistenceTimeout = 300 * time.Second
+	m3, err := FromSpec(spec, healthy, m2.Quorum)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/internal/sysctl"
 )
 
@@ -51,7 +50,7 @@ const (
 	SysctlSloppySCTP              = "net.ipv4.vs.sloppy_sctp"
 )
 
-// SysctlsFor returns the settings the master applies for cfg under policy p, in a
+// SysctlsFor returns the settings the master applies for spec under policy p, in a
 // fixed order. Under auto:
 //
 //   - ip_forward is 1 when a real server or sorry server of an IPv4 service uses
@@ -74,11 +73,11 @@ const (
 //     connection sync it picks up flows mid-stream — on the same real server only when
 //     the scheduler's choice is consistent (mh with mh-port, sh), so it is a choice for
 //     the operator, not something the configuration implies.
-func SysctlsFor(cfg *config.Config, p SysctlPolicy) ([]Sysctl, error) {
+func SysctlsFor(spec *Spec, p SysctlPolicy) ([]Sysctl, error) {
 	nat4, nat6, quiescentPersistence := false, false, false
-	for i := range cfg.VirtualServers {
-		vs := &cfg.VirtualServers[i]
-		svc, err := ServiceFromConfig(vs)
+	for i := range spec.Services {
+		vs := &spec.Services[i]
+		svc, err := ServiceFromSpec(vs)
 		if err != nil {
 			return nil, err
 		}

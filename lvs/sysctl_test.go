@@ -2,10 +2,10 @@ package lvs
 
 import (
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -18,16 +18,18 @@ func sysctlNames(s []Sysctl) map[string]string {
 }
 
 func TestSysctlsFor(t *testing.T) {
-	dr := parseConfig(t, seedConfig)
-	nat := parseConfig(t, strings.Replace(seedConfig, `forwarding = "dr"`, `forwarding = "nat"`, 1))
-	quiescent := parseConfig(t, strings.Replace(seedConfig, `persistence_timeout = "300s"`, "persistence_timeout = \"300s\"\ninhibit_on_failure = true", 1))
-	nat6 := parseConfig(t, vrrpHead+`
-[[virtual_server]]
-address = "[2001:db8::100]:80"
-  [[virtual_server.real_server]]
-  address = "[2001:db8:1::11]:80"
-  forwarding = "nat"
-`)
+	dr := seedSpec()
+	nat := seedSpec()
+	nat.Services[0].Forwarding = "nat"
+	for i := range nat.Services[0].RealServers {
+		nat.Services[0].RealServers[i].Forwarding = "nat"
+	}
+	quiescent := seedSpec()
+	quiescent.Services[0].InhibitOnFailure = true
+	nat6 := &Spec{Services: []ServiceSpec{{
+		Address: netip.MustParseAddrPort("[2001:db8::100]:80"), Protocol: "tcp", Scheduler: "wlc", Forwarding: "dr", Quorum: 1,
+		RealServers: []RealServerSpec{{Address: netip.MustParseAddrPort("[2001:db8:1::11]:80"), Forwarding: "nat", Weight: 1}},
+	}}}
 	for _, tc := range []struct {
 		name string
 		cfg  func() []Sysctl

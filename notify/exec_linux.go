@@ -7,19 +7,19 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/cmdline"
 )
 
 // runHook runs one hook of ev to completion, timeout or cancellation, and logs and counts
 // the outcome. The hook runs in its own process group so that a timeout kills everything
 // it started, not only the script.
 func (r *Runner) runHook(ctx context.Context, ev *Event, generic bool, env []string, timeout time.Duration) {
-	cmdline := ev.Hooks.Specific
+	line := ev.Hooks.Specific
 	if generic {
-		cmdline = ev.Hooks.Generic
+		line = ev.Hooks.Generic
 	}
 	attrs := append(ev.logAttrs(), "hook", ev.hookName(generic), "state", string(ev.State))
-	argv, err := config.SplitCommand(cmdline)
+	argv, err := cmdline.Split(line)
 	if err == nil && len(argv) > 0 {
 		// Checked again at every run: the file may have changed since start-up.
 		err = checkProgram(argv[0], r.opts.Security)

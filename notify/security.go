@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/cmdline"
 )
 
 // ErrUnsafe marks a hook that enable_script_security refuses.
@@ -20,10 +20,10 @@ var ErrUnsafeConfig = errors.New("unsafe configuration file")
 // which refuses to start on an error: it must split without a shell, name an absolute
 // program that exists and is executable, and, with security (enable_script_security),
 // pass CheckProgram. An empty command line is no hook and is fine.
-func CheckHook(cmdline string, security bool) error {
-	argv, err := config.SplitCommand(cmdline)
+func CheckHook(line string, security bool) error {
+	argv, err := cmdline.Split(line)
 	if err != nil {
-		return fmt.Errorf("notify: hook %q: %w", cmdline, err)
+		return fmt.Errorf("notify: hook %q: %w", line, err)
 	}
 	if len(argv) == 0 {
 		return nil

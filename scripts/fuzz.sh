@@ -13,7 +13,7 @@ targets=("$@")
 if [ ${#targets[@]} = 0 ]; then
 	targets=(
 		./vrrp:FuzzAdvertUnmarshal ./vrrp:FuzzValidate
-		./config:FuzzParse ./kaimport:FuzzImport ./kaimport:FuzzJoinCommand
+		./config:FuzzParse ./internal/cmdline:FuzzSplit ./kaimport:FuzzImport ./kaimport:FuzzJoinCommand
 		./vip:FuzzStateFile ./lvs:FuzzParseAnswer ./lvs:FuzzParseRules
 	)
 fi

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 
+	"github.com/hadirector/hadirector/director"
 	"github.com/hadirector/hadirector/lvs"
 )
 
@@ -22,7 +23,7 @@ func cmdLVS(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		m, err := lvs.FromConfig(cfg, nil, nil)
+		m, err := lvs.FromSpec(director.LVSSpec(cfg), nil, nil)
 		if err != nil {
 			return err
 		}

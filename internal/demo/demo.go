@@ -44,6 +44,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/hadirector/hadirector/config"
+	hdirector "github.com/hadirector/hadirector/director"
 	"github.com/hadirector/hadirector/examples"
 	"github.com/hadirector/hadirector/internal/lab"
 	"github.com/hadirector/hadirector/lvs"
@@ -365,8 +366,9 @@ func (d *demo) newDirector(l *lab.Lab, name, file string, addrs ...string) *dire
 	x.prio = in.Priority
 	adv := time.Duration(in.AdvertInt)
 	x.mdi = 3*adv + vrrp.SkewTime(uint8(in.Version), uint8(in.Priority), adv)
+	spec := hdirector.LVSSpec(cfg)
 	x.model = func(healthy map[netip.AddrPort]bool) *lvs.Model {
-		m, err := lvs.FromConfig(cfg, func(_ *config.VirtualServer, rs *config.RealServer) bool { return healthy[rs.Address] }, nil)
+		m, err := lvs.FromSpec(spec, func(_ *lvs.ServiceSpec, rs *lvs.RealServerSpec) bool { return healthy[rs.Address] }, nil)
 		if err != nil {
 			tb.Fatalf("demo: model of examples/%s: %v", file, err)
 		}

@@ -7,15 +7,36 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"time"
 
-	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/internal/cmdline"
 )
 
-// FromConfig builds the checker that the check c describes for the real server rs. c is
-// an effective check from a loaded configuration (config.RealServer.Check); a nil c means
-// the real server has no check and is an error here: such a backend is always healthy and
-// has no target.
-func FromConfig(c *config.Check, rs netip.AddrPort) (Checker, error) {
+// CheckSpec is a real server's effective health check, as the configuration declares
+// it. The package owns it so that it does not depend on the configuration's schema;
+// the director maps one to the other, field by field.
+type CheckSpec struct {
+	Type         string // tcp, http, https or exec
+	Method       string // "" for GET
+	Path         string
+	Host         string
+	ExpectStatus []int
+	ExpectBody   string // a regular expression; GET only
+	TLSVerify    bool
+	SNI          string
+	ConnectPort  int // 0: the real server's port
+	BindTo       netip.Addr
+	Command      string // exec: a command line, split without a shell
+	Interval     time.Duration
+	Timeout      time.Duration
+	Rise         int
+	Fall         int
+}
+
+// FromSpec builds the checker that the check c describes for the real server rs. A nil
+// c means the real server has no check and is an error here: such a backend is always
+// healthy and has no target.
+func FromSpec(c *CheckSpec, rs netip.AddrPort) (Checker, error) {
 	if c == nil {
 		return nil, fmt.Errorf("healthcheck: %s has no check", rs)
 	}
@@ -23,7 +44,7 @@ func FromConfig(c *config.Check, rs netip.AddrPort) (Checker, error) {
 	if c.ConnectPort != 0 {
 		addr = netip.AddrPortFrom(rs.Addr(), uint16(c.ConnectPort))
 	}
-	timeout := c.Timeout.Std()
+	timeout := c.Timeout
 	switch c.Type {
 	case "tcp":
 		return &TCP{Addr: addr, BindTo: c.BindTo, Timeout: timeout}, nil
@@ -55,7 +76,7 @@ func FromConfig(c *config.Check, rs netip.AddrPort) (Checker, error) {
 		}
 		return h, nil
 	case "exec":
-		argv, err := config.SplitCommand(c.Command)
+		argv, err := cmdline.Split(c.Command)
 		if err != nil {
 			return nil, fmt.Errorf("healthcheck: %s: command: %w", rs, err)
 		}
@@ -72,46 +93,18 @@ func FromConfig(c *config.Check, rs netip.AddrPort) (Checker, error) {
 	return nil, fmt.Errorf("healthcheck: %s: unknown check type %q", rs, c.Type)
 }
 
-// ServiceName is the service key of the targets of a virtual server, as logged:
-// "192.0.2.100:80/tcp" or "fwmark 7".
-func ServiceName(vs *config.VirtualServer) string {
-	if !vs.Address.IsValid() {
-		return vs.String()
-	}
-	return vs.String() + "/" + vs.Protocol
-}
-
-// TargetsFromConfig returns a Target for every real server of cfg that has a check, in
-// the order of the file. Every target starts up (keepalived's default; see Target).
-func TargetsFromConfig(cfg *config.Config) ([]Target, error) {
-	var out []Target
-	for i := range cfg.VirtualServers {
-		vs := &cfg.VirtualServers[i]
-		for _, rs := range vs.RealServers {
-			if rs.Check == nil {
-				continue
-			}
-			t, err := TargetFromConfig(ServiceName(vs), rs.Address, rs.Check)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
-
-// TargetFromConfig builds the Target for one real server's effective check.
-func TargetFromConfig(service string, rs netip.AddrPort, c *config.Check) (Target, error) {
-	ch, err := FromConfig(c, rs)
+// TargetFromSpec builds the Target id for a real server's effective check. Every
+// target starts up (keepalived's default; see Target).
+func TargetFromSpec(id ID, c *CheckSpec) (Target, error) {
+	ch, err := FromSpec(c, id.Backend)
 	if err != nil {
 		return Target{}, err
 	}
 	return Target{
-		ID:       ID{Service: service, Backend: rs},
+		ID:       id,
 		Checker:  ch,
-		Interval: c.Interval.Std(),
-		Timeout:  c.Timeout.Std(),
+		Interval: c.Interval,
+		Timeout:  c.Timeout,
 		Rise:     c.Rise,
 		Fall:     c.Fall,
 		// %+v renders every field, so any change of the check's keys changes the Spec.
