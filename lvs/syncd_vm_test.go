@@ -41,7 +41,7 @@ func TestVMSyncDaemons(t *testing.T) {
 	}
 	stopped, err := StopSyncDaemons(k)
 	if err != nil || len(stopped) != 2 {
-		t.Errorf("stop: %v %v", stopped, err)
+		t.Errorf("stop: %v %v\nkernel log:\n%s", stopped, err, h.MustRun(t, "sh", "-c", "dmesg | tail -n 40"))
 	}
 	if running, _ = k.Daemons(); len(running) != 0 {
 		t.Errorf("after stop the kernel runs %+v", running)
