@@ -22,7 +22,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/bench"
@@ -157,7 +156,7 @@ func (c *common) parseImpls() ([]bench.Impl, error) {
 
 // binaries resolves each implementation's binary; building hadirector needs the lab's
 // test-free TB, so it happens inside the run.
-func (c *common) binaries(tb testing.TB, impls []bench.Impl) map[bench.Impl]string {
+func (c *common) binaries(tb lab.TB, impls []bench.Impl) map[bench.Impl]string {
 	bins := map[bench.Impl]string{}
 	for _, impl := range impls {
 		switch impl {
@@ -266,7 +265,7 @@ func cmdFailover(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := &bench.FailoverReport{Invocation: invocation(), Host: hostInfo(), Realtime: *rt, KeepalivedRTTime: c.rttime, Reps: *reps, Seed: *seed,
 		Impls: impls, Scenarios: bench.Infos(scs), Started: time.Now()}
-	err = lab.Standalone("failover", stderr, func(tb testing.TB) {
+	err = lab.Standalone("failover", stderr, func(tb lab.TB) {
 		bins := c.binaries(tb, impls)
 		rep.Binaries, rep.Versions = bins, c.versions(bins)
 		var tracer *bench.Tracer
@@ -311,7 +310,7 @@ func cmdSoak(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := &bench.SoakReport{Invocation: invocation(), Host: hostInfo(), Interval: *interval, Busy: *busy, Duration: *duration, KeepalivedRTTime: c.rttime,
 		Impls: impls, Started: time.Now()}
-	err = lab.Standalone("soak", stderr, func(tb testing.TB) {
+	err = lab.Standalone("soak", stderr, func(tb lab.TB) {
 		bins := c.binaries(tb, impls)
 		rep.Binaries, rep.Versions = bins, c.versions(bins)
 		rep.Results = bench.RunSoak(tb, bench.SoakOptions{Duration: *duration, Interval: *interval, Busy: *busy, Impls: impls, Bins: bins,
@@ -354,7 +353,7 @@ func cmdIdle(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := &bench.IdleReport{Invocation: invocation(), Host: hostInfo(), Realtime: *rt, Interval: *interval, Window: *window, Slices: *slices,
 		Impls: impls, Started: time.Now()}
-	err = lab.Standalone("idle", stderr, func(tb testing.TB) {
+	err = lab.Standalone("idle", stderr, func(tb lab.TB) {
 		bins := c.binaries(tb, impls)
 		rep.Binaries, rep.Versions = bins, c.versions(bins)
 		rep.Samples = bench.RunIdle(tb, bench.IdleOptions{Window: *window, Slices: *slices, Interval: *interval, Realtime: *rt,
@@ -392,7 +391,7 @@ func cmdFlood(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := &bench.FloodReport{Invocation: invocation(), Host: hostInfo(), Interval: *interval, Duration: *duration, Senders: *senders,
 		KeepalivedRTTime: c.rttime, Impls: impls, Started: time.Now()}
-	err = lab.Standalone("flood", stderr, func(tb testing.TB) {
+	err = lab.Standalone("flood", stderr, func(tb lab.TB) {
 		bins := c.binaries(tb, impls)
 		rep.Binaries, rep.Versions = bins, c.versions(bins)
 		rep.Results = bench.RunFlood(tb, bench.FloodOptions{Duration: *duration, Interval: *interval, Senders: *senders,

@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"testing"
 
 	"github.com/hadirector/hadirector/internal/demo"
 	"github.com/hadirector/hadirector/internal/lab"
@@ -26,7 +25,7 @@ func main() {
 	flag.Parse()
 
 	var res *demo.Result
-	err := lab.Standalone("demo", os.Stdout, func(tb testing.TB) {
+	err := lab.Standalone("demo", os.Stdout, func(tb lab.TB) {
 		res = demo.Run(tb, demo.Options{Bin: *bin, Seed: *seed, Out: os.Stdout, Break: *breakStep})
 	})
 	switch {

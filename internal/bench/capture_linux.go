@@ -8,7 +8,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/lab"
@@ -57,7 +56,7 @@ var captureFilter = []bpf.Instruction{
 }
 
 // StartCapture starts capturing on dev of h until tb ends (or Close).
-func StartCapture(tb testing.TB, h *lab.Host, dev string) *Capture {
+func StartCapture(tb lab.TB, h *lab.Host, dev string) *Capture {
 	tb.Helper()
 	c, err := startCapture(h, dev)
 	if err != nil {

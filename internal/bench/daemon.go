@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/lab"
@@ -28,7 +27,7 @@ type Daemon struct {
 	Host *lab.Host
 	Inst Instance
 
-	tb      testing.TB
+	tb      lab.TB
 	bin     string
 	dir     string
 	cfg     string
@@ -39,7 +38,7 @@ type Daemon struct {
 
 // NewDaemon prepares (but does not start) impl on h with instance in; bin is the daemon's
 // executable. The notify FIFO is created and read from now on.
-func NewDaemon(tb testing.TB, impl Impl, bin string, h *lab.Host, in Instance) *Daemon {
+func NewDaemon(tb lab.TB, impl Impl, bin string, h *lab.Host, in Instance) *Daemon {
 	tb.Helper()
 	d := &Daemon{Impl: impl, Host: h, tb: tb, bin: bin, dir: tb.TempDir()}
 	in.FIFO = filepath.Join(d.dir, "notify.fifo")

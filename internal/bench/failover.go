@@ -7,8 +7,9 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"testing"
 	"time"
+
+	"github.com/hadirector/hadirector/internal/lab"
 )
 
 // Kind of failure (or start) a Sample measures.
@@ -70,7 +71,7 @@ type FailoverOptions struct {
 // then, repetition after repetition, alternating the implementations so that both see the
 // same background load: kill -9 of the master, restart, SIGTERM of the master, restart —
 // each failure at a random moment of the advert cycle.
-func RunFailover(tb testing.TB, o FailoverOptions) []Sample {
+func RunFailover(tb lab.TB, o FailoverOptions) []Sample {
 	tb.Helper()
 	if len(o.Impls) == 0 {
 		o.Impls = []Impl{Keepalived, Hadirector}

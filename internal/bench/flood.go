@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/flood"
+	"github.com/hadirector/hadirector/internal/lab"
 )
 
 // FloodOptions configure RunFlood.
@@ -36,7 +36,7 @@ type FloodResult struct {
 // with every kind of bad VRRP packet of package flood for o.Duration from a third host on
 // their LAN. It records the rate reached, the master's advert gaps on the wire (a client's
 // capture, which the unicast flood does not reach) and any state change.
-func RunFlood(tb testing.TB, o FloodOptions) []FloodResult {
+func RunFlood(tb lab.TB, o FloodOptions) []FloodResult {
 	tb.Helper()
 	sc := Scenario{Name: "flood", Version: 3, Interval: o.Interval}
 	var out []FloodResult

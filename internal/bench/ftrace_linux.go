@@ -11,9 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
+	"github.com/hadirector/hadirector/internal/lab"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,7 +46,7 @@ const traceStop = "BENCH-STOP"
 
 // StartTracer starts the tracer until tb ends. It fails (the caller falls back to netlink)
 // where tracefs or the tracepoint is missing.
-func StartTracer(tb testing.TB) (*Tracer, error) {
+func StartTracer(tb lab.TB) (*Tracer, error) {
 	t, err := startTracer()
 	if err != nil {
 		return nil, err

@@ -9,9 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/hadirector/hadirector/internal/lab"
 )
 
 // IdleOptions configure RunIdle.
@@ -175,7 +176,7 @@ func (r *IdleReport) WriteText(w io.Writer) {
 // RunIdle starts a pair of each implementation side by side (one VRRPv3 instance each, the
 // same shape), waits until each has settled, and then measures every daemon's processes
 // over o.Window, slice by slice.
-func RunIdle(tb testing.TB, o IdleOptions) []IdleSample {
+func RunIdle(tb lab.TB, o IdleOptions) []IdleSample {
 	tb.Helper()
 	sc := Scenario{Name: "idle", Version: 3, Interval: o.Interval}
 	type daemon struct {

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/lab"
@@ -42,7 +41,7 @@ type Watcher struct {
 }
 
 // Watch starts watching h until tb ends (or Close).
-func Watch(tb testing.TB, h *lab.Host, rt bool) *Watcher {
+func Watch(tb lab.TB, h *lab.Host, rt bool) *Watcher {
 	tb.Helper()
 	w := &Watcher{fd: -1, done: make(chan struct{})}
 	err := h.Do(func() error {

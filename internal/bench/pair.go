@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/lab"
@@ -80,12 +79,12 @@ type Pair struct {
 	// Tracer, if set, times VIP additions in the kernel; else the netlink watchers do.
 	Tracer *Tracer
 
-	tb testing.TB
+	tb lab.TB
 }
 
 // NewPair builds the lab and prepares both daemons (not started). bin is impl's binary;
 // base supplies the settings beyond the scenario (Realtime, KeepalivedRTTime).
-func NewPair(tb testing.TB, impl Impl, bin string, sc Scenario, base Instance) *Pair {
+func NewPair(tb lab.TB, impl Impl, bin string, sc Scenario, base Instance) *Pair {
 	tb.Helper()
 	l := lab.New(tb)
 	p := &Pair{Impl: impl, Sc: sc, Lab: l, tb: tb}

@@ -7,8 +7,9 @@ import (
 	"slices"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
+
+	"github.com/hadirector/hadirector/internal/lab"
 )
 
 // SoakOptions configure RunSoak.
@@ -55,7 +56,7 @@ type SoakResult struct {
 // RunSoak runs a pair of each implementation side by side (realtime scheduling and locked
 // memory on for both), loads the machine with o.Busy spinning processes for o.Duration, and
 // counts false failovers: any state change after the initial election.
-func RunSoak(tb testing.TB, o SoakOptions) []SoakResult {
+func RunSoak(tb lab.TB, o SoakOptions) []SoakResult {
 	tb.Helper()
 	if len(o.Impls) == 0 {
 		o.Impls = []Impl{Keepalived, Hadirector}

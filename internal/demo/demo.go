@@ -38,7 +38,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -123,7 +122,7 @@ func (r *Result) Failed() []string {
 }
 
 type demo struct {
-	tb     testing.TB
+	tb     lab.TB
 	o      Options
 	out    io.Writer
 	t0     time.Time
@@ -141,7 +140,7 @@ type demo struct {
 
 // Run plays the demo. Harness problems (no IPVS, a namespace that cannot be made) end it
 // through tb; the product's behaviour is reported in the Result.
-func Run(tb testing.TB, o Options) *Result {
+func Run(tb lab.TB, o Options) *Result {
 	tb.Helper()
 	if o.Out == nil {
 		o.Out = os.Stdout

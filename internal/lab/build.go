@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -35,7 +34,7 @@ const binMaxAge = 24 * time.Hour
 // executable. It needs the go tool on PATH (go test provides it) but not root. On a cold Go
 // build cache the first call also compiles the standard library for CGO_ENABLED=0 -trimpath
 // (40 s was seen on a loaded 2-CPU VM); later calls, and later test runs, take a second.
-func Build(tb testing.TB, pkg string) string {
+func Build(tb TB, pkg string) string {
 	tb.Helper()
 	v, _ := builds.LoadOrStore(pkg, new(build))
 	b := v.(*build)

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/sysctl"
@@ -68,7 +67,7 @@ func (h *Host) Run(args ...string) (string, error) {
 }
 
 // MustRun is Run that fails tb on error.
-func (h *Host) MustRun(tb testing.TB, args ...string) string {
+func (h *Host) MustRun(tb TB, args ...string) string {
 	tb.Helper()
 	out, err := h.Run(args...)
 	if err != nil {

@@ -27,7 +27,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/hadirector/hadirector/internal/privtest"
@@ -35,7 +34,7 @@ import (
 
 // Lab is one LAN: a switch namespace with a bridge and the hosts plugged into it.
 type Lab struct {
-	tb  testing.TB
+	tb  TB
 	id  string // "hd" + random; the prefix of every namespace name
 	sw  string // switch namespace
 	dir string // process logs
@@ -60,7 +59,7 @@ var stale sync.Once
 // New creates an empty LAN (a switch namespace with a bridge) and registers a cleanup that
 // kills every process started in it and deletes every namespace it made. It skips the test
 // (or fails it under HADIRECTOR_REQUIRE_PRIV=1) when not root or when ip or tc is missing.
-func New(tb testing.TB) *Lab {
+func New(tb TB) *Lab {
 	tb.Helper()
 	privtest.Root(tb)
 	privtest.Tool(tb, "ip")

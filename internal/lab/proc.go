@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
 
@@ -33,7 +32,7 @@ const killWait = 5 * time.Second
 // (the whole group) when tb ends or the lab is cleaned up, whichever comes first; if tb has
 // failed by then, the tail of its output goes to the test log. The process also gets SIGKILL
 // if the test binary dies. For environment variables use `env K=V cmd ...`.
-func (h *Host) Start(tb testing.TB, name string, args ...string) *Proc {
+func (h *Host) Start(tb TB, name string, args ...string) *Proc {
 	tb.Helper()
 	l := h.lab
 	if len(args) == 0 {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -23,7 +22,7 @@ import (
 // the namespace and served from goroutines of this process: accepted sockets belong to the
 // namespace of their listener.
 type NameServer struct {
-	tb     testing.TB
+	tb     TB
 	h      *Host
 	ports  []int
 	status atomic.Int32 // the HTTP status of the answers; 0: 200
@@ -38,7 +37,7 @@ func (s *NameServer) SetStatus(code int) { s.status.Store(int32(code)) }
 
 // ServeName starts a NameServer on the given TCP ports (IPv4, every address) and stops it
 // when tb ends.
-func (h *Host) ServeName(tb testing.TB, ports ...int) *NameServer {
+func (h *Host) ServeName(tb TB, ports ...int) *NameServer {
 	tb.Helper()
 	s := &NameServer{tb: tb, h: h, ports: ports}
 	s.Start()
@@ -89,7 +88,7 @@ func (s *NameServer) Stop() {
 
 // Netlink returns an rtnetlink handle of the host's namespace, closed when tb ends: for
 // polling addresses and neighbours without starting `ip` each time.
-func (h *Host) Netlink(tb testing.TB) *netlink.Handle {
+func (h *Host) Netlink(tb TB) *netlink.Handle {
 	tb.Helper()
 	ns, err := netns.GetFromPath("/run/netns/" + h.ns)
 	if err != nil {

@@ -1,7 +1,6 @@
 package lab
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,19 +8,17 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
-	"testing"
 )
 
-// Standalone runs fn with a testing.TB for a program that is not a test (a benchmark
-// command, a demo), so the lab can be used there exactly as in tests: Fatal ends fn, Skip
-// (no root, a missing tool) ends it too, Error marks it failed, and the cleanups registered
-// through the TB — processes, namespaces, temp dirs — run, newest first, when fn returns or
-// panics. Log output goes to w. The error is non-nil if fn failed, skipped or panicked.
+// Standalone runs fn with a [TB] for a program that is not a test (a benchmark command, a
+// demo), so the lab can be used there exactly as in tests: Fatal and Skipf end fn, Errorf
+// marks it failed, and the cleanups registered through the TB — processes, namespaces, temp
+// dirs — run, newest first, when fn returns or panics. Log output goes to w. The error is
+// non-nil if fn failed, skipped or panicked; it wraps [ErrSkipped] when fn skipped.
 //
-// As in a test, call the TB's Fatal and Skip methods only from fn's own goroutine.
-func Standalone(name string, w io.Writer, fn func(tb testing.TB)) error {
+// As in a test, call the TB's Fatal, Fatalf and Skipf only from fn's own goroutine.
+func Standalone(name string, w io.Writer, fn func(tb TB)) error {
 	s := &standalone{name: name, w: w}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
 	func() {
 		defer func() {
 			if v := recover(); v != nil {
@@ -32,7 +29,6 @@ func Standalone(name string, w io.Writer, fn func(tb testing.TB)) error {
 		}()
 		fn(s)
 	}()
-	s.cancel()
 	s.runCleanups()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -45,17 +41,14 @@ func Standalone(name string, w io.Writer, fn func(tb testing.TB)) error {
 	return nil
 }
 
-// standaloneExit is the panic value with which FailNow and SkipNow leave fn.
+// standaloneExit is the panic value with which Fatal, Fatalf and Skipf leave fn.
 type standaloneExit struct{}
 
-// standalone implements testing.TB outside a test. The embedded interface is nil: it only
-// supplies the unexported method; every method the lab and its callers use is defined here.
+// standalone is Standalone's TB. It implements the whole interface itself, so no method a
+// caller can reach is missing.
 type standalone struct {
-	testing.TB
-	name   string
-	w      io.Writer
-	ctx    context.Context
-	cancel context.CancelFunc
+	name string
+	w    io.Writer
 
 	mu       sync.Mutex
 	cleanups []func()
@@ -64,32 +57,25 @@ type standalone struct {
 	msgs     []string // errors and skip reasons, for the returned error
 }
 
-func (s *standalone) Name() string                      { return s.name }
+var _ TB = (*standalone)(nil)
+
 func (s *standalone) Helper()                           {}
-func (s *standalone) Context() context.Context          { return s.ctx }
-func (s *standalone) Output() io.Writer                 { return s.w }
-func (s *standalone) Attr(key, value string)            { s.Logf("attr %s=%s", key, value) }
-func (s *standalone) Log(args ...any)                   { s.log(fmt.Sprintln(args...)) }
 func (s *standalone) Logf(format string, args ...any)   { s.log(fmt.Sprintf(format, args...)) }
-func (s *standalone) Error(args ...any)                 { s.fail(fmt.Sprintln(args...)) }
 func (s *standalone) Errorf(format string, args ...any) { s.fail(fmt.Sprintf(format, args...)) }
-func (s *standalone) Fatal(args ...any)                 { s.fail(fmt.Sprintln(args...)); s.FailNow() }
+
+func (s *standalone) Fatal(args ...any) {
+	s.fail(fmt.Sprintln(args...))
+	panic(standaloneExit{})
+}
+
 func (s *standalone) Fatalf(format string, args ...any) {
 	s.fail(fmt.Sprintf(format, args...))
-	s.FailNow()
+	panic(standaloneExit{})
 }
-func (s *standalone) Skip(args ...any) { s.skip(fmt.Sprintln(args...)); s.SkipNow() }
+
 func (s *standalone) Skipf(format string, args ...any) {
 	s.skip(fmt.Sprintf(format, args...))
-	s.SkipNow()
-}
-func (s *standalone) FailNow() { s.Fail(); panic(standaloneExit{}) }
-func (s *standalone) SkipNow() { panic(standaloneExit{}) }
-
-func (s *standalone) Fail() {
-	s.mu.Lock()
-	s.failed = true
-	s.mu.Unlock()
+	panic(standaloneExit{})
 }
 
 func (s *standalone) Failed() bool {
@@ -98,18 +84,13 @@ func (s *standalone) Failed() bool {
 	return s.failed
 }
 
-func (s *standalone) Skipped() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.skipped
-}
-
 func (s *standalone) Cleanup(f func()) {
 	s.mu.Lock()
 	s.cleanups = append(s.cleanups, f)
 	s.mu.Unlock()
 }
 
+// TempDir makes a new directory on each call, removed with the other cleanups.
 func (s *standalone) TempDir() string {
 	dir, err := os.MkdirTemp("", "hadirector-"+sanitize(s.name)+"-")
 	if err != nil {
@@ -117,40 +98,6 @@ func (s *standalone) TempDir() string {
 	}
 	s.Cleanup(func() { _ = os.RemoveAll(dir) })
 	return dir
-}
-
-// ArtifactDir is a TempDir that is kept (a test's artifacts outlive it).
-func (s *standalone) ArtifactDir() string {
-	dir, err := os.MkdirTemp("", "hadirector-"+sanitize(s.name)+"-artifacts-")
-	if err != nil {
-		s.Fatalf("ArtifactDir: %v", err)
-	}
-	return dir
-}
-
-func (s *standalone) Setenv(key, value string) {
-	prev, had := os.LookupEnv(key)
-	if err := os.Setenv(key, value); err != nil {
-		s.Fatalf("Setenv: %v", err)
-	}
-	s.Cleanup(func() {
-		if had {
-			_ = os.Setenv(key, prev)
-		} else {
-			_ = os.Unsetenv(key)
-		}
-	})
-}
-
-func (s *standalone) Chdir(dir string) {
-	prev, err := os.Getwd()
-	if err == nil {
-		err = os.Chdir(dir)
-	}
-	if err != nil {
-		s.Fatalf("Chdir: %v", err)
-	}
-	s.Cleanup(func() { _ = os.Chdir(prev) })
 }
 
 func (s *standalone) log(msg string) {

@@ -7,14 +7,21 @@ package privtest
 import (
 	"os"
 	"os/exec"
-	"testing"
 )
+
+// TB is what a gate needs of a test: a *testing.T, or the lab's TB for programs that are
+// not tests.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
 
 // Required reports whether missing facilities must fail tests instead of skipping them.
 func Required() bool { return os.Getenv("HADIRECTOR_REQUIRE_PRIV") == "1" }
 
 // Need skips (or, when Required, fails) t unless ok; reason says what is missing.
-func Need(t testing.TB, ok bool, reason string) {
+func Need(t TB, ok bool, reason string) {
 	t.Helper()
 	if ok {
 		return
@@ -26,13 +33,13 @@ func Need(t testing.TB, ok bool, reason string) {
 }
 
 // Root requires uid 0.
-func Root(t testing.TB) {
+func Root(t TB) {
 	t.Helper()
 	Need(t, os.Geteuid() == 0, "needs root")
 }
 
 // Tool requires an executable on PATH and returns its path.
-func Tool(t testing.TB, name string) string {
+func Tool(t TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	Need(t, err == nil, name+" is not installed")
