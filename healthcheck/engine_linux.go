@@ -17,25 +17,34 @@ import (
 // reads each outcome (the event itself; SO_ERROR for the reason of a failure), closes the
 // socket and reports: fewer system calls than net.Dialer, no goroutine per check, and no
 // poller wake-ups per check (README.md, "Design notes"). The engine's epoll instance is
-// itself waited on through the Go runtime's poller, and its timeouts are runtime timers
-// (the file's read deadline), so the engine never blocks a thread in a system call: a
-// thread blocked in one keeps the runtime's monitor thread polling every 20 µs, and on a
-// slow CPU that costs more than the checks.
+// itself waited on through the Go runtime's poller, so the engine never blocks a thread in
+// a system call: a thread blocked in one keeps the runtime's monitor thread polling every
+// 20 µs, and on a slow CPU that costs more than the checks.
+//
+// Time is the Monitor's Clock: deadlines are its times, every reading is its Now, and the
+// earliest deadline is one of its timers, which a small goroutine turns into a wake-up of
+// the loop (a read deadline in the past). So a test's fake clock times TCP checks out
+// through this same code. Under the system clock that costs one goroutine hop per timer
+// firing, about once per timeout, not per check.
 //
 // A check that reaches its deadline takes a last look at its socket (getpeername) before it
 // is called a timeout: a connection established in time but noticed late, by a process
 // short of CPU, is a success.
 type connEngine struct {
-	epfd int
-	file *os.File // epfd, for the runtime poller
-	raw  syscall.RawConn
+	epfd  int
+	file  *os.File // epfd, for the runtime poller
+	raw   syscall.RawConn
+	clock Clock
 
 	mu     sync.Mutex
 	ops    map[int]*connOp  // by socket
 	queue  minHeap[*connOp] // by deadline
-	wakeAt time.Time        // the read deadline the loop waits with; zero: none
+	timer  Timer            // armed for wakeAt
+	wakeAt time.Time        // when the loop wakes for deadlines; zero: never
 	stop   bool
-	done   chan struct{}
+	done   chan struct{} // closed when the loop has returned
+	quit   chan struct{} // closed by close: the waker returns
+	woken  chan struct{} // closed when the waker has returned
 }
 
 type connOp struct {
@@ -45,7 +54,8 @@ type connOp struct {
 	report   func(err error, end time.Time)
 }
 
-func newConnEngine() (*connEngine, error) {
+// newConnEngine starts an engine that keeps clk's time.
+func newConnEngine(clk Clock) (*connEngine, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
@@ -61,12 +71,40 @@ func newConnEngine() (*connEngine, error) {
 		f.Close()
 		return nil, err
 	}
-	e := &connEngine{epfd: epfd, file: f, raw: raw, ops: map[int]*connOp{}, done: make(chan struct{})}
+	e := &connEngine{epfd: epfd, file: f, raw: raw, clock: clk, ops: map[int]*connOp{},
+		done: make(chan struct{}), quit: make(chan struct{}), woken: make(chan struct{})}
 	e.queue = newMinHeap(
 		func(a, b *connOp) bool { return a.deadline.Before(b.deadline) },
 		func(op *connOp, i int) { op.index = i })
+	e.timer = clk.NewTimer(time.Hour)
+	e.timer.Stop()
+	go e.waker()
 	go e.loop()
 	return e, nil
+}
+
+// waker wakes the loop whenever the timer fires. A firing that the loop has already seen
+// past (it re-armed meanwhile) only costs the loop a look.
+func (e *connEngine) waker() {
+	defer close(e.woken)
+	for {
+		select {
+		case <-e.timer.C():
+			e.file.SetReadDeadline(time.Unix(1, 0))
+		case <-e.quit:
+			return
+		}
+	}
+}
+
+// arm makes the loop wake at t (zero: only for events). e.mu is held.
+func (e *connEngine) arm(t time.Time) {
+	e.wakeAt = t
+	if t.IsZero() {
+		e.timer.Stop()
+		return
+	}
+	e.timer.Reset(t.Sub(e.clock.Now()))
 }
 
 // supports reports whether the engine can check addr from bindTo.
@@ -80,7 +118,7 @@ func (e *connEngine) supports(addr netip.AddrPort, bindTo netip.Addr) bool {
 func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time.Time, report func(err error, end time.Time)) {
 	fd, err := openConnect(addr, bindTo)
 	if fd < 0 {
-		report(err, time.Now())
+		report(err, e.clock.Now())
 		return
 	}
 	op := &connOp{fd: fd, deadline: deadline, report: report}
@@ -88,7 +126,7 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 	if e.stop {
 		e.mu.Unlock()
 		rawClose(fd)
-		report(errEngineStopped, time.Now())
+		report(errEngineStopped, e.clock.Now())
 		return
 	}
 	// Registered under the lock, so the loop cannot see the socket's event (or let the
@@ -97,7 +135,7 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 	if err := rawEpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		e.mu.Unlock()
 		rawClose(fd)
-		report(os.NewSyscallError("epoll_ctl", err), time.Now())
+		report(os.NewSyscallError("epoll_ctl", err), e.clock.Now())
 		return
 	}
 	e.ops[fd] = op
@@ -105,8 +143,7 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 	if e.wakeAt.IsZero() || deadline.Before(e.wakeAt) {
 		// The loop would sleep past this deadline (usually not: timeouts are alike and
 		// checks start in order).
-		e.wakeAt = deadline
-		e.file.SetReadDeadline(deadline)
+		e.arm(deadline)
 	}
 	e.mu.Unlock()
 }
@@ -129,18 +166,16 @@ func (e *connEngine) loop() {
 			return
 		}
 		// Waking before the earliest deadline is harmless (the loop looks and sleeps
-		// again); re-arming the deadline costs clock reads and timer work. So the deadline
-		// moves only when it has passed or a check needs an earlier one: about once per
+		// again); re-arming the timer costs a clock read and timer work. So the timer
+		// moves only when it has fired or a check needs an earlier one: about once per
 		// timeout under steady load, not once per wake-up.
 		switch {
 		case e.queue.Len() == 0:
 			if !e.wakeAt.IsZero() && !e.wakeAt.After(now) {
-				e.wakeAt = time.Time{}
-				e.file.SetReadDeadline(e.wakeAt)
+				e.arm(time.Time{})
 			}
 		case e.wakeAt.IsZero() || e.queue.Min().deadline.Before(e.wakeAt) || !e.wakeAt.After(now):
-			e.wakeAt = e.queue.Min().deadline
-			e.file.SetReadDeadline(e.wakeAt)
+			e.arm(e.queue.Min().deadline)
 		}
 		e.mu.Unlock()
 
@@ -149,10 +184,16 @@ func (e *connEngine) loop() {
 			n, _ = rawEpollPoll(int(fd), events)
 			return n > 0
 		})
-		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
-			return // the file was closed
+		if err != nil {
+			if !errors.Is(err, os.ErrDeadlineExceeded) {
+				return // the file was closed
+			}
+			// The waker's wake-up (or close's). It is cleared before the clock is read, so
+			// that a firing after the clear wakes the loop again and one before it is
+			// seen in now.
+			e.file.SetReadDeadline(time.Time{})
 		}
-		now = time.Now()
+		now = e.clock.Now()
 		e.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
 			op := e.ops[int(ev.Fd)]
@@ -205,14 +246,17 @@ func (e *connEngine) close() {
 	e.file.SetReadDeadline(time.Unix(1, 0))
 	e.mu.Unlock()
 	<-e.done
+	close(e.quit)
+	<-e.woken
 	e.mu.Lock()
+	e.timer.Stop()
 	ops := e.queue.Clear()
 	e.ops = map[int]*connOp{}
 	for _, op := range ops {
 		unix.Close(op.fd)
 	}
 	e.mu.Unlock()
-	now := time.Now()
+	now := e.clock.Now()
 	for _, op := range ops {
 		op.report(errEngineStopped, now)
 	}

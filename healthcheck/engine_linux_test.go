@@ -2,9 +2,11 @@ package healthcheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +40,7 @@ func fullListener(t *testing.T) (netip.AddrPort, bool) {
 }
 
 func TestConnEngine(t *testing.T) {
-	e, err := newConnEngine()
+	e, err := newConnEngine(SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func TestConnEngine(t *testing.T) {
 // TestConnEngineLastLook: a connection established before the deadline but looked at after
 // it is a success.
 func TestConnEngineLastLook(t *testing.T) {
-	e, err := newConnEngine()
+	e, err := newConnEngine(SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +188,7 @@ func TestConnEngineIPv6(t *testing.T) {
 	if err != nil {
 		t.Skipf("no IPv6 loopback here: %v", err)
 	}
-	e, err := newConnEngine()
+	e, err := newConnEngine(SystemClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,4 +207,125 @@ func TestConnEngineIPv6(t *testing.T) {
 			t.Errorf("%s from ::1: %v, want success %v", c.addr, err, c.ok)
 		}
 	}
+}
+
+// TestConnEngineFakeClock: the engine keeps the time of its clock. A connect that can only
+// time out ends when the clock reaches its deadline, however little real time passed, and
+// outcomes carry the clock's time.
+func TestConnEngineFakeClock(t *testing.T) {
+	full, ok := fullListener(t)
+	if !ok {
+		t.Skip("the kernel kept accepting on a backlog-0 listener")
+	}
+	clk := newFakeClock()
+	e, err := newConnEngine(clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	type outcome struct {
+		err error
+		end time.Time
+	}
+	timedOut := make(chan outcome, 1)
+	e.start(full, netip.Addr{}, epoch.Add(time.Hour), func(err error, end time.Time) { timedOut <- outcome{err, end} })
+	up := newTCPServer(t)
+	connected := make(chan outcome, 1)
+	e.start(up.addr(t), netip.Addr{}, epoch.Add(2*time.Hour), func(err error, end time.Time) { connected <- outcome{err, end} })
+	select {
+	case o := <-connected:
+		if o.err != nil || !o.end.Equal(epoch) {
+			t.Errorf("connect to a listener: %v at %v, want success at %v", o.err, o.end, epoch)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connect to a listener not reported")
+	}
+	select {
+	case o := <-timedOut:
+		t.Fatalf("reported before the clock moved: %v at %v", o.err, o.end)
+	default:
+	}
+	waitFor(t, 5*time.Second, func() bool { ok, next, _ := clk.waiting(); return ok && next.Equal(epoch.Add(time.Hour)) })
+	clk.Advance(time.Hour)
+	select {
+	case o := <-timedOut:
+		if !errors.Is(o.err, os.ErrDeadlineExceeded) || !o.end.Equal(epoch.Add(time.Hour)) {
+			t.Errorf("got %v at %v, want a timeout at %v", o.err, o.end, epoch.Add(time.Hour))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no timeout 10 s after the fake clock passed the deadline")
+	}
+}
+
+// TestMonitorEngineFakeClock: under a test's clock the Monitor runs TCP checks on the
+// engine, as in production: a check of a backend that never answers times out when the
+// fake clock passes its hour-long timeout, with no real wait.
+func TestMonitorEngineFakeClock(t *testing.T) {
+	full, ok := fullListener(t)
+	if !ok {
+		t.Skip("the kernel kept accepting on a backlog-0 listener")
+	}
+	h := newHarness(t, Options{})
+	a := ID{Service: "192.0.2.100:80/tcp", Backend: full}
+	if err := h.m.Set([]Target{{ID: a, Checker: &TCP{Addr: full}, Interval: 2 * time.Hour, Timeout: time.Hour, Fall: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	slot := h.start.Add(Phase(a, 2*time.Hour))
+	h.clk.Set(slot)
+	// The check is in flight and the engine waits for its deadline: the earliest timer.
+	waitFor(t, 5*time.Second, func() bool {
+		ok, next, _ := h.clk.waiting()
+		return ok && next.Equal(slot.Add(time.Hour)) && h.m.Counters().InFlight == 1
+	})
+	h.clk.Set(slot.Add(time.Hour))
+	waitFor(t, 10*time.Second, func() bool { return len(h.resultsFor(a)) == 1 })
+	r := h.resultsFor(a)[0]
+	if ReasonOf(r.Err) != ReasonTimeout || !r.Started.Equal(slot) || r.Duration != time.Hour {
+		t.Errorf("result %+v (err %v), want a timeout started at %v after 1h", r, r.Err, slot)
+	}
+	h.quiet()
+	if tr := h.transitions(); len(tr) != 1 || tr[0].Up {
+		t.Errorf("transitions %+v, want one down", tr)
+	}
+}
+
+// BenchmarkConnEngine measures one TCP check on the engine, as the Monitor runs them,
+// against a loopback listener in the same process (the CPU per op covers both ends).
+func BenchmarkConnEngine(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	addr, err := netipAddrPort(ln.Addr())
+	if err != nil {
+		b.Fatal(err)
+	}
+	clk := SystemClock{}
+	e, err := newConnEngine(clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.close()
+	done := make(chan error, 1)
+	report := func(err error, _ time.Time) { done <- err }
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		e.start(addr, netip.Addr{}, clk.Now().Add(time.Second), report)
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }

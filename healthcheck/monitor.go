@@ -326,6 +326,9 @@ type job struct {
 	dispatched time.Time
 }
 
+// openEngine is newConnEngine; a test replaces it to make it fail.
+var openEngine = newConnEngine
+
 // Run checks the targets until ctx is cancelled, then waits for the checks in flight to
 // end, delivers the transitions still queued and returns nil. It must not be called twice
 // at once.
@@ -358,11 +361,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 	}()
 
-	// TCP checks go through the connection engine where it exists; it keeps real time, so
-	// it is not used under a test's clock.
-	var eng *connEngine
-	if _, real := m.clock.(SystemClock); real {
-		eng, _ = newConnEngine()
+	// TCP checks go through the connection engine where it exists, on the Monitor's clock.
+	// Without one they run on goroutines, as on other systems.
+	eng, err := openEngine(m.clock)
+	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
+		m.log.Warn("TCP checks run on goroutines: no connection engine", "err", err)
 	}
 	var wg sync.WaitGroup
 	var starters *connStarters
@@ -407,7 +410,9 @@ loop:
 		d := time.Hour
 		if !next.IsZero() {
 			d = next.Sub(m.clock.Now())
-			if eng != nil {
+			// Only under the real clock: a test's clock moves when the test says, and its
+			// checks start on their slots exactly.
+			if _, real := m.clock.(SystemClock); real && eng != nil {
 				if d <= 0 {
 					// Behind schedule: more checks are due already, and sleeping would
 					// idle the CPU the checker is short of. Let the other goroutines
@@ -541,11 +546,11 @@ func (s *connStarters) start(jobs []job) {
 }
 
 func (s *connStarters) run(jobs []job) {
-	// One reading of the wall clock per batch: time.Since reads only the monotonic clock,
+	// One full reading of the clock per batch: later ones need only the monotonic clock,
 	// and under emulation, where the clock is a device, each reading is a system call.
-	base := time.Now()
+	base := s.m.clock.Now()
 	for _, j := range jobs {
-		s.m.connect(s.ctx, s.eng, j, j.checker.(*TCP), base.Add(time.Since(base)))
+		s.m.connect(s.ctx, s.eng, j, j.checker.(*TCP), since(s.m.clock, base))
 	}
 }
 

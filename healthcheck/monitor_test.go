@@ -709,3 +709,30 @@ func TestMonitorDefaults(t *testing.T) {
 		t.Errorf("check deadline %v away, want the 10s interval", gotTimeout)
 	}
 }
+
+// TestMonitorLogsEngineError: when the TCP connection engine cannot be made, Run says so
+// in the log (and TCP checks still run, on goroutines).
+func TestMonitorLogsEngineError(t *testing.T) {
+	failing := func(Clock) (*connEngine, error) { return nil, errors.New("epoll_create1: too many open files") }
+	defer func(f func(Clock) (*connEngine, error)) { openEngine = f }(openEngine)
+	openEngine = failing
+	var buf bytes.Buffer
+	var bmu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(lockedWriter{&bmu, &buf}, nil))
+	h := newHarness(t, Options{Log: log})
+	if err := h.m.Set([]Target{{ID: id(1), Checker: newScript("T"), Interval: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.stop()
+	bmu.Lock()
+	defer bmu.Unlock()
+	var rec map[string]any
+	if err := json.Unmarshal(bytes.TrimSpace(buf.Bytes()), &rec); err != nil {
+		t.Fatalf("log %q: %v", buf.String(), err)
+	}
+	if rec["level"] != "WARN" || !strings.Contains(rec["msg"].(string), "no connection engine") ||
+		rec["err"] != "epoll_create1: too many open files" {
+		t.Errorf("log record %v", rec)
+	}
+}

@@ -1,6 +1,7 @@
 package healthcheck
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"unsafe"
 
@@ -45,18 +46,25 @@ type rawSockaddr struct {
 func makeSockaddr(ip netip.Addr, port uint16) *rawSockaddr {
 	var sa rawSockaddr
 	ip = ip.Unmap()
-	p := [2]byte{byte(port >> 8), byte(port)}
 	if ip.Is4() {
 		sa.four = true
 		sa.in4.Family = unix.AF_INET
 		sa.in4.Addr = ip.As4()
-		sa.in4.Port = *(*uint16)(unsafe.Pointer(&p))
+		sa.in4.Port = htons(port)
 		return &sa
 	}
 	sa.in6.Family = unix.AF_INET6
 	sa.in6.Addr = ip.As16()
-	sa.in6.Port = *(*uint16)(unsafe.Pointer(&p))
+	sa.in6.Port = htons(port)
 	return &sa
+}
+
+// htons returns the uint16 whose bytes in memory are port in network order, as the
+// sin_port and sin6_port fields want it, on a host of either byte order.
+func htons(port uint16) uint16 {
+	var b [2]byte
+	binary.BigEndian.PutUint16(b[:], port)
+	return binary.NativeEndian.Uint16(b[:])
 }
 
 func (sa *rawSockaddr) family() int {
