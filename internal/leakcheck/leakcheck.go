@@ -95,27 +95,21 @@ func goroutines() []goroutine {
 	return out
 }
 
-// ignored are goroutines that are not the code's to end: the test framework's, and
-// process-wide ones the runtime and standard library start once and keep.
+// ignoredFuncs mark goroutines that are not the code's to end: the test framework's
+// own, and the os/signal loop the standard library starts once per process.
 var ignoredFuncs = []string{
 	"testing.tRunner(",
 	"testing.(*T).Run(",
-	"testing.(*T).Parallel(",
 	"testing.runTests(",
 	"testing.(*M).",
 	"testing.(*F).",
-	"testing.runFuzzing(",
 	"os/signal.signal_recv(",
 	"os/signal.loop(",
-	"runtime.goexit0(",
-	"runtime.ensureSigM.",
-	"runtime/trace.",
 }
 
+// ignored reports whether any frame of stack is one of ignoredFuncs (frames start a line;
+// "created by" lines do not match).
 func ignored(stack string) bool {
-	// The first frame after the header line is the function the goroutine is in; the
-	// last "created by" names who started it. A goroutine is ignored when any frame is
-	// one of the framework's own loops.
 	for _, f := range ignoredFuncs {
 		if strings.Contains(stack, "\n"+f) {
 			return true
