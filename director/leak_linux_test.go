@@ -22,7 +22,7 @@ import (
 	"github.com/hadirector/hadirector/vrrp"
 )
 
-// InNetns runs the test named by the caller again, in a child process with a network
+// inNetns runs the test named by the caller again, in a child process with a network
 // namespace of its own (the whole process: the director's sockets, netlink handles and
 // raw sockets all open there), and fails unless it passed. It returns true in the child,
 // where the test goes on.
@@ -84,12 +84,12 @@ func vethLab(t *testing.T) {
 	}
 }
 
-// TestRunJoinsGoroutines: every goroutine the director starts has ended when Run returns —
-// the status and metrics servers (with a client connection open on each), the GARP repeat
-// timers of a master (garp_master_delay and garp_master_refresh pending, and the burst
-// that answers a lower-priority master), the receivers, the effects workers, the tracking
-// and the hook runner. The check is taken right after Run returns and allows nothing
-// that runs on after it.
+// TestRunJoinsGoroutines: the whole director, on a veth pair in a namespace of its own:
+// once Run has returned, nothing it started still runs — the status and metrics servers
+// (with a client connection open on each), the GARP repeat timers of a master
+// (garp_master_delay and garp_master_refresh pending, and the burst that answers a
+// lower-priority master), the receivers, the effects workers, the link tracking and the
+// hook runner — and the status socket and the metrics port are free.
 func TestRunJoinsGoroutines(t *testing.T) {
 	if !inNetns(t) {
 		return
