@@ -245,6 +245,7 @@ type effects struct {
 	sp         *spec           // the latest spec seen by the worker
 	after      <-chan struct{} // set by a reload: the replaced instance's worker must finish first
 	cancelGARP context.CancelFunc
+	timers     sync.WaitGroup // the GARP repeat timers; the worker waits for them before done
 }
 
 func newEffects(in *instance) *effects {
@@ -285,6 +286,10 @@ func (e *effects) wait(d time.Duration) bool {
 
 func (e *effects) run(ctx context.Context) {
 	defer close(e.done)
+	// The repeat timers live on ctx: they end, and are waited for, with the worker.
+	ctx, cancel := context.WithCancel(ctx)
+	defer e.timers.Wait()
+	defer cancel()
 	if e.after != nil {
 		// The instance this one replaces is still withdrawing the same VIPs.
 		select {
@@ -294,11 +299,6 @@ func (e *effects) run(ctx context.Context) {
 			return
 		}
 	}
-	defer func() {
-		if e.cancelGARP != nil {
-			e.cancelGARP()
-		}
-	}()
 	for {
 		e.mu.Lock()
 		q := e.queue
@@ -516,7 +516,9 @@ func (in *instance) naRouter(sp *spec, log *slog.Logger) bool {
 // and (see superseded) claims nothing after that, so a burst one advert interval later
 // is the last word and the LAN points back at us.
 func (e *effects) reannounce(ctx context.Context, d time.Duration) {
+	e.timers.Add(1)
 	go func() {
+		defer e.timers.Done()
 		select {
 		case <-ctx.Done():
 		case <-time.After(d):
@@ -534,7 +536,9 @@ func (e *effects) scheduleGARP(ctx context.Context) {
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	e.cancelGARP = cancel
+	e.timers.Add(1)
 	go func() {
+		defer e.timers.Done()
 		if delay > 0 {
 			select {
 			case <-gctx.Done():

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/hadirector/hadirector/config"
@@ -197,18 +198,68 @@ func (d *Director) serveStatus(ctx context.Context, path string) error {
 			fmt.Fprintf(w, "%sed %s on %s\n", verb, rs, vs)
 		})
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	d.wg.Add(1)
 	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	go func() {
+		defer d.wg.Done()
 		defer os.Remove(path)
-		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := serveHTTP(ctx, l, mux); err != nil {
 			d.log.Error("status socket", "err", err)
 		}
 	}()
 	return nil
+}
+
+// serveHTTP serves h on l until ctx ends, then closes the server and returns once its
+// handlers have returned, so nothing of the server runs on after the director stops.
+func serveHTTP(ctx context.Context, l net.Listener, h http.Handler) error {
+	var hs handlers
+	srv := &http.Server{Handler: hs.wrap(h), ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		srv.Close()
+		err = <-served
+	case err = <-served:
+		srv.Close()
+	}
+	// http.Server.Close does not wait for the handlers it interrupts.
+	hs.close()
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// handlers counts the requests being handled; once closed it refuses new ones, so the
+// wait cannot race with a request that arrives as the server closes.
+type handlers struct {
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (hs *handlers) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hs.mu.Lock()
+		if hs.closed {
+			hs.mu.Unlock()
+			http.Error(w, errStopped.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		hs.wg.Add(1)
+		hs.mu.Unlock()
+		defer hs.wg.Done()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (hs *handlers) close() {
+	hs.mu.Lock()
+	hs.closed = true
+	hs.mu.Unlock()
+	hs.wg.Wait()
 }
 
 // listenPrivate listens on a unix socket at path that only its owner (root) can connect

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -51,12 +52,18 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Every goroutine started here ends before run returns (the deferred Wait runs
+	// last, after stop has cancelled ctx): nothing of the daemon outlives the command.
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
+	wg.Add(3)
 	go func() {
+		defer wg.Done()
 		for {
 			select {
 			case <-ctx.Done():
@@ -72,8 +79,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}()
-	go watchdog(ctx, d, log)
+	go func() { defer wg.Done(); watchdog(ctx, d, log) }()
 	go func() {
+		defer wg.Done()
 		<-ctx.Done()
 		sdNotify(log, daemon.SdNotifyStopping)
 	}()
