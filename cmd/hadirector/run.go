@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 
@@ -52,10 +53,21 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Every goroutine started here ends before run returns (the deferred Wait runs
+	// Every goroutine started here ends before run returns (the deferred wait runs
 	// last, after stop has cancelled ctx): nothing of the daemon outlives the command.
+	// The one thing that can hold them is a notify socket nobody reads (STOPPING=1 blocks
+	// while its queue is full): a stopping daemon waits for it at most stopWait, then says so
+	// and exits, rather than hanging a shutdown on its supervisor.
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(stopWait):
+			log.Warn("exiting without the systemd notification: its socket took nothing for "+stopWait.String(), "socket", os.Getenv("NOTIFY_SOCKET"))
+		}
+	}()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	sigs := make(chan os.Signal, 4)
@@ -92,6 +104,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) error {
 	log.Info("stopped")
 	return nil
 }
+
+// stopWait bounds how long a stopping daemon waits for its last systemd notification.
+const stopWait = 10 * time.Second
 
 // reload re-reads the file on SIGHUP. A file with any problem is not applied at all: every
 // problem is logged and the running configuration stays as it was.
