@@ -36,16 +36,7 @@ if [ "$check" = 1 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
-as_root() {
-	if [ "$(id -u)" = 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-		sudo -n env DEBIAN_FRONTEND=noninteractive "$@"
-	else
-		echo "deps.sh: need root to install:$missing" >&2
-		return 1
-	fi
-}
+. "$(dirname "$0")/as-root.sh"
 echo "deps.sh: apt-get update; installing$missing" >&2
 as_root apt-get -o DPkg::Lock::Timeout=120 update -qq >&2
 # shellcheck disable=SC2086 # word splitting is the point

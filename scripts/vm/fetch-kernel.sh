@@ -1,7 +1,7 @@
 #!/bin/sh
 # fetch-kernel.sh — make sure the host can boot the IPVS test VM, and fetch Debian's cloud kernel.
 #
-# Installs the host packages the VM harness uses when they are missing (needs root or
+# Installs the host packages the VM harness uses when they are missing (scripts/deps.sh; root or
 # password-less sudo), resolves the kernel that linux-image-cloud-amd64 currently depends on
 # (the ABI number changes over time: never pin it), downloads and unpacks it into
 # ${XDG_CACHE_HOME:-$HOME/.cache}/hadirector/vm/<version>/kernel, and reuses that cache when it
@@ -37,16 +37,7 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/hadirector/vm"
 meta=linux-image-cloud-amd64
 export DEBIAN_FRONTEND=noninteractive
 
-as_root() {
-	if [ "$(id -u)" = 0 ]; then
-		"$@"
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-		sudo -n env DEBIAN_FRONTEND=noninteractive "$@"
-	else
-		echo "fetch-kernel.sh: need root to run: $*" >&2
-		return 1
-	fi
-}
+. "$(dirname "$0")/../as-root.sh"
 
 updated=0
 apt_update() {
