@@ -61,6 +61,12 @@ type Director struct {
 	files       []*trackFile
 	lvs         *lvsState // nil without virtual servers
 
+	// reloadMu serializes reloads: between a reload's plan (on the loop) and its swap
+	// (on the loop again) only that reload changes the instances and sockets.
+	reloadMu sync.Mutex
+	// prepareFn is prepare; tests wrap it.
+	prepareFn func(in *instance, hp *hostPrep) error
+
 	events  chan func(now time.Time)
 	stopped chan struct{} // closed when the loop has ended: nothing queued runs any more
 
@@ -143,6 +149,7 @@ func New(o Options) (*Director, error) {
 		events:  make(chan func(time.Time), 1024),
 		stopped: make(chan struct{}),
 	}
+	d.prepareFn = d.prepare
 	if d.scripts, err = d.newScripts(o.Config); err != nil {
 		return nil, err
 	}
@@ -232,18 +239,23 @@ func (d *Director) Run(ctx context.Context) (err error) {
 	defer loopEnded() // runs first: on an early return too
 	mode := d.cfg.Mode()
 	d.log.Info("mode", "mode", mode, "detail", mode.Describe(), "instances", len(d.instances), "virtual_servers", len(d.cfg.VirtualServers))
-	if d.lvs, err = openLVS(d); err != nil {
+	if d.lvs, err = openLVS(d, d.cfg); err != nil {
 		return err
 	}
 	if d.lvs != nil {
-		if err := d.lvs.start(runCtx, &d.wg); err != nil {
+		if err := d.lvs.prime(runCtx, d.cfg); err != nil {
+			return err
+		}
+		d.lvs.start(runCtx, &d.wg)
+	}
+	hp := &hostPrep{socks: d.socks}
+	for _, in := range d.instances {
+		if err := d.prepareFn(in, hp); err != nil {
 			return err
 		}
 	}
-	for _, in := range d.instances {
-		if err := d.prepare(in); err != nil {
-			return err
-		}
+	for _, s := range d.socks {
+		d.startReceiver(s)
 	}
 	d.publishRx()
 	d.links = newLinkState(d)
@@ -274,10 +286,21 @@ func (d *Director) Run(ctx context.Context) (err error) {
 	return nil
 }
 
+// hostPrep is what prepare needs to know of the running instances, and collects the
+// sockets it opens. At start-up nothing runs yet; at reload it is a snapshot the loop
+// took, and prepare runs off the loop (it is slow host work), so it reads nothing the
+// loop owns.
+type hostPrep struct {
+	held  map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
+	open  map[sockKey]*vrrp.Conn         // sockets already open, shared
+	socks map[sockKey]*sock              // opened by prepare; their receivers start with the instances
+}
+
 // prepare readies the host for an instance before it joins the election: its vmac, crash
 // recovery of its VIPs (a VIP left behind by a killed run would make this node answer
-// ARP for an address it does not hold), its sockets and its announcer.
-func (d *Director) prepare(in *instance) error {
+// ARP for an address it does not hold), its sockets and its announcer. It touches only
+// the instance, hp and the host: at reload it runs off the loop, whose steps are quick.
+func (d *Director) prepare(in *instance, hp *hostPrep) error {
 	if in.cfg.UseVMAC {
 		spec := vip.VMACSpec{Parent: in.cfg.Interface, Name: in.sp.vipIface, VRID: uint8(in.cfg.VirtualRouterID), IPv6: in.six}
 		if in.sendIface == in.sp.vipIface {
@@ -288,7 +311,15 @@ func (d *Director) prepare(in *instance) error {
 			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 		}
 	}
-	removed, err := d.vips.CleanupStale(in.sp.vipIface, in.sp.vips, in.cfg.Priority == vrrp.PriorityOwner)
+	// A VIP a running instance holds is not stale: a restarted instance's old self still
+	// holds it until the swap, and removes it when it stops.
+	var stale []netip.Prefix
+	for _, p := range in.sp.vips {
+		if !hp.held[in.sp.vipIface][p.Addr().Unmap()] {
+			stale = append(stale, p)
+		}
+	}
+	removed, err := d.vips.CleanupStale(in.sp.vipIface, stale, in.cfg.Priority == vrrp.PriorityOwner)
 	if err != nil {
 		return err
 	}
@@ -299,19 +330,20 @@ func (d *Director) prepare(in *instance) error {
 	// MAC, so switches learn it, and a peer's adverts (whose source is that same virtual
 	// MAC) are taken by our macvlan as its own and never reach the parent's stack.
 	key := in.sockKey()
-	s := d.socks[key]
-	if s == nil {
+	if c := hp.open[key]; c != nil {
+		in.conn = c
+	} else if s := hp.socks[key]; s != nil {
+		in.conn = s.conn
+	} else {
 		conn, err := vrrp.Listen(key.ifname, in.six, true)
 		if err != nil {
 			return err
 		}
 		s = &sock{conn: conn, logged: map[vrrp.DropReason]time.Time{}}
 		s.rx.Store(&rxTable{})
-		d.socks[key] = s
-		d.wg.Add(1)
-		go func() { defer d.wg.Done(); d.receive(d.runCtx, s) }()
+		hp.socks[key] = s
+		in.conn = conn
 	}
-	in.conn = s.conn
 	a, err := vip.NewAnnouncer(in.sp.vipIface, in.mac, d.log)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
@@ -322,6 +354,12 @@ func (d *Director) prepare(in *instance) error {
 		a.SetRouter(in.naRouter(in.sp, d.log.With("instance", in.cfg.Name)))
 	}
 	return nil
+}
+
+// startReceiver runs the reader of a socket prepare opened.
+func (d *Director) startReceiver(s *sock) {
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); d.receive(d.runCtx, s) }()
 }
 
 // launch starts a prepared instance: its effects worker, then the election.

@@ -102,8 +102,8 @@ type drainKey struct {
 
 // openLVS prepares IPVS when the configuration has virtual servers. A kernel without IPVS
 // is one clear error.
-func openLVS(d *Director) (*lvsState, error) {
-	if len(d.cfg.VirtualServers) == 0 {
+func openLVS(d *Director, cfg *config.Config) (*lvsState, error) {
+	if len(cfg.VirtualServers) == 0 {
 		return nil, nil
 	}
 	k, err := lvs.OpenIPVS(lvs.IPVSOptions{})
@@ -122,24 +122,39 @@ func newLVSState(d *Director, k lvs.Kernel) *lvsState {
 	return l
 }
 
-// start sets the monitor's targets and runs the monitor and the sync worker.
-func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
-	if err := l.configure(l.d.cfg); err != nil {
+// prime readies IPVS for cfg before anything runs: the monitor's targets and, for crash
+// recovery, the withdrawal of our services a previous run left — until this node is
+// elected; anything else in the table stays as it is. It is slow kernel work and touches
+// only l, which nobody else sees yet: at reload it runs off the loop.
+func (l *lvsState) prime(ctx context.Context, cfg *config.Config) error {
+	if err := l.configure(cfg); err != nil {
 		return err
 	}
+	if cfg.Mode() == config.ModeStandalone {
+		return nil // start programs every service
+	}
+	m, err := lvs.FromSpec(LVSSpec(cfg), l.healthy, nil)
+	if err != nil {
+		return nil // recompute logs it
+	}
+	if actual, err := l.kernel.Services(); err == nil {
+		if ops := lvs.Withdraw(actual, m.Owns); len(ops) > 0 {
+			l.d.log.Warn("withdrawing IPVS services left by a previous run", "services", len(ops))
+			l.applyOps(ctx, ops)
+		}
+	}
+	return nil
+}
+
+// start builds the model and runs the monitor and the sync worker (loop, or before it
+// runs).
+func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) {
 	l.recompute(time.Now())
 	if l.d.cfg.Mode() == config.ModeStandalone {
 		// Nothing will be elected: program every service now. The sync diffs against
 		// what a previous run left, so a restart keeps the services (and their
 		// connections) that are already right.
 		l.publish()
-	} else if actual, err := l.kernel.Services(); err == nil && l.model != nil {
-		// Crash recovery: our services left by a previous run are withdrawn until this
-		// node is elected; anything else in the table stays as it is.
-		if ops := lvs.Withdraw(actual, l.model.Owns); len(ops) > 0 {
-			l.d.log.Warn("withdrawing IPVS services left by a previous run", "services", len(ops))
-			l.applyOps(ctx, ops)
-		}
 	}
 	interval := l.d.cfg.LVS.ReconcileInterval.Std()
 	wg.Add(2)
@@ -150,7 +165,6 @@ func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); l.syncd.run(ctx) }()
 	}
-	return nil
 }
 
 // configure takes what the workers need from cfg (loop only): the monitor's targets and

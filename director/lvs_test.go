@@ -80,7 +80,7 @@ func sysctlsDuringReload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.reload(time.Now(), cfg, scripts); err != nil {
+	if err := d.reload(time.Now(), cfg, scripts, &prepared{}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/hadirector/hadirector/config"
@@ -20,7 +22,10 @@ import (
 // appear are started, those that go are stopped as on shutdown, and one whose identity
 // changed is stopped and started again.
 //
-// On error nothing has changed unless the error says which instance failed to start.
+// The loop sends the adverts, so it only plans and swaps: the host work for the instances
+// that start (vmacs, stale VIPs, sockets, announcers) and for IPVS (the module, the
+// withdrawal of a previous run's services) is done here, off the loop, between the two.
+// If that fails, what was prepared is released and nothing has changed.
 func (d *Director) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := cfg.Runnable(d.path); err != nil {
 		return fmt.Errorf("director: reload: %w", err)
@@ -37,36 +42,137 @@ func (d *Director) Reload(ctx context.Context, cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	err, waitErr := onLoop(ctx, d, func(now time.Time) error { return d.reload(now, cfg, scripts) })
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	p, err := onLoop(ctx, d, func(time.Time) *reloadPlan { return d.planReload(cfg) })
+	if err != nil {
+		return fmt.Errorf("director: reload: %w", err)
+	}
+	pr, err := d.prepareReload(cfg, p)
+	if err != nil {
+		pr.release()
+		return fmt.Errorf("director: reload: %w", err)
+	}
+	err, waitErr := onLoop(ctx, d, func(now time.Time) error {
+		if !pr.claimed.CompareAndSwap(false, true) {
+			return errGaveUp // the caller released it
+		}
+		return d.reload(now, cfg, scripts, pr)
+	})
 	if waitErr != nil {
+		if pr.claimed.CompareAndSwap(false, true) {
+			pr.release()
+		}
 		return fmt.Errorf("director: reload: %w", waitErr)
 	}
 	return err
 }
 
-func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScript) error {
-	old := d.cfg
-	for _, w := range restartOnly(old, cfg) {
-		d.log.Warn("reload: setting changed; it takes effect at the next restart", "key", w)
+var errGaveUp = errors.New("the reload gave up")
+
+// reloadPlan is what a reload prepares off the loop, and what prepare needs to know of
+// the running instances.
+type reloadPlan struct {
+	start   map[string]bool // instances to build: new, or restarted
+	host    hostPrep        // without socks
+	openLVS bool
+}
+
+// prepared is what a reload made ready off the loop, handed to the loop whole (or
+// released by the reload, whichever claims it).
+type prepared struct {
+	claimed atomic.Bool
+	ins     map[string]*instance
+	socks   map[sockKey]*sock
+	lvs     *lvsState
+}
+
+func (p *prepared) release() {
+	for _, in := range p.ins {
+		in.close()
 	}
-	if from, to := old.Mode(), cfg.Mode(); from != to {
-		d.log.Info("reload: mode changed", "from", from, "to", to, "detail", to.Describe())
+	for _, s := range p.socks {
+		s.conn.Close()
 	}
-	groupsChanged := !reflect.DeepEqual(old.SyncGroups, cfg.SyncGroups)
+	if p.lvs != nil {
+		p.lvs.kernel.Close()
+	}
+}
+
+// planReload is the loop's part before the host work: which instances start (loop only).
+func (d *Director) planReload(cfg *config.Config) *reloadPlan {
+	keep, _, _ := d.diff(cfg)
+	p := &reloadPlan{start: map[string]bool{}, openLVS: d.lvs == nil && len(cfg.VirtualServers) > 0,
+		host: hostPrep{held: map[string]map[netip.Addr]bool{}, open: map[sockKey]*vrrp.Conn{}}}
+	for i := range cfg.Instances {
+		if in := d.byName[cfg.Instances[i].Name]; in == nil || !slices.Contains(keep, in) {
+			p.start[cfg.Instances[i].Name] = true
+		}
+	}
+	for _, in := range d.instances {
+		h := p.host.held[in.sp.vipIface]
+		if h == nil {
+			h = map[netip.Addr]bool{}
+			p.host.held[in.sp.vipIface] = h
+		}
+		for _, v := range in.sp.vips {
+			h[v.Addr().Unmap()] = true
+		}
+	}
+	for k, s := range d.socks {
+		p.host.open[k] = s.conn
+	}
+	return p
+}
+
+// prepareReload builds and prepares the instances p starts, and opens IPVS if the
+// configuration brings the first virtual server (off the loop). On error the caller
+// releases what it returns.
+func (d *Director) prepareReload(cfg *config.Config, p *reloadPlan) (*prepared, error) {
+	pr := &prepared{ins: map[string]*instance{}, socks: map[sockKey]*sock{}}
+	hp := p.host
+	hp.socks = pr.socks
+	for i := range cfg.Instances {
+		nc := &cfg.Instances[i]
+		if !p.start[nc.Name] {
+			continue
+		}
+		in, err := newInstance(d, cfg, nc)
+		if err != nil {
+			return pr, err
+		}
+		pr.ins[nc.Name] = in
+		if err := d.prepareFn(in, &hp); err != nil {
+			return pr, err
+		}
+	}
+	if p.openLVS {
+		l, err := openLVS(d, cfg)
+		if err != nil {
+			return pr, err
+		}
+		pr.lvs = l
+		if err := l.prime(d.runCtx, cfg); err != nil {
+			return pr, err
+		}
+	}
+	return pr, nil
+}
+
+// diff sorts the running instances into those cfg keeps and those it stops; next is cfg's
+// instances by name (loop only).
+func (d *Director) diff(cfg *config.Config) (keep, stop []*instance, next map[string]*config.Instance) {
+	groupsChanged := !reflect.DeepEqual(d.cfg.SyncGroups, cfg.SyncGroups)
 	inGroup := map[string]bool{}
-	for _, g := range append(slices.Clone(old.SyncGroups), cfg.SyncGroups...) {
+	for _, g := range append(slices.Clone(d.cfg.SyncGroups), cfg.SyncGroups...) {
 		for _, m := range g.Group {
 			inGroup[m] = true
 		}
 	}
-
-	// Build the new instances first: a failure here leaves everything as it was.
-	next := map[string]*config.Instance{}
+	next = map[string]*config.Instance{}
 	for i := range cfg.Instances {
 		next[cfg.Instances[i].Name] = &cfg.Instances[i]
 	}
-	var keep, stop []*instance
-	var start []*instance
 	for _, in := range d.instances {
 		nc, ok := next[in.cfg.Name]
 		if ok && sameIdentity(in.cfg, nc) && !(groupsChanged && inGroup[in.cfg.Name]) {
@@ -75,14 +181,30 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 		}
 		stop = append(stop, in)
 	}
+	return keep, stop, next
+}
+
+// reload swaps the prepared instances in and stops those that go (loop only; quick).
+func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScript, pr *prepared) error {
+	old := d.cfg
+	for _, w := range restartOnly(old, cfg) {
+		d.log.Warn("reload: setting changed; it takes effect at the next restart", "key", w)
+	}
+	if from, to := old.Mode(), cfg.Mode(); from != to {
+		d.log.Info("reload: mode changed", "from", from, "to", to, "detail", to.Describe())
+	}
+	keep, stop, next := d.diff(cfg)
+	var start []*instance
 	for i := range cfg.Instances {
 		nc := &cfg.Instances[i]
 		if in := d.byName[nc.Name]; in != nil && slices.Contains(keep, in) {
 			continue
 		}
-		in, err := newInstance(d, cfg, nc)
-		if err != nil {
-			return fmt.Errorf("director: reload: %w", err)
+		in := pr.ins[nc.Name]
+		if in == nil {
+			// Cannot happen: reloads are serialized, and only they change the instances.
+			pr.release()
+			return fmt.Errorf("director: reload: instance %s was not prepared", nc.Name)
 		}
 		start = append(start, in)
 	}
@@ -129,19 +251,9 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 
 	d.cfg = cfg
 	d.reloads++
-	d.instances = keep
+	d.instances = append(keep, start...)
 	d.byName = map[string]*instance{}
-	for _, in := range keep {
-		d.byName[in.cfg.Name] = in
-	}
-	var errs []error
-	for _, in := range start {
-		if err := d.prepare(in); err != nil {
-			in.close()
-			errs = append(errs, err)
-			continue
-		}
-		d.instances = append(d.instances, in)
+	for _, in := range d.instances {
 		d.byName[in.cfg.Name] = in
 	}
 	// Keep the configuration's order (status, logs).
@@ -150,20 +262,18 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 		order[c.Name] = i
 	}
 	slices.SortFunc(d.instances, func(a, b *instance) int { return order[a.cfg.Name] - order[b.cfg.Name] })
+	for k, s := range pr.socks {
+		d.socks[k] = s
+		d.startReceiver(s)
+	}
 	d.closeUnusedSockets()
 	d.publishRx()
 	d.buildGroups()
 
-	if d.lvs == nil && len(cfg.VirtualServers) > 0 {
-		l, err := openLVS(d)
-		if err == nil {
-			err = l.start(d.runCtx, &d.wg)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			d.lvs = l
-		}
+	var errs []error
+	if pr.lvs != nil {
+		d.lvs = pr.lvs
+		d.lvs.start(d.runCtx, &d.wg)
 	} else if d.lvs != nil {
 		if err := d.lvs.reload(now, cfg); err != nil {
 			errs = append(errs, err)
@@ -178,10 +288,8 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 		d.applyTracking(now, in)
 	}
 	for _, in := range start {
-		if slices.Contains(d.instances, in) {
-			d.launch(now, in)
-			d.log.Info("reload: instance started", "instance", in.cfg.Name)
-		}
+		d.launch(now, in)
+		d.log.Info("reload: instance started", "instance", in.cfg.Name)
 	}
 	return errors.Join(errs...)
 }
