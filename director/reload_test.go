@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,16 +29,28 @@ virtual_ipaddress = ["198.51.100.%d/32"]
 `, name, vrid, vrid)
 }
 
-// reloadHarness is a director whose loop the test runs by hand (serve), with prepare
-// replaced by fake, which sees whether a loop event was running when it was called.
+// reloadHarness is a director whose loop the test's goroutine runs by hand (reload),
+// with prepare replaced by fake.
 type reloadHarness struct {
 	d    *Director
-	busy atomic.Bool // the loop is running an event
+	loop uint64 // the goroutine that runs the loop's events
+}
+
+// goid is the calling goroutine's id, from its stack header ("goroutine 7 [running]:").
+func goid() uint64 {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)]
+	f := strings.Fields(string(buf))
+	if len(f) < 2 {
+		return 0
+	}
+	id, _ := strconv.ParseUint(f[1], 10, 64)
+	return id
 }
 
 func newReloadHarness(t *testing.T, src string, fake func(h *reloadHarness, in *instance) error) *reloadHarness {
 	t.Helper()
-	h := &reloadHarness{d: newTestDirector(t, src, nil)}
+	h := &reloadHarness{d: newTestDirector(t, src, nil), loop: goid()}
 	d := h.d
 	runCtx, stop := context.WithCancel(context.Background())
 	d.runCtx = runCtx
@@ -58,9 +72,7 @@ func (h *reloadHarness) reload(t *testing.T, src string) error {
 		case err := <-done:
 			return err
 		case f := <-h.d.events:
-			h.busy.Store(true)
 			f(time.Now())
-			h.busy.Store(false)
 		case <-ctx.Done():
 			t.Fatal("the reload did not return")
 		}
@@ -83,7 +95,7 @@ func TestReloadPreparesOffLoop(t *testing.T) {
 	var onLoop, prepared atomic.Int32
 	h := newReloadHarness(t, reloadBase+reloadInstance("VI_1", 1), func(h *reloadHarness, in *instance) error {
 		prepared.Add(1)
-		if h.busy.Load() {
+		if goid() == h.loop {
 			onLoop.Add(1)
 			return nil
 		}
