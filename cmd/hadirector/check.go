@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +14,7 @@ import (
 	"github.com/hadirector/hadirector/vip"
 )
 
-func cmdCheck(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", stderr)
+func cmdCheck(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	path := fs.String("c", defaultConfig, "configuration file")
 	host := fs.Bool("host", false, "also check this host: interfaces, hooks, IPVS")
 	peer := fs.String("peer", "", "the other node's file: report every drift between the two")

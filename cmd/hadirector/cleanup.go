@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,8 +9,7 @@ import (
 	"github.com/hadirector/hadirector/director"
 )
 
-func cmdCleanup(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cleanup", stderr)
+func cmdCleanup(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	path := fs.String("c", defaultConfig, "configuration file")
 	stateDir := fs.String("state-dir", "/run/hadirector", "directory for run-time state")
 	if err := parseFlags(fs, args); err != nil {

@@ -18,8 +18,7 @@ const defaultKeepalivedConfig = "/etc/keepalived/keepalived.conf"
 // a valid configuration (even with untranslated keywords: they are listed,
 // and repeated at the end of the output), 2 when the input cannot be read or
 // nothing runnable could be translated (no output then).
-func cmdImport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("import", stderr)
+func cmdImport(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	id := fs.String("i", shortHostname(), "config id for conditional lines (@ID ...), as keepalived -i")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: hadirector import [-i ID] [keepalived.conf|-] > hadirector.toml\n\n")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"io"
 
 	"github.com/hadirector/hadirector/director"
@@ -8,8 +9,7 @@ import (
 )
 
 // cmdLVS prints the live IPVS table like `ipvsadm -Ln` (--stats, --exact, --json).
-func cmdLVS(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("lvs", stderr)
+func cmdLVS(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	path := fs.String("c", "", "configuration file: marks our services in --json")
 	stats := fs.Bool("stats", false, "counters instead of weights and connections (ipvsadm --stats)")
 	exact := fs.Bool("exact", false, "counters in full (ipvsadm --exact)")

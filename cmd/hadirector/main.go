@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 
 	"github.com/hadirector/hadirector/config"
 )
@@ -21,8 +22,11 @@ var (
 	defaultSocket = config.DefaultStatusSocket
 )
 
-// Set at build time with -ldflags "-X main.version=…".
-var version = "dev"
+// Set at build time with -ldflags "-X main.version=… -X main.commit=…" (make deb does).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 // exitError carries an exit code out of a subcommand.
 type exitError struct {
@@ -37,23 +41,27 @@ func usageErr(format string, args ...any) error {
 	return &exitError{2, fmt.Errorf(format, args...)}
 }
 
+// A command declares its flags on the flag set it is given and parses its arguments with
+// it, so the dispatcher (for --help), the manual page and the bash completion all read the
+// flags from the one place that defines them.
 type command struct {
 	name, summary string
-	run           func(args []string, stdout, stderr io.Writer) error
+	args          string // the positional arguments, for the synopsis ("" = none)
+	run           func(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 }
 
 func commands() []command {
 	return []command{
-		{"run", "run the director (VRRP instances, VIPs, IPVS, checks, hooks)", cmdRun},
-		{"check", "validate a configuration file (and, with --host, this host)", cmdCheck},
-		{"status", "show the running daemon's state (from its status socket)", cmdStatus},
-		{"drain", "set a real server's weight to 0 at run time: drain VIP:PORT RIP:PORT", cmdDrain("drain")},
-		{"undrain", "undo drain", cmdDrain("undrain")},
-		{"lvs", "print the live IPVS table like ipvsadm -Ln (--stats, --json)", cmdLVS},
-		{"import", "translate a keepalived.conf to hadirector TOML (warnings on stderr)", cmdImport},
-		{"realserver", "real-server side of DR: VIP on lo, arp_ignore/arp_announce (up|down)", cmdRealserver},
-		{"cleanup", "remove this configuration's VIPs, vmacs and IPVS services from the host (crashed node)", cmdCleanup},
-		{"version", "print the version", cmdVersion},
+		{"run", "run the director (VRRP instances, VIPs, IPVS, checks, hooks)", "", cmdRun},
+		{"check", "validate a configuration file (and, with --host, this host)", "", cmdCheck},
+		{"status", "show the running daemon's state (from its status socket)", "", cmdStatus},
+		{"drain", "set a real server's weight to 0 at run time: drain VIP:PORT RIP:PORT", "VIP:PORT RIP:PORT", cmdDrain("drain")},
+		{"undrain", "undo drain", "VIP:PORT RIP:PORT", cmdDrain("undrain")},
+		{"lvs", "print the live IPVS table like ipvsadm -Ln (--stats, --json)", "", cmdLVS},
+		{"import", "translate a keepalived.conf to hadirector TOML (warnings on stderr)", "[keepalived.conf|-]", cmdImport},
+		{"realserver", "real-server side of DR: VIP on lo, arp_ignore/arp_announce (up|down)", "up|down", cmdRealserver},
+		{"cleanup", "remove this configuration's VIPs, vmacs and IPVS services from the host (crashed node)", "", cmdCleanup},
+		{"version", "print the version, the commit and the Go version it was built with", "", cmdVersion},
 	}
 }
 
@@ -82,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.run(args[1:], stdout, stderr)
+		err := c.run(newFlags(c, stderr), args[1:], stdout, stderr)
 		if err == nil || errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -98,11 +106,39 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
-// newFlags returns a flag set whose parse errors become usage errors (exit 2).
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("hadirector "+name, flag.ContinueOnError)
+// newFlags returns c's flag set: parse errors become usage errors (exit 2), and -h prints
+// the synopsis, the summary and every flag.
+func newFlags(c command, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("hadirector "+c.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: %s\n\n%s\n", synopsis(c), c.summary)
+		if hasFlags(fs) {
+			fmt.Fprintf(fs.Output(), "\nflags:\n")
+			fs.PrintDefaults()
+		}
+	}
 	return fs
+}
+
+// synopsis is a command's usage line: "hadirector drain [flags] VIP:PORT RIP:PORT".
+func synopsis(c command) string {
+	s := "hadirector " + c.name
+	if c.name == "realserver" {
+		// The verb comes before the flags.
+		return s + " " + c.args + " [flags]"
+	}
+	s += " [flags]"
+	if c.args != "" {
+		s += " " + c.args
+	}
+	return s
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
 }
 
 func parseFlags(fs *flag.FlagSet, args []string) error {
@@ -118,11 +154,10 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func cmdVersion(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("version", stderr)
+func cmdVersion(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "hadirector %s\n", version)
+	fmt.Fprintf(stdout, "hadirector %s\ncommit %s\n%s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -9,14 +10,16 @@ import (
 	"github.com/hadirector/hadirector/realserver"
 )
 
-func cmdRealserver(args []string, stdout, stderr io.Writer) error {
+func cmdRealserver(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	vipList := fs.String("vip", "", "virtual IP address(es), comma-separated (down: default all that up added)")
+	state := fs.String("state", "/run/hadirector/realserver.json", "records what up changed, so down restores it")
 	if len(args) == 0 || (args[0] != "up" && args[0] != "down") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+			return parseFlags(fs, args[:1]) // prints the flags, returns flag.ErrHelp
+		}
 		return usageErr("usage: hadirector realserver up|down --vip ADDR[,ADDR...] [-state FILE]")
 	}
 	verb := args[0]
-	fs := newFlags("realserver "+verb, stderr)
-	vipList := fs.String("vip", "", "virtual IP address(es), comma-separated (down: default all that up added)")
-	state := fs.String("state", "/run/hadirector/realserver.json", "records what up changed, so down restores it")
 	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}

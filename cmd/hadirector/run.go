@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,8 +20,7 @@ import (
 	"github.com/hadirector/hadirector/notify"
 )
 
-func cmdRun(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("run", stderr)
+func cmdRun(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	path := fs.String("c", defaultConfig, "configuration file")
 	stateDir := fs.String("state-dir", "/run/hadirector", "directory for run-time state (the record of VIPs this node added)")
 	level := fs.String("log-level", "", "override the configuration's log_level: debug|info|warn|error")

@@ -104,7 +104,7 @@ virtual_ipaddress = ["192.0.2.100/24"]
 	t.Setenv("WATCHDOG_USEC", "200000")
 	t.Setenv("WATCHDOG_PID", "")
 	go func() {
-		r.ran <- cmdRun([]string{"-c", cfgPath, "-state-dir", filepath.Join(dir, "state")}, r.stderr, r.stderr)
+		r.ran <- cmdRun(newFlags(command{name: "run"}, r.stderr), []string{"-c", cfgPath, "-state-dir", filepath.Join(dir, "state")}, r.stderr, r.stderr)
 	}()
 	r.await("READY=1")
 	r.await("WATCHDOG=1")

@@ -20,8 +20,7 @@ import (
 	"github.com/hadirector/hadirector/director"
 )
 
-func cmdStatus(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", stderr)
+func cmdStatus(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	path := fs.String("c", defaultConfig, socketFlagHelp)
 	socketFlag := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
 	asJSON := fs.Bool("json", false, "print the raw JSON")
@@ -87,9 +86,8 @@ func socketClient(socket string) *http.Client {
 
 // cmdDrain: hadirector drain|undrain VIP:PORT RIP:PORT — weight 0 at run time through the
 // status socket; kept across reloads until undrained.
-func cmdDrain(verb string) func(args []string, stdout, stderr io.Writer) error {
-	return func(args []string, stdout, stderr io.Writer) error {
-		fs := newFlags(verb, stderr)
+func cmdDrain(verb string) func(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
+	return func(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 		path := fs.String("c", defaultConfig, socketFlagHelp)
 		socketFlag := fs.String("socket", "", "status socket (default: the configuration's status_socket)")
 		// Flags may come before, between or after the two addresses.
