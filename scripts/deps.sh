@@ -5,12 +5,15 @@
 #
 # What each is for: iproute2 (ip, the namespace tests and the VM's network), keepalived and
 # ipvsadm (interop peers and baselines, inside the VM too), tcpdump (wire captures), qemu-system-x86,
-# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod).
+# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod); for the Debian
+# package (make test-deb) and its pages: lintian, systemd (systemd-analyze verify the unit),
+# groff and man-db (the man pages render without warnings), prometheus (promtool checks and
+# unit-tests the alert rules).
 #
 # Options: --check  install nothing; exit 1 naming what is missing
 set -eu
 
-pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod"
+pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod lintian systemd groff man-db prometheus"
 
 check=0
 for a in "$@"; do
