@@ -68,10 +68,28 @@ func TestDebPackage(t *testing.T) {
 	}
 	t.Logf("lintian %s: %q", filepath.Base(first), out)
 
-	before := snapshot(t)
-	t.Logf("files before install: %d under %v", len(before), roots)
+	// Paths that are the package's: what it ships, and anything named hadirector (the
+	// enablement, the run state). Other processes may change the rest of /etc meanwhile.
+	ships := map[string]bool{}
+	listing := run(t, "sh", "-c", "dpkg-deb --fsys-tarfile "+first+" | tar -t")
+	for _, l := range strings.Split(listing, "\n") {
+		if p := strings.TrimSuffix(strings.TrimPrefix(l, "."), "/"); p != "" {
+			ships[p], ships["/usr"+p] = true, true // /lib is /usr/lib on a merged-/usr system
+		}
+	}
+	ours := func(paths map[string]bool) map[string]bool {
+		for p := range paths {
+			if !ships[p] && !strings.Contains(p, "hadirector") {
+				delete(paths, p)
+			}
+		}
+		return paths
+	}
+	snap := func() map[string]bool { return ours(snapshot(t)) }
+	before := snap()
+	t.Logf("package paths present before install: %d (of %d shipped)", len(before), len(ships)/2)
 	run(t, "dpkg", "-i", first)
-	installed := diff(before, snapshot(t))
+	installed := diff(before, snap())
 	t.Logf("files after dpkg -i (%d new):\n%s", len(installed), strings.Join(installed, "\n"))
 	for _, f := range []string{"/usr/sbin/hadirector", "/lib/systemd/system/hadirector.service", "/etc/hadirector/hadirector.toml",
 		"/etc/modules-load.d/hadirector-ipvs.conf", "/usr/share/man/man8/hadirector.8.gz", "/usr/share/man/man5/hadirector.toml.5.gz",
@@ -130,7 +148,7 @@ func TestDebPackage(t *testing.T) {
 	}
 
 	run(t, "dpkg", "-r", "hadirector")
-	left := diff(before, snapshot(t))
+	left := diff(before, snap())
 	t.Logf("files after dpkg -r (%d left):\n%s", len(left), strings.Join(left, "\n"))
 	// /run/hadirector is the daemon's (cleanup in prerm rewrites its record there): it
 	// stays until purge or reboot, like the unit's RuntimeDirectoryPreserve=yes.
@@ -140,10 +158,10 @@ func TestDebPackage(t *testing.T) {
 	}
 
 	run(t, "dpkg", "-P", "hadirector")
-	left = diff(before, snapshot(t))
+	left = diff(before, snap())
 	t.Logf("files after dpkg -P (%d left): %q", len(left), left)
-	if len(left) > 0 || len(diff(snapshot(t), before)) > 0 {
-		t.Errorf("dpkg -P left %q and removed %q", left, diff(snapshot(t), before))
+	if len(left) > 0 || len(diff(snap(), before)) > 0 {
+		t.Errorf("dpkg -P left %q and removed %q", left, diff(snap(), before))
 	}
 	if out, _ := exec.Command("dpkg-query", "-W", "-f=${Status}", "hadirector").Output(); len(out) > 0 {
 		t.Errorf("dpkg still knows hadirector after purge: %q", out)
