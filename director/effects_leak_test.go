@@ -22,7 +22,7 @@ version = 3
 advert_int = "40s"
 virtual_ipaddress = ["192.0.2.100/24"]
 `)
-	d := &Director{log: slog.New(slog.DiscardHandler)}
+	d := &Director{log: slog.New(slog.DiscardHandler), clock: systemClock{}}
 	in := &instance{d: d, cfg: &cfg.Instances[0], sp: newSpec(&cfg.Instances[0])}
 	in.sp.vipAddrs = nil // no announcer here: the bursts themselves send nothing
 	e := newEffects(in)

@@ -103,7 +103,7 @@ func (p *prepared) release() {
 func (d *Director) planReload(cfg *config.Config) *reloadPlan {
 	keep, _, _ := d.diff(cfg)
 	p := &reloadPlan{start: map[string]bool{}, openLVS: d.lvs == nil && len(cfg.VirtualServers) > 0,
-		host: hostPrep{held: map[string]map[netip.Addr]bool{}, open: map[sockKey]*vrrp.Conn{}}}
+		host: hostPrep{held: map[string]map[netip.Addr]bool{}, open: map[sockKey]Conn{}}}
 	for i := range cfg.Instances {
 		if in := d.byName[cfg.Instances[i].Name]; in == nil || !slices.Contains(keep, in) {
 			p.start[cfg.Instances[i].Name] = true
