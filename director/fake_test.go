@@ -607,6 +607,13 @@ func (k *fakeKernel) Apply(op lvs.Op) error {
 	return k.Fake.Apply(op)
 }
 
+func (k *fakeKernel) ApplyBatch(ops []lvs.Op) []error {
+	for _, op := range ops {
+		k.log.add("ipvs %s", op)
+	}
+	return k.Fake.ApplyBatch(ops)
+}
+
 func (k *fakeKernel) Services() (lvs.Table, error) {
 	k.log.add("ipvs services?")
 	return k.Fake.Services()
