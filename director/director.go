@@ -610,8 +610,21 @@ func (d *Director) groupChanged(g *group) {
 	d.log.Info("sync group state", "group", g.cfg.Name, "from", prev.String(), "to", st.String())
 	hooks := map[vrrp.State]string{vrrp.Master: g.cfg.NotifyMaster, vrrp.Backup: g.cfg.NotifyBackup,
 		vrrp.Fault: g.cfg.NotifyFault, vrrp.Initialize: g.cfg.NotifyStop}
-	d.notify.Submit(notify.Event{Kind: notify.Group, Name: g.cfg.Name, State: notifyState(st), PrevState: notifyState(prev),
-		Hooks: notify.Hooks{Specific: hooks[st], Generic: g.cfg.Notify}})
+	// Like an instance's hooks, the group's run once the addresses have moved: after
+	// every member's effects worker has carried out what was queued before.
+	h := &groupHook{ev: notify.Event{Kind: notify.Group, Name: g.cfg.Name, State: notifyState(st), PrevState: notifyState(prev),
+		Hooks: notify.Hooks{Specific: hooks[st], Generic: g.cfg.Notify}}}
+	h.left.Store(int32(len(g.members)))
+	for _, in := range g.members {
+		in.effects.push(effect{kind: effGroupHook, hook: h})
+	}
+}
+
+// groupHook is a sync group's hook event, submitted by the last member's effects worker
+// to reach it.
+type groupHook struct {
+	left atomic.Int32
+	ev   notify.Event
 }
 
 // notifyState spells a VRRP state as hooks expect it; leaving the election is STOP.

@@ -206,6 +206,7 @@ const (
 	effTransition effectKind = iota
 	effAnnounce
 	effReconfigure // a reload changed the spec: move VIPs if master
+	effGroupHook   // the instance's sync group changed state
 )
 
 type effect struct {
@@ -215,7 +216,8 @@ type effect struct {
 	from, to vrrp.State
 	prio     uint8
 	at       time.Time
-	assert   bool // effAnnounce: a lower-priority master was seen
+	assert   bool       // effAnnounce: a lower-priority master was seen
+	hook     *groupHook // effGroupHook
 }
 
 // effects is an instance's ordered queue of slow work (netlink, GARP, hooks): one worker,
@@ -344,6 +346,10 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 	case ef.kind == effReconfigure:
 		if e.master {
 			e.moveVIPs(log, old, sp)
+		}
+	case ef.kind == effGroupHook:
+		if ef.hook.left.Add(-1) == 0 {
+			in.d.notify.Submit(ef.hook.ev)
 		}
 	case ef.to == vrrp.Master:
 		// IPVS first: no packet may reach the VIP before the service is there.
