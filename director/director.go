@@ -79,6 +79,7 @@ type Director struct {
 	scripts     []*trackScript
 	files       []*trackFile
 	lvs         *lvsState // nil without virtual servers
+	stopping    bool      // shutdown has begun (loop only)
 
 	// reloadMu serializes reloads: between a reload's plan (on the loop) and its swap
 	// (on the loop again) only that reload changes the instances and sockets.
@@ -666,7 +667,9 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 				// programs it before claiming the VIPs, or after releasing them.
 				ef.lvs = d.lvs.snapshot()
 				d.lvs.latest.Store(ef.lvs)
-				if sd := d.cfg.LVS.SyncDaemon; d.lvs.syncd != nil && sd != nil && sd.Instance == in.cfg.Name {
+				// At shutdown the daemons stop once the VIPs and services are gone (see
+				// shutdown): a master's daemon syncs connections until then.
+				if sd := d.cfg.LVS.SyncDaemon; d.lvs.syncd != nil && sd != nil && sd.Instance == in.cfg.Name && !d.stopping {
 					d.lvs.syncd.follow()
 				}
 			}
@@ -681,6 +684,7 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 }
 
 func (d *Director) shutdown() {
+	d.stopping = true
 	now := d.clock.Now()
 	for _, in := range d.instances {
 		d.act(now, in, in.m.Step(now, vrrp.Event{Kind: vrrp.EvShutdown}))

@@ -195,6 +195,7 @@ func quiesce(t testing.TB) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
 	deadline := time.Now().Add(30 * time.Second)
+	quiet := 0
 	for {
 		n := runtime.Stack(buf, true)
 		if n == len(buf) {
@@ -203,13 +204,28 @@ func quiesce(t testing.TB) {
 		}
 		busy := busyGoroutine(string(buf[:n]))
 		if busy == "" {
-			return
+			quiet++
+			if quiet == 2 { // twice in a row: a state caught in passing does not count
+				return
+			}
+			runtime.Gosched()
+			continue
 		}
+		quiet = 0
 		if time.Now().After(deadline) {
 			t.Fatalf("the director does not settle:\n%s", busy)
 		}
 		runtime.Gosched()
 	}
+}
+
+// blocked are the states of a goroutine that waits for another one (runtime.Stack's
+// names); anything else — running, runnable, in a system call, preempted, waiting for
+// the GC or for real time — can go on by itself.
+var blocked = map[string]bool{
+	"chan receive": true, "chan send": true, "select": true, "select (no cases)": true, "chan receive (nil chan)": true,
+	"sync.Mutex.Lock": true, "sync.RWMutex.Lock": true, "sync.RWMutex.RLock": true, "sync.WaitGroup.Wait": true,
+	"sync.Cond.Wait": true, "semacquire": true,
 }
 
 // busyGoroutine returns the stack of a goroutine of this module that can run (the caller's
@@ -224,8 +240,7 @@ func busyGoroutine(stacks string) string {
 		_, state, _ := strings.Cut(header, "[")
 		state, _, _ = strings.Cut(state, "]")
 		state, _, _ = strings.Cut(state, ",")
-		switch state {
-		case "running", "runnable", "syscall", "sleep", "IO wait":
+		if !blocked[state] {
 			return g
 		}
 	}
@@ -703,7 +718,8 @@ func (h *harness) shutdown() {
 			h.t.Errorf("Run: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		h.t.Fatal("Run did not return")
+		buf := make([]byte, 1<<20)
+		h.t.Fatalf("Run did not return:\n%s", buf[:runtime.Stack(buf, true)])
 	}
 }
 

@@ -302,8 +302,12 @@ func (e *effects) run(ctx context.Context) {
 		for i, ef := range q {
 			e.apply(ctx, ef, q[i+1:])
 		}
-		if closed && len(q) == 0 {
-			return
+		if closed {
+			if len(q) == 0 {
+				return
+			}
+			// Closing may have spent its wake-up on this batch: look again at once.
+			continue
 		}
 		select {
 		case <-e.wake:
