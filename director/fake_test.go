@@ -226,6 +226,7 @@ var blocked = map[string]bool{
 	"chan receive": true, "chan send": true, "select": true, "select (no cases)": true, "chan receive (nil chan)": true,
 	"sync.Mutex.Lock": true, "sync.RWMutex.Lock": true, "sync.RWMutex.RLock": true, "sync.WaitGroup.Wait": true,
 	"sync.Cond.Wait": true, "semacquire": true,
+	"IO wait": true, // a real socket (the status and metrics servers): outside input
 }
 
 // busyGoroutine returns the stack of a goroutine of this module that can run (the caller's
@@ -233,14 +234,12 @@ var blocked = map[string]bool{
 func busyGoroutine(stacks string) string {
 	gs := strings.Split(stacks, "\n\n")
 	for _, g := range gs[1:] { // the first is the caller's
-		if !strings.Contains(g, "hadirector/hadirector/") {
-			continue
-		}
 		header, _, _ := strings.Cut(g, "\n")
 		_, state, _ := strings.Cut(header, "[")
 		state, _, _ = strings.Cut(state, "]")
 		state, _, _ = strings.Cut(state, ",")
-		if !blocked[state] {
+		// One running on another thread shows no stack: it may be ours.
+		if !blocked[state] && (strings.Contains(g, "hadirector/hadirector/") || strings.Contains(g, "stack unavailable")) {
 			return g
 		}
 	}
@@ -297,7 +296,7 @@ func (f *fakeOS) Listen(ifname string, six bool) (Conn, error) {
 	if _, ok := f.addrs[ifname]; !ok && !strings.HasPrefix(ifname, "vr") {
 		return nil, fmt.Errorf("listen %s: no such device", ifname)
 	}
-	c := &fakeConn{log: f.log, ifi: &net.Interface{Name: ifname}, in: make(chan vrrp.Packet, 16), closed: make(chan struct{})}
+	c := &fakeConn{log: f.log, ifi: &net.Interface{Name: ifname}, in: make(chan fakeRead, 16), closed: make(chan struct{})}
 	f.conns[sockKey{ifname, six}] = c
 	f.log.add("listen %s ipv6=%v", ifname, six)
 	return c, nil
@@ -318,7 +317,7 @@ func (f *fakeOS) conn(t testing.TB, ifname string, six bool) *fakeConn {
 type fakeConn struct {
 	log    *callLog
 	ifi    *net.Interface
-	in     chan vrrp.Packet
+	in     chan fakeRead
 	once   sync.Once
 	closed chan struct{}
 }
@@ -330,10 +329,10 @@ func (c *fakeConn) Send(a *vrrp.Advert) error {
 
 func (c *fakeConn) Read(buf []byte) (vrrp.Packet, error) {
 	select {
-	case p := <-c.in:
-		n := copy(buf, p.Payload)
-		p.Payload = buf[:n]
-		return p, nil
+	case r := <-c.in:
+		n := copy(buf, r.p.Payload)
+		r.p.Payload = buf[:n]
+		return r.p, r.err
 	case <-c.closed:
 		return vrrp.Packet{}, net.ErrClosed
 	}
@@ -349,8 +348,19 @@ func (c *fakeConn) Close() error {
 
 func (c *fakeConn) Interface() *net.Interface { return c.ifi }
 
+// fakeRead is what one Read returns.
+type fakeRead struct {
+	p   vrrp.Packet
+	err error
+}
+
 // deliver hands the socket a peer's advert, as the network would.
 func (c *fakeConn) deliver(t testing.TB, a vrrp.Advert) {
+	t.Helper()
+	c.deliverTTL(t, a, 255)
+}
+
+func (c *fakeConn) deliverTTL(t testing.TB, a vrrp.Advert, ttl int) {
 	t.Helper()
 	if a.Version == 0 {
 		a.Version = 3
@@ -366,7 +376,7 @@ func (c *fakeConn) deliver(t testing.TB, a vrrp.Advert) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.in <- vrrp.Packet{Src: a.Src, Dst: a.Dst, TTL: 255, Payload: b}
+	c.in <- fakeRead{p: vrrp.Packet{Src: a.Src, Dst: a.Dst, TTL: ttl, Payload: b}}
 }
 
 // Addresses.
