@@ -406,6 +406,7 @@ func (e *effects) syncLVS(ctx context.Context, ef effect) {
 	if l := e.in.d.lvs; l != nil && ef.lvs != nil {
 		if err := l.sync(ctx, ef.lvs, false); err != nil {
 			e.in.d.log.Error("lvs: sync", "instance", e.sp.cfg.Name, "err", err)
+			l.wake()
 		}
 	}
 }

@@ -311,11 +311,17 @@ func activeTable(cfg *config.Config, instances []*instance, table lvs.Table) lvs
 func (l *lvsState) publish() *desired {
 	s := l.snapshot()
 	l.latest.Store(s)
+	l.wake()
+	return s
+}
+
+// wake has the sync worker apply the latest snapshot (again: after a failed sync it
+// retries every second until it succeeds).
+func (l *lvsState) wake() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	return s
 }
 
 // worker applies published snapshots, reconciles periodically while anything is

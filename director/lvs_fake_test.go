@@ -2,11 +2,14 @@ package director
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -257,5 +260,44 @@ func TestDrain(t *testing.T) {
 	v.start()
 	if err := v.d.Drain(ctx, vs80, rs, true); err == nil {
 		t.Error("draining without virtual servers succeeded")
+	}
+}
+
+// TestIPVSRecovery: services of ours that a killed run left in the kernel are withdrawn
+// before anything runs (another tool's stay); an op the kernel refuses when the node
+// becomes master is retried a second later (it waited for the next reconcile, 30 s), and
+// the error shows in the status until then.
+func TestIPVSRecovery(t *testing.T) {
+	h := newHarness(t, oneInstance)
+	left := lvs.Table{}
+	for _, a := range []string{"192.0.2.100:80", "203.0.113.1:80"} {
+		svc := lvs.Service{Key: lvs.AddrKey(lvs.TCP, netip.MustParseAddrPort(a)), Scheduler: "wlc"}
+		left[svc.Key] = &lvs.Entry{Service: svc, Destinations: map[netip.AddrPort]lvs.Destination{}}
+	}
+	h.os.kernel.Load(left)
+	h.start()
+	start := h.log.since(0, false)
+	inOrder(t, start, "ipvs open", "ipvs delete service tcp 192.0.2.100:80", "listen eth0")
+	if n := len(matching(start, "ipvs delete")); n != 1 {
+		t.Errorf("withdrawn at start-up: %q, want ours alone", matching(start, "ipvs"))
+	}
+
+	refuse := errors.New("no memory")
+	h.os.kernel.FailWith(func(op lvs.Op) error {
+		if op.Kind == lvs.AddDest {
+			return refuse
+		}
+		return nil
+	})
+	h.clock.Advance(masterDown)
+	if s := h.status().LVS; s.Errors == 0 || !strings.Contains(s.LastError, "no memory") {
+		t.Errorf("LVS status after a refused op: %+v", s)
+	}
+	h.os.kernel.FailWith(nil)
+	m := h.log.mark()
+	h.clock.Advance(time.Second)
+	inOrder(t, h.log.since(m, false), "ipvs add destination tcp 192.0.2.100:80 -> 192.0.2.11:80")
+	if tb, _ := h.os.kernel.Fake.Services(); len(tb[lvs.AddrKey(lvs.TCP, vs80)].Destinations) != 1 {
+		t.Errorf("after the retry the kernel has %v", tb)
 	}
 }

@@ -105,6 +105,7 @@ func TestUnicastPeers(t *testing.T) {
 	if st := h.state("VI_1"); st != vrrp.Backup {
 		t.Errorf("after a peer's higher priority %v, want BACKUP", st)
 	}
+	inOrder(t, h.log.since(m, false), "vip remove eth0", "notify INSTANCE VI_1 BACKUP")
 }
 
 // TestLowerMaster: a master hearing a lower-priority master answers at once and

@@ -274,6 +274,10 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 	if pr.lvs != nil {
 		d.lvs = pr.lvs
 		d.lvs.start(d.runCtx, &d.wg)
+		if cfg.Mode() != config.ModeStandalone { // start has published
+			// A master programs the new services now, not at its next transition.
+			d.lvs.publish()
+		}
 	} else if d.lvs != nil {
 		if err := d.lvs.reload(now, cfg); err != nil {
 			errs = append(errs, err)

@@ -1,9 +1,11 @@
 package director
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -165,4 +167,106 @@ func TestReloadRefused(t *testing.T) {
 func vrrpOnlyInstance(vrid int) string {
 	_, inst, _ := strings.Cut(vrrpConfig(vrid, "192.0.2.100/24"), "[[vrrp_instance]]")
 	return "\n[[vrrp_instance]]" + inst
+}
+
+// TestReloadVirtualServers: the first virtual servers a reload brings open IPVS off the
+// loop and are programmed on the master at once (they were not until the next transition
+// or reload); one a reload drops is deleted from the kernel (it is still ours), and the
+// others stay as they are.
+func TestReloadVirtualServers(t *testing.T) {
+	base := vrrpConfig(51, "192.0.2.100/24")
+	h := newHarness(t, base)
+	h.becomeMaster("VI_1")
+	vs := func(port int) string {
+		return fmt.Sprintf("\n[[virtual_server]]\naddress = \"192.0.2.100:%d\"\n  [[virtual_server.real_server]]\n  address = \"192.0.2.11:%d\"\n", port, port)
+	}
+	m := h.log.mark()
+	if err := h.reload(base + vs(80) + vs(443)); err != nil {
+		t.Fatal(err)
+	}
+	got := h.log.since(m, false)
+	inOrder(t, got, "ipvs open", "monitor set 0", "ipvs add service tcp 192.0.2.100:443", "ipvs add destination tcp 192.0.2.100:443")
+	inOrder(t, got, "ipvs open", "ipvs add service tcp 192.0.2.100:80", "ipvs add destination tcp 192.0.2.100:80")
+	if n := len(matching(got, "vip")) + len(matching(got, "send")); n != 0 {
+		t.Errorf("adding virtual servers touched the VIPs or the election: %q", got)
+	}
+	m = h.log.mark()
+	if err := h.reload(base + vs(80)); err != nil {
+		t.Fatal(err)
+	}
+	if got := matching(h.log.since(m, false), "ipvs"); len(got) != 1 || got[0] != "ipvs delete service tcp 192.0.2.100:443" {
+		t.Errorf("dropping a virtual server: %q, want its deletion alone", got)
+	}
+	if tb, _ := h.os.kernel.Fake.Services(); len(tb) != 1 {
+		t.Errorf("kernel table after the reload: %v", tb)
+	}
+}
+
+// TestReloadInstances: an instance a reload removes stops as on shutdown; one it adds
+// starts as BACKUP on its own socket; settings that need a restart are named in the log.
+func TestReloadInstances(t *testing.T) {
+	base := vrrpConfig(51, "192.0.2.100/24")
+	second := strings.NewReplacer(`"VI_1"`, `"VI_2"`, `"eth0"`, `"eth1"`, "192.0.2.100", "198.51.100.100").Replace(vrrpOnlyInstance(52))
+	h := newHarness(t, base)
+	h.becomeMaster("VI_1")
+	m := h.log.mark()
+	if err := h.reload(strings.Replace(base, `status_socket = ""`, `status_socket = "/run/x.sock"`, 1) + second); err != nil {
+		t.Fatal(err)
+	}
+	got := h.log.since(m, false)
+	inOrder(t, got, "vip cleanup eth1", "listen eth1", "announcer eth1", "notify INSTANCE VI_2 BACKUP")
+	if n := len(matching(got, "send")) + len(matching(got, "vip add")) + len(matching(got, "vip remove")); n != 0 {
+		t.Errorf("adding an instance touched the running one: %q", got)
+	}
+	if len(h.out.lines(`key=global.status_socket`)) != 1 {
+		t.Error("the log does not say that status_socket takes effect at the next restart")
+	}
+	if st := h.state("VI_2"); st != vrrp.Backup {
+		t.Errorf("VI_2 is %v, want BACKUP", st)
+	}
+	m = h.log.mark()
+	if err := h.reload(strings.Replace(second, "[[vrrp_instance]]", vrrpHeader+"\n[[vrrp_instance]]", 1)); err != nil {
+		t.Fatal(err)
+	}
+	got = h.log.since(m, false)
+	inOrder(t, got, "send eth0 vrid=51 prio=0", "vip remove eth0 [192.0.2.100/24]", "notify INSTANCE VI_1 STOP", "announcer close eth0")
+	inOrder(t, got, "close socket eth0")
+	if _, ok := h.d.byName["VI_1"]; ok || len(h.d.instances) != 1 {
+		t.Errorf("instances after removing VI_1: %v", names(h.d.instances))
+	}
+	// The socket of eth0 is gone with its last instance; VI_2 runs on.
+	m = h.log.mark()
+	h.clock.Advance(masterDown)
+	inOrder(t, h.log.since(m, false), "send eth1 vrid=52 prio=100", "vip add eth1", "notify INSTANCE VI_2 MASTER")
+}
+
+// vrrpHeader is vrrpOnly's [global] section.
+var vrrpHeader, _, _ = strings.Cut(vrrpOnly, "[[vrrp_instance]]")
+
+// TestReloadTrackScript: a reload that changes a track script starts the new one; its
+// result moves the priority as the old one did.
+func TestReloadTrackScript(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tf")
+	src := trackingConfig(file)
+	h := newHarness(t, src)
+	h.d.scripts[0].check = &fakeCheck{log: h.log, name: "chk"}
+	h.becomeMaster("VI_1")
+	if err := h.d.Reload(context.Background(), parse(t, strings.Replace(src, `weight = -30`, `weight = -40`, 1))); err != nil {
+		t.Fatal(err)
+	}
+	quiesce(t)
+	// The new script runs the real /bin/true; a failing one is put in its place.
+	chk := &fakeCheck{log: h.log, name: "chk2"}
+	chk.fail.Store(true)
+	ts, _ := onLoop(t.Context(), h.d, func(time.Time) *trackScript { return h.d.scripts[0] })
+	if ts.cfg.Weight != -40 {
+		t.Fatalf("script weight %d after the reload, want -40", ts.cfg.Weight)
+	}
+	ts.mu.Lock()
+	ts.check = chk
+	ts.mu.Unlock()
+	h.clock.Advance(2 * time.Second)
+	if p := h.advertPriority(); p != "60" {
+		t.Errorf("priority %s with the reloaded script failing, want 60", p)
+	}
 }
