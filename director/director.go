@@ -86,6 +86,8 @@ type Director struct {
 	reloadMu sync.Mutex
 	// prepareFn is prepare; tests wrap it.
 	prepareFn func(in *instance, hp *hostPrep) error
+	// scriptCheck makes a track script's check (healthcheck.Exec); tests replace it.
+	scriptCheck func(sc config.VRRPScript, argv []string) checker
 
 	events  chan func(now time.Time)
 	stopped chan struct{} // closed when the loop has ended: nothing queued runs any more
@@ -179,6 +181,9 @@ func New(o Options) (*Director, error) {
 		stopped: make(chan struct{}),
 	}
 	d.prepareFn = d.prepare
+	d.scriptCheck = func(sc config.VRRPScript, argv []string) checker {
+		return &healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()}
+	}
 	var err error
 	if d.scripts, err = d.newScripts(o.Config); err != nil {
 		return nil, err
@@ -230,8 +235,7 @@ func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 		}
 		// Scripts start as passing, like keepalived without init_fail: a fresh node must
 		// not lose priority before the script has had a chance to run.
-		out = append(out, &trackScript{d: d, cfg: sc, check: &healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()},
-			tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
+		out = append(out, &trackScript{d: d, cfg: sc, check: d.scriptCheck(sc, argv), tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
 	}
 	return out, nil
 }

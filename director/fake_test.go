@@ -118,9 +118,7 @@ func (t *fakeTimer) Stop() bool {
 	was := t.armed
 	t.armed = false
 	t.drain()
-	if !was {
-		t.c.forget(t)
-	}
+	t.c.forget(t)
 	return was
 }
 
@@ -143,7 +141,8 @@ func (t *fakeTimer) drain() {
 	}
 }
 
-// forget drops a stopped timer from the list Advance scans; the caller holds c.mu.
+// forget drops a stopped timer from the list Advance scans (Reset puts it back); the
+// caller holds c.mu.
 func (c *fakeClock) forget(t *fakeTimer) {
 	c.timers = slices.DeleteFunc(c.timers, func(x *fakeTimer) bool { return x == t })
 }

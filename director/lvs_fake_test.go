@@ -134,15 +134,23 @@ func checkID(rs netip.AddrPort) healthcheck.ID {
 }
 
 // TestHealthReachesIPVS: the monitor's transitions reach the master's kernel table — a
-// burst of them as one rebuild — and the real servers' hooks; a backup's table stays
+// burst of them in one rebuild — and the real servers' hooks; a backup's table stays
 // empty but its model follows, so it programs the right table when elected.
 func TestHealthReachesIPVS(t *testing.T) {
 	h := newHarness(t, strings.Replace(checkedConfig, "[lvs.sync_daemon]", "[lvs]\non_backup = \"withdraw\"\n\n[lvs.sync_daemon]", 1))
 	h.becomeMaster("VI_1")
 	mon := h.os.monitor
 	m := h.log.mark()
-	mon.set(false, checkID(rs11), checkID(rs12))
+	// Both transitions come while the loop is busy (here: running this event): one
+	// rebuild of the table takes both.
+	gen, _ := onLoop(t.Context(), h.d, func(time.Time) uint64 {
+		mon.set(false, checkID(rs11), checkID(rs12))
+		return h.d.lvs.gen
+	})
 	quiesce(t)
+	if after, _ := onLoop(t.Context(), h.d, func(time.Time) uint64 { return h.d.lvs.gen }); after != gen+1 {
+		t.Errorf("%d table generations for a burst of 2 transitions, want 1", after-gen)
+	}
 	got := h.log.since(m, false)
 	inOrder(t, got, "notify REALSERVER 192.0.2.11:80 DOWN", "ipvs delete destination tcp 192.0.2.100:80 -> 192.0.2.11:80")
 	inOrder(t, got, "notify REALSERVER 192.0.2.12:80 DOWN", "ipvs delete destination tcp 192.0.2.100:80 -> 192.0.2.12:80")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -251,20 +252,16 @@ func TestReloadTrackScript(t *testing.T) {
 	h := newHarness(t, src)
 	h.d.scripts[0].check = &fakeCheck{log: h.log, name: "chk"}
 	h.becomeMaster("VI_1")
+	chk := &fakeCheck{log: h.log, name: "chk2"}
+	chk.fail.Store(true)
+	h.d.scriptCheck = func(config.VRRPScript, []string) checker { return chk }
 	if err := h.d.Reload(context.Background(), parse(t, strings.Replace(src, `weight = -30`, `weight = -40`, 1))); err != nil {
 		t.Fatal(err)
 	}
 	quiesce(t)
-	// The new script runs the real /bin/true; a failing one is put in its place.
-	chk := &fakeCheck{log: h.log, name: "chk2"}
-	chk.fail.Store(true)
-	ts, _ := onLoop(t.Context(), h.d, func(time.Time) *trackScript { return h.d.scripts[0] })
-	if ts.cfg.Weight != -40 {
+	if ts, _ := onLoop(t.Context(), h.d, func(time.Time) *trackScript { return h.d.scripts[0] }); ts.cfg.Weight != -40 || ts.check != chk {
 		t.Fatalf("script weight %d after the reload, want -40", ts.cfg.Weight)
 	}
-	ts.mu.Lock()
-	ts.check = chk
-	ts.mu.Unlock()
 	h.clock.Advance(2 * time.Second)
 	if p := h.advertPriority(); p != "60" {
 		t.Errorf("priority %s with the reloaded script failing, want 60", p)
