@@ -34,14 +34,33 @@ type Options struct {
 	Ready      func() // called once every instance has joined the election
 	StateDir   string // holds the VIP state file; default /run/hadirector
 	Log        *slog.Logger
+
+	// The effects, each nil for the Linux implementation (see host.go).
+	Transport  Transport
+	Addresses  Addresses // nil: a vip.Manager with its state file in StateDir
+	Announcers Announcers
+	Interfaces Interfaces
+	IPVS       IPVS
+	Sysctls    Sysctls
+	Hooks      Hooks // nil: a notify.Runner for Config's global settings
+	Monitors   Monitors
+	Clock      Clock
 }
 
 // Director runs every VRRP instance and sync group of one configuration.
 type Director struct {
 	cfg    *config.Config
 	log    *slog.Logger
-	vips   *vip.Manager
-	notify *notify.Runner
+	vips   Addresses
+	notify Hooks
+
+	transport  Transport
+	announcers Announcers
+	ifaces     Interfaces
+	ipvs       IPVS
+	sysctls    Sysctls
+	monitors   Monitors
+	clock      Clock
 
 	path    string
 	ready   func()
@@ -60,12 +79,15 @@ type Director struct {
 	scripts     []*trackScript
 	files       []*trackFile
 	lvs         *lvsState // nil without virtual servers
+	stopping    bool      // shutdown has begun (loop only)
 
 	// reloadMu serializes reloads: between a reload's plan (on the loop) and its swap
 	// (on the loop again) only that reload changes the instances and sockets.
 	reloadMu sync.Mutex
 	// prepareFn is prepare; tests wrap it.
 	prepareFn func(in *instance, hp *hostPrep) error
+	// scriptCheck makes a track script's check (healthcheck.Exec); tests replace it.
+	scriptCheck func(sc config.VRRPScript, argv []string) checker
 
 	events  chan func(now time.Time)
 	stopped chan struct{} // closed when the loop has ended: nothing queued runs any more
@@ -84,7 +106,7 @@ type sockKey struct {
 
 // sock is one raw socket and the instances that share it.
 type sock struct {
-	conn   *vrrp.Conn
+	conn   Conn
 	rx     atomic.Pointer[rxTable] // replaced whole by the loop on start and reload
 	mu     sync.Mutex
 	drops  [32]uint64 // by DropReason
@@ -124,32 +146,45 @@ func New(o Options) (*Director, error) {
 	if err := checkHooks(o.Config); err != nil {
 		return nil, err
 	}
-	runner, err := notify.NewRunner(notify.Options{
-		Log: o.Log, DefaultTimeout: o.Config.Global.NotifyTimeout.Std(), FIFO: o.Config.Global.NotifyFIFO,
-		User: o.Config.Global.ScriptUser, Security: o.Config.Global.EnableScriptSecurity,
-	})
-	if err != nil {
-		return nil, err
+	if o.Hooks == nil {
+		runner, err := notify.NewRunner(notify.Options{
+			Log: o.Log, DefaultTimeout: o.Config.Global.NotifyTimeout.Std(), FIFO: o.Config.Global.NotifyFIFO,
+			User: o.Config.Global.ScriptUser, Security: o.Config.Global.EnableScriptSecurity,
+		})
+		if err != nil {
+			return nil, err
+		}
+		o.Hooks = runner
 	}
 	// script_user is looked up only when something will run as it: a host without
 	// /etc/passwd (a minimal image, an initramfs) runs a configuration without hooks.
 	if len(o.Config.Hooks()) > 0 {
-		if err := runner.ResolveUser(); err != nil {
+		if err := o.Hooks.ResolveUser(); err != nil {
 			return nil, err
 		}
 	}
-	m, err := vip.NewManager(filepath.Join(o.StateDir, "vips.json"), o.Log)
-	if err != nil {
-		return nil, err
+	if o.Addresses == nil {
+		m, err := vip.NewManager(filepath.Join(o.StateDir, "vips.json"), o.Log)
+		if err != nil {
+			return nil, err
+		}
+		o.Addresses = m
 	}
+	o.defaults()
 	d := &Director{
-		cfg: o.Config, log: o.Log, vips: m, notify: runner, path: o.ConfigPath, version: o.Version, ready: o.Ready, started: time.Now(),
+		cfg: o.Config, log: o.Log, vips: o.Addresses, notify: o.Hooks, path: o.ConfigPath, version: o.Version, ready: o.Ready,
+		transport: o.Transport, announcers: o.Announcers, ifaces: o.Interfaces, ipvs: o.IPVS, sysctls: o.Sysctls,
+		monitors: o.Monitors, clock: o.Clock, started: o.Clock.Now(),
 		byName:  map[string]*instance{},
 		socks:   map[sockKey]*sock{},
 		events:  make(chan func(time.Time), 1024),
 		stopped: make(chan struct{}),
 	}
 	d.prepareFn = d.prepare
+	d.scriptCheck = func(sc config.VRRPScript, argv []string) checker {
+		return &healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()}
+	}
+	var err error
 	if d.scripts, err = d.newScripts(o.Config); err != nil {
 		return nil, err
 	}
@@ -166,6 +201,31 @@ func New(o Options) (*Director, error) {
 	return d, nil
 }
 
+// defaults fills the host's effects left nil with Linux's.
+func (o *Options) defaults() {
+	if o.Transport == nil {
+		o.Transport = linuxHost{}
+	}
+	if o.Announcers == nil {
+		o.Announcers = linuxHost{}
+	}
+	if o.Interfaces == nil {
+		o.Interfaces = linuxHost{}
+	}
+	if o.IPVS == nil {
+		o.IPVS = linuxHost{}
+	}
+	if o.Sysctls == nil {
+		o.Sysctls = linuxHost{}
+	}
+	if o.Monitors == nil {
+		o.Monitors = linuxHost{}
+	}
+	if o.Clock == nil {
+		o.Clock = systemClock{}
+	}
+}
+
 func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 	var out []*trackScript
 	for _, sc := range cfg.Scripts {
@@ -175,8 +235,7 @@ func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 		}
 		// Scripts start as passing, like keepalived without init_fail: a fresh node must
 		// not lose priority before the script has had a chance to run.
-		out = append(out, &trackScript{d: d, cfg: sc, check: healthcheck.Exec{Argv: argv, Timeout: sc.Timeout.Std()},
-			tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
+		out = append(out, &trackScript{d: d, cfg: sc, check: d.scriptCheck(sc, argv), tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
 	}
 	return out, nil
 }
@@ -273,7 +332,7 @@ func (d *Director) Run(ctx context.Context) (err error) {
 			return fmt.Errorf("director: metrics_listen %s: %w", a, err)
 		}
 	}
-	now := time.Now()
+	now := d.clock.Now()
 	for _, in := range d.instances {
 		d.launch(now, in)
 	}
@@ -292,7 +351,7 @@ func (d *Director) Run(ctx context.Context) (err error) {
 // loop owns.
 type hostPrep struct {
 	held  map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
-	open  map[sockKey]*vrrp.Conn         // sockets already open, shared
+	open  map[sockKey]Conn               // sockets already open, shared
 	socks map[sockKey]*sock              // opened by prepare; their receivers start with the instances
 }
 
@@ -307,7 +366,7 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 			// IPv6: the advert source must be an address of the vmac it is sent from.
 			spec.LinkLocal = in.src
 		}
-		if _, err := vip.EnsureVMAC(spec, d.log.With("instance", in.cfg.Name)); err != nil {
+		if err := d.ifaces.EnsureVMAC(spec, d.log.With("instance", in.cfg.Name)); err != nil {
 			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 		}
 	}
@@ -335,7 +394,7 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 	} else if s := hp.socks[key]; s != nil {
 		in.conn = s.conn
 	} else {
-		conn, err := vrrp.Listen(key.ifname, in.six, true)
+		conn, err := d.transport.Listen(key.ifname, in.six)
 		if err != nil {
 			return err
 		}
@@ -344,7 +403,7 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 		hp.socks[key] = s
 		in.conn = conn
 	}
-	a, err := vip.NewAnnouncer(in.sp.vipIface, in.mac, d.log)
+	a, err := d.announcers.NewAnnouncer(in.sp.vipIface, in.mac, d.log)
 	if err != nil {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 	}
@@ -385,7 +444,7 @@ func (in *instance) sockKey() sockKey { return sockKey{in.sendIface, in.six} }
 // loop is the only goroutine that touches the state machines. Everything it does is
 // quick (a Step, a sendto); slow effects are queued to the instances' effect workers.
 func (d *Director) loop(ctx context.Context) {
-	timer := time.NewTimer(time.Hour)
+	timer := d.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		next := time.Time{}
@@ -396,23 +455,23 @@ func (d *Director) loop(ctx context.Context) {
 		}
 		wait := time.Hour
 		if !next.IsZero() {
-			wait = time.Until(next)
+			wait = next.Sub(d.clock.Now())
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
 		case f := <-d.events:
-			f(time.Now())
-		case <-timer.C:
-			if time.Since(next) > stalled && d.backupDue(next) {
+			f(d.clock.Now())
+		case <-timer.C():
+			if d.clock.Now().Sub(next) > stalled && d.backupDue(next) {
 				// This process did not run for a while (a stalled host, a paused VM):
 				// adverts the master sent in time may wait in the sockets. Let the
 				// receivers deliver them first, so they reset the master-down timer
 				// instead of losing to it (a needless takeover that leads clients here).
 				d.catchUp()
 			}
-			now := time.Now()
+			now := d.clock.Now()
 			for _, in := range d.instances {
 				if dl := in.m.Deadline(); !dl.IsZero() && !now.Before(dl) {
 					d.step(now, in, vrrp.Event{Kind: vrrp.EvTimer})
@@ -443,17 +502,18 @@ func (d *Director) backupDue(dl time.Time) bool {
 }
 
 func (d *Director) catchUp() {
-	end := time.After(catchUpMax)
-	quiet := time.NewTimer(catchUpQuiet)
+	end := d.clock.NewTimer(catchUpMax)
+	defer end.Stop()
+	quiet := d.clock.NewTimer(catchUpQuiet)
 	defer quiet.Stop()
 	for {
 		select {
 		case f := <-d.events:
-			f(time.Now())
+			f(d.clock.Now())
 			quiet.Reset(catchUpQuiet)
-		case <-quiet.C:
+		case <-quiet.C():
 			return
-		case <-end:
+		case <-end.C():
 			return
 		}
 	}
@@ -473,9 +533,10 @@ func (d *Director) post(f func(now time.Time)) {
 	d.qmu.Lock()
 	d.queueDrops++
 	n := d.queueDrops
-	logIt := time.Since(d.queueLog) >= 10*time.Second
+	now := d.clock.Now()
+	logIt := now.Sub(d.queueLog) >= 10*time.Second
 	if logIt {
-		d.queueLog = time.Now()
+		d.queueLog = now
 	}
 	d.qmu.Unlock()
 	if logIt {
@@ -554,8 +615,21 @@ func (d *Director) groupChanged(g *group) {
 	d.log.Info("sync group state", "group", g.cfg.Name, "from", prev.String(), "to", st.String())
 	hooks := map[vrrp.State]string{vrrp.Master: g.cfg.NotifyMaster, vrrp.Backup: g.cfg.NotifyBackup,
 		vrrp.Fault: g.cfg.NotifyFault, vrrp.Initialize: g.cfg.NotifyStop}
-	d.notify.Submit(notify.Event{Kind: notify.Group, Name: g.cfg.Name, State: notifyState(st), PrevState: notifyState(prev),
-		Hooks: notify.Hooks{Specific: hooks[st], Generic: g.cfg.Notify}})
+	// Like an instance's hooks, the group's run once the addresses have moved: after
+	// every member's effects worker has carried out what was queued before.
+	h := &groupHook{ev: notify.Event{Kind: notify.Group, Name: g.cfg.Name, State: notifyState(st), PrevState: notifyState(prev),
+		Hooks: notify.Hooks{Specific: hooks[st], Generic: g.cfg.Notify}}}
+	h.left.Store(int32(len(g.members)))
+	for _, in := range g.members {
+		in.effects.push(effect{kind: effGroupHook, hook: h})
+	}
+}
+
+// groupHook is a sync group's hook event, submitted by the last member's effects worker
+// to reach it.
+type groupHook struct {
+	left atomic.Int32
+	ev   notify.Event
 }
 
 // notifyState spells a VRRP state as hooks expect it; leaving the election is STOP.
@@ -597,7 +671,9 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 				// programs it before claiming the VIPs, or after releasing them.
 				ef.lvs = d.lvs.snapshot()
 				d.lvs.latest.Store(ef.lvs)
-				if sd := d.cfg.LVS.SyncDaemon; d.lvs.syncd != nil && sd != nil && sd.Instance == in.cfg.Name {
+				// At shutdown the daemons stop once the VIPs and services are gone (see
+				// shutdown): a master's daemon syncs connections until then.
+				if sd := d.cfg.LVS.SyncDaemon; d.lvs.syncd != nil && sd != nil && sd.Instance == in.cfg.Name && !d.stopping {
 					d.lvs.syncd.follow()
 				}
 			}
@@ -612,7 +688,8 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 }
 
 func (d *Director) shutdown() {
-	now := time.Now()
+	d.stopping = true
+	now := d.clock.Now()
 	for _, in := range d.instances {
 		d.act(now, in, in.m.Step(now, vrrp.Event{Kind: vrrp.EvShutdown}))
 	}
@@ -621,10 +698,10 @@ func (d *Director) shutdown() {
 	}
 	// The VIPs must be gone within a second of SIGTERM; removal is a netlink call per
 	// address, so this is generous.
-	deadline := time.Now().Add(time.Second)
+	deadline := now.Add(time.Second)
 	for _, in := range d.instances {
 		in.effects.close()
-		if !in.effects.wait(time.Until(deadline)) {
+		if !in.effects.wait(deadline.Sub(d.clock.Now())) {
 			d.log.Error("effects still running at shutdown", "instance", in.cfg.Name)
 		}
 	}
@@ -688,7 +765,7 @@ func (d *Director) receive(ctx context.Context, s *sock) {
 				return
 			}
 			d.log.Error("receive", "interface", s.conn.Interface().Name, "err", err)
-			time.Sleep(10 * time.Millisecond) // a persistent error must not spin
+			sleep(ctx, d.clock, 10*time.Millisecond) // a persistent error must not spin
 			continue
 		}
 		t := s.rx.Load()
@@ -735,10 +812,10 @@ func (d *Director) drop(s *sock, r vrrp.DropReason, src netip.Addr, vrid uint8) 
 	s.mu.Lock()
 	s.drops[r]++
 	n := s.drops[r]
-	last := s.logged[r]
-	logIt := time.Since(last) >= 10*time.Second
+	now := d.clock.Now()
+	logIt := now.Sub(s.logged[r]) >= 10*time.Second
 	if logIt {
-		s.logged[r] = time.Now()
+		s.logged[r] = now
 	}
 	s.mu.Unlock()
 	if logIt {

@@ -35,8 +35,8 @@ type instance struct {
 	sendIface string           // the interface of its socket: the configured one, or the vmac (multicast)
 	mac       net.HardwareAddr // nil: the interface's own
 
-	conn      *vrrp.Conn
-	announcer *vip.Announcer
+	conn      Conn
+	announcer Announcer
 	effects   *effects
 
 	transitions     int
@@ -89,7 +89,7 @@ func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance
 		// virtual MAC. A socket on the vmac never heard the peer: a split brain.
 		in.sendIface = c.Interface
 	}
-	src, err := primaryAddr(c, in.sp.vips)
+	src, err := primaryAddr(d.ifaces, c, in.sp.vips)
 	if err != nil {
 		return nil, fmt.Errorf("instance %s: %w", c.Name, err)
 	}
@@ -157,29 +157,16 @@ func plan(c *config.Instance) (vips []netip.Prefix, iface string, mac net.Hardwa
 
 // primaryAddr picks the advert source: unicast_src_ip, else the interface's first address
 // of the family that is not one of our VIPs (for IPv6 its link-local address).
-func primaryAddr(c *config.Instance, vips []netip.Prefix) (netip.Addr, error) {
+func primaryAddr(ifaces Interfaces, c *config.Instance, vips []netip.Prefix) (netip.Addr, error) {
 	if c.UnicastSrcIP.IsValid() {
 		return c.UnicastSrcIP, nil
 	}
-	ifi, err := net.InterfaceByName(c.Interface)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("interface %s: %w", c.Interface, err)
-	}
-	addrs, err := ifi.Addrs()
+	addrs, err := ifaces.Addrs(c.Interface)
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("interface %s: %w", c.Interface, err)
 	}
 	six := c.Family() == 6
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipn.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
+	for _, ip := range addrs {
 		isVIP := false
 		for _, v := range vips {
 			isVIP = isVIP || v.Addr() == ip
@@ -219,6 +206,7 @@ const (
 	effTransition effectKind = iota
 	effAnnounce
 	effReconfigure // a reload changed the spec: move VIPs if master
+	effGroupHook   // the instance's sync group changed state
 )
 
 type effect struct {
@@ -228,7 +216,8 @@ type effect struct {
 	from, to vrrp.State
 	prio     uint8
 	at       time.Time
-	assert   bool // effAnnounce: a lower-priority master was seen
+	assert   bool       // effAnnounce: a lower-priority master was seen
+	hook     *groupHook // effGroupHook
 }
 
 // effects is an instance's ordered queue of slow work (netlink, GARP, hooks): one worker,
@@ -276,10 +265,12 @@ func (e *effects) close() {
 }
 
 func (e *effects) wait(d time.Duration) bool {
+	t := e.in.d.clock.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-e.done:
 		return true
-	case <-time.After(d):
+	case <-t.C():
 		return false
 	}
 }
@@ -292,12 +283,15 @@ func (e *effects) run(ctx context.Context) {
 	defer cancel()
 	if e.after != nil {
 		// The instance this one replaces is still withdrawing the same VIPs.
+		t := e.in.d.clock.NewTimer(2 * time.Second)
 		select {
 		case <-e.after:
-		case <-time.After(2 * time.Second):
+		case <-t.C():
 		case <-ctx.Done():
+			t.Stop()
 			return
 		}
+		t.Stop()
 	}
 	for {
 		e.mu.Lock()
@@ -308,8 +302,12 @@ func (e *effects) run(ctx context.Context) {
 		for i, ef := range q {
 			e.apply(ctx, ef, q[i+1:])
 		}
-		if closed && len(q) == 0 {
-			return
+		if closed {
+			if len(q) == 0 {
+				return
+			}
+			// Closing may have spent its wake-up on this batch: look again at once.
+			continue
 		}
 		select {
 		case <-e.wake:
@@ -352,6 +350,10 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 	case ef.kind == effReconfigure:
 		if e.master {
 			e.moveVIPs(log, old, sp)
+		}
+	case ef.kind == effGroupHook:
+		if ef.hook.left.Add(-1) == 0 {
+			in.d.notify.Submit(ef.hook.ev)
 		}
 	case ef.to == vrrp.Master:
 		// IPVS first: no packet may reach the VIP before the service is there.
@@ -404,6 +406,7 @@ func (e *effects) syncLVS(ctx context.Context, ef effect) {
 	if l := e.in.d.lvs; l != nil && ef.lvs != nil {
 		if err := l.sync(ctx, ef.lvs, false); err != nil {
 			e.in.d.log.Error("lvs: sync", "instance", e.sp.cfg.Name, "err", err)
+			l.wake()
 		}
 	}
 }
@@ -491,15 +494,15 @@ func (in *instance) naRouter(sp *spec, log *slog.Logger) bool {
 		r = true
 	case "off":
 	default:
-		fwd, err := vip.IPv6Forwarding(c.Interface)
+		fwd, err := in.d.sysctls.IPv6Forwarding(c.Interface)
 		if err != nil {
 			log.Error("na_router auto", "err", err)
 		}
 		r = fwd
 	}
 	if c.UseVMAC {
-		if cur, err := vip.IPv6Forwarding(sp.vipIface); err != nil || cur != r {
-			if err := vip.SetIPv6Forwarding(sp.vipIface, r); err != nil {
+		if cur, err := in.d.sysctls.IPv6Forwarding(sp.vipIface); err != nil || cur != r {
+			if err := in.d.sysctls.SetIPv6Forwarding(sp.vipIface, r); err != nil {
 				log.Error("vmac forwarding", "err", err)
 			}
 		}
@@ -516,12 +519,14 @@ func (in *instance) naRouter(sp *spec, log *slog.Logger) bool {
 // and (see superseded) claims nothing after that, so a burst one advert interval later
 // is the last word and the LAN points back at us.
 func (e *effects) reannounce(ctx context.Context, d time.Duration) {
+	t := e.in.d.clock.NewTimer(d)
 	e.timers.Add(1)
 	go func() {
 		defer e.timers.Done()
+		defer t.Stop()
 		select {
 		case <-ctx.Done():
-		case <-time.After(d):
+		case <-t.C():
 			e.push(effect{kind: effAnnounce})
 		}
 	}()
@@ -536,29 +541,27 @@ func (e *effects) scheduleGARP(ctx context.Context) {
 	}
 	gctx, cancel := context.WithCancel(ctx)
 	e.cancelGARP = cancel
+	first := delay
+	if first <= 0 {
+		first = refresh
+	}
+	t := e.in.d.clock.NewTimer(first)
 	e.timers.Add(1)
 	go func() {
 		defer e.timers.Done()
-		if delay > 0 {
-			select {
-			case <-gctx.Done():
-				return
-			case <-time.After(delay):
-			}
-			e.push(effect{kind: effAnnounce})
-		}
-		if refresh <= 0 {
-			return
-		}
-		t := time.NewTicker(refresh)
 		defer t.Stop()
 		for {
 			select {
 			case <-gctx.Done():
 				return
-			case <-t.C:
-				e.push(effect{kind: effAnnounce})
+			case <-t.C():
 			}
+			e.push(effect{kind: effAnnounce})
+			if refresh <= 0 {
+				return
+			}
+			// A ticker's schedule: every refresh after the first repeat.
+			t.Reset(refresh)
 		}
 	}()
 }

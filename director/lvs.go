@@ -30,7 +30,7 @@ import (
 type lvsState struct {
 	d      *Director
 	kernel lvs.Kernel
-	mon    *healthcheck.Monitor
+	mon    Monitor
 	syncd  *syncState // the connection-sync daemons; nil when the kernel cannot run them
 
 	// Health transitions waiting for the loop.
@@ -60,10 +60,7 @@ type lvsState struct {
 	retired   map[lvs.Key]uint64 // → the reload that retired it
 	reloads   uint64
 
-	// writeSysctls applies the master's kernel settings (lvs.ApplySysctls on /proc/sys;
-	// a fake in tests, so they leave the host's settings alone).
-	writeSysctls func([]lvs.Sysctl) ([]lvs.SysctlChange, error)
-	sysctlPlan   *sysctlPlan // for the configuration in force (loop only)
+	sysctlPlan *sysctlPlan // for the configuration in force (loop only)
 
 	ops, errs atomic.Uint64
 	settings  atomic.Pointer[[]lvs.Sysctl] // the kernel settings applied as master
@@ -106,18 +103,17 @@ func openLVS(d *Director, cfg *config.Config) (*lvsState, error) {
 	if len(cfg.VirtualServers) == 0 {
 		return nil, nil
 	}
-	k, err := lvs.OpenIPVS(lvs.IPVSOptions{})
+	k, err := d.ipvs.OpenIPVS()
 	if err != nil {
 		return nil, fmt.Errorf("director: %w", err)
 	}
 	return newLVSState(d, k), nil
 }
 
-// newLVSState is the IPVS side on kernel k, writing the host's sysctls.
+// newLVSState is the IPVS side on kernel k.
 func newLVSState(d *Director, k lvs.Kernel) *lvsState {
-	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{},
-		writeSysctls: func(want []lvs.Sysctl) ([]lvs.SysctlChange, error) { return lvs.ApplySysctls("", want) }}
-	l.mon = healthcheck.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
+	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{}}
+	l.mon = d.monitors.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
 	l.syncd = newSyncState(d, k)
 	return l
 }
@@ -149,7 +145,7 @@ func (l *lvsState) prime(ctx context.Context, cfg *config.Config) error {
 // start builds the model and runs the monitor and the sync worker (loop, or before it
 // runs).
 func (l *lvsState) start(ctx context.Context, wg *sync.WaitGroup) {
-	l.recompute(time.Now())
+	l.recompute(l.d.clock.Now())
 	if l.d.cfg.Mode() == config.ModeStandalone {
 		// Nothing will be elected: program every service now. The sync diffs against
 		// what a previous run left, so a restart keeps the services (and their
@@ -315,11 +311,17 @@ func activeTable(cfg *config.Config, instances []*instance, table lvs.Table) lvs
 func (l *lvsState) publish() *desired {
 	s := l.snapshot()
 	l.latest.Store(s)
+	l.wake()
+	return s
+}
+
+// wake has the sync worker apply the latest snapshot (again: after a failed sync it
+// retries every second until it succeeds).
+func (l *lvsState) wake() {
 	select {
 	case l.kick <- struct{}{}:
 	default:
 	}
-	return s
 }
 
 // worker applies published snapshots, reconciles periodically while anything is
@@ -328,14 +330,14 @@ func (l *lvsState) worker(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = 30 * time.Second
 	}
-	t := time.NewTimer(interval)
+	t := l.d.clock.NewTimer(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.kick:
-		case <-t.C:
+		case <-t.C():
 		}
 		err := l.sync(ctx, l.latest.Load(), true)
 		next := interval
@@ -383,7 +385,7 @@ func (l *lvsState) sync(ctx context.Context, s *desired, reconcile bool) error {
 		l.forgetRetired(retired)
 	}
 	l.applied = s.gen
-	now := time.Now()
+	now := l.d.clock.Now()
 	l.lastSync.Store(&now)
 	return err
 }
@@ -424,7 +426,7 @@ func (l *lvsState) applySysctls(p *sysctlPlan) {
 		return
 	}
 	want := p.want
-	changes, err := l.writeSysctls(want)
+	changes, err := l.d.sysctls.ApplySysctls(want)
 	l.settings.Store(&want)
 	for _, c := range changes {
 		reason := ""
@@ -523,7 +525,7 @@ func (l *lvsState) drain(vs, rs netip.AddrPort, on bool) error {
 		} else {
 			delete(l.drained, key)
 		}
-		l.recompute(time.Now())
+		l.recompute(l.d.clock.Now())
 		l.publish()
 		return nil
 	}

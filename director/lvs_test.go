@@ -34,8 +34,8 @@ func newTestDirector(t *testing.T, src string, log *slog.Logger) *Director {
 func withFakeLVS(t *testing.T, d *Director) (*lvsState, *lvs.Fake) {
 	t.Helper()
 	k := lvs.NewFake()
+	d.sysctls = &sysctlRecorder{}
 	l := newLVSState(d, k)
-	l.writeSysctls = func([]lvs.Sysctl) ([]lvs.SysctlChange, error) { return nil, nil }
 	if err := l.configure(d.cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -58,14 +58,8 @@ func TestSysctlsDuringReload(t *testing.T) {
 func sysctlsDuringReload(t *testing.T) {
 	d := newTestDirector(t, standalone, nil)
 	l, k := withFakeLVS(t, d)
-	var mu sync.Mutex
-	var wrote [][]lvs.Sysctl
-	l.writeSysctls = func(want []lvs.Sysctl) ([]lvs.SysctlChange, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		wrote = append(wrote, want)
-		return nil, nil
-	}
+	rec := &sysctlRecorder{}
+	d.sysctls = rec
 	s := l.snapshot() // standalone: every service is active, the master's settings apply
 	if s == nil || !s.master {
 		t.Fatalf("snapshot %+v, want a master's", s)
@@ -92,8 +86,9 @@ func sysctlsDuringReload(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("sync did not return")
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	wrote := rec.wrote
 	if len(wrote) != 1 {
 		t.Fatalf("sysctls written %d times, want once", len(wrote))
 	}
@@ -113,3 +108,19 @@ func sysctlsDuringReload(t *testing.T) {
 		t.Errorf("snapshot after the reload: sysctls %+v, want ip_forward for NAT", p)
 	}
 }
+
+// sysctlRecorder is Sysctls that records the LVS settings written instead of writing them.
+type sysctlRecorder struct {
+	mu    sync.Mutex
+	wrote [][]lvs.Sysctl
+}
+
+func (r *sysctlRecorder) ApplySysctls(want []lvs.Sysctl) ([]lvs.SysctlChange, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wrote = append(r.wrote, want)
+	return nil, nil
+}
+
+func (r *sysctlRecorder) IPv6Forwarding(string) (bool, error)  { return false, nil }
+func (r *sysctlRecorder) SetIPv6Forwarding(string, bool) error { return nil }

@@ -103,7 +103,7 @@ func (p *prepared) release() {
 func (d *Director) planReload(cfg *config.Config) *reloadPlan {
 	keep, _, _ := d.diff(cfg)
 	p := &reloadPlan{start: map[string]bool{}, openLVS: d.lvs == nil && len(cfg.VirtualServers) > 0,
-		host: hostPrep{held: map[string]map[netip.Addr]bool{}, open: map[sockKey]*vrrp.Conn{}}}
+		host: hostPrep{held: map[string]map[netip.Addr]bool{}, open: map[sockKey]Conn{}}}
 	for i := range cfg.Instances {
 		if in := d.byName[cfg.Instances[i].Name]; in == nil || !slices.Contains(keep, in) {
 			p.start[cfg.Instances[i].Name] = true
@@ -274,6 +274,10 @@ func (d *Director) reload(now time.Time, cfg *config.Config, scripts []*trackScr
 	if pr.lvs != nil {
 		d.lvs = pr.lvs
 		d.lvs.start(d.runCtx, &d.wg)
+		if cfg.Mode() != config.ModeStandalone { // start has published
+			// A master programs the new services now, not at its next transition.
+			d.lvs.publish()
+		}
 	} else if d.lvs != nil {
 		if err := d.lvs.reload(now, cfg); err != nil {
 			errs = append(errs, err)

@@ -90,14 +90,14 @@ func syncRoleOf(st vrrp.State) lvs.SyncRole {
 }
 
 func (s *syncState) run(ctx context.Context) {
-	t := time.NewTimer(syncCheck)
+	t := s.d.clock.NewTimer(syncCheck)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
-		case <-t.C:
+		case <-t.C():
 		}
 		next := syncCheck
 		if err := s.apply(); err != nil {
@@ -148,7 +148,7 @@ func (s *syncState) apply() error {
 	if role != s.role {
 		s.d.log.Info("sync daemon role", "from", roleName(s.role), "to", roleName(role), "instance", w.instance)
 		s.switches.Add(1)
-		s.role, s.since = role, time.Now()
+		s.role, s.since = role, s.d.clock.Now()
 		s.cur.Store(&syncSeen{role: s.role, since: s.since})
 	}
 	return nil

@@ -3,16 +3,12 @@ package director
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
@@ -28,11 +24,6 @@ type linkState struct {
 
 func newLinkState(d *Director) *linkState { return &linkState{d: d, up: map[string]bool{}} }
 
-func linkUp(l netlink.Link) bool {
-	a := l.Attrs()
-	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
-}
-
 func (ls *linkState) isUp(name string) bool {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
@@ -42,68 +33,47 @@ func (ls *linkState) isUp(name string) bool {
 
 // probe reads a link we have no update for yet; the caller holds mu.
 func (ls *linkState) probe(name string) bool {
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		ls.up[name] = false
-		return false
-	}
-	ls.up[name] = linkUp(l)
+	up, err := ls.d.ifaces.LinkUp(name)
+	ls.up[name] = up && err == nil
 	return ls.up[name]
 }
 
 func (ls *linkState) start(ctx context.Context, wg *sync.WaitGroup) error {
-	ch := make(chan netlink.LinkUpdate, 64)
-	done := make(chan struct{})
-	err := netlink.LinkSubscribeWithOptions(ch, done, netlink.LinkSubscribeOptions{
-		ErrorCallback: func(err error) {
-			if ctx.Err() == nil {
-				ls.d.log.Error("netlink link updates", "err", err)
-			}
-		},
+	run, err := ls.d.ifaces.WatchLinks(ctx, ls.changed, func(err error) {
+		if ctx.Err() == nil {
+			ls.d.log.Error("netlink link updates", "err", err)
+		}
 	})
 	if err != nil {
 		return fmt.Errorf("director: subscribe to link updates: %w", err)
 	}
 	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(done)
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case u, ok := <-ch:
-				if !ok {
-					return
-				}
-				name, up := u.Attrs().Name, linkUp(u.Link)
-				if u.Header.Type == unix.RTM_DELLINK {
-					up = false
-				}
-				ls.mu.Lock()
-				was, known := ls.up[name]
-				ls.up[name] = up
-				ls.mu.Unlock()
-				if known && was == up {
-					continue
-				}
-				ls.d.log.Info("link state", "interface", name, "up", up)
-				ls.d.postWait(func(now time.Time) {
-					for _, in := range ls.d.instances {
-						ls.d.applyTracking(now, in)
-					}
-				})
-			}
-		}
-	}()
+	go func() { defer wg.Done(); run() }()
 	return nil
+}
+
+// changed takes a link update: a change of state retracks every instance.
+func (ls *linkState) changed(name string, up bool) {
+	ls.mu.Lock()
+	was, known := ls.up[name]
+	ls.up[name] = up
+	ls.mu.Unlock()
+	if known && was == up {
+		return
+	}
+	ls.d.log.Info("link state", "interface", name, "up", up)
+	ls.d.postWait(func(now time.Time) {
+		for _, in := range ls.d.instances {
+			ls.d.applyTracking(now, in)
+		}
+	})
 }
 
 // trackScript runs one vrrp_script and records its rise/fall state.
 type trackScript struct {
 	d       *Director
 	cfg     config.VRRPScript
-	check   healthcheck.Exec
+	check   checker
 	mu      sync.Mutex
 	tracker *healthcheck.Tracker
 }
@@ -114,8 +84,14 @@ func (ts *trackScript) ok() bool {
 	return ts.tracker.Up()
 }
 
+// checker runs a track script (healthcheck.Exec).
+type checker interface {
+	Check(ctx context.Context) error
+}
+
 func (ts *trackScript) run(ctx context.Context) {
-	t := time.NewTicker(ts.cfg.Interval.Std())
+	interval := ts.cfg.Interval.Std()
+	t := ts.d.clock.NewTimer(interval)
 	defer t.Stop()
 	for {
 		err := ts.check.Check(ctx)
@@ -137,7 +113,8 @@ func (ts *trackScript) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
+			t.Reset(interval) // a ticker's schedule: the next check is due interval after this one
 		}
 	}
 }
@@ -325,14 +302,18 @@ func parseTrackFile(b []byte) (v int64, ok bool) {
 	return v, true
 }
 
+// trackFilePoll is how often a track file is read.
+const trackFilePoll = 500 * time.Millisecond
+
 func (tf *trackFile) run(ctx context.Context) {
-	t := time.NewTicker(500 * time.Millisecond)
+	t := tf.d.clock.NewTimer(trackFilePoll)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.C():
+			t.Reset(trackFilePoll)
 		}
 		if tf.read() {
 			tf.d.log.Info("track file", "file", tf.cfg.File, "name", tf.cfg.Name, "value", tf.value.Load())
