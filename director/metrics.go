@@ -20,27 +20,27 @@ import (
 var (
 	mState = prometheus.NewDesc("hadirector_vrrp_state",
 		"VRRP state of the instance: 0 init/stopped, 1 backup, 2 master, 3 fault (keepalived's numbering).",
-		[]string{"instance", "interface", "vrid"}, nil)
+		[]string{"vrrp_instance", "interface", "vrid"}, nil)
 	mPriority = prometheus.NewDesc("hadirector_vrrp_priority",
-		"Configured priority.", []string{"instance"}, nil)
+		"Configured priority.", []string{"vrrp_instance"}, nil)
 	mEffPriority = prometheus.NewDesc("hadirector_vrrp_effective_priority",
-		"Priority after tracking; this is what the adverts carry.", []string{"instance"}, nil)
+		"Priority after tracking; this is what the adverts carry.", []string{"vrrp_instance"}, nil)
 	mTransitions = prometheus.NewDesc("hadirector_vrrp_transitions_total",
-		"State transitions of the instance.", []string{"instance"}, nil)
+		"State transitions of the instance.", []string{"vrrp_instance"}, nil)
 	mSent = prometheus.NewDesc("hadirector_vrrp_adverts_sent_total",
-		"Adverts sent (one per destination).", []string{"instance"}, nil)
+		"Adverts sent (one per destination).", []string{"vrrp_instance"}, nil)
 	mReceived = prometheus.NewDesc("hadirector_vrrp_adverts_received_total",
-		"Valid adverts received.", []string{"instance"}, nil)
+		"Valid adverts received.", []string{"vrrp_instance"}, nil)
 	mDropped = prometheus.NewDesc("hadirector_vrrp_adverts_dropped_total",
 		"Received packets dropped, by reason.", []string{"reason"}, nil)
 	mMismatch = prometheus.NewDesc("hadirector_vrrp_address_list_mismatch_total",
-		"Accepted adverts whose address list differs from ours.", []string{"instance"}, nil)
+		"Accepted adverts whose address list differs from ours.", []string{"vrrp_instance"}, nil)
 	mSendErrors = prometheus.NewDesc("hadirector_vrrp_send_errors_total",
-		"Adverts that could not be sent.", []string{"instance"}, nil)
+		"Adverts that could not be sent.", []string{"vrrp_instance"}, nil)
 	mGARPs = prometheus.NewDesc("hadirector_vrrp_garps_sent_total",
-		"Gratuitous ARPs and unsolicited neighbor advertisements sent.", []string{"instance"}, nil)
+		"Gratuitous ARPs and unsolicited neighbor advertisements sent.", []string{"vrrp_instance"}, nil)
 	mSplitBrain = prometheus.NewDesc("hadirector_vrrp_split_brain",
-		"1 while master and another master was heard within the last Master_Down_Interval.", []string{"instance"}, nil)
+		"1 while master and another master was heard within the last Master_Down_Interval.", []string{"vrrp_instance"}, nil)
 	mNotify = prometheus.NewDesc("hadirector_notify_hooks_total",
 		"Hook runs by outcome: ran (started), failed (includes timed_out), timed_out, dropped (queue overflow).",
 		[]string{"outcome"}, nil)
@@ -65,7 +65,7 @@ var (
 	mChecks             = prometheus.NewDesc("hadirector_check_total", "Health checks completed.", rsLabels, nil)
 	mCheckFailures      = prometheus.NewDesc("hadirector_check_failures_total", "Health checks that failed.", rsLabels, nil)
 	mCheckDuration      = prometheus.NewDesc("hadirector_check_duration_seconds", "Duration of the last completed health check.", rsLabels, nil)
-	mSyncRole           = prometheus.NewDesc("hadirector_ipvs_sync_daemon_role", "Connection-sync role this node runs for the followed instance: 0 none, 1 master, 2 backup (the kernel's IP_VS_STATE numbering).", []string{"instance"}, nil)
+	mSyncRole           = prometheus.NewDesc("hadirector_ipvs_sync_daemon_role", "Connection-sync role this node runs for the followed instance: 0 none, 1 master, 2 backup (the kernel's IP_VS_STATE numbering).", []string{"vrrp_instance"}, nil)
 	mSyncRunning        = prometheus.NewDesc("hadirector_ipvs_sync_daemon_running", "1 while the kernel runs the sync daemon of this role.", []string{"role"}, nil)
 	mSyncSwitches       = prometheus.NewDesc("hadirector_ipvs_sync_daemon_switches_total", "Role changes of the sync daemons.", nil, nil)
 	mSyncErrors         = prometheus.NewDesc("hadirector_ipvs_sync_daemon_errors_total", "Sync-daemon start/stop/list calls that failed.", nil, nil)

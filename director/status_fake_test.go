@@ -77,12 +77,12 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]float64{
-		`hadirector_vrrp_state{instance="VI_1",interface="eth0",vrid="51"}`: 2,
-		`hadirector_vrrp_priority{instance="VI_1"}`:                         100,
-		`hadirector_vrrp_transitions_total{instance="VI_1"}`:                2,
-		`hadirector_vrrp_adverts_sent_total{instance="VI_1"}`:               1,
-		`hadirector_ipvs_service_programmed{service="tcp 192.0.2.100:80"}`:  1,
-		`hadirector_ipvs_sync_daemon_role{instance="VI_1"}`:                 1,
+		`hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"}`: 2,
+		`hadirector_vrrp_priority{vrrp_instance="VI_1"}`:                         100,
+		`hadirector_vrrp_transitions_total{vrrp_instance="VI_1"}`:                2,
+		`hadirector_vrrp_adverts_sent_total{vrrp_instance="VI_1"}`:               1,
+		`hadirector_ipvs_service_programmed{service="tcp 192.0.2.100:80"}`:       1,
+		`hadirector_ipvs_sync_daemon_role{vrrp_instance="VI_1"}`:                 1,
 	} {
 		if v, ok := got[k]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)

@@ -182,11 +182,11 @@ func TestMetrics(t *testing.T) {
 	time.Sleep(3 * interval)
 	a, b := p.a.metrics(t), p.b.metrics(t)
 	for _, want := range []string{
-		`hadirector_vrrp_state{instance="VI_1",interface="eth0",vrid="51"} 2`,
-		`hadirector_vrrp_priority{instance="VI_1"} 150`,
-		`hadirector_vrrp_effective_priority{instance="VI_1"} 150`,
-		`hadirector_vrrp_garps_sent_total{instance="VI_1"} 5`,
-		`hadirector_vrrp_split_brain{instance="VI_1"} 0`,
+		`hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"} 2`,
+		`hadirector_vrrp_priority{vrrp_instance="VI_1"} 150`,
+		`hadirector_vrrp_effective_priority{vrrp_instance="VI_1"} 150`,
+		`hadirector_vrrp_garps_sent_total{vrrp_instance="VI_1"} 5`,
+		`hadirector_vrrp_split_brain{vrrp_instance="VI_1"} 0`,
 		`hadirector_build_info{version="dev"} 1`,
 		`hadirector_notify_hook_duration_seconds_total `,
 	} {
@@ -194,11 +194,11 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("a's metrics lack %s", want)
 		}
 	}
-	if !strings.Contains(b, `hadirector_vrrp_state{instance="VI_1",interface="eth0",vrid="51"} 1`) {
+	if !strings.Contains(b, `hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"} 1`) {
 		t.Errorf("b's metrics do not say backup")
 	}
-	sent := metricValue(a, `hadirector_vrrp_adverts_sent_total{instance="VI_1"}`)
-	recv := metricValue(b, `hadirector_vrrp_adverts_received_total{instance="VI_1"}`)
+	sent := metricValue(a, `hadirector_vrrp_adverts_sent_total{vrrp_instance="VI_1"}`)
+	recv := metricValue(b, `hadirector_vrrp_adverts_received_total{vrrp_instance="VI_1"}`)
 	if sent < 3 || recv < 3 || recv > sent {
 		t.Errorf("a sent %v adverts, b received %v", sent, recv)
 	}

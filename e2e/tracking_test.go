@@ -111,7 +111,7 @@ func TestTrackInterface(t *testing.T) {
 	eventually(t, p.a.mdi()+slack, "a master at 150, b backup hearing 150", aMaster)
 	// The metrics say what the status says.
 	effective := func() float64 {
-		return metricValue(p.a.metrics(t), `hadirector_vrrp_effective_priority{instance="VI_1"}`)
+		return metricValue(p.a.metrics(t), `hadirector_vrrp_effective_priority{vrrp_instance="VI_1"}`)
 	}
 	if got := effective(); got != 150 {
 		t.Errorf("a's hadirector_vrrp_effective_priority %v, want 150", got)
