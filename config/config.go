@@ -41,6 +41,8 @@ type Config struct {
 	SyncGroups     []SyncGroup     `toml:"vrrp_sync_group"`
 	LVS            LVS             `toml:"lvs"`
 	VirtualServers []VirtualServer `toml:"virtual_server"`
+	// BGP is nil without a [bgp] table: nothing is announced.
+	BGP *BGP `toml:"bgp"`
 }
 
 // Global is the [global] table (keepalived's global_defs).
@@ -369,7 +371,7 @@ func (c *Config) Mode() Mode {
 	switch {
 	case len(c.Instances) > 0:
 		return ModeVRRP
-	case len(c.VirtualServers) > 0:
+	case len(c.VirtualServers) > 0 || c.BGP != nil && len(c.BGP.VIPs) > 0:
 		return ModeStandalone
 	}
 	return ModeEmpty

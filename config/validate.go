@@ -29,6 +29,7 @@ func validate(cfg *Config, r *report, seen map[string]bool) {
 	v.syncGroups()
 	v.lvs()
 	v.virtualServers()
+	v.bgp()
 }
 
 func oneOf(s string, allowed ...string) bool { return slices.Contains(allowed, s) }
