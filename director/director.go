@@ -44,6 +44,7 @@ type Options struct {
 	Sysctls    Sysctls
 	Hooks      Hooks // nil: a notify.Runner for Config's global settings
 	Monitors   Monitors
+	BGP        BGPSpeakers // nil: the embedded GoBGP
 	Clock      Clock
 }
 
@@ -60,6 +61,7 @@ type Director struct {
 	ipvs       IPVS
 	sysctls    Sysctls
 	monitors   Monitors
+	speakers   BGPSpeakers
 	clock      Clock
 
 	path    string
@@ -79,6 +81,7 @@ type Director struct {
 	scripts     []*trackScript
 	files       []*trackFile
 	lvs         *lvsState // nil without virtual servers
+	bgp         *bgpState // nil without [bgp]
 	stopping    bool      // shutdown has begun (loop only)
 
 	// reloadMu serializes reloads: between a reload's plan (on the loop) and its swap
@@ -174,7 +177,7 @@ func New(o Options) (*Director, error) {
 	d := &Director{
 		cfg: o.Config, log: o.Log, vips: o.Addresses, notify: o.Hooks, path: o.ConfigPath, version: o.Version, ready: o.Ready,
 		transport: o.Transport, announcers: o.Announcers, ifaces: o.Interfaces, ipvs: o.IPVS, sysctls: o.Sysctls,
-		monitors: o.Monitors, clock: o.Clock, started: o.Clock.Now(),
+		monitors: o.Monitors, speakers: o.BGP, clock: o.Clock, started: o.Clock.Now(),
 		byName:  map[string]*instance{},
 		socks:   map[sockKey]*sock{},
 		events:  make(chan func(time.Time), 1024),
@@ -198,6 +201,9 @@ func New(o Options) (*Director, error) {
 		d.byName[in.cfg.Name] = in
 	}
 	d.buildGroups()
+	if d.bgp, err = newBGPState(d, o.Config); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -220,6 +226,9 @@ func (o *Options) defaults() {
 	}
 	if o.Monitors == nil {
 		o.Monitors = linuxHost{}
+	}
+	if o.BGP == nil {
+		o.BGP = gobgp{}
 	}
 	if o.Clock == nil {
 		o.Clock = systemClock{}
@@ -330,6 +339,11 @@ func (d *Director) Run(ctx context.Context) (err error) {
 	if a := d.cfg.Global.MetricsListen; a != "" {
 		if err := d.serveMetrics(runCtx, a); err != nil {
 			return fmt.Errorf("director: metrics_listen %s: %w", a, err)
+		}
+	}
+	if d.bgp != nil {
+		if err := d.bgp.start(runCtx, &d.wg, d.speakers); err != nil {
+			return err
 		}
 	}
 	now := d.clock.Now()
@@ -677,6 +691,10 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 					d.lvs.syncd.follow()
 				}
 			}
+			if d.bgp != nil && a.From == vrrp.Master {
+				// Withdrawn before the effects worker removes the VIP.
+				d.bgp.evaluate(now, false)
+			}
 			in.effects.push(ef)
 		case vrrp.ActAnnounce:
 			in.stats.lowerMasters.Add(1)
@@ -689,6 +707,10 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 
 func (d *Director) shutdown() {
 	d.stopping = true
+	if d.bgp != nil && d.bgp.speaker != nil {
+		// The routers move traffic away before any address or service goes.
+		d.bgp.stop()
+	}
 	now := d.clock.Now()
 	for _, in := range d.instances {
 		d.act(now, in, in.m.Step(now, vrrp.Event{Kind: vrrp.EvShutdown}))

@@ -470,6 +470,11 @@ func (f *fakeOS) Addrs(ifname string) ([]netip.Addr, error) {
 	if !ok {
 		return nil, errors.New("no such device")
 	}
+	// The VIPs present follow the interface's own addresses, as the kernel lists them.
+	a = slices.Clone(a)
+	for _, p := range f.present[ifname] {
+		a = append(a, p.Addr())
+	}
 	return a, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/hadirector/hadirector/bgp"
 	"github.com/hadirector/hadirector/healthcheck"
 	"github.com/hadirector/hadirector/lvs"
 	"github.com/hadirector/hadirector/notify"
@@ -97,6 +98,21 @@ type Monitor interface {
 	Run(ctx context.Context) error
 	Up(healthcheck.ID) (up, known bool)
 	Stats(healthcheck.ID) (healthcheck.Stats, bool)
+}
+
+// BGPSpeakers starts the BGP speaker of a [bgp] configuration (the embedded GoBGP).
+type BGPSpeakers interface {
+	StartSpeaker(bgp.Spec, *slog.Logger) (BGPSpeaker, error)
+}
+
+// BGPSpeaker announces and withdraws the VIPs (*bgp.Speaker).
+type BGPSpeaker interface {
+	Announce(bgp.Route) error
+	Withdraw(netip.Prefix) error
+	Peers() []bgp.PeerStatus
+	Counters() bgp.Counters
+	// Stop closes the sessions with a Cease.
+	Stop() error
 }
 
 // Clock is the director's time: the loop's deadlines, the workers' timers and the

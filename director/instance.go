@@ -380,6 +380,10 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 			log.Info("VIP added", "vip", p, "interface", sp.vipIface)
 		}
 		e.scheduleGARP(ctx)
+		if in.d.bgp != nil {
+			// A master-mode VIP is announced once its address is up: now, not next round.
+			in.d.post(func(now time.Time) { in.d.bgp.evaluate(now, false) })
+		}
 		e.notify(ef)
 	default:
 		if e.cancelGARP != nil {

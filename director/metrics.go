@@ -69,6 +69,10 @@ var (
 	mSyncRunning        = prometheus.NewDesc("hadirector_ipvs_sync_daemon_running", "1 while the kernel runs the sync daemon of this role.", []string{"role"}, nil)
 	mSyncSwitches       = prometheus.NewDesc("hadirector_ipvs_sync_daemon_switches_total", "Role changes of the sync daemons.", nil, nil)
 	mSyncErrors         = prometheus.NewDesc("hadirector_ipvs_sync_daemon_errors_total", "Sync-daemon start/stop/list calls that failed.", nil, nil)
+	mBGPPeerUp          = prometheus.NewDesc("hadirector_bgp_peer_up", "1 while the BGP session with the peer is established.", []string{"peer"}, nil)
+	mBGPFlaps           = prometheus.NewDesc("hadirector_bgp_peer_flaps_total", "BGP sessions with the peer lost after being established.", []string{"peer"}, nil)
+	mBGPAnnounced       = prometheus.NewDesc("hadirector_bgp_vip_announced", "1 while the VIP is announced over BGP.", []string{"prefix"}, nil)
+	mBGPUpdates         = prometheus.NewDesc("hadirector_bgp_updates_total", "Announcements and withdrawals handed to the BGP speaker.", []string{"kind"}, nil)
 	mInfo               = prometheus.NewDesc("hadirector_build_info", "Version of the running binary.", []string{"version"}, nil)
 )
 
@@ -79,7 +83,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
 		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mNotifyDuration, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
 		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration,
-		mSyncRole, mSyncRunning, mSyncSwitches, mSyncErrors} {
+		mSyncRole, mSyncRunning, mSyncSwitches, mSyncErrors, mBGPPeerUp, mBGPFlaps, mBGPAnnounced, mBGPUpdates} {
 		ch <- d
 	}
 }
@@ -117,6 +121,17 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(mNotifyDuration, counter, s.Notify.Duration.Seconds())
 	ch <- prometheus.MustNewConstMetric(mReloads, counter, float64(s.Reloads))
+	if b := s.BGP; b != nil {
+		for _, p := range b.Peers {
+			ch <- prometheus.MustNewConstMetric(mBGPPeerUp, gauge, boolValue(p.Up), p.Address.String())
+			ch <- prometheus.MustNewConstMetric(mBGPFlaps, counter, float64(p.Flaps), p.Address.String())
+		}
+		for _, v := range b.VIPs {
+			ch <- prometheus.MustNewConstMetric(mBGPAnnounced, gauge, boolValue(v.Announced), v.Prefix.String())
+		}
+		ch <- prometheus.MustNewConstMetric(mBGPUpdates, counter, float64(b.Counters.Announcements), "announce")
+		ch <- prometheus.MustNewConstMetric(mBGPUpdates, counter, float64(b.Counters.Withdrawals), "withdraw")
+	}
 	if l := s.LVS; l != nil {
 		ch <- prometheus.MustNewConstMetric(mIPVSOps, counter, float64(l.Ops))
 		ch <- prometheus.MustNewConstMetric(mIPVSErrors, counter, float64(l.Errors))
@@ -197,4 +212,11 @@ func (d *Director) serveMetrics(ctx context.Context, addr string) error {
 		}
 	}()
 	return nil
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

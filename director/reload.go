@@ -325,6 +325,7 @@ func restartOnly(a, b *config.Config) []string {
 		{"global.enable_script_security", ga.EnableScriptSecurity != gb.EnableScriptSecurity},
 		{"global.realtime_priority", ga.RealtimePriority != gb.RealtimePriority},
 		{"global.lock_memory", ga.LockMemory != gb.LockMemory},
+		{"bgp", !reflect.DeepEqual(a.BGP, b.BGP)},
 	} {
 		if c.changed {
 			out = append(out, c.key)

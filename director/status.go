@@ -34,6 +34,7 @@ type Status struct {
 	Groups    []GroupStatus     `json:"sync_groups,omitempty"`
 	Drops     map[string]uint64 `json:"adverts_dropped"`
 	LVS       *LVSStatus        `json:"lvs,omitempty"`
+	BGP       *BGPStatus        `json:"bgp,omitempty"`
 	Notify    notify.Stats      `json:"notify"`
 }
 
@@ -143,6 +144,9 @@ func (d *Director) snapshot(now time.Time) *Status {
 	}
 	if d.lvs != nil {
 		s.LVS = d.lvs.status()
+	}
+	if d.bgp != nil {
+		s.BGP = d.bgp.status()
 	}
 	for _, g := range d.groups {
 		gs := GroupStatus{Name: g.cfg.Name, State: g.notified.String()}
