@@ -8,12 +8,12 @@
 # busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod); for the Debian
 # package (make test-deb) and its pages: lintian, systemd (systemd-analyze verify the unit),
 # groff and man-db (the man pages render without warnings), prometheus (promtool checks and
-# unit-tests the alert rules).
+# unit-tests the alert rules), bird2 (the upstream BGP router of the BGP e2e tests).
 #
 # Options: --check  install nothing; exit 1 naming what is missing
 set -eu
 
-pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod lintian systemd groff man-db prometheus"
+pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod lintian systemd groff man-db prometheus bird2"
 
 check=0
 for a in "$@"; do

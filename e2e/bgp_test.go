@@ -1,0 +1,260 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hadirector/hadirector/internal/lab"
+	"github.com/hadirector/hadirector/internal/privtest"
+)
+
+// The BGP tests run BIRD 2 as the upstream router (AS 64512) in its own namespace on the
+// lab's LAN, and directors (AS 64513) that connect to it; what they assert is the route
+// BIRD installs in the router's kernel (merge paths: one next hop per announcing
+// director).
+
+var bgpVIP = netip.MustParsePrefix("203.0.113.10/32")
+
+const routerAddr = "192.0.2.254"
+
+// birdConf: a passive neighbor range for the directors, short error wait so a director
+// that comes back is taken at once, and a kernel protocol that installs the ECMP route.
+const birdConf = `router id 192.0.2.254;
+log stderr all;
+protocol device { scan time 1; }
+protocol kernel {
+	ipv4 { export where source = RTS_BGP; };
+	merge paths on;
+}
+protocol bgp directors {
+	local 192.0.2.254 as 64512;
+	neighbor range 192.0.2.0/24 as 64513;
+	dynamic name "dir";
+	hold time 3;
+	keepalive time 1;
+	error wait time 1, 5;
+	ipv4 { import all; export none; };
+}
+`
+
+// router is the BIRD host.
+type router struct {
+	h    *lab.Host
+	sock string
+}
+
+func newRouter(t *testing.T, l *lab.Lab) *router {
+	t.Helper()
+	bird := privtest.Tool(t, "bird")
+	privtest.Tool(t, "birdc")
+	r := &router{h: l.Host("router", routerAddr+"/24")}
+	if err := r.h.SetSysctl("net.ipv4.fib_multipath_hash_policy", "1"); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "bird.conf")
+	if err := os.WriteFile(conf, []byte(birdConf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.sock = filepath.Join(dir, "bird.ctl")
+	r.h.Start(t, "bird", bird, "-f", "-c", conf, "-s", r.sock, "-P", filepath.Join(dir, "bird.pid"))
+	eventually(t, 10*time.Second, "BIRD answers on its socket", func() bool {
+		_, err := r.h.Run("birdc", "-s", r.sock, "show", "status")
+		return err == nil
+	})
+	return r
+}
+
+// nextHops are the gateways of the router's kernel route to the VIP, sorted.
+func (r *router) nextHops(t *testing.T) []string {
+	t.Helper()
+	out, err := r.h.Run("ip", "-j", "route", "show", bgpVIP.String())
+	if err != nil {
+		t.Fatalf("ip route: %v\n%s", err, out)
+	}
+	var routes []struct {
+		Gateway  string `json:"gateway"`
+		Nexthops []struct {
+			Gateway string `json:"gateway"`
+		} `json:"nexthops"`
+	}
+	if err := json.Unmarshal([]byte(out), &routes); err != nil {
+		t.Fatalf("ip -j route: %v\n%s", err, out)
+	}
+	var gws []string
+	for _, rt := range routes {
+		if rt.Gateway != "" {
+			gws = append(gws, rt.Gateway)
+		}
+		for _, nh := range rt.Nexthops {
+			gws = append(gws, nh.Gateway)
+		}
+	}
+	slices.Sort(gws)
+	return gws
+}
+
+// waitHops waits for exactly want as the route's next hops and returns how long that took.
+func (r *router) waitHops(t *testing.T, limit time.Duration, what string, want ...string) time.Duration {
+	t.Helper()
+	slices.Sort(want)
+	start := time.Now()
+	eventually(t, limit, fmt.Sprintf("%s: next hops %v", what, want), func() bool { return slices.Equal(r.nextHops(t), want) })
+	return time.Since(start)
+}
+
+// bgpNode is a director announcing the VIP.
+type bgpNode struct {
+	h     *lab.Host
+	addr  string
+	dir   string
+	cfg   string
+	maint string // its track file
+	proc  *lab.Proc
+}
+
+// newBGPNode writes the director's file: before goes ahead of [bgp] (instances), after at
+// the end (the [[bgp.vip]] tables).
+func newBGPNode(t *testing.T, l *lab.Lab, name, addr, before, after string) *bgpNode {
+	t.Helper()
+	n := &bgpNode{h: l.Host(name, addr+"/24"), addr: addr, dir: t.TempDir()}
+	n.cfg, n.maint = filepath.Join(n.dir, "hadirector.toml"), filepath.Join(n.dir, "maint")
+	if err := os.WriteFile(n.maint, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	body := fmt.Sprintf(`[global]
+status_socket = %q
+log_format = "json"
+
+[[vrrp_track_file]]
+name = "maint"
+file = %q
+weight = 0
+%s
+[bgp]
+asn = 64513
+router_id = %q
+
+[[bgp.peer]]
+address = %q
+asn = 64512
+%s`, filepath.Join(n.dir, "s.sock"), n.maint, before, addr, routerAddr, after)
+	if err := os.WriteFile(n.cfg, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (n *bgpNode) start(t *testing.T, bin string) {
+	n.proc = n.h.Start(t, "hadirector-"+n.h.Name, bin, "run", "-c", n.cfg, "-state-dir", n.dir)
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (n *bgpNode) stop(t *testing.T) {
+	t.Helper()
+	if err := n.proc.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, err := n.proc.Wait(10 * time.Second)
+	if err != nil || code != 0 {
+		t.Fatalf("%s: exit %d, %v", n.h.Name, code, err)
+	}
+}
+
+const ecmpVIP = `
+[[bgp.vip]]
+prefix = "203.0.113.10/32"
+track_file = ["maint"]
+rise = 2
+`
+
+// TestBGPECMP: three directors announce one VIP; BIRD installs it with three next hops. A
+// bad track file on one takes it out (two next hops) and a good one brings it back; a
+// SIGTERM withdraws that director's route (graceful Cease) and removes the VIP from its lo.
+func TestBGPECMP(t *testing.T) {
+	l := lab.New(t)
+	r := newRouter(t, l)
+	bin := lab.Build(t, "./cmd/hadirector")
+	var nodes []*bgpNode
+	var addrs []string
+	for i := 1; i <= 3; i++ {
+		addr := fmt.Sprintf("192.0.2.%d", i)
+		n := newBGPNode(t, l, fmt.Sprintf("d%d", i), addr, "", ecmpVIP)
+		n.start(t, bin)
+		nodes, addrs = append(nodes, n), append(addrs, addr)
+	}
+	d := r.waitHops(t, 20*time.Second, "all three announce", addrs...)
+	t.Logf("three next hops %v after the start", d.Round(time.Millisecond))
+	for _, n := range nodes {
+		if !n.h.HasAddr("lo", bgpVIP.Addr()) {
+			t.Errorf("%s does not hold the VIP on lo", n.h.Name)
+		}
+	}
+
+	if err := os.WriteFile(nodes[1].maint, []byte("1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = r.waitHops(t, time.Second+slack, "d2's track file is bad", addrs[0], addrs[2])
+	t.Logf("track file bad → 2 next hops in %v", d.Round(time.Millisecond))
+	if err := os.WriteFile(nodes[1].maint, []byte("0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d = r.waitHops(t, 3*time.Second+slack, "d2's track file is good again (rise 2)", addrs...)
+	t.Logf("track file good → 3 next hops in %v (rise 2 rounds of 500 ms)", d.Round(time.Millisecond))
+
+	start := time.Now()
+	nodes[2].stop(t)
+	d = r.waitHops(t, time.Second, "d3 stopped", addrs[0], addrs[1])
+	t.Logf("SIGTERM → withdrawn in %v (exit included: %v)", time.Since(start).Round(time.Millisecond), d.Round(time.Millisecond))
+	if nodes[2].h.HasAddr("lo", bgpVIP.Addr()) {
+		t.Error("d3 left the VIP on lo")
+	}
+	if out := nodes[2].proc.Output(); !strings.Contains(out, `"bgp announce"`) || !strings.Contains(out, `"graceful":true`) {
+		t.Errorf("d3 did not leave gracefully:\n%s", out)
+	}
+}
+
+// TestBGPMasterMode: a VRRP pair announces its VIP in master mode: only the master's
+// route is installed, and it moves to the backup when the master stops.
+func TestBGPMasterMode(t *testing.T) {
+	l := lab.New(t)
+	r := newRouter(t, l)
+	bin := lab.Build(t, "./cmd/hadirector")
+	instance := func(prio int) string {
+		return fmt.Sprintf(`
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = %d
+advert_int = "%s"
+virtual_ipaddress = ["203.0.113.10/32"]
+`, prio, interval)
+	}
+	const masterVIP = `
+[[bgp.vip]]
+prefix = "203.0.113.10/32"
+mode = "master"
+instance = "VI_1"
+`
+	a := newBGPNode(t, l, "a", "192.0.2.1", instance(150), masterVIP)
+	b := newBGPNode(t, l, "b", "192.0.2.2", instance(100), masterVIP)
+	a.start(t, bin)
+	b.start(t, bin)
+	d := r.waitHops(t, 20*time.Second, "only the master (a) announces", a.addr)
+	t.Logf("master's route after %v", d.Round(time.Millisecond))
+	stable(t, 2*time.Second, "the backup does not announce", func() bool { return slices.Equal(r.nextHops(t), []string{a.addr}) })
+
+	start := time.Now()
+	a.stop(t)
+	d = r.waitHops(t, 10*time.Second, "the route moves to b", b.addr)
+	t.Logf("master stopped → route on the new master in %v (exit included: %v)", time.Since(start).Round(time.Millisecond), d.Round(time.Millisecond))
+}
