@@ -57,6 +57,10 @@ type BGPVIP struct {
 	// Rise is how many good rounds in a row a withdrawn VIP needs before it is
 	// announced again.
 	Rise int `toml:"rise"`
+	// Hooks run, in order, when the VIP is announced and withdrawn; they get
+	// BGP <prefix> ANNOUNCE|WITHDRAW appended.
+	NotifyAnnounce string `toml:"notify_announce"`
+	NotifyWithdraw string `toml:"notify_withdraw"`
 }
 
 func (b *BGP) setDefaults() {
@@ -188,6 +192,12 @@ func (v *validator) bgpVIP(p string, vp *BGPVIP, prefixes map[string]string) {
 		v.r.add(at("med"), "%d is out of range 0..%d", vp.MED, uint64(math.MaxUint32))
 	}
 	v.atLeast1(at("rise"), vp.Rise)
+	if vp.NotifyAnnounce != "" {
+		v.hook(at("notify_announce"), vp.NotifyAnnounce)
+	}
+	if vp.NotifyWithdraw != "" {
+		v.hook(at("notify_withdraw"), vp.NotifyWithdraw)
+	}
 }
 
 // masterVIP checks that a master-mode VIP names an instance that holds its address.

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -131,6 +132,21 @@ med = -1
 	}
 	if _, err := Parse("p.toml", []byte("[bgp]\nasn = 64513\n")); err == nil || !strings.Contains(err.Error(), "p.toml:1: bgp.peer: at least one [[bgp.peer]] is required") {
 		t.Errorf("no peer: %v", err)
+	}
+}
+
+func TestBGPHooks(t *testing.T) {
+	src := bgpMinimal + "notify_announce = \"bgp.sh up\"\nnotify_withdraw = \"/usr/local/bin/bgp.sh down\"\n"
+	if _, err := Parse("h.toml", []byte(src)); err == nil || !strings.Contains(err.Error(), `h.toml:11: bgp.vip[0].notify_announce: program "bgp.sh" must be an absolute path`) {
+		t.Errorf("relative hook: %v", err)
+	}
+	cfg := mustParse(t, strings.Replace(src, `"bgp.sh up"`, `"/usr/local/bin/bgp.sh up"`, 1))
+	want := []Hook{
+		{`bgp.vip "203.0.113.10/32" notify_announce`, "/usr/local/bin/bgp.sh up"},
+		{`bgp.vip "203.0.113.10/32" notify_withdraw`, "/usr/local/bin/bgp.sh down"},
+	}
+	if got := cfg.Hooks(); !slices.Equal(got, want) {
+		t.Errorf("Hooks = %q, want %q", got, want)
 	}
 }
 

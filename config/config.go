@@ -465,5 +465,11 @@ func (c *Config) Hooks() []Hook {
 			}
 		}
 	}
+	if c.BGP != nil {
+		for _, v := range c.BGP.VIPs {
+			add(fmt.Sprintf("bgp.vip %q notify_announce", v.Prefix), v.NotifyAnnounce)
+			add(fmt.Sprintf("bgp.vip %q notify_withdraw", v.Prefix), v.NotifyWithdraw)
+		}
+	}
 	return out
 }

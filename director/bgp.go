@@ -13,6 +13,7 @@ import (
 	"github.com/hadirector/hadirector/bgp"
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/notify"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -243,7 +244,24 @@ func (b *bgpState) act(v *bgpVIP, acts []bgp.Action) {
 			v.lastErr = err.Error()
 			b.d.log.Error("bgp", "vip", v.cfg.Prefix, "err", err)
 		}
+		b.hook(v, a)
 	}
+}
+
+// hook submits notify_announce or notify_withdraw when the VIP goes in or out (the
+// graceful re-announcement of a leaving VIP is neither); the runner keeps one VIP's
+// hooks in order.
+func (b *bgpState) hook(v *bgpVIP, a bgp.Action) {
+	ev := notify.Event{Kind: notify.BGP, Name: v.cfg.Prefix.String()}
+	switch {
+	case a.Kind == bgp.ActAnnounce && !a.Graceful:
+		ev.State, ev.PrevState, ev.Hooks.Specific = notify.Announce, notify.Withdraw, v.cfg.NotifyAnnounce
+	case a.Kind == bgp.ActWithdraw:
+		ev.State, ev.PrevState, ev.Hooks.Specific = notify.Withdraw, notify.Announce, v.cfg.NotifyWithdraw
+	default:
+		return
+	}
+	b.d.notify.Submit(ev)
 }
 
 // leave runs the graceful leave of every VIP: the GRACEFUL_SHUTDOWN announcements now,

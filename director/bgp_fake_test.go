@@ -76,7 +76,7 @@ func newBGPHarness(t *testing.T, src string) *harness {
 func (h *harness) bgpCalls(mark int) []string {
 	var out []string
 	for _, c := range h.log.since(mark, false) {
-		if strings.HasPrefix(c, "bgp ") || strings.HasPrefix(c, "vip ") && !strings.HasPrefix(c, "vip close") {
+		if strings.HasPrefix(c, "bgp ") || strings.HasPrefix(c, "notify BGP ") || strings.HasPrefix(c, "vip ") && !strings.HasPrefix(c, "vip close") {
 			out = append(out, c)
 		}
 	}
@@ -131,7 +131,7 @@ func TestBGPECMP(t *testing.T) {
 	m = h.log.mark()
 	h.clock.Advance(bgpRound)
 	announce := "bgp announce 203.0.113.10/32 graceful=false communities=[fc010064] med=7"
-	wantCalls(t, "first round", h.bgpCalls(m), announce)
+	wantCalls(t, "first round", h.bgpCalls(m), announce, "notify BGP 203.0.113.10/32 ANNOUNCE")
 	if s := h.status().BGP; s == nil || len(s.VIPs) != 1 || !s.VIPs[0].Announced || len(s.Peers) != 1 || !s.Peers[0].Up {
 		t.Fatalf("status: %+v", s)
 	}
@@ -141,7 +141,7 @@ func TestBGPECMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.clock.Advance(2 * bgpRound) // the file's poll, then a round
-	wantCalls(t, "track file bad", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32")
+	wantCalls(t, "track file bad", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32", "notify BGP 203.0.113.10/32 WITHDRAW")
 	if v := h.status().BGP.VIPs[0]; v.Announced || v.Reason != bgp.ReasonTracker {
 		t.Errorf("status after the fault: %+v", v)
 	}
@@ -158,7 +158,7 @@ func TestBGPECMP(t *testing.T) {
 		t.Errorf("reason while rising: %q", v.Reason)
 	}
 	h.clock.Advance(2 * bgpRound)
-	wantCalls(t, "round 3", h.bgpCalls(m), announce)
+	wantCalls(t, "round 3", h.bgpCalls(m), announce, "notify BGP 203.0.113.10/32 ANNOUNCE")
 
 	m = h.log.mark()
 	h.bgpShutdown(func() {
@@ -168,6 +168,7 @@ func TestBGPECMP(t *testing.T) {
 	wantCalls(t, "stop", h.bgpCalls(m),
 		"bgp announce 203.0.113.10/32 graceful=true communities=[fc010064] med=7",
 		"bgp withdraw 203.0.113.10/32",
+		"notify BGP 203.0.113.10/32 WITHDRAW",
 		"bgp stop",
 		"vip remove lo [203.0.113.10/32]")
 }
@@ -188,18 +189,19 @@ func TestBGPDrain(t *testing.T) {
 	h.clock.Advance(time.Second + bgpRound)
 	wantCalls(t, "drain", h.bgpCalls(m),
 		"bgp announce 203.0.113.10/32 graceful=true communities=[fc010064] med=7",
-		"bgp withdraw 203.0.113.10/32")
+		"bgp withdraw 203.0.113.10/32",
+		"notify BGP 203.0.113.10/32 WITHDRAW")
 	if s := h.status().BGP; !s.Drained || s.VIPs[0].Announced || s.VIPs[0].Reason != bgp.ReasonLeft {
 		t.Errorf("drained status: %+v", s)
 	}
 	h.clock.Advance(5 * bgpRound)
-	wantCalls(t, "stays drained", h.bgpCalls(m)[2:])
+	wantCalls(t, "stays drained", h.bgpCalls(m)[3:])
 	m = h.log.mark()
 	if err := h.d.DrainBGP(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Advance(3 * bgpRound)
-	wantCalls(t, "undrain", h.bgpCalls(m), "bgp announce 203.0.113.10/32 graceful=false communities=[fc010064] med=7")
+	wantCalls(t, "undrain", h.bgpCalls(m), "bgp announce 203.0.113.10/32 graceful=false communities=[fc010064] med=7", "notify BGP 203.0.113.10/32 ANNOUNCE")
 	h.bgpShutdown(func() {})
 }
 
@@ -271,5 +273,5 @@ func TestBGPMasterMode(t *testing.T) {
 	conn := h.os.conn(t, "eth0", false)
 	conn.deliver(t, vrrp.Advert{Version: 3, VRID: 51, Priority: 200, Interval: time.Second, Src: netip.MustParseAddr("192.0.2.2"), Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.10")}})
 	h.clock.Advance(bgpRound)
-	wantCalls(t, "yielding", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32", "vip remove eth0 [203.0.113.10/32]")
+	wantCalls(t, "yielding", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32", "notify BGP 203.0.113.10/32 WITHDRAW", "vip remove eth0 [203.0.113.10/32]")
 }

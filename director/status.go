@@ -186,9 +186,18 @@ func (d *Director) serveStatus(ctx context.Context, path string) error {
 		enc.SetIndent("", "  ")
 		enc.Encode(s)
 	})
-	// POST /drain and /undrain ?vs=VIP:PORT&rs=RIP:PORT: weight 0 at run time.
+	// POST /drain and /undrain ?vs=VIP:PORT&rs=RIP:PORT: weight 0 at run time. Without
+	// vs and rs: the whole director leaves (or rejoins) its BGP routers.
 	for _, verb := range []string{"drain", "undrain"} {
 		mux.HandleFunc("POST /"+verb, func(w http.ResponseWriter, r *http.Request) {
+			if q := r.URL.Query(); !q.Has("vs") && !q.Has("rs") {
+				if err := d.DrainBGP(r.Context(), verb == "drain"); err != nil {
+					http.Error(w, err.Error(), http.StatusNotFound)
+					return
+				}
+				fmt.Fprintf(w, "%sed this director's BGP announcements\n", verb)
+				return
+			}
 			vs, err1 := netip.ParseAddrPort(r.URL.Query().Get("vs"))
 			rs, err2 := netip.ParseAddrPort(r.URL.Query().Get("rs"))
 			if err := errors.Join(err1, err2); err != nil {

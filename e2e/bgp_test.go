@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -174,20 +175,27 @@ const ecmpVIP = `
 prefix = "203.0.113.10/32"
 track_file = ["maint"]
 rise = 2
+notify_announce = "%[1]s %[2]s"
+notify_withdraw = "%[1]s %[2]s"
 `
 
 // TestBGPECMP: three directors announce one VIP; BIRD installs it with three next hops. A
-// bad track file on one takes it out (two next hops) and a good one brings it back; a
-// SIGTERM withdraws that director's route (graceful Cease) and removes the VIP from its lo.
+// bad track file on one takes it out (two next hops) and a good one brings it back, as do
+// drain and undrain; a SIGTERM withdraws that director's route (graceful Cease) and
+// removes the VIP from its lo. notify_announce / notify_withdraw run in that order.
 func TestBGPECMP(t *testing.T) {
 	l := lab.New(t)
 	r := newRouter(t, l)
 	bin := lab.Build(t, "./cmd/hadirector")
+	hooks := hookDir(t)
+	script := filepath.Join(hooks, "bgp.sh")
+	writeScript(t, script, `out=$1; shift; echo "$*" >> "$out"`+"\n")
 	var nodes []*bgpNode
 	var addrs []string
 	for i := 1; i <= 3; i++ {
 		addr := fmt.Sprintf("192.0.2.%d", i)
-		n := newBGPNode(t, l, fmt.Sprintf("d%d", i), addr, "", ecmpVIP)
+		name := fmt.Sprintf("d%d", i)
+		n := newBGPNode(t, l, name, addr, "", fmt.Sprintf(ecmpVIP, script, filepath.Join(hooks, name+".log")))
 		n.start(t, bin)
 		nodes, addrs = append(nodes, n), append(addrs, addr)
 	}
@@ -210,6 +218,19 @@ func TestBGPECMP(t *testing.T) {
 	d = r.waitHops(t, 3*time.Second+slack, "d2's track file is good again (rise 2)", addrs...)
 	t.Logf("track file good → 3 next hops in %v (rise 2 rounds of 500 ms)", d.Round(time.Millisecond))
 
+	drain := func(verb string) {
+		t.Helper()
+		if out, err := exec.Command(bin, verb, "-socket", filepath.Join(nodes[0].dir, "s.sock")).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", verb, err, out)
+		}
+	}
+	drain("drain")
+	d = r.waitHops(t, time.Second, "d1 drained", addrs[1], addrs[2])
+	t.Logf("drain → 2 next hops in %v", d.Round(time.Millisecond))
+	drain("undrain")
+	d = r.waitHops(t, 3*time.Second+slack, "d1 undrained (rise 2)", addrs...)
+	t.Logf("undrain → 3 next hops in %v", d.Round(time.Millisecond))
+
 	start := time.Now()
 	nodes[2].stop(t)
 	d = r.waitHops(t, time.Second, "d3 stopped", addrs[0], addrs[1])
@@ -219,6 +240,16 @@ func TestBGPECMP(t *testing.T) {
 	}
 	if out := nodes[2].proc.Output(); !strings.Contains(out, `"bgp announce"`) || !strings.Contains(out, `"graceful":true`) {
 		t.Errorf("d3 did not leave gracefully:\n%s", out)
+	}
+	const ann, wd = "BGP 203.0.113.10/32 ANNOUNCE", "BGP 203.0.113.10/32 WITHDRAW"
+	for name, want := range map[string][]string{
+		"d1": {ann, wd, ann}, // drain, undrain
+		"d2": {ann, wd, ann}, // track file bad, good
+		"d3": {ann, wd},      // SIGTERM
+	} {
+		if got := readLines(filepath.Join(hooks, name+".log")); !slices.Equal(got, want) {
+			t.Errorf("%s hooks: %q, want %q", name, got, want)
+		}
 	}
 }
 

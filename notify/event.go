@@ -7,13 +7,15 @@ import (
 	"time"
 )
 
-// Kind says what changed state: a VRRP instance, a sync group, or a real server.
+// Kind says what changed state: a VRRP instance, a sync group, a real server, or a VIP
+// announced over BGP.
 type Kind uint8
 
 const (
 	Instance Kind = iota
 	Group
 	RealServer
+	BGP // Name is the prefix
 )
 
 // String is the word keepalived uses for the kind in notify arguments and FIFO lines.
@@ -25,6 +27,8 @@ func (k Kind) String() string {
 		return "GROUP"
 	case RealServer:
 		return "REALSERVER"
+	case BGP:
+		return "BGP"
 	}
 	return "UNKNOWN"
 }
@@ -39,6 +43,9 @@ const (
 	Stop   State = "STOP"
 	Up     State = "UP"
 	Down   State = "DOWN"
+	// A [[bgp.vip]] announced to, or withdrawn from, the BGP routers.
+	Announce State = "ANNOUNCE"
+	Withdraw State = "WITHDRAW"
 )
 
 // Hooks are the command lines configured for the state an event reports. The caller picks
@@ -102,8 +109,12 @@ func (ev *Event) virtualServer() string {
 // notify_down (keepalived 2.2 appends nothing there; extra trailing words are harmless to
 // scripts that read $1..$n).
 func (ev *Event) appendedArgs(generic bool) []string {
-	if ev.Kind == RealServer {
+	switch ev.Kind {
+	case RealServer:
 		return []string{"REALSERVER", ev.virtualServer(), ev.RealServer.String(), string(ev.State)}
+	case BGP:
+		// Like a real server's: notify_announce and notify_withdraw get BGP <prefix> <state>.
+		return []string{"BGP", ev.Name, string(ev.State)}
 	}
 	if !generic {
 		return nil
@@ -134,6 +145,7 @@ func (ev *Event) env() []string {
 		add("VIRTUALSERVER", ev.virtualServer())
 		add("REALSERVER", ev.RealServer.String())
 		add("PROTOCOL", ev.protocol())
+	case BGP:
 	default:
 		add("PRIORITY", strconv.Itoa(ev.priority()))
 		if ev.VRID > 0 {

@@ -25,6 +25,7 @@ func TestFIFOLine(t *testing.T) {
 		{Event{Kind: RealServer, State: Up, VirtualServer: vs4, RealServer: rs4}, "RS [198.51.100.11]:tcp:80 [192.0.2.100]:tcp:80 UP\n"},
 		{Event{Kind: RealServer, State: Down, VirtualServer: vs6, RealServer: rs6, Protocol: "udp"}, "RS [2001:db8::11]:udp:8443 [2001:db8::100]:udp:443 DOWN\n"},
 		{Event{Kind: RealServer, State: Down, FWMark: 7, RealServer: rs4}, "RS [198.51.100.11]:tcp:80 FWM 7 DOWN\n"},
+		{Event{Kind: BGP, Name: "203.0.113.10/32", State: Announce}, "BGP \"203.0.113.10/32\" ANNOUNCE 0\n"},
 	} {
 		if got := string(tc.ev.fifoLine()); got != tc.want {
 			t.Errorf("fifoLine(%+v) = %q, want %q", tc.ev, got, tc.want)
@@ -48,6 +49,8 @@ func TestAppendedArgs(t *testing.T) {
 		{grp, true, []string{"GROUP", "VG_1", "MASTER", "0"}},
 		{rs, false, []string{"REALSERVER", "192.0.2.100:80", "198.51.100.11:80", "UP"}},
 		{fw, false, []string{"REALSERVER", "fwmark:7", "[2001:db8::11]:8443", "DOWN"}},
+		{Event{Kind: BGP, Name: "203.0.113.10/32", State: Announce}, false, []string{"BGP", "203.0.113.10/32", "ANNOUNCE"}},
+		{Event{Kind: BGP, Name: "2001:db8::10/128", State: Withdraw}, true, []string{"BGP", "2001:db8::10/128", "WITHDRAW"}},
 	} {
 		if got := tc.ev.appendedArgs(tc.generic); !slices.Equal(got, tc.want) {
 			t.Errorf("appendedArgs(%v %s, generic=%v) = %q, want %q", tc.ev.Kind, tc.ev.State, tc.generic, got, tc.want)

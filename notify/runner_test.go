@@ -279,6 +279,10 @@ func TestEnvironment(t *testing.T) {
 			"HADIRECTOR_STATE=DOWN", "HADIRECTOR_TYPE=REALSERVER", "HADIRECTOR_VIRTUALSERVER=192.0.2.100:80",
 			"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
 		}},
+		{"bgp", Event{Kind: BGP, Name: "203.0.113.10/32", State: Withdraw, PrevState: Announce}, []string{
+			"HADIRECTOR_NAME=203.0.113.10/32", "HADIRECTOR_PREV_STATE=ANNOUNCE", "HADIRECTOR_STATE=WITHDRAW", "HADIRECTOR_TYPE=BGP",
+			"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			log := filepath.Join(dir, tc.name)

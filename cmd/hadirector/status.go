@@ -85,7 +85,8 @@ func socketClient(socket string) *http.Client {
 }
 
 // cmdDrain: hadirector drain|undrain VIP:PORT RIP:PORT — weight 0 at run time through the
-// status socket; kept across reloads until undrained.
+// status socket; kept across reloads until undrained. Without addresses: the whole
+// director leaves its BGP routers gracefully (and undrain brings it back).
 func cmdDrain(verb string) func(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 	return func(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error {
 		path := fs.String("c", defaultConfig, socketFlagHelp)
@@ -101,14 +102,17 @@ func cmdDrain(verb string) func(fs *flag.FlagSet, args []string, stdout, stderr 
 			}
 			pos, rest = append(pos, fs.Arg(0)), fs.Args()[1:]
 		}
-		if len(pos) != 2 {
-			return usageErr("usage: hadirector %s [-socket PATH] VIP:PORT RIP:PORT", verb)
+		if len(pos) != 2 && len(pos) != 0 {
+			return usageErr("usage: hadirector %s [-socket PATH] [VIP:PORT RIP:PORT]", verb)
 		}
 		socket, err := statusSocket(fs, *path, *socketFlag)
 		if err != nil {
 			return err
 		}
-		q := url.Values{"vs": {pos[0]}, "rs": {pos[1]}}
+		q := url.Values{} // none: the whole director's BGP announcements
+		if len(pos) == 2 {
+			q = url.Values{"vs": {pos[0]}, "rs": {pos[1]}}
+		}
 		resp, err := socketClient(socket).Post("http://hadirector/"+verb+"?"+q.Encode(), "text/plain", nil)
 		if err != nil {
 			return fmt.Errorf("status socket %s: %w (is hadirector running?)", socket, err)
