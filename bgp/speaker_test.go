@@ -26,9 +26,9 @@ type router struct {
 	down  string
 }
 
-func newRouter(t *testing.T) *router {
+func newRouter(t *testing.T, addr string) *router {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func newRouter(t *testing.T) *router {
 	r := &router{s: server.NewBgpServer(server.LoggerOption(slog.Default(), lvl)), port: port}
 	go r.s.Serve()
 	ctx := context.Background()
-	if err := r.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 64512, RouterId: "192.0.2.254", ListenPort: int32(port), ListenAddresses: []string{"127.0.0.1"}}}); err != nil {
+	if err := r.s.StartBgp(ctx, &api.StartBgpRequest{Global: &api.Global{Asn: 64512, RouterId: "192.0.2.254", ListenPort: int32(port), ListenAddresses: []string{addr}}}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.s.StopBgp(context.Background(), &api.StopBgpRequest{}) })
@@ -61,7 +61,7 @@ func newRouter(t *testing.T) *router {
 		t.Fatal(err)
 	}
 	err = r.s.AddPeer(ctx, &api.AddPeerRequest{Peer: &api.Peer{
-		Conf:      &api.PeerConf{NeighborAddress: "127.0.0.1", PeerAsn: 64513},
+		Conf:      &api.PeerConf{NeighborAddress: addr, PeerAsn: 64513},
 		Transport: &api.Transport{PassiveMode: true},
 		Timers:    &api.Timers{Config: &api.TimersConfig{ConnectRetry: 1, HoldTime: 3, KeepaliveInterval: 1}},
 	}})
@@ -103,6 +103,8 @@ func attrsOf(p *apiutil.Path) (comms []uint32, med uint32, hasMED bool, nh netip
 			med, hasMED = a.Value, true
 		case *bgp.PathAttributeNextHop:
 			nh = a.Value
+		case *bgp.PathAttributeMpReachNLRI:
+			nh = a.Nexthop
 		}
 	}
 	return
@@ -112,7 +114,7 @@ func attrsOf(p *apiutil.Path) (comms []uint32, med uint32, hasMED bool, nh netip
 // VIP with its communities and MED, re-announces it gracefully, withdraws it, and
 // closes the session with a Cease.
 func TestSpeakerAgainstGoBGP(t *testing.T) {
-	r := newRouter(t)
+	r := newRouter(t, "127.0.0.1")
 	sp, err := Start(Spec{ASN: 64513, RouterID: netip.MustParseAddr("192.0.2.1"), HoldTime: 3 * time.Second, Keepalive: time.Second,
 		Peers: []PeerSpec{{Address: netip.MustParseAddr("127.0.0.1"), ASN: 64512, Port: r.port}}}, slog.Default())
 	if err != nil {
@@ -166,6 +168,32 @@ func TestSpeakerAgainstGoBGP(t *testing.T) {
 	if r.down != api.PeerState_DISCONNECT_REASON_NOTIFICATION_RECEIVED.String() {
 		t.Errorf("router saw the session end with %s, want a notification (Cease)", r.down)
 	}
+}
+
+// TestSpeakerIPv6: an IPv6 VIP goes over an IPv6 session (MP-BGP, ipv6-unicast) with the
+// session's address as its next hop.
+func TestSpeakerIPv6(t *testing.T) {
+	r := newRouter(t, "::1")
+	sp, err := Start(Spec{ASN: 64513, RouterID: netip.MustParseAddr("192.0.2.1"), HoldTime: 3 * time.Second, Keepalive: time.Second,
+		Peers: []PeerSpec{{Address: netip.MustParseAddr("::1"), ASN: 64512, Port: r.port}}}, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Stop()
+	waitFor(t, "the session", func() bool { return sp.Peers()[0].Up })
+	vip := netip.MustParsePrefix("2001:db8::10/128")
+	if err := sp.Announce(Route{Prefix: vip}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the announcement", func() bool { p := r.last(vip); return p != nil && !p.Withdrawal })
+	p := r.last(vip)
+	if _, _, _, nh := attrsOf(p); p.Family != bgp.RF_IPv6_UC || nh != netip.IPv6Loopback() {
+		t.Errorf("IPv6 path: family %v next hop %v", p.Family, nh)
+	}
+	if err := sp.Withdraw(vip); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the withdrawal", func() bool { return r.last(vip).Withdrawal })
 }
 
 func TestPathFamilies(t *testing.T) {
