@@ -174,6 +174,14 @@ func (b *bgpState) evaluate(now time.Time, round bool) {
 	}
 }
 
+// bgpChanged re-evaluates the VIPs between rounds, when a tracker or an instance changed:
+// a fault withdraws at once (loop only).
+func (d *Director) bgpChanged(now time.Time) {
+	if d.bgp != nil {
+		d.bgp.evaluate(now, false)
+	}
+}
+
 // inputs are the conditions of v's announcement (loop only).
 func (b *bgpState) inputs(v *bgpVIP) bgp.Inputs {
 	in := bgp.Inputs{Programmed: true, Checked: true, TrackersOK: true}

@@ -140,7 +140,7 @@ func TestBGPECMP(t *testing.T) {
 	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h.clock.Advance(2 * bgpRound) // the file's poll, then a round
+	h.clock.Advance(trackFilePoll) // withdrawn within one poll of the file
 	wantCalls(t, "track file bad", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32", "notify BGP 203.0.113.10/32 WITHDRAW")
 	if v := h.status().BGP.VIPs[0]; v.Announced || v.Reason != bgp.ReasonTracker {
 		t.Errorf("status after the fault: %+v", v)

@@ -691,9 +691,9 @@ func (d *Director) act(now time.Time, in *instance, acts []vrrp.Action) {
 					d.lvs.syncd.follow()
 				}
 			}
-			if d.bgp != nil && a.From == vrrp.Master {
+			if a.From == vrrp.Master {
 				// Withdrawn before the effects worker removes the VIP.
-				d.bgp.evaluate(now, false)
+				d.bgpChanged(now)
 			}
 			in.effects.push(ef)
 		case vrrp.ActAnnounce:

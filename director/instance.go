@@ -382,7 +382,7 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		e.scheduleGARP(ctx)
 		if in.d.bgp != nil {
 			// A master-mode VIP is announced once its address is up: now, not next round.
-			in.d.post(func(now time.Time) { in.d.bgp.evaluate(now, false) })
+			in.d.post(in.d.bgpChanged)
 		}
 		e.notify(ef)
 	default:

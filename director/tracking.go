@@ -108,6 +108,7 @@ func (ts *trackScript) run(ctx context.Context) {
 				for _, in := range ts.d.instances {
 					ts.d.applyTracking(now, in)
 				}
+				ts.d.bgpChanged(now)
 			})
 		}
 		select {
@@ -321,6 +322,7 @@ func (tf *trackFile) run(ctx context.Context) {
 				for _, in := range tf.d.instances {
 					tf.d.applyTracking(now, in)
 				}
+				tf.d.bgpChanged(now)
 			})
 		}
 	}

@@ -27,7 +27,8 @@ var bgpVIP = netip.MustParsePrefix("203.0.113.10/32")
 const routerAddr = "192.0.2.254"
 
 // birdConf: a passive neighbor range for the directors, short error wait so a director
-// that comes back is taken at once, and a kernel protocol that installs the ECMP route.
+// that comes back is taken at once, and a kernel protocol that installs the ECMP route;
+// %s is more of the bgp protocol (BFD).
 const birdConf = `router id 192.0.2.254;
 log stderr all;
 protocol device { scan time 1; }
@@ -43,7 +44,14 @@ protocol bgp directors {
 	keepalive time 1;
 	error wait time 1, 5;
 	ipv4 { import all; export none; };
+%s}
+`
+
+// birdBFD enables BFD on BIRD's side, at the directors' bfd_interval × bfd_multiplier.
+const birdBFD = `	bfd on;
 }
+protocol bfd {
+	interface "*" { interval 300 ms; multiplier 3; };
 `
 
 // router is the BIRD host.
@@ -52,7 +60,7 @@ type router struct {
 	sock string
 }
 
-func newRouter(t *testing.T, l *lab.Lab) *router {
+func newRouter(t *testing.T, l *lab.Lab, more string) *router {
 	t.Helper()
 	bird := privtest.Tool(t, "bird")
 	privtest.Tool(t, "birdc")
@@ -62,7 +70,7 @@ func newRouter(t *testing.T, l *lab.Lab) *router {
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "bird.conf")
-	if err := os.WriteFile(conf, []byte(birdConf), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(birdConf, more)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	r.sock = filepath.Join(dir, "bird.ctl")
@@ -185,7 +193,7 @@ notify_withdraw = "%[1]s %[2]s"
 // removes the VIP from its lo. notify_announce / notify_withdraw run in that order.
 func TestBGPECMP(t *testing.T) {
 	l := lab.New(t)
-	r := newRouter(t, l)
+	r := newRouter(t, l, "")
 	bin := lab.Build(t, "./cmd/hadirector")
 	hooks := hookDir(t)
 	script := filepath.Join(hooks, "bgp.sh")
@@ -257,7 +265,7 @@ func TestBGPECMP(t *testing.T) {
 // route is installed, and it moves to the backup when the master stops.
 func TestBGPMasterMode(t *testing.T) {
 	l := lab.New(t)
-	r := newRouter(t, l)
+	r := newRouter(t, l, "")
 	bin := lab.Build(t, "./cmd/hadirector")
 	instance := func(prio int) string {
 		return fmt.Sprintf(`
@@ -288,4 +296,31 @@ instance = "VI_1"
 	a.stop(t)
 	d = r.waitHops(t, 10*time.Second, "the route moves to b", b.addr)
 	t.Logf("master stopped → route on the new master in %v (exit included: %v)", time.Since(start).Round(time.Millisecond), d.Round(time.Millisecond))
+}
+
+// TestBGPBFD: with bfd = true on the peer, GoBGP's BFD session comes up with BIRD's, and a
+// pulled cable takes the director's route out through BFD (BIRD names the reason), not the
+// hold timer.
+func TestBGPBFD(t *testing.T) {
+	l := lab.New(t)
+	r := newRouter(t, l, birdBFD)
+	bin := lab.Build(t, "./cmd/hadirector")
+	var nodes []*bgpNode
+	for i := 1; i <= 2; i++ {
+		n := newBGPNode(t, l, fmt.Sprintf("d%d", i), fmt.Sprintf("192.0.2.%d", i), "", "bfd = true\n\n[[bgp.vip]]\nprefix = \"203.0.113.10/32\"\n")
+		n.start(t, bin)
+		nodes = append(nodes, n)
+	}
+	r.waitHops(t, 20*time.Second, "both announce", nodes[0].addr, nodes[1].addr)
+	eventually(t, 10*time.Second, "both BFD sessions up", func() bool {
+		out, _ := r.h.Run("birdc", "-s", r.sock, "show", "bfd", "sessions")
+		return strings.Count(out, " Up ") == 2
+	})
+	nodes[0].h.CablePull()
+	d := r.waitHops(t, 3*time.Second+slack, "d1's cable pulled", nodes[1].addr)
+	t.Logf("cable pull with BFD 300 ms × 3 → withdrawn in %v (hold time 3 s)", d.Round(time.Millisecond))
+	out, _ := r.h.Run("birdc", "-s", r.sock, "show", "protocols", "all")
+	if !strings.Contains(out, "BFD session down") {
+		t.Errorf("BIRD did not take the session down through BFD:\n%s", out)
+	}
 }
