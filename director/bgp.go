@@ -37,7 +37,7 @@ type bgpVIP struct {
 	cfg     config.BGPVIP
 	ann     *bgp.Announcement
 	route   bgp.Route
-	inst    *instance // mode master
+	master  bool // mode master: announced while cfg.Instance is master
 	lastErr string
 }
 
@@ -114,7 +114,7 @@ func newBGPState(d *Director, cfg *config.Config) (*bgpState, error) {
 		}
 		mode := bgp.ECMP
 		if vc.Mode == "master" {
-			mode, v.inst = bgp.MasterOnly, d.byName[vc.Instance]
+			mode, v.master = bgp.MasterOnly, true
 		}
 		v.ann = bgp.NewAnnouncement(now, bgp.AnnouncementSpec{Mode: mode, Rise: vc.Rise,
 			Graceful: cfg.BGP.GracefulShutdown, Wait: cfg.BGP.GracefulShutdownWait.Std()})
@@ -131,7 +131,7 @@ func (b *bgpState) start(ctx context.Context, wg *sync.WaitGroup, starter BGPSpe
 	}
 	b.speaker = sp
 	for _, v := range b.vips {
-		if v.inst != nil {
+		if v.master {
 			continue
 		}
 		// An ECMP VIP is this director's own address while it runs.
@@ -186,9 +186,14 @@ func (d *Director) bgpChanged(now time.Time) {
 func (b *bgpState) inputs(v *bgpVIP) bgp.Inputs {
 	in := bgp.Inputs{Programmed: true, Checked: true, TrackersOK: true}
 	iface := v.cfg.Interface
-	if v.inst != nil {
-		in.Master = v.inst.m.State() == vrrp.Master
-		iface = v.inst.sp.vipIface
+	if v.master {
+		// Looked up each time: a reload may have restarted the instance.
+		inst := b.d.byName[v.cfg.Instance]
+		if inst == nil {
+			return in // gone: withdrawn, as not master
+		}
+		in.Master = inst.m.State() == vrrp.Master
+		iface = inst.sp.vipIface
 	}
 	if addrs, err := b.d.ifaces.Addrs(iface); err == nil {
 		in.AddressUp = slices.Contains(addrs, v.cfg.Prefix.Addr())
@@ -302,7 +307,7 @@ func (b *bgpState) stop() {
 		b.d.log.Error("bgp: stop", "err", err)
 	}
 	for _, v := range b.vips {
-		if v.inst != nil {
+		if v.master {
 			continue
 		}
 		if _, err := b.d.vips.Remove(v.cfg.Interface, []netip.Prefix{v.cfg.Prefix}); err != nil {

@@ -877,7 +877,23 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 			}
 		}
 	}
-	if len(cfg.VirtualServers) > 0 && lvs.HasIPVS() {
+	if cfg.BGP != nil {
+		for _, v := range cfg.BGP.VIPs {
+			if v.Mode != "ecmp" {
+				continue
+			}
+			// An ECMP VIP is the director's own address on its interface (see bgpState).
+			if _, err := net.InterfaceByName(v.Interface); err != nil {
+				continue
+			}
+			removed, err := m.Remove(v.Interface, []netip.Prefix{v.Prefix})
+			all = append(all, removed...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+		if len(cfg.VirtualServers) > 0 && lvs.HasIPVS() {
 		if err := withdrawAll(cfg, log); err != nil {
 			errs = append(errs, err)
 		}

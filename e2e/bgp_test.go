@@ -190,7 +190,8 @@ notify_withdraw = "%[1]s %[2]s"
 // TestBGPECMP: three directors announce one VIP; BIRD installs it with three next hops. A
 // bad track file on one takes it out (two next hops) and a good one brings it back, as do
 // drain and undrain; a SIGTERM withdraws that director's route (graceful Cease) and
-// removes the VIP from its lo. notify_announce / notify_withdraw run in that order.
+// removes the VIP from its lo; kill -9 withdraws through the closed session. notify_announce /
+// notify_withdraw run in that order.
 func TestBGPECMP(t *testing.T) {
 	l := lab.New(t)
 	r := newRouter(t, l, "")
@@ -249,9 +250,22 @@ func TestBGPECMP(t *testing.T) {
 	if out := nodes[2].proc.Output(); !strings.Contains(out, `"bgp announce"`) || !strings.Contains(out, `"graceful":true`) {
 		t.Errorf("d3 did not leave gracefully:\n%s", out)
 	}
+	// kill -9: the kernel closes the TCP session and BIRD drops the route at once; the
+	// VIP left on lo is removed by `hadirector cleanup`.
+	start = time.Now()
+	nodes[0].proc.Kill()
+	r.waitHops(t, time.Second, "d1 killed", addrs[1])
+	t.Logf("kill -9 → withdrawn %v after the signal", time.Since(start).Round(time.Millisecond))
+	if !nodes[0].h.HasAddr("lo", bgpVIP.Addr()) {
+		t.Fatal("a killed director removed its VIP?")
+	}
+	if out, err := nodes[0].h.Run(bin, "cleanup", "-c", nodes[0].cfg, "-state-dir", nodes[0].dir); err != nil || nodes[0].h.HasAddr("lo", bgpVIP.Addr()) {
+		t.Errorf("cleanup after kill -9: %v\n%s", err, out)
+	}
+
 	const ann, wd = "BGP 203.0.113.10/32 ANNOUNCE", "BGP 203.0.113.10/32 WITHDRAW"
 	for name, want := range map[string][]string{
-		"d1": {ann, wd, ann}, // drain, undrain
+		"d1": {ann, wd, ann}, // drain, undrain; kill -9 runs nothing
 		"d2": {ann, wd, ann}, // track file bad, good
 		"d3": {ann, wd},      // SIGTERM
 	} {
