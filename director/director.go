@@ -893,7 +893,7 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 			}
 		}
 	}
-		if len(cfg.VirtualServers) > 0 && lvs.HasIPVS() {
+	if len(cfg.VirtualServers) > 0 && lvs.HasIPVS() {
 		if err := withdrawAll(cfg, log); err != nil {
 			errs = append(errs, err)
 		}
