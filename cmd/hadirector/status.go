@@ -232,6 +232,9 @@ func printStatus(w io.Writer, s *director.Status) {
 		}
 		tw.Flush()
 	}
+	if s.BGP != nil {
+		printBGP(w, s.Now, s.BGP)
+	}
 	fmt.Fprintln(w)
 	var drops []string
 	for r, n := range s.Drops {
@@ -264,4 +267,33 @@ func printSyncDaemon(w io.Writer, now time.Time, sd *director.SyncDaemonStatus) 
 		fmt.Fprintf(w, ", last error: %s", sd.LastError)
 	}
 	fmt.Fprintln(w)
+}
+
+// printBGP shows the BGP peers and each VIP, announced or why not.
+func printBGP(w io.Writer, now time.Time, b *director.BGPStatus) {
+	fmt.Fprintln(w)
+	drained := ""
+	if b.Drained {
+		drained = ", drained"
+	}
+	fmt.Fprintf(w, "BGP: AS %d, router id %s%s; %d announcement(s), %d withdrawal(s)\n", b.ASN, b.RouterID, drained,
+		b.Counters.Announcements, b.Counters.Withdrawals)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER	AS	STATE	IN STATE	FLAPS	LAST ERROR")
+	for _, p := range b.Peers {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", p.Address, p.ASN, p.State, now.Sub(p.Since).Round(time.Second), p.Flaps, p.LastError)
+	}
+	fmt.Fprintln(tw, "VIP\tMODE\tANNOUNCED\tIN STATE\tREASON\t")
+	for _, v := range b.VIPs {
+		ann := "no"
+		if v.Announced {
+			ann = "yes"
+		}
+		reason := v.Reason
+		if v.LastError != "" {
+			reason += " (error: " + v.LastError + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", v.Prefix, v.Mode, ann, now.Sub(v.Since).Round(time.Second), reason)
+	}
+	tw.Flush()
 }
