@@ -135,6 +135,15 @@ func TestBGPECMP(t *testing.T) {
 	if s := h.status().BGP; s == nil || len(s.VIPs) != 1 || !s.VIPs[0].Announced || len(s.Peers) != 1 || !s.Peers[0].Up {
 		t.Fatalf("status: %+v", s)
 	}
+	metrics := gatherMetrics(t, h.d)
+	for k, want := range map[string]float64{
+		`hadirector_bgp_peer_up{peer="192.0.2.254"}`:             1,
+		`hadirector_bgp_vip_announced{prefix="203.0.113.10/32"}`: 1,
+	} {
+		if v, ok := metrics[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
 
 	m = h.log.mark()
 	if err := os.WriteFile(file, []byte("1\n"), 0o644); err != nil {

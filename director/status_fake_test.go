@@ -56,8 +56,26 @@ func TestStatusSnapshot(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	h := newHarness(t, checkedConfig)
 	h.becomeMaster("VI_1")
+	got := gatherMetrics(t, h.d)
+	for k, want := range map[string]float64{
+		`hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"}`: 2,
+		`hadirector_vrrp_priority{vrrp_instance="VI_1"}`:                         100,
+		`hadirector_vrrp_transitions_total{vrrp_instance="VI_1"}`:                2,
+		`hadirector_vrrp_adverts_sent_total{vrrp_instance="VI_1"}`:               1,
+		`hadirector_ipvs_service_programmed{service="tcp 192.0.2.100:80"}`:       1,
+		`hadirector_ipvs_sync_daemon_role{vrrp_instance="VI_1"}`:                 1,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
+}
+
+// gatherMetrics scrapes d's collector: name{labels} → value.
+func gatherMetrics(t *testing.T, d *Director) map[string]float64 {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{h.d})
+	reg.MustRegister(collector{d})
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -76,18 +94,7 @@ func TestMetrics(t *testing.T) {
 			got[k] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
-	for k, want := range map[string]float64{
-		`hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"}`: 2,
-		`hadirector_vrrp_priority{vrrp_instance="VI_1"}`:                         100,
-		`hadirector_vrrp_transitions_total{vrrp_instance="VI_1"}`:                2,
-		`hadirector_vrrp_adverts_sent_total{vrrp_instance="VI_1"}`:               1,
-		`hadirector_ipvs_service_programmed{service="tcp 192.0.2.100:80"}`:       1,
-		`hadirector_ipvs_sync_daemon_role{vrrp_instance="VI_1"}`:                 1,
-	} {
-		if v, ok := got[k]; !ok || v != want {
-			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
-		}
-	}
+	return got
 }
 
 // TestStatusSocket: the status socket serves the status as JSON and takes drains.
