@@ -165,6 +165,9 @@ func (v *validator) bgpVIP(p string, vp *BGPVIP, prefixes map[string]string) {
 		if vp.Instance != "" {
 			v.r.add(at("instance"), "only with mode = \"master\"")
 		}
+		if vp.Prefix.IsValid() {
+			v.ecmpServices(at("prefix"), vp.Prefix.Addr())
+		}
 	case "master":
 		v.masterVIP(at("instance"), vp)
 	default:
@@ -216,4 +219,33 @@ func (v *validator) masterVIP(path string, vp *BGPVIP) {
 		return
 	}
 	v.r.add(path, "%q is no vrrp_instance", vp.Instance)
+}
+
+// ecmpServices refuses the virtual servers on an ECMP VIP that would not survive the
+// router moving flows between directors: every director must build the same Maglev table
+// (scheduler mh with mh-port and mh-fallback; inhibit_on_failure keeps a failed real
+// server's slot), and a director must take over a flow it never saw the SYN of
+// (sysctl_sloppy_tcp = "on").
+func (v *validator) ecmpServices(path string, vip netip.Addr) {
+	on := false
+	for i := range v.cfg.VirtualServers {
+		vs := &v.cfg.VirtualServers[i]
+		if !vs.Address.IsValid() || vs.Address.Addr() != vip {
+			continue
+		}
+		on = true
+		p := index("virtual_server", i)
+		if vs.Scheduler != "mh" {
+			v.r.add(join(p, "scheduler"), "%q: a virtual server on ECMP VIP %s needs \"mh\", so every director schedules a flow alike", vs.Scheduler, vip)
+		}
+		if !slices.Contains(vs.SchedulerFlags, "mh-port") || !slices.Contains(vs.SchedulerFlags, "mh-fallback") {
+			v.r.add(join(p, "scheduler_flags"), "a virtual server on ECMP VIP %s needs [\"mh-fallback\", \"mh-port\"]", vip)
+		}
+		if !vs.InhibitOnFailure {
+			v.r.add(join(p, "inhibit_on_failure"), "a virtual server on ECMP VIP %s needs true: a failed real server must keep its Maglev slot on every director", vip)
+		}
+	}
+	if on && v.cfg.LVS.SysctlSloppyTCP != "on" {
+		v.r.add(path, "an ECMP VIP with virtual servers needs lvs.sysctl_sloppy_tcp = \"on\" (not %q), so a director takes over flows it never saw the SYN of", v.cfg.LVS.SysctlSloppyTCP)
+	}
 }

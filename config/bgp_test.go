@@ -150,6 +150,34 @@ func TestBGPHooks(t *testing.T) {
 	}
 }
 
+// TestBGPECMPServices: the virtual servers on an ECMP VIP must be Maglev-consistent across
+// directors; with everything set the file loads.
+func TestBGPECMPServices(t *testing.T) {
+	vs := `
+[[virtual_server]]
+address = "203.0.113.10:80"
+scheduler = "rr"
+  [[virtual_server.real_server]]
+  address = "198.51.100.1:80"
+`
+	_, err := Parse("e.toml", []byte(bgpMinimal+vs))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`e.toml:14: virtual_server "203.0.113.10:80".scheduler: "rr": a virtual server on ECMP VIP 203.0.113.10 needs "mh"`,
+		`e.toml:12: virtual_server "203.0.113.10:80".scheduler_flags: a virtual server on ECMP VIP 203.0.113.10 needs ["mh-fallback", "mh-port"]`,
+		`e.toml:12: virtual_server "203.0.113.10:80".inhibit_on_failure: a virtual server on ECMP VIP 203.0.113.10 needs true`,
+		`e.toml:10: bgp.vip[0].prefix: an ECMP VIP with virtual servers needs lvs.sysctl_sloppy_tcp = "on" (not "auto")`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	good := strings.Replace(vs, `scheduler = "rr"`, "scheduler = \"mh\"\nscheduler_flags = [\"mh-fallback\", \"mh-port\"]\ninhibit_on_failure = true", 1)
+	mustParse(t, "[lvs]\nsysctl_sloppy_tcp = \"on\"\n"+bgpMinimal+good)
+}
+
 func TestCommunity(t *testing.T) {
 	for s, want := range map[string]uint32{"65535:0": 0xffff0000, "64513:100": 64513<<16 | 100, "0:1": 1} {
 		if got, ok := Community(s); !ok || got != want {
