@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hadirector/hadirector/bgp"
+	"github.com/hadirector/hadirector/healthcheck"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -283,4 +284,61 @@ func TestBGPMasterMode(t *testing.T) {
 	conn.deliver(t, vrrp.Advert{Version: 3, VRID: 51, Priority: 200, Interval: time.Second, Src: netip.MustParseAddr("192.0.2.2"), Addrs: []netip.Addr{netip.MustParseAddr("203.0.113.10")}})
 	h.clock.Advance(bgpRound)
 	wantCalls(t, "yielding", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32", "notify BGP 203.0.113.10/32 WITHDRAW", "vip remove eth0 [203.0.113.10/32]")
+}
+
+const ecmpServiceConfig = `
+[global]
+router_id = "t"
+status_socket = ""
+
+[lvs]
+sysctl_sloppy_tcp = "on"
+
+[[virtual_server]]
+address = "203.0.113.10:80"
+scheduler = "mh"
+scheduler_flags = ["mh-fallback", "mh-port"]
+inhibit_on_failure = true
+  [virtual_server.check]
+  type = "tcp"
+  [[virtual_server.real_server]]
+  address = "198.51.100.11:80"
+
+[bgp]
+asn = 64513
+router_id = "192.0.2.1"
+graceful_shutdown = false
+
+[[bgp.peer]]
+address = "192.0.2.254"
+asn = 64512
+
+[[bgp.vip]]
+prefix = "203.0.113.10/32"
+rise = 2
+`
+
+// TestBGPQuorum: the VIP of a virtual server is withdrawn as soon as the service loses
+// quorum (on the health transition, not at the next round) and announced again once it has
+// held quorum for rise rounds.
+func TestBGPQuorum(t *testing.T) {
+	h := newBGPHarness(t, ecmpServiceConfig)
+	h.start()
+	m := h.log.mark()
+	h.clock.Advance(bgpRound)
+	wantCalls(t, "ready", h.bgpCalls(m), "bgp announce 203.0.113.10/32 graceful=false communities=[] med=0", "notify BGP 203.0.113.10/32 ANNOUNCE")
+	id := healthcheck.ID{Service: "203.0.113.10:80/tcp", Backend: netip.MustParseAddrPort("198.51.100.11:80")}
+	m = h.log.mark()
+	h.os.monitor.set(false, id)
+	quiesce(t) // at once: no round needed
+	wantCalls(t, "quorum lost", h.bgpCalls(m), "bgp withdraw 203.0.113.10/32", "notify BGP 203.0.113.10/32 WITHDRAW")
+	if v := h.status().BGP.VIPs[0]; v.Reason != bgp.ReasonNotProgrammed {
+		t.Errorf("reason %q", v.Reason)
+	}
+	m = h.log.mark()
+	h.os.monitor.set(true, id)
+	h.clock.Advance(bgpRound)
+	wantCalls(t, "rise 1", h.bgpCalls(m))
+	h.clock.Advance(bgpRound)
+	wantCalls(t, "rise 2", h.bgpCalls(m), "bgp announce 203.0.113.10/32 graceful=false communities=[] med=0", "notify BGP 203.0.113.10/32 ANNOUNCE")
 }

@@ -231,6 +231,8 @@ func (l *lvsState) applyTransitions(now time.Time) {
 			Hooks: notify.Hooks{Specific: hook}})
 	}
 	l.recompute(now)
+	// A VIP whose service lost quorum is withdrawn before the table changes.
+	l.d.bgpChanged(now)
 	l.publish()
 }
 
