@@ -131,8 +131,10 @@ func apiPeer(spec Spec, p PeerSpec) *api.Peer {
 		Timers: &api.Timers{Config: &api.TimersConfig{
 			HoldTime:          uint64(spec.HoldTime / time.Second),
 			KeepaliveInterval: uint64(spec.Keepalive / time.Second),
-			// Retry quickly: a director whose router restarted must be back in seconds.
-			ConnectRetry: 1,
+			// Retry quickly: a director whose router restarted must be back in seconds
+			// (GoBGP's defaults: 120 s between attempts, 30 s idle after a reset).
+			ConnectRetry:           1,
+			IdleHoldTimeAfterReset: 1,
 			// Each announcement goes out at once, not batched for 30 s (the eBGP default).
 			MinimumAdvertisementInterval: 0,
 		}},

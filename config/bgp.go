@@ -105,10 +105,12 @@ func (v *validator) bgp() {
 		v.r.add(at("router_id"), "%s is not an IPv4 address", b.RouterID)
 	}
 	// BGP counts the hold time in whole seconds, and 1 and 2 are not allowed (RFC 4271).
-	if h := b.HoldTime.Std(); h != 0 && (h < 3*time.Second || h > math.MaxUint16*time.Second || h%time.Second != 0) {
-		v.r.add(at("hold_time"), "%s: want whole seconds, 3s..65535s, or 0s (no keepalives)", b.HoldTime)
+	// 0 (no keepalives) is refused too: a dead director's routes would stay forever, and
+	// GoBGP would read it as its 90 s default.
+	if h := b.HoldTime.Std(); h < 3*time.Second || h > math.MaxUint16*time.Second || h%time.Second != 0 {
+		v.r.add(at("hold_time"), "%s: want whole seconds, 3s..65535s", b.HoldTime)
 	}
-	if k := b.Keepalive.Std(); k%time.Second != 0 || (b.HoldTime != 0 && (k <= 0 || k >= b.HoldTime.Std())) {
+	if k := b.Keepalive.Std(); k%time.Second != 0 || k <= 0 || k >= b.HoldTime.Std() {
 		v.r.add(at("keepalive"), "%s: want whole seconds, at least 1s and less than hold_time", b.Keepalive)
 	}
 	if len(b.Peers) == 0 {

@@ -56,8 +56,9 @@ protocol bfd {
 
 // router is the BIRD host.
 type router struct {
-	h    *lab.Host
-	sock string
+	h                *lab.Host
+	bird, conf, sock string
+	proc             *lab.Proc
 }
 
 func newRouter(t *testing.T, l *lab.Lab, more string) *router {
@@ -73,13 +74,18 @@ func newRouter(t *testing.T, l *lab.Lab, more string) *router {
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(birdConf, more)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r.sock = filepath.Join(dir, "bird.ctl")
-	r.h.Start(t, "bird", bird, "-f", "-c", conf, "-s", r.sock, "-P", filepath.Join(dir, "bird.pid"))
+	r.bird, r.conf, r.sock = bird, conf, filepath.Join(dir, "bird.ctl")
+	r.start(t)
+	return r
+}
+
+func (r *router) start(t *testing.T) {
+	t.Helper()
+	r.proc = r.h.Start(t, "bird", r.bird, "-f", "-c", r.conf, "-s", r.sock, "-P", r.conf+".pid")
 	eventually(t, 10*time.Second, "BIRD answers on its socket", func() bool {
 		_, err := r.h.Run("birdc", "-s", r.sock, "show", "status")
 		return err == nil
 	})
-	return r
 }
 
 // nextHops are the gateways of the router's kernel route to the VIP, sorted.
@@ -337,4 +343,25 @@ func TestBGPBFD(t *testing.T) {
 	if !strings.Contains(out, "BFD session down") {
 		t.Errorf("BIRD did not take the session down through BFD:\n%s", out)
 	}
+}
+
+// TestBGPRouterRestart: when the router dies and comes back, the director reconnects at
+// once (connect retry 1 s, no 30 s idle hold after the reset) and announces again.
+func TestBGPRouterRestart(t *testing.T) {
+	l := lab.New(t)
+	r := newRouter(t, l, "")
+	bin := lab.Build(t, "./cmd/hadirector")
+	n := newBGPNode(t, l, "d1", "192.0.2.1", "", "\n[[bgp.vip]]\nprefix = \"203.0.113.10/32\"\n")
+	n.start(t, bin)
+	r.waitHops(t, 20*time.Second, "announced", n.addr)
+	if out, err := r.h.Run("birdc", "-s", r.sock, "down"); err != nil {
+		t.Fatalf("birdc down: %v\n%s", err, out)
+	}
+	if _, err := r.proc.Wait(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r.waitHops(t, 5*time.Second, "BIRD gone: its kernel routes flushed")
+	r.start(t)
+	d := r.waitHops(t, 10*time.Second, "announced again after the router's restart", n.addr)
+	t.Logf("router restarted → route back in %v", d.Round(time.Millisecond))
 }
