@@ -199,10 +199,11 @@ func (v *validator) atLeast1(path string, n int) {
 	}
 }
 
-// vmac checks vmac_name and that the instance's vmac (named or default) is no other
-// instance's vmac nor any instance's interface.
-func (v *validator) vmac(p string, in *Instance, fam int) {
-	at := func(k string) string { return join(p, k) }
+// vmac checks vmac_name and that the instance's vmac (named or default) is no earlier
+// instance's vmac nor the interface of an instance up to this one (a later instance
+// whose interface it is is told so by instance).
+func (v *validator) vmac(i int, in *Instance, fam int) {
+	at := func(k string) string { return join(index("vrrp_instance", i), k) }
 	if in.VMACName != "" {
 		if !in.UseVMAC {
 			v.r.add(at("vmac_name"), "needs use_vmac = true")
@@ -221,7 +222,7 @@ func (v *validator) vmac(p string, in *Instance, fam int) {
 	if in.VMACName == "" {
 		key, what = at("use_vmac"), fmt.Sprintf("the default vmac name %q", name)
 	}
-	for j := range v.cfg.Instances {
+	for j := range v.cfg.Instances[:i+1] {
 		if o := v.cfg.Instances[j].Interface; o == name {
 			v.r.add(key, "%s is the interface of the instance at %s: a vmac needs a name of its own", what, v.r.place(index("vrrp_instance", j)))
 			return
@@ -261,6 +262,8 @@ func (v *validator) instance(i int) {
 		v.r.add(at("interface"), "is required")
 	} else if msg := validInterface(in.Interface); msg != "" {
 		v.r.add(at("interface"), "%s", msg)
+	} else if prev, ok := v.vmacs[in.Interface]; ok {
+		v.r.add(at("interface"), "%q is the vmac of the instance at %s: a vmac needs a name of its own", in.Interface, v.r.place(parent(prev)))
 	}
 	if !v.seen[at("virtual_router_id")] {
 		v.r.add(at("virtual_router_id"), "is required (1..255)")
@@ -347,7 +350,7 @@ func (v *validator) instance(i int) {
 			}
 		}
 	}
-	v.vmac(p, in, fam)
+	v.vmac(i, in, fam)
 	if !oneOf(in.NARouter, "auto", "on", "off") {
 		v.r.add(at("na_router"), "%q is not one of auto, on, off", in.NARouter)
 	} else if fam == 4 && in.NARouter != "auto" {
