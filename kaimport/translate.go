@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 type translator struct {
@@ -38,10 +40,17 @@ type translator struct {
 	// top is the index of the top-level block being translated, for syncds'
 	// reading order.
 	top int
+
+	// cfg holds the elements kept so far, as config sees them, and ck checks the
+	// next one against them (check.go); places says where each came from, by the
+	// indexed path config names it with.
+	cfg    *config.Config
+	ck     *config.Checker
+	places map[string]string
 }
 
 func newTranslator(opt *Options, rd *reader) *translator {
-	return &translator{
+	t := &translator{
 		opt:      opt,
 		rd:       rd,
 		warnings: slices.Clone(rd.warnings),
@@ -49,7 +58,11 @@ func newTranslator(opt *Options, rd *reader) *translator {
 		lvs:      &table{header: "[lvs]"},
 		syncd:    &table{header: "[lvs.sync_daemon]"},
 		vsGroups: map[string]*vsGroup{},
+		cfg:      &config.Config{},
+		places:   map[string]string{},
 	}
+	t.ck = config.NewChecker(t.cfg, t.place)
+	return t
 }
 
 // warn reports a keyword (or element) that is not translated.

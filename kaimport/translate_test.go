@@ -557,11 +557,11 @@ func TestUseVMACName(t *testing.T) {
 		reasons = append(reasons, w.Reason)
 	}
 	for _, want := range []string{
-		`MAC "02:00:00:00:00:01"`,                                       // C: a MAC
-		"vrrp.51 is already the vmac of vrrp_instance A",                // C: the name is A's
-		`"a-name-far-too-long" is longer than 15 bytes`,                 // D
-		"on the vmac the label bond0:vip10 would be vr52.bond0:vip10",   // E
-		"group 7: hadirector leaves the vmac in the default link group", // F
+		`MAC "02:00:00:00:00:01"`, // C: a MAC
+		"vmac_name is also the vmac of the instance at keepalived.conf:1", // C: the name is A's
+		`"a-name-far-too-long" is longer than 15 bytes`,                   // D
+		`on the vmac the label is "vr52.bond0:vip10"`,                     // E
+		"group 7: hadirector leaves the vmac in the default link group",   // F
 	} {
 		if !slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, want) }) {
 			t.Errorf("no warning %q in %q", want, reasons)
