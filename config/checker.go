@@ -24,7 +24,9 @@ type Checker struct {
 // use of a name, say) describe it with where, which gets that element's indexed path
 // ("vrrp_instance[2]", "virtual_server[0].real_server[1].address").
 func NewChecker(cfg *Config, where func(path string) string) *Checker {
-	return &Checker{v: newValidator(cfg, &report{where: where}, map[string]bool{})}
+	v := newValidator(cfg, &report{where: where}, map[string]bool{})
+	v.undo = map[string][]func(){}
+	return &Checker{v: v}
 }
 
 // Script checks cfg.Scripts[i].
@@ -68,6 +70,7 @@ func (c *Checker) SyncDaemon() []Problem {
 func (c *Checker) check(path string, elem any, validate func()) []Problem {
 	v := c.v
 	v.forget(path)
+	v.elem = path
 	v.r.list = nil
 	clear(v.seen)
 	markSet(path, reflect.ValueOf(elem).Elem(), v.seen)
@@ -137,4 +140,14 @@ func Key[S any](s *S, field any) string {
 		}
 	}
 	panic(fmt.Sprintf("config.Key: %T is not a pointer to a field of %T", field, s))
+}
+
+// Keys returns the TOML keys of the schema type S in the order S declares them, which
+// is the order of the reference file.
+func Keys[S any]() []string {
+	var keys []string
+	for _, f := range schemaFields(reflect.TypeFor[S]()) {
+		keys = append(keys, f.name)
+	}
+	return keys
 }

@@ -125,6 +125,9 @@ func TestKey(t *testing.T) {
 			t.Errorf("Key: %q, want %q", c.got, c.want)
 		}
 	}
+	if k := Keys[SyncDaemon](); !slices.Equal(k, []string{"interface", "instance", "sync_id", "max_len", "group", "port", "ttl", "preempt_wait"}) {
+		t.Errorf("Keys[SyncDaemon]: %q", k)
+	}
 	for _, field := range []any{&vs.Address, in.Name, nil} {
 		func() {
 			defer func() {

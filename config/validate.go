@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"math/bits"
 	"net"
@@ -28,6 +27,11 @@ type validator struct {
 	vmacs                                             map[string]string     // vmac name → the instance's key
 	members                                           map[string]string     // instance name → its first group entry
 	services                                          map[vsKey]string
+
+	// A Checker's undo lists, per element path, how to take back the element's claims;
+	// elem is the element being checked. Parse never takes a claim back (nil).
+	undo map[string][]func()
+	elem string
 }
 
 type vrKey struct {
@@ -71,19 +75,21 @@ func validate(cfg *Config, r *report, seen map[string]bool) {
 	}
 }
 
-// forget drops the claims of the element at path, so that it can be checked again or
-// left out (Checker).
-func (v *validator) forget(path string) {
-	for _, m := range []map[string]string{v.scriptNames, v.fileNames, v.instanceNames, v.groupNames, v.vmacs, v.members} {
-		forget(m, path)
+// claim records that the key at path is the first to hold k.
+func claim[K comparable](v *validator, m map[K]string, k K, path string) {
+	m[k] = path
+	if v.undo != nil {
+		v.undo[v.elem] = append(v.undo[v.elem], func() { delete(m, k) })
 	}
-	forget(v.vrids, path)
-	forget(v.vips, path)
-	forget(v.services, path)
 }
 
-func forget[K comparable](m map[K]string, path string) {
-	maps.DeleteFunc(m, func(_ K, p string) bool { return within(p, path) })
+// forget takes back the claims of the element at path, so that it can be checked again
+// or left out (Checker).
+func (v *validator) forget(path string) {
+	for _, undo := range v.undo[path] {
+		undo()
+	}
+	delete(v.undo, path)
 }
 
 func oneOf(s string, allowed ...string) bool { return slices.Contains(allowed, s) }
@@ -113,7 +119,7 @@ func (v *validator) unique(first map[string]string, name, path string) {
 		v.r.add(path, "%q is already used at %s", name, v.r.place(prev))
 		return
 	}
-	first[name] = path
+	claim(v, first, name, path)
 }
 
 func (v *validator) global() {
@@ -232,7 +238,7 @@ func (v *validator) vmac(i int, in *Instance, fam int) {
 		v.r.add(key, "%s is also the vmac of the instance at %s: each instance needs its own (set vmac_name)", what, v.r.place(parent(prev)))
 		return
 	}
-	v.vmacs[name] = key
+	claim(v, v.vmacs, name, key)
 }
 
 // validInterface reports what is wrong with a Linux interface name.
@@ -294,7 +300,7 @@ func (v *validator) instance(i int) {
 		if prev, ok := v.vrids[k]; ok {
 			v.r.add(at("virtual_router_id"), "virtual_router_id %d on %s (IPv%d) is also used by the instance at %s", in.VirtualRouterID, in.Interface, fam, v.r.place(parent(prev)))
 		} else {
-			v.vrids[k] = at("virtual_router_id")
+			claim(v, v.vrids, k, at("virtual_router_id"))
 		}
 	}
 
@@ -451,7 +457,7 @@ func (v *validator) virtualIPs(p string, in *Instance) int {
 			v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(parent(parent(prev))))
 			continue
 		}
-		v.vips[a] = ep
+		claim(v, v.vips, a, ep)
 	}
 	return fam
 }
@@ -478,7 +484,7 @@ func (v *validator) syncGroup(i int) {
 			v.r.add(mp, "vrrp_instance %q is already in the sync group at %s; an instance can be in one group only", m, v.r.place(parent(parent(prev))))
 			continue
 		}
-		v.members[m] = mp
+		claim(v, v.members, m, mp)
 	}
 	v.hook(at("notify_master"), g.NotifyMaster)
 	v.hook(at("notify_backup"), g.NotifyBackup)
@@ -575,7 +581,7 @@ func (v *validator) virtualServer(i int) {
 		if prev, ok := v.services[k]; ok {
 			v.r.add(at("address"), "%s %s is already defined at %s", vs.Protocol, vs, v.r.place(parent(prev)))
 		} else {
-			v.services[k] = at("address")
+			claim(v, v.services, k, at("address"))
 		}
 	}
 	if !oneOf(vs.Scheduler, schedulers...) {

@@ -22,6 +22,10 @@ var (
 	vserverT   config.VirtualServer
 	rserverT   config.RealServer
 	checkT     config.Check
+	globalT    config.Global
+	lvsT       config.LVS
+	scriptT    config.VRRPScript
+	trackFileT config.TrackFile
 )
 
 func cfgKey(field any) string      { return config.Key(&cfgT, field) }

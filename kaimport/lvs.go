@@ -640,7 +640,7 @@ func (t *translator) resolveLVS() {
 	}
 	t.vservers = kept
 	if len(kept) > 0 {
-		t.lvs.set("on_backup", tomlString("keep"), "keepalived programs IPVS on both nodes (hot standby); \"withdraw\" removes the services from the backup")
+		t.lvs.set(config.Key(&lvsT, &lvsT.OnBackup), tomlString("keep"), "keepalived programs IPVS on both nodes (hot standby); \"withdraw\" removes the services from the backup")
 	}
 }
 
@@ -983,17 +983,17 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	case "SSL_GET":
 		c.typ = "https"
 		c.tlsVerify = false
-		c.comment("tls_verify", "keepalived's SSL_GET does not verify the server's certificate")
+		c.comment(checkKey(&checkT.TLSVerify), "keepalived's SSL_GET does not verify the server's certificate")
 	case "TCP_CHECK":
 		c.typ = "tcp"
 	case "SMTP_CHECK":
 		c.typ = "tcp"
-		c.comment("type", t.note(ck.node, rs.ctx, "SMTP_CHECK becomes a TCP connect check: the SMTP dialogue (220/HELO/250) is not checked"))
+		c.comment(checkKey(&checkT.Type), t.note(ck.node, rs.ctx, "SMTP_CHECK becomes a TCP connect check: the SMTP dialogue (220/HELO/250) is not checked"))
 	case "MISC_CHECK":
 		c.typ = "exec"
 		c.command = ck.command
 		if ck.commandComment != "" {
-			c.comment("command", ck.commandComment)
+			c.comment(checkKey(&checkT.Command), ck.commandComment)
 		}
 	}
 
@@ -1026,7 +1026,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	dbr := firstDuration(defaultDBR, ck.timing.dbr, rs.timing.dbr, vs.timing.dbr)
 	c.fall = retry + 1
 	if retry > 0 && dbr != c.interval {
-		c.comment("fall", t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; here the retries are checks %s apart (interval), so a failure is acted on after %s instead of %s",
+		c.comment(checkKey(&checkT.Fall), t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; here the retries are checks %s apart (interval), so a failure is acted on after %s instead of %s",
 			retry, formatDuration(dbr), formatDuration(c.interval), formatDuration(time.Duration(retry)*c.interval), formatDuration(time.Duration(retry)*dbr)))
 	}
 	if ck.kind == "MISC_CHECK" {
@@ -1049,7 +1049,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 		}
 		c.path = u.path
 		if !strings.HasPrefix(c.path, "/") {
-			c.comment("path", t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
+			c.comment(checkKey(&checkT.Path), t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
 			c.path = "/" + c.path
 		}
 		c.status = u.status
@@ -1057,7 +1057,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 			for s := 200; s <= 299; s++ {
 				c.status = append(c.status, s)
 			}
-			c.comment("expect_status", "keepalived's default: any 2xx")
+			c.comment(checkKey(&checkT.ExpectStatus), "keepalived's default: any 2xx")
 		}
 		for _, h := range []string{u.host, ck.host, rs.host, vs.host} {
 			if h != "" {
@@ -1077,7 +1077,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 		}
 		c.body = u.regex
 		if c.body != "" {
-			c.comment("expect_body", t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
+			c.comment(checkKey(&checkT.ExpectBody), t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
 		}
 	}
 	return c

@@ -42,9 +42,8 @@ func (t *translator) render(name string) []byte {
 			"run as root cannot be modified by other users (enable_script_security = true, the",
 			"default): `hadirector check --host` lists the ones that fail.")
 	}
-	schemaOrder(t.global, "router_id", "notify_fifo", "script_user", "enable_script_security", "realtime_priority",
-		"lock_memory", "garp_master_delay", "garp_master_repeat", "garp_master_refresh")
-	schemaOrder(t.lvs, "timeout_tcp", "timeout_tcpfin", "timeout_udp", "on_backup")
+	schemaOrder[config.Global](t.global)
+	schemaOrder[config.LVS](t.lvs)
 	if len(t.global.entries) > 0 || len(t.global.comments) > 0 {
 		tables = append(tables, t.global)
 	}
@@ -72,7 +71,7 @@ func (t *translator) render(name string) []byte {
 		tables = append(tables, t.lvs)
 	}
 	if len(t.syncd.entries) > 0 {
-		schemaOrder(t.syncd, "interface", "instance", "sync_id", "max_len", "group", "port", "ttl")
+		schemaOrder[config.SyncDaemon](t.syncd)
 		tables = append(tables, t.syncd)
 	}
 	for _, vs := range t.vservers {
@@ -94,7 +93,8 @@ func (t *translator) render(name string) []byte {
 }
 
 // schemaOrder sorts a table's keys in the order of the reference schema.
-func schemaOrder(tb *table, keys ...string) {
+func schemaOrder[S any](tb *table) {
+	keys := config.Keys[S]()
 	slices.SortStableFunc(tb.entries, func(a, b entry) int {
 		return slices.Index(keys, a.key) - slices.Index(keys, b.key)
 	})
@@ -137,21 +137,24 @@ func (s *script) tables() []*table {
 		if comment != "" {
 			tb.comments = []string{comment}
 		}
-		tb.set("name", tomlString(name))
+		set := func(field any, value string, comments ...string) {
+			tb.set(config.Key(&scriptT, field), value, comments...)
+		}
+		set(&scriptT.Name, tomlString(name))
 		var sc []string
 		if s.cmdComment != "" {
 			sc = append(sc, s.cmdComment)
 		}
-		tb.set("script", tomlString(s.cmd), sc...)
-		tb.set("interval", tomlDuration(s.interval))
+		set(&scriptT.Script, tomlString(s.cmd), sc...)
+		set(&scriptT.Interval, tomlDuration(s.interval))
 		var tc []string
 		if !s.timeoutSet {
 			tc = append(tc, "keepalived's default: the interval")
 		}
-		tb.set("timeout", tomlDuration(s.timeout), tc...)
-		tb.set("weight", tomlInt(weight))
-		tb.set("rise", tomlInt(s.rise))
-		tb.set("fall", tomlInt(s.fall))
+		set(&scriptT.Timeout, tomlDuration(s.timeout), tc...)
+		set(&scriptT.Weight, tomlInt(weight))
+		set(&scriptT.Rise, tomlInt(s.rise))
+		set(&scriptT.Fall, tomlInt(s.fall))
 		return tb
 	}
 	if len(s.order) == 0 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 // trackFile is a track_file (or its older name vrrp_track_file) block: a file
@@ -218,10 +220,10 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 				}
 				switch {
 				case w == 1:
-					in.comment("track_file", fmt.Sprintf("keepalived tracks %s with weight 0 (a non-zero number means FAULT) in %s", r.name, why))
+					in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("keepalived tracks %s with weight 0 (a non-zero number means FAULT) in %s", r.name, why))
 					w = 0
 				case w != 0:
-					in.comment("track_file", fmt.Sprintf("keepalived ignores the track file %s with weight %d in %s: left out", r.name, w, why))
+					in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("keepalived ignores the track file %s with weight %d in %s: left out", r.name, w, why))
 					return
 				}
 			}
@@ -231,12 +233,12 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 			return
 		}
 		if groupOwner && w != 0 {
-			in.comment("track_file", fmt.Sprintf("keepalived tracks %s of sync group %s with weight 0: a member is an address owner", r.name, r.fromGroup))
+			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("keepalived tracks %s of sync group %s with weight 0: a member is an address owner", r.name, r.fromGroup))
 			w = 0
 		}
 		if e := byName[r.name]; e != nil {
 			if e.weight != 0 {
-				in.comment("track_file", fmt.Sprintf("%s is tracked by the instance and by sync group %s: keepalived takes the group's weight %d", r.name, r.fromGroup, w))
+				in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is tracked by the instance and by sync group %s: keepalived takes the group's weight %d", r.name, r.fromGroup, w))
 				e.weight, e.rev = w, rev
 			}
 			return
@@ -269,9 +271,9 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 		name := f.variant(f.name, w, t.fileNames())
 		switch {
 		case name != f.name:
-			in.comment("track_file", fmt.Sprintf("%s is track_file %s with weight %d (hadirector's track_file has no weight of its own)", name, f.name, w))
+			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is track_file %s with weight %d (hadirector's track_file has no weight of its own)", name, f.name, w))
 		case w != f.effectiveWeight():
-			in.comment("track_file", fmt.Sprintf("%s is tracked with weight %d (hadirector's track_file has no weight of its own)", name, w))
+			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is tracked with weight %d (hadirector's track_file has no weight of its own)", name, w))
 		}
 		names = append(names, name)
 	}
@@ -308,13 +310,16 @@ func (f *trackFile) tables() []*table {
 			tb.comments = append(tb.comments, comment)
 		}
 		tb.comments = append(tb.comments, f.comments...)
-		tb.set("name", tomlString(name))
-		tb.set("file", tomlString(f.path))
+		set := func(field any, value string, comments ...string) {
+			tb.set(config.Key(&trackFileT, field), value, comments...)
+		}
+		set(&trackFileT.Name, tomlString(name))
+		set(&trackFileT.File, tomlString(f.path))
 		var wc []string
 		if f.reverse && weight == f.effectiveWeight() {
 			wc = append(wc, fmt.Sprintf("keepalived: weight %d reverse (the number is multiplied by -1)", f.weight))
 		}
-		tb.set("weight", tomlInt(weight), wc...)
+		set(&trackFileT.Weight, tomlInt(weight), wc...)
 		return tb
 	}
 	if len(f.order) == 0 {

@@ -889,7 +889,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 	owner := in.priority == 255
 	adjust := func(r *trackRef, key string) bool {
 		weighted := r.weight != 0
-		if !r.weightSet && key == "track_script" {
+		if !r.weightSet && key == instanceKey(&instanceT.TrackScript) {
 			if s := scripts[r.name]; s != nil {
 				weighted = s.weight != 0
 			}
@@ -904,7 +904,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 		case owner:
 			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track %s of an address owner (priority 255): left out", r.name))
 			return false
-		case zero && key == "track_script":
+		case zero && key == instanceKey(&instanceT.TrackScript):
 			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track script %s of a member of sync group %s (no sync_group_tracking_weight): left out", r.name, in.group.name))
 			return false
 		case zero:
@@ -928,7 +928,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 			t.warn(r.node, r.ctx, "interface %s is already tracked", r.name)
 			continue
 		}
-		if !adjust(&r, "track_interface") {
+		if !adjust(&r, instanceKey(&instanceT.TrackInterface)) {
 			continue
 		}
 		ifs[r.name] = true
@@ -955,7 +955,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 			t.warn(r.node, r.ctx, "script %s is already tracked", r.name)
 			continue
 		}
-		if !adjust(&r, "track_script") {
+		if !adjust(&r, instanceKey(&instanceT.TrackScript)) {
 			continue
 		}
 		names[r.name] = true
@@ -965,9 +965,9 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 		}
 		r.name = s.variant(s.name, w, t.scriptNames())
 		if r.name != s.name {
-			in.comment("track_script", fmt.Sprintf("%s is vrrp_script %s with weight %d (hadirector's track_script has no weight of its own)", r.name, s.name, w))
+			in.comment(instanceKey(&instanceT.TrackScript), fmt.Sprintf("%s is vrrp_script %s with weight %d (hadirector's track_script has no weight of its own)", r.name, s.name, w))
 		} else if w != s.weight {
-			in.comment("track_script", fmt.Sprintf("%s is tracked with weight %d (hadirector's track_script has no weight of its own)", r.name, w))
+			in.comment(instanceKey(&instanceT.TrackScript), fmt.Sprintf("%s is tracked with weight %d (hadirector's track_script has no weight of its own)", r.name, w))
 		}
 		trackScripts = append(trackScripts, r)
 	}
