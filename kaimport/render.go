@@ -157,19 +157,18 @@ func (s *script) tables() []*table {
 		set(&scriptT.Fall, tomlInt(s.fall))
 		return tb
 	}
-	if len(s.order) == 0 {
-		return []*table{one(s.name, s.weight, "")}
-	}
 	var out []*table
-	for _, w := range s.order {
+	for _, v := range s.list(s.name, s.weight) {
 		comment := ""
-		switch name := s.variants[w]; {
-		case name != s.name:
-			comment = fmt.Sprintf("vrrp_script %s with weight %d, for the instances that track it with that weight", s.name, w)
-		case w != s.weight:
-			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", w, s.weight)
+		switch {
+		case slices.Contains(s.refused, v.name):
+			continue
+		case v.name != s.name:
+			comment = fmt.Sprintf("vrrp_script %s with weight %d, for the instances that track it with that weight", s.name, v.weight)
+		case v.weight != s.weight:
+			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", v.weight, s.weight)
 		}
-		out = append(out, one(s.variants[w], w, comment))
+		out = append(out, one(v.name, v.weight, comment))
 	}
 	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/hadirector/hadirector/config"
 )
@@ -27,6 +28,20 @@ type syncDaemon struct {
 	maxLen       int
 	port, ttl    int
 	group        netip.Addr
+}
+
+// validInterface reports what is wrong with the interface name of a sync daemon line:
+// keepalived ignores a line whose name the kernel cannot take.
+func validInterface(name string) string {
+	switch {
+	case name == "":
+		return "no interface name"
+	case len(name) > 15:
+		return fmt.Sprintf("%q is longer than 15 bytes, the kernel's limit for interface names", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\x00") || !validText(name):
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	}
+	return ""
 }
 
 // lvsSyncDaemon reads "lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [SYNC_ID]

@@ -3,6 +3,7 @@ package kaimport
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/hadirector/hadirector/config"
@@ -23,6 +24,7 @@ type trackFile struct {
 	// An instance that tracks the file with a weight of its own gets a copy
 	// with that weight, since hadirector's track_file has none.
 	weightVariants
+	refused []string // the tables config refused
 }
 
 // fileRef is one line of a track_file { } block of an instance or sync group:
@@ -257,6 +259,7 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 		}
 	}
 	var names []string
+	var kept []fileRef
 	for _, e := range list {
 		w := e.weight
 		if e.rev {
@@ -276,8 +279,9 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is tracked with weight %d (hadirector's track_file has no weight of its own)", name, w))
 		}
 		names = append(names, name)
+		kept = append(kept, e.ref)
 	}
-	in.trackFileNames = names
+	in.trackFileNames, in.trackFileKept = names, kept
 }
 
 // effectiveWeight is the file's own weight with reverse applied: keepalived
@@ -322,22 +326,27 @@ func (f *trackFile) tables() []*table {
 		set(&trackFileT.Weight, tomlInt(weight), wc...)
 		return tb
 	}
-	if len(f.order) == 0 {
-		if f.reverse && f.weight == 0 {
-			return nil // no equivalent; reported where it is tracked
-		}
-		return []*table{one(f.name, f.effectiveWeight(), "")}
-	}
 	var out []*table
-	for _, w := range f.order {
+	for _, v := range f.tableList() {
 		comment := ""
-		switch name := f.variants[w]; {
-		case name != f.name:
-			comment = fmt.Sprintf("%s %s with weight %d, for the instances that track it with that weight", f.node.keyword(), f.name, w)
-		case w != f.effectiveWeight():
-			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", w, f.effectiveWeight())
+		switch {
+		case slices.Contains(f.refused, v.name):
+			continue
+		case v.name != f.name:
+			comment = fmt.Sprintf("%s %s with weight %d, for the instances that track it with that weight", f.node.keyword(), f.name, v.weight)
+		case v.weight != f.effectiveWeight():
+			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", v.weight, f.effectiveWeight())
 		}
-		out = append(out, one(f.variants[w], w, comment))
+		out = append(out, one(v.name, v.weight, comment))
 	}
 	return out
+}
+
+// tableList is the file's tables; none for weight 0 reverse when no instance tracks
+// it, which has no equivalent (reported where it is tracked).
+func (f *trackFile) tableList() []variant {
+	if len(f.order) == 0 && f.reverse && f.weight == 0 {
+		return nil
+	}
+	return f.list(f.name, f.effectiveWeight())
 }

@@ -27,6 +27,7 @@ type script struct {
 	// An instance that overrides the script's weight gets a copy with its
 	// own weight, since hadirector's track_script has none.
 	weightVariants
+	refused []string // the tables config refused
 }
 
 // weightVariants maps an effective weight to the name of the table (a
@@ -92,7 +93,8 @@ type instance struct {
 	trackIfs        []trackRef
 	trackScripts    []trackRef
 	trackFileRefs   []fileRef
-	trackFileNames  []string // resolved: the [[vrrp_track_file]] names
+	trackFileNames  []string  // resolved: the [[vrrp_track_file]] names
+	trackFileKept   []fileRef // the track of each of trackFileNames
 	hooks           map[string]string
 	garpDelay       *time.Duration
 	garpRefresh     *time.Duration
@@ -100,6 +102,7 @@ type instance struct {
 
 	group   *syncGroup
 	dropped bool
+	index   int // in translator.cfg.Instances, once kept
 	// badLabels are the labels config refused.
 	badLabels map[string]bool
 	// conf is the instance as config accepted it; settled holds the comments that
@@ -133,20 +136,6 @@ type addrName struct {
 	name string
 }
 
-// validInterface reports what is wrong with a Linux interface name (the rule
-// hadirector's configuration applies).
-func validInterface(name string) string {
-	switch {
-	case name == "":
-		return "no interface name"
-	case len(name) > 15:
-		return fmt.Sprintf("%q is longer than 15 bytes, the kernel's limit for interface names", name)
-	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\x00") || !validText(name):
-		return fmt.Sprintf("%q is not a valid interface name", name)
-	}
-	return ""
-}
-
 // useVMAC reads use_vmac's arguments: keepalived's interface name (vmac_name) and
 // options; a MAC address (a word with ':') is not supported.
 func (t *translator) useVMAC(in *instance, c *node, ctx string) {
@@ -165,8 +154,8 @@ func (t *translator) useVMAC(in *instance, c *node, ctx string) {
 			w = words[i]
 			if in.vmacName != "" {
 				t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
-			} else if msg := validInterface(w); msg != "" {
-				t.warn(c, ctx, "%s: the default name is used", msg)
+			} else if !validText(w) {
+				t.warn(c, ctx, "the name is not valid UTF-8: the default name is used")
 			} else {
 				in.vmacName = w
 			}
@@ -176,11 +165,9 @@ func (t *translator) useVMAC(in *instance, c *node, ctx string) {
 			t.warn(c, ctx, "%s: hadirector does not send that netlink message", w)
 		case in.vmacName != "":
 			t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
+		case !validText(w):
+			t.warn(c, ctx, "the name is not valid UTF-8: the default name is used")
 		default:
-			if msg := validInterface(w); msg != "" {
-				t.warn(c, ctx, "%s: the default name is used", msg)
-				continue
-			}
 			in.vmacName = w
 		}
 	}
@@ -271,8 +258,8 @@ func (t *translator) vrrpInstance(n *node) {
 				t.warn(c, ctx, "%q is not MASTER or BACKUP (keepalived takes BACKUP)", c.arg(1))
 			}
 		case "interface":
-			if msg := validInterface(c.arg(1)); msg != "" {
-				t.warn(c, ctx, "%s", msg)
+			if c.arg(1) == "" || !validText(c.arg(1)) {
+				t.warn(c, ctx, "no interface name, or one that is not valid UTF-8")
 				continue
 			}
 			t.extra(c, ctx, 1)
@@ -482,8 +469,8 @@ func (t *translator) trackInterfaces(n *node, ctx string) []trackRef {
 		if !ok {
 			continue
 		}
-		if msg := validInterface(r.name); msg != "" {
-			t.warn(c, ctx, "%s", msg)
+		if !validText(r.name) {
+			t.warn(c, ctx, "the name is not valid UTF-8")
 			continue
 		}
 		refs = append(refs, r)
@@ -624,6 +611,7 @@ func (t *translator) resolveVRRP() {
 		t.tracking(in, scripts, owner)
 		t.trackFiles(in, files, owner)
 	}
+	t.checkTracks()
 }
 
 // checkInstance applies keepalived's corrections to one instance and keeps it if config
@@ -663,8 +651,8 @@ func (t *translator) checkInstance(in *instance) {
 		return false
 	})
 
-	i := len(t.cfg.Instances)
-	t.places[elemPath(cfgKey(&cfgT.Instances), i)] = source(in.node)
+	in.index = len(t.cfg.Instances)
+	t.places[elemPath(cfgKey(&cfgT.Instances), in.index)] = source(in.node)
 	p, ok := admit(t, &t.cfg.Instances, func() config.Instance { return t.settleInstance(in) }, t.ck.Instance,
 		func(p config.Problem) func() { return t.mendInstance(in, p) })
 	if !ok {
@@ -1062,5 +1050,115 @@ func (t *translator) checkSyncGroup(g *syncGroup, byName map[string]*instance) {
 		in := byName[m.name]
 		in.group = g
 		g.kept = append(g.kept, in)
+	}
+}
+
+// variant is one [[vrrp_script]] or [[vrrp_track_file]] table of a script or track file.
+type variant struct {
+	name   string
+	weight int
+}
+
+// list is the tables: one per weight the instances track it with, or the element's
+// own name and weight when none does.
+func (s *weightVariants) list(name string, weight int) []variant {
+	if len(s.order) == 0 {
+		return []variant{{name, weight}}
+	}
+	out := make([]variant, len(s.order))
+	for i, w := range s.order {
+		out[i] = variant{s.variants[w], w}
+	}
+	return out
+}
+
+// checkTracks keeps the script and track file tables config accepts, then the tracks of
+// each instance that config accepts (a track of a table left out is left out too).
+func (t *translator) checkTracks() {
+	for _, s := range t.scripts {
+		if s.dropped {
+			continue
+		}
+		for _, v := range s.list(s.name, s.weight) {
+			c := config.WithDefaults[config.VRRPScript]()
+			c.Name, c.Script, c.Weight, c.Rise, c.Fall = v.name, s.cmd, v.weight, s.rise, s.fall
+			c.Interval, c.Timeout = config.Duration(s.interval), config.Duration(s.timeout)
+			t.places[elemPath(cfgKey(&cfgT.Scripts), len(t.cfg.Scripts))] = source(s.node)
+			if p, ok := admit(t, &t.cfg.Scripts, func() config.VRRPScript { return c }, t.ck.Script, func(config.Problem) func() { return nil }); !ok {
+				t.warn(s.node, s.ctx, "%s; %s is left out", problemText(p), v.name)
+				s.refused = append(s.refused, v.name)
+			}
+		}
+	}
+	for _, f := range t.files {
+		if f.dropped {
+			continue
+		}
+		for _, v := range f.tableList() {
+			c := config.TrackFile{Name: v.name, File: f.path, Weight: v.weight}
+			t.places[elemPath(cfgKey(&cfgT.TrackFiles), len(t.cfg.TrackFiles))] = source(f.node)
+			if p, ok := admit(t, &t.cfg.TrackFiles, func() config.TrackFile { return c }, t.ck.TrackFile, func(config.Problem) func() { return nil }); !ok {
+				t.warn(f.node, f.ctx, "%s; %s is left out", problemText(p), v.name)
+				f.refused = append(f.refused, v.name)
+			}
+		}
+	}
+	for _, in := range t.instances {
+		if in.dropped {
+			continue
+		}
+		c := &t.cfg.Instances[in.index]
+		for {
+			c.TrackInterface = nil
+			for _, r := range in.trackIfs {
+				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight})
+			}
+			c.TrackScript = nil
+			for _, r := range in.trackScripts {
+				c.TrackScript = append(c.TrackScript, r.name)
+			}
+			c.TrackFile = slices.Clone(in.trackFileNames)
+			probs := t.ck.Instance(in.index)
+			if len(probs) == 0 {
+				break
+			}
+			fix := t.mendTrack(in, probs[0])
+			if fix == nil {
+				break // a bug: the configuration check at the end reports it
+			}
+			fix()
+		}
+	}
+}
+
+// mendTrack returns how to leave out the track problem p names, or nil.
+func (t *translator) mendTrack(in *instance, p config.Problem) func() {
+	key, j, _ := splitKey(p.Key)
+	var list *[]trackRef
+	switch key {
+	case instanceKey(&instanceT.TrackInterface):
+		list = &in.trackIfs
+	case instanceKey(&instanceT.TrackScript):
+		list = &in.trackScripts
+	case instanceKey(&instanceT.TrackFile):
+		if j < 0 || j >= len(in.trackFileNames) {
+			return nil
+		}
+		return func() {
+			r := in.trackFileKept[j]
+			t.warn(r.node, r.ctx, "%s; the track is left out", problemText(p))
+			in.trackFileNames = slices.Delete(in.trackFileNames, j, j+1)
+			in.trackFileKept = slices.Delete(in.trackFileKept, j, j+1)
+		}
+	default:
+		return nil
+	}
+	if j < 0 || j >= len(*list) {
+		return nil
+	}
+	return func() {
+		r := (*list)[j]
+		t.warn(r.node, r.ctx, "%s; the track is left out", problemText(p))
+		*list = slices.Delete(*list, j, j+1)
 	}
 }
