@@ -100,7 +100,6 @@ type vserver struct {
 	sorry      *sorryRef
 	inhibit    *bool
 	quorum     int
-	quorumSet  bool
 	hysteresis int
 	host       string
 	timing     timing
@@ -383,7 +382,7 @@ func (t *translator) virtualServer(n *node) {
 			vs.host = c.arg(1)
 		case "quorum":
 			if v, ok := t.number(c, ctx, 1, math.MaxInt32); ok {
-				vs.quorum, vs.quorumSet = v, true
+				vs.quorum = v
 			}
 		case "hysteresis":
 			if v, ok := t.number(c, ctx, 0, math.MaxInt32); ok {

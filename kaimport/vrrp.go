@@ -66,14 +66,11 @@ type instance struct {
 
 	iface           string
 	vrid            int
-	vridSet         bool
 	state           string
 	priority        int
-	priorityNode    *node
 	advert          time.Duration
 	advertNode      *node
 	version         int
-	versionNode     *node
 	nopreempt       bool
 	nopreemptNode   *node
 	preemptDelay    time.Duration
@@ -266,11 +263,11 @@ func (t *translator) vrrpInstance(n *node) {
 			in.iface = c.arg(1)
 		case "virtual_router_id":
 			if v, ok := t.number(c, ctx, 1, 255); ok {
-				in.vrid, in.vridSet = v, true
+				in.vrid = v
 			}
 		case "priority":
 			if v, ok := t.number(c, ctx, 1, 255); ok {
-				in.priority, in.priorityNode = v, c
+				in.priority = v
 			}
 		case "advert_int":
 			if d, ok := t.timer(c, ctx, 255*time.Second); ok {
@@ -278,7 +275,7 @@ func (t *translator) vrrpInstance(n *node) {
 			}
 		case "version":
 			if v, ok := t.number(c, ctx, 2, 3); ok {
-				in.version, in.versionNode = v, c
+				in.version = v
 			}
 		case "nopreempt":
 			in.nopreempt, in.nopreemptNode = true, c
