@@ -8,8 +8,11 @@ import (
 
 // Checker applies Parse's validation to a Config one element at a time, each in the
 // context of the elements checked before it, for a program that builds a configuration
-// and keeps only what passes (`hadirector import`). It is the same code as Parse's, so
-// whatever a Checker accepted, element by element, Parse accepts too.
+// and keeps only what passes (`hadirector import`). It is the same code as Parse's: a
+// file holding exactly the elements that passed, each checked after the elements it
+// refers to (scripts and track files before the instances tracking them, instances
+// before sync groups, instances and virtual servers before the sync daemon) and not
+// changed since, passes Parse's validation.
 //
 // The Config is the caller's and is read at each call: the caller appends an element,
 // checks it, and on failure fixes or removes it before checking the next one. Its values
