@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 
@@ -49,32 +50,43 @@ func (t *translator) place(path string) string {
 }
 
 // admit appends to *list the element settle translates and checks it with check until it
-// passes: when every problem has a mend, the first one is applied and the element is
-// settled again (only the last settlement's warnings and notes are kept). It returns the
-// first problem without a mend, and false, when the element cannot stand; it is then
-// not in *list.
-func admit[T any](t *translator, list *[]T, settle func() T, check func(i int) []config.Problem, mend func(config.Problem) func()) (config.Problem, bool) {
+// passes. When mend (nil: none) has a fix for every problem, the first fix is applied, or
+// every fix when all is set (the element's fixes are then independent of each other),
+// and the element is settled again; only the last settlement's warnings and notes are
+// kept. It returns why the element cannot stand (config's first problem without a fix,
+// or settle's error), and the element is then not in *list.
+func admit[T any](t *translator, list *[]T, settle func() (T, error), check func(i int) []config.Problem, mend func(config.Problem) func(), all bool) error {
 	i := len(*list)
 	for {
 		warnings, notes := len(t.warnings), len(t.notes)
-		*list = append(*list, settle())
+		elem, err := settle()
+		if err != nil {
+			return err
+		}
+		*list = append(*list, elem)
 		probs := check(i)
 		if len(probs) == 0 {
-			return config.Problem{}, true
+			return nil
 		}
 		*list = (*list)[:i]
 		t.warnings, t.notes = t.warnings[:warnings], t.notes[:notes]
-		var fix func()
+		var fixes []func()
 		for _, p := range probs {
-			f := mend(p)
+			var f func()
+			if mend != nil {
+				f = mend(p)
+			}
 			if f == nil {
-				return p, false
+				return errors.New(problemText(p))
 			}
-			if fix == nil {
-				fix = f
-			}
+			fixes = append(fixes, f)
 		}
-		fix()
+		if !all {
+			fixes = fixes[:1]
+		}
+		for _, f := range fixes {
+			f()
+		}
 	}
 }
 

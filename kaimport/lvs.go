@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
@@ -139,6 +140,7 @@ type rserver struct {
 	comments map[string][]string
 	check    *check
 	noBindTo bool // config refused its check's bind_to
+	refused  bool // config refused the real server
 }
 
 type urlRef struct {
@@ -736,16 +738,12 @@ func (t *translator) checkVirtualServer(vs *vserver) bool {
 
 	i := len(t.cfg.VirtualServers)
 	t.places[elemPath(cfgKey(&cfgT.VirtualServers), i)] = source(n)
-	p, ok := admit(t, &t.cfg.VirtualServers, func() config.VirtualServer { return t.settleVirtualServer(vs, i) }, t.ck.VirtualServer,
-		func(p config.Problem) func() { return t.mendVirtualServer(vs, p) })
-	if !ok {
-		if key, j, _ := splitKey(p.Key); key == vserverKey(&vserverT.RealServers) && j >= 0 && j < len(vs.rss) {
-			// The last real server (see mendRealServer).
-			t.warn(vs.rss[j].node, ctx, "%s; the real server is left out", problemText(p))
-			t.warn(n, ctx, "no usable real server: the virtual server is left out")
-		} else {
-			t.warn(n, ctx, "%s; the virtual server is left out", problemText(p))
-		}
+	// The fixes of a virtual server are independent: a virtual_server_group can give it
+	// hundreds of real servers to leave out, which one at a time would take a while.
+	err := admit(t, &t.cfg.VirtualServers, func() (config.VirtualServer, error) { return t.settleVirtualServer(vs, i) }, t.ck.VirtualServer,
+		func(p config.Problem) func() { return t.mendVirtualServer(vs, p) }, true)
+	if err != nil {
+		t.warn(n, ctx, "%v; the virtual server is left out", err)
 		return false
 	}
 	t.inhibit(vs)
@@ -757,7 +755,11 @@ func (t *translator) checkVirtualServer(vs *vserver) bool {
 // virtual server (its real servers decide the quorum, its scheduler the meaning of the
 // flags) and returns it as config sees it; i is its index in the configuration. Its
 // comments go to vs.settled, replaced at each call.
-func (t *translator) settleVirtualServer(vs *vserver, i int) config.VirtualServer {
+func (t *translator) settleVirtualServer(vs *vserver, i int) (config.VirtualServer, error) {
+	vs.rss = slices.DeleteFunc(vs.rss, func(rs *rserver) bool { return rs.refused })
+	if len(vs.rss) == 0 {
+		return config.VirtualServer{}, errors.New("no usable real server")
+	}
 	vs.settled = map[string][]string{}
 	comment := func(field any, text string) {
 		k := vserverKey(field)
@@ -828,7 +830,7 @@ func (t *translator) settleVirtualServer(vs *vserver, i int) config.VirtualServe
 		c.SorryServer = netip.AddrPortFrom(s.addr, uint16(port))
 	}
 	vs.conf = c
-	return c
+	return c, nil
 }
 
 // mendVirtualServer returns how to leave out what problem p of the virtual server names
@@ -890,8 +892,7 @@ func (t *translator) mendVirtualServer(vs *vserver, p config.Problem) func() {
 }
 
 // mendRealServer returns how to mend the problem (why) at key (within the real server)
-// of real server j: leave out the setting, or else the real server; nil for the last
-// real server, which only leaving out the virtual server will do.
+// of real server j: leave out the setting, or else the real server.
 func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() {
 	rs := vs.rss[j]
 	head, _, rest := splitKey(key)
@@ -907,13 +908,13 @@ func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() 
 			t.warn(ck.bindNode, ck.ctx, "%s; left out", why)
 			rs.noBindTo = true
 		}
-	case len(vs.rss) > 1:
-		return func() {
+	}
+	return func() {
+		if !rs.refused {
 			t.warn(rs.node, vs.ctx, "%s; the real server is left out", why)
-			vs.rss = slices.Delete(vs.rss, j, j+1)
+			rs.refused = true
 		}
 	}
-	return nil
 }
 
 // realServerPort applies keepalived's port rules: with DR and TUN a real

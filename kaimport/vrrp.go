@@ -650,10 +650,10 @@ func (t *translator) checkInstance(in *instance) {
 
 	in.index = len(t.cfg.Instances)
 	t.places[elemPath(cfgKey(&cfgT.Instances), in.index)] = source(in.node)
-	p, ok := admit(t, &t.cfg.Instances, func() config.Instance { return t.settleInstance(in) }, t.ck.Instance,
-		func(p config.Problem) func() { return t.mendInstance(in, p) })
-	if !ok {
-		t.warn(in.node, ctx, "%s; the instance is left out", problemText(p))
+	err := admit(t, &t.cfg.Instances, func() (config.Instance, error) { return t.settleInstance(in), nil }, t.ck.Instance,
+		func(p config.Problem) func() { return t.mendInstance(in, p) }, false)
+	if err != nil {
+		t.warn(in.node, ctx, "%v; the instance is left out", err)
 		in.dropped = true
 	}
 }
@@ -1019,14 +1019,14 @@ func (t *translator) blockName(n *node, prev func(name string) *node) (name stri
 func (t *translator) checkSyncGroup(g *syncGroup, byName map[string]*instance) {
 	members := slices.Clone(g.members)
 	t.places[elemPath(cfgKey(&cfgT.SyncGroups), len(t.cfg.SyncGroups))] = source(g.node)
-	settle := func() config.SyncGroup {
+	settle := func() (config.SyncGroup, error) {
 		c := config.SyncGroup{Name: g.name, NotifyMaster: g.hooks["notify_master"], NotifyBackup: g.hooks["notify_backup"],
 			NotifyFault: g.hooks["notify_fault"], NotifyStop: g.hooks["notify_stop"], Notify: g.hooks["notify"]}
 		for _, m := range members {
 			c.Group = append(c.Group, m.name)
 		}
 		g.conf = c
-		return c
+		return c, nil
 	}
 	mend := func(p config.Problem) func() {
 		key, j, _ := splitKey(p.Key)
@@ -1039,8 +1039,8 @@ func (t *translator) checkSyncGroup(g *syncGroup, byName map[string]*instance) {
 			members = slices.Delete(members, j, j+1)
 		}
 	}
-	if p, ok := admit(t, &t.cfg.SyncGroups, settle, t.ck.SyncGroup, mend); !ok {
-		t.warn(g.node, g.ctx, "%s; the group is left out", problemText(p))
+	if err := admit(t, &t.cfg.SyncGroups, settle, t.ck.SyncGroup, mend, false); err != nil {
+		t.warn(g.node, g.ctx, "%v; the group is left out", err)
 		return
 	}
 	for _, m := range members {
@@ -1081,8 +1081,8 @@ func (t *translator) checkTracks() {
 			c.Name, c.Script, c.Weight, c.Rise, c.Fall = v.name, s.cmd, v.weight, s.rise, s.fall
 			c.Interval, c.Timeout = config.Duration(s.interval), config.Duration(s.timeout)
 			t.places[elemPath(cfgKey(&cfgT.Scripts), len(t.cfg.Scripts))] = source(s.node)
-			if p, ok := admit(t, &t.cfg.Scripts, func() config.VRRPScript { return c }, t.ck.Script, func(config.Problem) func() { return nil }); !ok {
-				t.warn(s.node, s.ctx, "%s; %s is left out", problemText(p), v.name)
+			if err := admit(t, &t.cfg.Scripts, func() (config.VRRPScript, error) { return c, nil }, t.ck.Script, nil, false); err != nil {
+				t.warn(s.node, s.ctx, "%v; %s is left out", err, v.name)
 				s.refused = append(s.refused, v.name)
 			}
 		}
@@ -1094,8 +1094,8 @@ func (t *translator) checkTracks() {
 		for _, v := range f.tableList() {
 			c := config.TrackFile{Name: v.name, File: f.path, Weight: v.weight}
 			t.places[elemPath(cfgKey(&cfgT.TrackFiles), len(t.cfg.TrackFiles))] = source(f.node)
-			if p, ok := admit(t, &t.cfg.TrackFiles, func() config.TrackFile { return c }, t.ck.TrackFile, func(config.Problem) func() { return nil }); !ok {
-				t.warn(f.node, f.ctx, "%s; %s is left out", problemText(p), v.name)
+			if err := admit(t, &t.cfg.TrackFiles, func() (config.TrackFile, error) { return c, nil }, t.ck.TrackFile, nil, false); err != nil {
+				t.warn(f.node, f.ctx, "%v; %s is left out", err, v.name)
 				f.refused = append(f.refused, v.name)
 			}
 		}
