@@ -50,12 +50,14 @@ func (t *translator) place(path string) string {
 }
 
 // admit appends to *list the element settle translates and checks it with check until it
-// passes. When mend (nil: none) has a fix for every problem, the first fix is applied, or
-// every fix when all is set (the element's fixes are then independent of each other),
-// and the element is settled again; only the last settlement's warnings and notes are
-// kept. It returns why the element cannot stand (config's first problem without a fix,
-// or settle's error), and the element is then not in *list.
-func admit[T any](t *translator, list *[]T, settle func() (T, error), check func(i int) []config.Problem, mend func(config.Problem) func(), all bool) error {
+// passes. When mend (nil: none) has a fix for every problem, the fixes are applied and
+// the element is settled again; only the last settlement's warnings and notes are kept.
+// All the fixes of a check are applied at once (one at a time would be quadratic in the
+// parts left out), unless alone says that the problems' first fix must go alone
+// because the others may depend on it. It returns why the element cannot stand
+// (config's first problem without a fix, or settle's error), and the element is then not
+// in *list.
+func admit[T any](t *translator, list *[]T, settle func() (T, error), check func(i int) []config.Problem, mend func(config.Problem) func(), alone func([]config.Problem) bool) error {
 	i := len(*list)
 	for {
 		warnings, notes := len(t.warnings), len(t.notes)
@@ -81,7 +83,7 @@ func admit[T any](t *translator, list *[]T, settle func() (T, error), check func
 			}
 			fixes = append(fixes, f)
 		}
-		if !all {
+		if alone != nil && alone(probs) {
 			fixes = fixes[:1]
 		}
 		for _, f := range fixes {

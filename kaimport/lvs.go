@@ -738,10 +738,8 @@ func (t *translator) checkVirtualServer(vs *vserver) bool {
 
 	i := len(t.cfg.VirtualServers)
 	t.places[elemPath(cfgKey(&cfgT.VirtualServers), i)] = source(n)
-	// The fixes of a virtual server are independent: a virtual_server_group can give it
-	// hundreds of real servers to leave out, which one at a time would take a while.
 	err := admit(t, &t.cfg.VirtualServers, func() (config.VirtualServer, error) { return t.settleVirtualServer(vs, i) }, t.ck.VirtualServer,
-		func(p config.Problem) func() { return t.mendVirtualServer(vs, p) }, true)
+		func(p config.Problem) func() { return t.mendVirtualServer(vs, p) }, nil)
 	if err != nil {
 		t.warn(n, ctx, "%v; the virtual server is left out", err)
 		return false

@@ -31,6 +31,7 @@ type trackFile struct {
 // NAME [weight W [reverse|noreverse]].
 type fileRef struct {
 	node      *node
+	refused   bool // by config
 	ctx       string
 	name      string
 	weight    int

@@ -40,6 +40,7 @@ type weightVariants struct {
 
 type trackRef struct {
 	node      *node
+	refused   bool // by config
 	ctx       string
 	name      string
 	weight    int
@@ -48,15 +49,17 @@ type trackRef struct {
 }
 
 type vipRef struct {
-	node   *node
-	prefix netip.Prefix
-	dev    string
-	label  string
+	node    *node
+	refused bool // by config
+	prefix  netip.Prefix
+	dev     string
+	label   string
 }
 
 type addrRef struct {
-	node *node
-	addr netip.Addr
+	node    *node
+	refused bool // by config
+	addr    netip.Addr
 }
 
 type instance struct {
@@ -651,11 +654,20 @@ func (t *translator) checkInstance(in *instance) {
 	in.index = len(t.cfg.Instances)
 	t.places[elemPath(cfgKey(&cfgT.Instances), in.index)] = source(in.node)
 	err := admit(t, &t.cfg.Instances, func() (config.Instance, error) { return t.settleInstance(in), nil }, t.ck.Instance,
-		func(p config.Problem) func() { return t.mendInstance(in, p) }, false)
+		func(p config.Problem) func() { return t.mendInstance(in, p) }, refusesFamily)
 	if err != nil {
 		t.warn(in.node, ctx, "%v; the instance is left out", err)
 		in.dropped = true
 	}
+}
+
+// refusesFamily reports whether config refused the first virtual address, which decides
+// the family that config's other problems with the instance may depend on.
+func refusesFamily(probs []config.Problem) bool {
+	return slices.ContainsFunc(probs, func(p config.Problem) bool {
+		key, j, _ := splitKey(p.Key)
+		return key == instanceKey(&instanceT.VirtualIPAddress) && j == 0
+	})
 }
 
 // settleInstance applies keepalived's rules that depend on what is left of the instance
@@ -669,6 +681,8 @@ func (t *translator) settleInstance(in *instance) config.Instance {
 		k := instanceKey(field)
 		in.settled[k] = append(in.settled[k], text)
 	}
+	in.vips = slices.DeleteFunc(in.vips, func(v vipRef) bool { return v.refused })
+	in.peers = slices.DeleteFunc(in.peers, func(p addrRef) bool { return p.refused })
 	c := config.WithDefaults[config.Instance]()
 	c.Name, c.Interface, c.VirtualRouterID, c.Priority = in.name, in.iface, in.vrid, in.priority
 	for _, v := range in.vips {
@@ -763,18 +777,20 @@ func (t *translator) mendInstance(in *instance, p config.Problem) func() {
 			return nil
 		}
 		return func() {
-			v := in.vips[j]
-			t.warnKeyword(v.node, within(ctx, "virtual_ipaddress"), v.node.keyword(), "%s; the address is left out", why)
-			in.vips = slices.Delete(in.vips, j, j+1)
+			if v := &in.vips[j]; !v.refused {
+				t.warnKeyword(v.node, within(ctx, "virtual_ipaddress"), v.node.keyword(), "%s; the address is left out", why)
+				v.refused = true
+			}
 		}
 	case instanceKey(&instanceT.UnicastPeer):
 		if j < 0 || j >= len(in.peers) {
 			return nil
 		}
 		return func() {
-			r := in.peers[j]
-			t.warnKeyword(r.node, within(ctx, "unicast_peer"), r.node.keyword(), "%s; the peer is left out", why)
-			in.peers = slices.Delete(in.peers, j, j+1)
+			if r := &in.peers[j]; !r.refused {
+				t.warnKeyword(r.node, within(ctx, "unicast_peer"), r.node.keyword(), "%s; the peer is left out", why)
+				r.refused = true
+			}
 		}
 	case instanceKey(&instanceT.UnicastSrcIP):
 		if !in.src.IsValid() {
@@ -1018,8 +1034,14 @@ func (t *translator) blockName(n *node, prev func(name string) *node) (name stri
 // instances, each in one group), and the group if one is left.
 func (t *translator) checkSyncGroup(g *syncGroup, byName map[string]*instance) {
 	members := slices.Clone(g.members)
+	refused := make([]bool, len(members))
 	t.places[elemPath(cfgKey(&cfgT.SyncGroups), len(t.cfg.SyncGroups))] = source(g.node)
 	settle := func() (config.SyncGroup, error) {
+		for i := len(members) - 1; i >= 0; i-- {
+			if refused[i] {
+				members, refused = slices.Delete(members, i, i+1), slices.Delete(refused, i, i+1)
+			}
+		}
 		c := config.SyncGroup{Name: g.name, NotifyMaster: g.hooks["notify_master"], NotifyBackup: g.hooks["notify_backup"],
 			NotifyFault: g.hooks["notify_fault"], NotifyStop: g.hooks["notify_stop"], Notify: g.hooks["notify"]}
 		for _, m := range members {
@@ -1034,12 +1056,13 @@ func (t *translator) checkSyncGroup(g *syncGroup, byName map[string]*instance) {
 			return nil
 		}
 		return func() {
-			m := members[j]
-			t.warnKeyword(m.node, within(g.ctx, "group"), m.name, "%s; left out", problemText(p))
-			members = slices.Delete(members, j, j+1)
+			if m := members[j]; !refused[j] {
+				t.warnKeyword(m.node, within(g.ctx, "group"), m.name, "%s; left out", problemText(p))
+				refused[j] = true
+			}
 		}
 	}
-	if err := admit(t, &t.cfg.SyncGroups, settle, t.ck.SyncGroup, mend, false); err != nil {
+	if err := admit(t, &t.cfg.SyncGroups, settle, t.ck.SyncGroup, mend, nil); err != nil {
 		t.warn(g.node, g.ctx, "%v; the group is left out", err)
 		return
 	}
@@ -1081,7 +1104,7 @@ func (t *translator) checkTracks() {
 			c.Name, c.Script, c.Weight, c.Rise, c.Fall = v.name, s.cmd, v.weight, s.rise, s.fall
 			c.Interval, c.Timeout = config.Duration(s.interval), config.Duration(s.timeout)
 			t.places[elemPath(cfgKey(&cfgT.Scripts), len(t.cfg.Scripts))] = source(s.node)
-			if err := admit(t, &t.cfg.Scripts, func() (config.VRRPScript, error) { return c, nil }, t.ck.Script, nil, false); err != nil {
+			if err := admit(t, &t.cfg.Scripts, func() (config.VRRPScript, error) { return c, nil }, t.ck.Script, nil, nil); err != nil {
 				t.warn(s.node, s.ctx, "%v; %s is left out", err, v.name)
 				s.refused = append(s.refused, v.name)
 			}
@@ -1094,7 +1117,7 @@ func (t *translator) checkTracks() {
 		for _, v := range f.tableList() {
 			c := config.TrackFile{Name: v.name, File: f.path, Weight: v.weight}
 			t.places[elemPath(cfgKey(&cfgT.TrackFiles), len(t.cfg.TrackFiles))] = source(f.node)
-			if err := admit(t, &t.cfg.TrackFiles, func() (config.TrackFile, error) { return c, nil }, t.ck.TrackFile, nil, false); err != nil {
+			if err := admit(t, &t.cfg.TrackFiles, func() (config.TrackFile, error) { return c, nil }, t.ck.TrackFile, nil, nil); err != nil {
 				t.warn(f.node, f.ctx, "%v; %s is left out", err, v.name)
 				f.refused = append(f.refused, v.name)
 			}
@@ -1105,7 +1128,16 @@ func (t *translator) checkTracks() {
 			continue
 		}
 		c := &t.cfg.Instances[in.index]
+	check:
 		for {
+			refused := func(r trackRef) bool { return r.refused }
+			in.trackIfs = slices.DeleteFunc(in.trackIfs, refused)
+			in.trackScripts = slices.DeleteFunc(in.trackScripts, refused)
+			for j := len(in.trackFileKept) - 1; j >= 0; j-- {
+				if in.trackFileKept[j].refused {
+					in.trackFileKept, in.trackFileNames = slices.Delete(in.trackFileKept, j, j+1), slices.Delete(in.trackFileNames, j, j+1)
+				}
+			}
 			c.TrackInterface = nil
 			for _, r := range in.trackIfs {
 				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight})
@@ -1119,11 +1151,17 @@ func (t *translator) checkTracks() {
 			if len(probs) == 0 {
 				break
 			}
-			fix := t.mendTrack(in, probs[0])
-			if fix == nil {
-				break // a bug: the configuration check at the end reports it
+			var fixes []func()
+			for _, p := range probs {
+				fix := t.mendTrack(in, p)
+				if fix == nil {
+					break check // a bug: the configuration check at the end reports it
+				}
+				fixes = append(fixes, fix)
 			}
-			fix()
+			for _, fix := range fixes {
+				fix()
+			}
 		}
 	}
 }
@@ -1131,31 +1169,28 @@ func (t *translator) checkTracks() {
 // mendTrack returns how to leave out the track problem p names, or nil.
 func (t *translator) mendTrack(in *instance, p config.Problem) func() {
 	key, j, _ := splitKey(p.Key)
-	var list *[]trackRef
-	switch key {
-	case instanceKey(&instanceT.TrackInterface):
-		list = &in.trackIfs
-	case instanceKey(&instanceT.TrackScript):
-		list = &in.trackScripts
-	case instanceKey(&instanceT.TrackFile):
-		if j < 0 || j >= len(in.trackFileNames) {
-			return nil
-		}
-		return func() {
-			r := in.trackFileKept[j]
-			t.warn(r.node, r.ctx, "%s; the track is left out", problemText(p))
-			in.trackFileNames = slices.Delete(in.trackFileNames, j, j+1)
-			in.trackFileKept = slices.Delete(in.trackFileKept, j, j+1)
-		}
+	var node *node
+	var ctx string
+	var refused *bool
+	switch {
+	case j < 0:
+		return nil
+	case key == instanceKey(&instanceT.TrackInterface) && j < len(in.trackIfs):
+		r := &in.trackIfs[j]
+		node, ctx, refused = r.node, r.ctx, &r.refused
+	case key == instanceKey(&instanceT.TrackScript) && j < len(in.trackScripts):
+		r := &in.trackScripts[j]
+		node, ctx, refused = r.node, r.ctx, &r.refused
+	case key == instanceKey(&instanceT.TrackFile) && j < len(in.trackFileKept):
+		r := &in.trackFileKept[j]
+		node, ctx, refused = r.node, r.ctx, &r.refused
 	default:
 		return nil
 	}
-	if j < 0 || j >= len(*list) {
-		return nil
-	}
 	return func() {
-		r := (*list)[j]
-		t.warn(r.node, r.ctx, "%s; the track is left out", problemText(p))
-		*list = slices.Delete(*list, j, j+1)
+		if !*refused {
+			t.warn(node, ctx, "%s; the track is left out", problemText(p))
+			*refused = true
+		}
 	}
 }
