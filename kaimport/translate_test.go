@@ -605,3 +605,18 @@ func TestConfigDecides(t *testing.T) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The virtual servers of a group share the template's sorry server, and each gets the
+// port keepalived gives it: with DR, its own service's (the first used to get the last
+// one's).
+func TestVirtualServerGroupSorryPort(t *testing.T) {
+	res := importString(t, "virtual_server_group G {\n 192.0.2.1 80\n 192.0.2.2 443\n}\n"+
+		"virtual_server group G {\n lb_kind DR\n protocol TCP\n sorry_server 192.0.2.250 8080\n real_server 198.51.100.1 {\n }\n}\n")
+	var got []string
+	for _, vs := range res.Config.VirtualServers {
+		got = append(got, vs.SorryServer.String())
+	}
+	if want := []string{"192.0.2.250:80", "192.0.2.250:443"}; !slices.Equal(got, want) {
+		t.Errorf("sorry servers %q, want %q", got, want)
+	}
+}
