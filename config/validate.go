@@ -113,7 +113,7 @@ func (v *validator) positive(path string, d Duration) {
 }
 
 // unique reports name at path if it was already used by an earlier element,
-// pointing at the line of the first use.
+// pointing at the first use.
 func (v *validator) unique(first map[string]string, name, path string) {
 	if prev, ok := first[name]; ok {
 		v.r.add(path, "%q is already used at %s", name, v.r.place(prev))

@@ -207,7 +207,7 @@ func (in *instance) table() *table {
 			set(&c.VMACName, tomlString(c.VMACName))
 		}
 	}
-	if in.oldChecksumNode != nil || c.OldUnicastChecksum != instanceDefaults.OldUnicastChecksum {
+	if in.writeChecksum {
 		set(&c.OldUnicastChecksum, tomlString(c.OldUnicastChecksum))
 	}
 	set(&c.VirtualIPAddress, tomlStrings(strs(c.VirtualIPAddress)))
@@ -248,8 +248,6 @@ func (in *instance) table() *table {
 	}
 	return tb
 }
-
-var instanceDefaults = config.WithDefaults[config.Instance]()
 
 // strs formats addresses or prefixes for tomlStrings.
 func strs[T fmt.Stringer](list []T) []string {

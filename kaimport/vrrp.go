@@ -105,6 +105,8 @@ type instance struct {
 	index   int // in translator.cfg.Instances, once kept
 	// badLabels are the labels config refused.
 	badLabels map[string]bool
+	// writeChecksum: old_unicast_checksum is written out (settled).
+	writeChecksum bool
 	// conf is the instance as config accepted it; settled holds the comments that
 	// go with its values (output key → comments), comments the others.
 	conf     config.Instance
@@ -740,14 +742,23 @@ func (t *translator) settleInstance(in *instance) config.Instance {
 		c.AuthPass = truncateUTF8(in.auth, 8)
 	}
 	c.UseVMAC, c.VMACName = in.vmac, in.vmacName
+	// old_unicast_checksum is about VRRPv3 IPv4 unicast adverts; "send" elsewhere is
+	// config's to refuse, "never" elsewhere (the default) is only reported.
+	unicast3 := c.Version == 3 && fam == 4 && len(c.UnicastPeer) > 0
+	in.writeChecksum = true
 	switch {
-	case in.oldChecksumNode != nil && in.oldChecksum == "never":
-		c.OldUnicastChecksum = "reject"
-	case in.oldChecksumNode != nil:
-		c.OldUnicastChecksum = in.oldChecksum
-	case c.Version == 3 && fam == 4 && len(c.UnicastPeer) > 0:
+	case in.oldChecksumNode == nil && unicast3:
 		c.OldUnicastChecksum = "accept"
 		comment(&instanceT.OldUnicastChecksum, t.note(in.node, ctx, "keepalived detects a peer's pre-1.3.6 VRRPv3 unicast checksum by itself; accept is the closest setting (send if the peer needs it)"))
+	case in.oldChecksumNode == nil:
+		in.writeChecksum = false
+	case in.oldChecksum == "never" && !unicast3:
+		t.warn(in.oldChecksumNode, ctx, "applies to VRRPv3 IPv4 unicast instances only")
+		in.writeChecksum = false
+	case in.oldChecksum == "never":
+		c.OldUnicastChecksum = "reject"
+	default:
+		c.OldUnicastChecksum = in.oldChecksum
 	}
 	c.VirtualIPAddressLabel = t.vipLabel(in, comment)
 	c.NotifyMaster, c.NotifyBackup, c.NotifyFault = in.hooks["notify_master"], in.hooks["notify_backup"], in.hooks["notify_fault"]
