@@ -159,7 +159,7 @@ func TestReference(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the reference schema does not load:\n%v", err)
 	}
-	if got, want := cfg.Summary(), "1 vrrp instance, 1 sync group, 1 virtual server, 1 real server"; got != want {
+	if got, want := cfg.Summary(), "1 vrrp instance, 1 sync group, 2 virtual servers, 2 real servers"; got != want {
 		t.Errorf("Summary = %q, want %q", got, want)
 	}
 	if cfg.Scripts[0].Weight != -20 || cfg.SyncGroups[0].Group[0] != "VI_1" {
