@@ -324,6 +324,8 @@ type job struct {
 	// dispatched is when the scheduler started the check's goroutine; the delay until it
 	// runs tells the limiter whether the process is short of CPU.
 	dispatched time.Time
+	// probe is the check to run on the connection engine, if it runs there.
+	probe probe
 }
 
 // openEngine is newConnEngine; a test replaces it to make it fail.
@@ -361,8 +363,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 	}()
 
-	// TCP checks go through the connection engine where it exists, on the Monitor's clock.
-	// Without one they run on goroutines, as on other systems.
+	// TCP and UDP checks go through the connection engine where it exists, on the
+	// Monitor's clock. Without one they run on goroutines, as on other systems.
 	eng, err := openEngine(m.clock)
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
 		m.log.Warn("TCP checks run on goroutines: no connection engine", "err", err)
@@ -372,7 +374,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 	if eng != nil {
 		starters = m.newConnStarters(ctx, eng, &wg)
 	}
+	// Stopped until the first wait: a timer armed an hour ahead would tell a test's
+	// harness, looking between the first checks and that wait, that the scheduler sleeps
+	// for an hour.
 	timer := m.clock.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
 	var conns []job
 loop:
@@ -392,9 +398,12 @@ loop:
 					break loop
 				}
 			}
-			if tc, ok := j.checker.(*TCP); ok && eng.supports(tc.Addr, tc.BindTo) {
-				conns = append(conns, j)
-				continue
+			if pc, ok := j.checker.(prober); ok && eng != nil {
+				if p := pc.probe(); eng.supports(p.addr, p.bindTo) {
+					j.probe = p
+					conns = append(conns, j)
+					continue
+				}
 			}
 			j.dispatched = m.clock.Now()
 			wg.Add(1)
@@ -550,7 +559,7 @@ func (s *connStarters) run(jobs []job) {
 	// and under emulation, where the clock is a device, each reading is a system call.
 	base := s.m.clock.Now()
 	for _, j := range jobs {
-		s.m.connect(s.ctx, s.eng, j, j.checker.(*TCP), since(s.m.clock, base))
+		s.m.connect(s.ctx, s.eng, j, since(s.m.clock, base))
 	}
 }
 
@@ -560,21 +569,24 @@ func (s *connStarters) close() {
 	}
 }
 
-// connect runs a TCP check on the engine, starting at start: what TCP.Check does, without
-// a goroutine.
-func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, tc *TCP, start time.Time) {
+// connect runs a TCP or UDP check on the engine, starting at start: what the checker's
+// Check does, without a goroutine.
+func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, start time.Time) {
+	p := j.probe
 	timeout := j.timeout
-	if tc.Timeout > 0 {
-		timeout = min(timeout, tc.Timeout)
+	if p.timeout > 0 {
+		timeout = min(timeout, p.timeout)
 	}
-	eng.start(tc.Addr, tc.BindTo, start.Add(timeout), func(err error, end time.Time) {
-		if err != nil {
-			err = fail("tcp", tc.Addr.String(), "connect", err, timeout)
-		}
+	report := func(err error, end time.Time) {
 		// The engine's loop is where such a check waits for CPU; its lateness shows in
 		// the schedule, not as a queue.
-		m.finish(ctx, j, start, end, err, 0)
-	})
+		m.finish(ctx, j, start, end, p.failure(err, timeout), 0)
+	}
+	if p.x != nil {
+		eng.exchange(p.addr, p.bindTo, p.x, start.Add(timeout), report)
+		return
+	}
+	eng.start(p.addr, p.bindTo, start.Add(timeout), report)
 }
 
 // finish records the outcome, known at end, of a check that started at start and waited

@@ -5,12 +5,13 @@
 #
 # What each is for: iproute2 (ip, the namespace tests and the VM's network), keepalived and
 # ipvsadm (interop peers and baselines, inside the VM too), tcpdump (wire captures), qemu-system-x86,
-# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod).
+# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod), dnsmasq-base and
+# socat (real DNS and UDP servers for the health-check tests).
 #
 # Options: --check  install nothing; exit 1 naming what is missing
 set -eu
 
-pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod"
+pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod dnsmasq-base socat"
 
 check=0
 for a in "$@"; do
