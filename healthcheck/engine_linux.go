@@ -141,7 +141,11 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 // reports, exactly once as start does, x's judgement of the first answer, the error the
 // socket reports (an ICMP port unreachable is ECONNREFUSED), or x's silence at the deadline.
 func (e *connEngine) exchange(addr netip.AddrPort, bindTo netip.Addr, x exchange, deadline time.Time, report func(err error, end time.Time)) {
-	fd, err := openExchange(addr, bindTo, x.request())
+	req, err := x.request()
+	fd := -1
+	if err == nil {
+		fd, err = openExchange(addr, bindTo, req)
+	}
 	if fd < 0 {
 		report(err, e.clock.Now())
 		return

@@ -13,8 +13,9 @@ import (
 // (UDP, DNS) and on its own (runExchange). Its methods are called from one goroutine at a
 // time.
 type exchange interface {
-	// request is the datagram to send.
-	request() []byte
+	// request is the datagram to send, or why there is none (a query that cannot be
+	// encoded).
+	request() ([]byte, error)
 	// reply judges a datagram received; done false means it was not an answer to this
 	// request (a stray or late datagram) and the check goes on waiting. The buffer is
 	// reused afterwards.
@@ -71,7 +72,11 @@ func runExchange(ctx context.Context, addr netip.AddrPort, bindTo netip.Addr, x 
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if _, err := conn.Write(x.request()); err != nil {
+	req, err := x.request()
+	if err != nil {
+		return err
+	}
+	if _, err := conn.Write(req); err != nil {
 		return err
 	}
 	buf := make([]byte, maxDatagram)

@@ -50,11 +50,11 @@ func (c *UDP) probe() probe {
 	return probe{check: "udp", addr: c.Addr, bindTo: c.BindTo, timeout: c.Timeout, x: c}
 }
 
-func (c *UDP) request() []byte {
+func (c *UDP) request() ([]byte, error) {
 	if c.Payload == nil {
-		return defaultUDPPayload
+		return defaultUDPPayload, nil
 	}
-	return c.Payload
+	return c.Payload, nil
 }
 
 func (c *UDP) reply(b []byte) (bool, error) {
