@@ -53,6 +53,9 @@ type Transition struct {
 	// Err is the failed check's error for a transition to down, nil for up.
 	Err error
 	At  time.Time
+	// Weight is, for a transition to up, the weight the passing check said (the zero
+	// Weight, the configured one, for checkers that are not WeightCheckers).
+	Weight Weight
 }
 
 // Result is the outcome of one check, for observers (Options.OnResult).
@@ -85,6 +88,11 @@ type Stats struct {
 	LastLateness time.Duration
 	// Consecutive counts the last results equal to LastOK.
 	Consecutive int
+	// Weight is what the last passing check said of the weight (WeightChecker); it is in
+	// effect while Up.
+	Weight Weight
+	// WeightChanges counts the changes reported to Options.OnWeight.
+	WeightChanges uint64
 }
 
 // Counters are the Monitor's totals.
@@ -95,6 +103,7 @@ type Counters struct {
 	InFlight, Limit               int
 	Checks, Failures, Transitions uint64
 	Overruns, Missed              uint64
+	WeightChanges                 uint64
 }
 
 // DefaultMaxConcurrent bounds the checks in flight when Options.MaxConcurrent is 0. Each
@@ -116,6 +125,10 @@ type Options struct {
 	// OnTransition is called for every transition, one at a time and in the order they
 	// happened, from a goroutine of the Monitor's; it should not block for long.
 	OnTransition func(Transition)
+	// OnWeight is called when a check of an up target changes its weight
+	// (WeightChecker), in order with the transitions and from the same goroutine. A target
+	// that comes up carries its weight in the Transition instead.
+	OnWeight func(WeightChange)
 	// OnResult, if set, is called after every check, from the goroutine that ran it (for
 	// TCP checks, the one goroutine that completes them all): it must be fast.
 	OnResult func(Result)
@@ -135,6 +148,7 @@ type Monitor struct {
 	clock        Clock
 	log          *slog.Logger
 	onTransition func(Transition)
+	onWeight     func(WeightChange)
 	onResult     func(Result)
 	lim          *limiter
 	wake         chan struct{} // Set → scheduler
@@ -147,7 +161,7 @@ type Monitor struct {
 	started     bool // Run has anchored the schedule at least once
 	wakePending bool
 	inflight    int
-	queue       []Transition
+	queue       []event // transitions and weight changes, in order
 	delivering  bool
 	c           Counters
 }
@@ -170,6 +184,7 @@ func NewMonitor(o Options) *Monitor {
 		clock:        o.Clock,
 		log:          o.Log,
 		onTransition: o.OnTransition,
+		onWeight:     o.OnWeight,
 		onResult:     o.OnResult,
 		wake:         make(chan struct{}, 1),
 		notify:       make(chan struct{}, 1),
@@ -229,7 +244,7 @@ func (m *Monitor) Set(targets []Target) error {
 			next[t.ID] = old
 		case old != nil:
 			e := m.add(t, now, old.tracker.Up())
-			e.st.Since = old.st.Since
+			e.st.Since, e.st.Weight = old.st.Since, old.st.Weight
 			m.drop(old)
 			next[t.ID] = e
 		default:
@@ -498,9 +513,15 @@ func (m *Monitor) due() ([]job, time.Time) {
 func (m *Monitor) check(ctx context.Context, j job) {
 	start := m.clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, j.timeout)
-	err := j.checker.Check(cctx)
+	var w Weight
+	var err error
+	if wc, ok := j.checker.(WeightChecker); ok {
+		w, err = wc.CheckWeight(cctx)
+	} else {
+		err = j.checker.Check(cctx)
+	}
 	cancel()
-	m.finish(ctx, j, start, m.clock.Now(), err, start.Sub(j.dispatched))
+	m.finish(ctx, j, start, m.clock.Now(), err, w, start.Sub(j.dispatched))
 }
 
 // connStarters open the connections of the TCP checks due at once on up to GOMAXPROCS
@@ -580,7 +601,7 @@ func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, start tim
 	report := func(err error, end time.Time) {
 		// The engine's loop is where such a check waits for CPU; its lateness shows in
 		// the schedule, not as a queue.
-		m.finish(ctx, j, start, end, p.failure(err, timeout), 0)
+		m.finish(ctx, j, start, end, p.failure(err, timeout), Weight{}, 0)
 	}
 	if p.x != nil {
 		eng.exchange(p.addr, p.bindTo, p.x, start.Add(timeout), report)
@@ -590,8 +611,8 @@ func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, start tim
 }
 
 // finish records the outcome, known at end, of a check that started at start and waited
-// queueDelay for CPU once dispatched.
-func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err error, queueDelay time.Duration) {
+// queueDelay for CPU once dispatched; w is the weight a passing check said.
+func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err error, w Weight, queueDelay time.Duration) {
 	dur := end.Sub(start)
 	m.lim.release(end, queueDelay)
 	if ctx.Err() != nil {
@@ -599,7 +620,7 @@ func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err e
 		m.abandon(j.e)
 		return
 	}
-	m.apply(j, start, dur, err)
+	m.apply(j, start, dur, err, w)
 	if m.onResult != nil {
 		m.onResult(Result{Target: j.id, Scheduled: j.slot, Started: start, Duration: dur, Err: err})
 	}
@@ -615,8 +636,14 @@ func (m *Monitor) abandon(e *entry) {
 	m.mu.Unlock()
 }
 
-// apply records a result and queues the transition it causes, if any.
-func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error) {
+// event is a Transition or a WeightChange, queued for delivery in order.
+type event struct {
+	tr *Transition
+	wc *WeightChange
+}
+
+// apply records a result and queues the transition or weight change it causes, if any.
+func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error, w Weight) {
 	ok := err == nil
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -639,18 +666,35 @@ func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error) {
 	}
 	s.LastOK, s.LastErr, s.LastStart, s.LastDuration = ok, err, start, dur
 	s.LastLateness = start.Sub(j.slot)
-	if e.tracker.Observe(ok) {
+	from := s.Weight
+	if ok {
+		s.Weight = w
+	}
+	var ev event
+	switch {
+	case e.tracker.Observe(ok):
 		s.Up = e.tracker.Up()
 		s.Since = start.Add(dur)
 		s.Transitions++
 		m.c.Transitions++
-		m.queue = append(m.queue, Transition{Target: j.id, Up: s.Up, Err: err, At: s.Since})
+		tr := Transition{Target: j.id, Up: s.Up, Err: err, At: s.Since}
+		if s.Up {
+			tr.Weight = s.Weight
+		}
+		ev.tr = &tr
+	case ok && s.Up && w != from:
+		s.WeightChanges++
+		m.c.WeightChanges++
+		ev.wc = &WeightChange{Target: j.id, From: from, To: w, At: start.Add(dur)}
+	}
+	s.Pending = e.tracker.Pending()
+	if ev != (event{}) {
+		m.queue = append(m.queue, ev)
 		select {
 		case m.notify <- struct{}{}:
 		default:
 		}
 	}
-	s.Pending = e.tracker.Pending()
 }
 
 // deliver logs and hands out the queued transitions in order. Only one goroutine delivers
@@ -665,10 +709,17 @@ func (m *Monitor) deliver() {
 		if len(q) == 0 {
 			return
 		}
-		for _, t := range q {
-			m.logTransition(t)
+		for _, ev := range q {
+			if ev.wc != nil {
+				m.logWeight(*ev.wc)
+				if m.onWeight != nil {
+					m.onWeight(*ev.wc)
+				}
+				continue
+			}
+			m.logTransition(*ev.tr)
 			if m.onTransition != nil {
-				m.onTransition(t)
+				m.onTransition(*ev.tr)
 			}
 		}
 	}
@@ -689,6 +740,14 @@ func (m *Monitor) logTransition(t Transition) {
 		slog.String("state", state),
 		slog.String("from", from),
 		slog.String("reason", reason))
+}
+
+func (m *Monitor) logWeight(w WeightChange) {
+	m.log.LogAttrs(context.Background(), slog.LevelInfo, "backend weight",
+		slog.String("service", w.Target.Service),
+		slog.String("backend", w.Target.Backend.String()),
+		slog.String("weight", w.To.String()),
+		slog.String("from", w.From.String()))
 }
 
 // Up reports a target's state; known is false for a target the Monitor does not have.

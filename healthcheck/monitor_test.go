@@ -27,6 +27,7 @@ type harness struct {
 	mu      sync.Mutex
 	trans   []Transition
 	results []Result
+	events  []string // transitions and weight changes, in delivery order
 }
 
 func newHarness(t *testing.T, o Options) *harness {
@@ -36,6 +37,16 @@ func newHarness(t *testing.T, o Options) *harness {
 	o.OnTransition = func(tr Transition) {
 		h.mu.Lock()
 		h.trans = append(h.trans, tr)
+		ev := "down"
+		if tr.Up {
+			ev = "up " + tr.Weight.String()
+		}
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+	}
+	o.OnWeight = func(w WeightChange) {
+		h.mu.Lock()
+		h.events = append(h.events, "weight "+w.From.String()+" -> "+w.To.String())
 		h.mu.Unlock()
 	}
 	o.OnResult = func(r Result) {
