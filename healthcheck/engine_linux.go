@@ -351,6 +351,13 @@ func openExchange(addr netip.AddrPort, bindTo netip.Addr, req []byte) (int, erro
 			return -1, os.NewSyscallError("bind", err)
 		}
 	}
+	// As keepalived: every ICMP error about addr (host unreachable too, not only the
+	// "hard" port unreachable) is reported on the socket.
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if !sa.four {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	rawSetsockoptInt(fd, level, opt, 1)
 	if err := rawConnect(fd, sa); err != nil {
 		rawClose(fd)
 		return -1, os.NewSyscallError("connect", err)

@@ -58,7 +58,7 @@ func (p probe) failure(err error, timeout time.Duration) error {
 // the same exchange as on the engine, through the Go runtime's poller. It returns the
 // error as the engine reports it, for probe.failure.
 func runExchange(ctx context.Context, addr netip.AddrPort, bindTo netip.Addr, x exchange) error {
-	d := net.Dialer{}
+	d := net.Dialer{Control: recvErr(addr)}
 	if bindTo.IsValid() {
 		d.LocalAddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(bindTo, 0))
 	}
