@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -15,15 +16,21 @@ import (
 	"time"
 )
 
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
+// freeUDPPort returns a loopback UDP port that was free a moment ago, for a server started
+// later. It lies below the kernel's ephemeral range (32768 and up by default), so the
+// sockets of checks running meanwhile cannot take it.
 func freeUDPPort(t *testing.T) netip.AddrPort {
 	t.Helper()
-	c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(20000+rand.IntN(12000)))
+		c, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(addr))
+		if err == nil {
+			c.Close()
+			return addr
+		}
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).AddrPort()
+	t.Fatal("no free UDP port in 20000-31999 after 100 tries")
+	return netip.AddrPort{}
 }
 
 // startDaemon runs argv until the test ends; it fails the test when the program is missing
