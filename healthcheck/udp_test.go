@@ -91,20 +91,24 @@ func socatSilent(t *testing.T) netip.AddrPort {
 // Monitor does.
 func udpRunners(t *testing.T) map[string]func(Checker) error {
 	t.Helper()
+	runners := map[string]func(Checker) error{
+		"Check": func(c Checker) error { return c.Check(context.Background()) },
+	}
 	e, err := newConnEngine(SystemClock{})
+	if errors.Is(err, errors.ErrUnsupported) {
+		return runners // no engine on this system
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.close)
-	return map[string]func(Checker) error{
-		"Check": func(c Checker) error { return c.Check(context.Background()) },
-		"engine": func(c Checker) error {
-			p := c.(prober).probe()
-			got := make(chan error, 1)
-			e.exchange(p.addr, p.bindTo, p.x, time.Now().Add(p.timeout), func(err error, _ time.Time) { got <- p.failure(err, p.timeout) })
-			return <-got
-		},
+	runners["engine"] = func(c Checker) error {
+		p := c.(prober).probe()
+		got := make(chan error, 1)
+		e.exchange(p.addr, p.bindTo, p.x, time.Now().Add(p.timeout), func(err error, _ time.Time) { got <- p.failure(err, p.timeout) })
+		return <-got
 	}
+	return runners
 }
 
 func TestUDPEcho(t *testing.T) {
@@ -144,6 +148,35 @@ func TestUDPSilentPort(t *testing.T) {
 				t.Errorf("no reply required: %v", err)
 			}
 			wantReason(t, run(&UDP{Addr: silent, RequireReply: true, Timeout: 200 * time.Millisecond}), ReasonTimeout, "no reply in time")
+		})
+	}
+}
+
+// TestUDPIPv6: the engine's sockaddr_in6 path and the standalone path over ::1.
+func TestUDPIPv6(t *testing.T) {
+	c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatalf("no IPv6 loopback: %v", err)
+	}
+	defer c.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			c.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	echo := c.LocalAddr().(*net.UDPAddr).AddrPort()
+	for name, run := range udpRunners(t) {
+		t.Run(name, func(t *testing.T) {
+			if err := run(&UDP{Addr: echo, BindTo: netip.MustParseAddr("::1"), Payload: []byte("v6"), RequireReply: true, Reply: []byte("v6"), Timeout: 5 * time.Second}); err != nil {
+				t.Error(err)
+			}
+			// An IPv4 source for an IPv6 server cannot work.
+			wantReason(t, run(&UDP{Addr: echo, BindTo: netip.MustParseAddr("127.0.0.1"), Timeout: 5 * time.Second}), ReasonOther)
 		})
 	}
 }
