@@ -10,14 +10,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 )
 
 // File reads a number from a file at every check (keepalived's FILE_CHECK with a
 // track_file). A missing or empty file, or one that does not start with a number, reads as
-// 0, and a number outside the 32-bit range is ignored (the previous one stays), as in
-// keepalived.
+// 0, as in keepalived; a number outside the 32-bit range fails the check (keepalived
+// ignores it and keeps the previous state).
 //
 // With Weight 0 the number is a state: 0 up, anything else down (Reverse: 0 down, anything
 // else up). Otherwise the real server is up with its configured weight plus number ×
@@ -29,9 +28,6 @@ type File struct {
 	// Weight and Reverse are FILE_CHECK's weight and its reverse option.
 	Weight  int
 	Reverse bool
-
-	mu   sync.Mutex
-	last int64
 }
 
 func (f *File) String() string { return "file " + f.Path }
@@ -67,11 +63,8 @@ func (f *File) CheckWeight(context.Context) (Weight, error) {
 	return Weight{Kind: WeightOffset, Value: min(w, math.MaxInt32)}, nil
 }
 
-// read returns the file's number, or the previous one when the file holds a number out of
-// range.
+// read returns the file's number.
 func (f *File) read() (int64, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var buf [127]byte // keepalived reads at most 127 bytes
 	n := 0
 	file, err := os.Open(f.Path)
@@ -88,9 +81,8 @@ func (f *File) read() (int64, error) {
 	}
 	v, ok := parseCLong(string(buf[:n]))
 	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
-		return f.last, nil
+		return 0, fmt.Errorf("%q is out of the 32-bit range", strings.TrimSpace(string(buf[:n])))
 	}
-	f.last = v
 	return v, nil
 }
 

@@ -25,12 +25,12 @@ type ICMP struct {
 	Addr netip.Addr
 	// Timeout bounds the wait for the reply; 0 leaves it to the context.
 	Timeout time.Duration
-	// Pinger sends and receives; nil means DefaultPinger.
+	// Pinger sends and receives; nil means the package's own, shared by all such checks.
 	Pinger *Pinger
 }
 
-// DefaultPinger is the Pinger of ICMP checks that name none.
-var DefaultPinger = &Pinger{}
+// defaultPinger is the Pinger of ICMP checks that name none.
+var defaultPinger = &Pinger{}
 
 // Check pings once.
 func (c *ICMP) Check(ctx context.Context) error {
@@ -38,7 +38,7 @@ func (c *ICMP) Check(ctx context.Context) error {
 	defer cancel()
 	p := c.Pinger
 	if p == nil {
-		p = DefaultPinger
+		p = defaultPinger
 	}
 	if err := p.ping(ctx, c.Addr); err != nil {
 		var e *Error

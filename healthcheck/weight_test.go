@@ -69,14 +69,9 @@ func TestFile(t *testing.T) {
 			t.Errorf("%q weight %d reverse %v: %v, %v; want %v", c.content, c.weight, c.reverse, w, err, c.want)
 		}
 	}
-	// A number out of the 32-bit range is ignored: the previous one stays.
-	f := &File{Path: path, Weight: 1}
-	write("7")
-	f.CheckWeight(ctx)
+	// A number out of the 32-bit range fails (keepalived ignores it).
 	write("99999999999")
-	if w, err := f.CheckWeight(ctx); err != nil || w != (Weight{WeightOffset, 7}) {
-		t.Errorf("out of range after 7: %v, %v; want +7", w, err)
-	}
+	wantReason(t, (&File{Path: path, Weight: 1}).Check(ctx), ReasonOther, "out of the 32-bit range")
 	// A file that cannot be read (a directory) fails.
 	wantReason(t, (&File{Path: t.TempDir()}).Check(ctx), ReasonOther, "read")
 }
