@@ -382,7 +382,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	// Monitor's clock. Without one they run on goroutines, as on other systems.
 	eng, err := openEngine(m.clock)
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		m.log.Warn("TCP checks run on goroutines: no connection engine", "err", err)
+		m.log.Warn("TCP and UDP checks run on goroutines: no connection engine", "err", err)
 	}
 	var wg sync.WaitGroup
 	var starters *connStarters
