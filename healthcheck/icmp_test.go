@@ -153,3 +153,32 @@ func TestPingerDeliver(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPingerDeliver: a datagram on the ICMP socket, untrusted bytes, wakes the request
+// waiting for it only when it is an echo reply with the socket's identifier and the
+// request's sequence number, whatever else it holds.
+func FuzzPingerDeliver(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte, v6 bool) {
+		p := &Pinger{}
+		s := &pingSocket{raw: true, v6: v6, id: 7, wait: map[pingKey]chan struct{}{}}
+		target, proto, reply := netip.MustParseAddr("192.0.2.2"), 1, icmp.Type(ipv4.ICMPTypeEchoReply)
+		if v6 {
+			target, proto, reply = netip.MustParseAddr("2001:db8::2"), 58, ipv6.ICMPTypeEchoReply
+		}
+		got := make(chan struct{}, 1)
+		s.wait[pingKey{target, 5}] = got
+		p.deliver(s, target, b)
+		select {
+		case <-got:
+		default:
+			return
+		}
+		m, err := icmp.ParseMessage(proto, b)
+		if err != nil || m.Type != reply {
+			t.Fatalf("delivered %x, which is no echo reply (%v)", b, err)
+		}
+		if e, ok := m.Body.(*icmp.Echo); !ok || e.ID != 7 || e.Seq != 5 {
+			t.Fatalf("delivered %x: %+v", b, m.Body)
+		}
+	})
+}

@@ -71,7 +71,14 @@ func (c *SMTP) Check(ctx context.Context) error {
 	if err != nil {
 		return fail(kind, target, "connect", err, c.Timeout)
 	}
-	defer func() { conn.Close() }()
+	defer conn.Close()
+	return c.dialogue(ctx, conn)
+}
+
+// dialogue holds the SMTP dialogue on conn, which the caller closes. It reads what the
+// server sends, untrusted bytes: FuzzSMTPGreeting feeds it.
+func (c *SMTP) dialogue(ctx context.Context, conn net.Conn) error {
+	kind, target := "smtp", c.Addr.String()
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}

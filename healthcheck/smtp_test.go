@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -148,4 +149,55 @@ func TestSMTPTLS(t *testing.T) {
 		t.Errorf("STARTTLS: commands %q", got)
 	}
 	wantReason(t, (&SMTP{Addr: upgrade.addr(t), StartTLS: true, Timeout: 5 * time.Second}).Check(ctx), ReasonTLS, "tls handshake")
+}
+
+// FuzzSMTPGreeting: whatever a server greets with, the dialogue ends without panicking,
+// and passes only when the greeting is a 220 reply: a "220 " (or "220") line, or a "220-"
+// line and, later, a "220 " line, with any lines between (net/textproto takes lines
+// without the code as text), from a server that answers HELO with 250 and QUIT with 221.
+func FuzzSMTPGreeting(f *testing.F) {
+	f.Fuzz(func(t *testing.T, greeting []byte) {
+		client, server := net.Pipe()
+		defer client.Close()
+		go func() {
+			defer server.Close()
+			if _, err := server.Write(greeting); err != nil {
+				return
+			}
+			r := bufio.NewReader(server)
+			for {
+				line, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				reply := "250 ok\r\n"
+				if strings.HasPrefix(line, "QUIT") {
+					reply = "221 bye\r\n"
+				}
+				if _, err := server.Write([]byte(reply)); err != nil {
+					return
+				}
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		c := &SMTP{Addr: netip.MustParseAddrPort("192.0.2.25:25")}
+		err := c.dialogue(ctx, client)
+		if err != nil {
+			if ReasonOf(err) == "" {
+				t.Fatalf("failure without a reason: %v", err)
+			}
+			return
+		}
+		final := func(l string) bool { return l == "220" || strings.HasPrefix(l, "220 ") }
+		lines := strings.Split(string(greeting), "\n")
+		lines = lines[:len(lines)-1] // the part after the last newline is no line
+		for i := range lines {
+			lines[i] = strings.TrimSuffix(lines[i], "\r")
+		}
+		if len(lines) > 0 && (final(lines[0]) || strings.HasPrefix(lines[0], "220-") && slices.ContainsFunc(lines[1:], final)) {
+			return
+		}
+		t.Fatalf("passed with greeting %q", greeting)
+	})
 }
