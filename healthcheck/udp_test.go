@@ -291,3 +291,37 @@ func TestParseHex(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUDPReply: the judgement of a reply, untrusted bytes, against require_reply's bytes
+// and mask never panics (a mask shorter or longer than the bytes, a reply of any length),
+// and passes exactly when keepalived's check_udp_reply would.
+func FuzzUDPReply(f *testing.F) {
+	f.Fuzz(func(t *testing.T, reply, want, mask []byte, minLen, maxLen uint8) {
+		if len(want) == 0 {
+			want = nil // no reply bytes: any reply passes
+		}
+		c := &UDP{Addr: netip.MustParseAddrPort("192.0.2.1:514"), RequireReply: true, Reply: want, ReplyMask: mask, MinReply: int(minLen), MaxReply: int(maxLen)}
+		done, err := c.reply(reply)
+		if !done {
+			t.Fatal("a UDP reply left the check waiting")
+		}
+		pass := true
+		if want != nil {
+			hi := int(maxLen)
+			if hi == 0 {
+				hi = 255
+			}
+			pass = len(reply) >= int(minLen) && len(reply) <= hi
+			for i := 0; pass && i < len(reply) && i < len(want); i++ {
+				var m byte
+				if i < len(mask) {
+					m = mask[i]
+				}
+				pass = (reply[i]^want[i])&^m == 0
+			}
+		}
+		if (err == nil) != pass {
+			t.Fatalf("reply %x against %x/%x [%d, %d]: %v, want pass %v", reply, want, mask, minLen, maxLen, err, pass)
+		}
+	})
+}
