@@ -35,6 +35,11 @@ type Target struct {
 	// Rise and Fall are the consecutive successes and failures that change the state;
 	// values below 1 count as 1.
 	Rise, Fall int
+	// RetryInterval (keepalived's delay_before_retry), when positive, is the time from a
+	// failed check of an up target to an extra check, as long as the failures have not
+	// reached Fall and the extra check falls before the next regular slot; the regular
+	// slots stay where they are.
+	RetryInterval time.Duration
 	// StartDown makes a new target start down and need Rise successes before it is up
 	// (keepalived's alpha). The default, like keepalived's, is to start up: a director that
 	// starts (or reloads) keeps serving through the backends it was given, and a dead one
@@ -170,6 +175,7 @@ type entry struct {
 	t        Target
 	phase    time.Duration
 	due      time.Time // the next slot
+	retryAt  time.Time // an extra check before due (RetryInterval); zero: none
 	anchored bool      // due is meaningful (set once Run has started)
 	index    int       // in the heap; -1 when not in it
 	removed  bool
@@ -190,7 +196,7 @@ func NewMonitor(o Options) *Monitor {
 		notify:       make(chan struct{}, 1),
 		entries:      map[ID]*entry{},
 		heap: newMinHeap(
-			func(a, b *entry) bool { return a.due.Before(b.due) },
+			func(a, b *entry) bool { return a.wake().Before(b.wake()) },
 			func(e *entry, i int) { e.index = i }),
 	}
 	if m.clock == nil {
@@ -275,7 +281,7 @@ func normalize(t Target) Target {
 }
 
 func sameCheck(a, b Target) bool {
-	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall {
+	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall || a.RetryInterval != b.RetryInterval {
 		return false
 	}
 	if a.Spec != "" || b.Spec != "" {
@@ -293,6 +299,14 @@ func (m *Monitor) add(t Target, now time.Time, up bool) *entry {
 	}
 	m.heap.Push(e)
 	return e
+}
+
+// wake is when the entry's next check is due: its slot or an earlier retry.
+func (e *entry) wake() time.Time {
+	if !e.retryAt.IsZero() && e.retryAt.Before(e.due) {
+		return e.retryAt
+	}
+	return e.due
 }
 
 // drop removes an entry from the schedule. m.mu is held.
@@ -483,8 +497,23 @@ func (m *Monitor) due() ([]job, time.Time) {
 	m.wakePending = false
 	now := m.clock.Now()
 	var jobs []job
-	for m.heap.Len() > 0 && !m.heap.Min().due.After(now) {
+	for m.heap.Len() > 0 && !m.heap.Min().wake().After(now) {
 		e := m.heap.Min()
+		if r := e.retryAt; !r.IsZero() {
+			e.retryAt = time.Time{}
+			if r.Before(e.due) {
+				// A retry: the regular slot stays.
+				m.heap.Fix(0)
+				if e.inFlight {
+					continue
+				}
+				e.inFlight = true
+				m.inflight++
+				jobs = append(jobs, job{e: e, id: e.t.ID, checker: e.t.Checker, timeout: e.t.Timeout, slot: r})
+				continue
+			}
+			// The regular slot comes first and serves as the retry.
+		}
 		slot, iv := e.due, e.t.Interval
 		if late := now.Sub(slot); late >= iv {
 			k := late / iv
@@ -505,7 +534,7 @@ func (m *Monitor) due() ([]job, time.Time) {
 	}
 	var next time.Time
 	if m.heap.Len() > 0 {
-		next = m.heap.Min().due
+		next = m.heap.Min().wake()
 	}
 	return jobs, next
 }
@@ -688,6 +717,15 @@ func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error, w 
 		ev.wc = &WeightChange{Target: j.id, From: from, To: w, At: start.Add(dur)}
 	}
 	s.Pending = e.tracker.Pending()
+	if r := j.slot.Add(e.t.RetryInterval); !ok && s.Up && s.Pending > 0 && e.t.RetryInterval > 0 && r.Before(e.due) && e.index >= 0 {
+		e.retryAt = r
+		m.heap.Fix(e.index)
+		m.wakePending = true
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
 	if ev != (event{}) {
 		m.queue = append(m.queue, ev)
 		select {
