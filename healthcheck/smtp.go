@@ -33,6 +33,7 @@ type SMTP struct {
 	// TLS makes the TLS handshake right after the connect (SMTPS).
 	TLS bool
 	// StartTLS sends EHLO and STARTTLS after the greeting, makes the handshake, then HELO.
+	// It is ignored with TLS.
 	StartTLS bool
 	// InsecureSkipVerify turns off certificate verification; it is on by default.
 	InsecureSkipVerify bool
@@ -127,7 +128,7 @@ func (c *SMTP) dialogue(ctx context.Context, conn net.Conn) error {
 	if err := expect("greeting", 220); err != nil {
 		return err
 	}
-	if c.StartTLS {
+	if c.StartTLS && !c.TLS {
 		if err := send("ehlo", "EHLO "+c.helo()); err != nil {
 			return err
 		}
