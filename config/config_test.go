@@ -159,7 +159,7 @@ func TestReference(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the reference schema does not load:\n%v", err)
 	}
-	if got, want := cfg.Summary(), "1 vrrp instance, 1 sync group, 1 virtual server, 1 real server"; got != want {
+	if got, want := cfg.Summary(), "1 vrrp instance, 1 sync group, 2 virtual servers, 2 real servers"; got != want {
 		t.Errorf("Summary = %q, want %q", got, want)
 	}
 	if cfg.Scripts[0].Weight != -20 || cfg.SyncGroups[0].Group[0] != "VI_1" {
@@ -417,7 +417,9 @@ func TestProblems(t *testing.T) {
 		{"vmac_name twice", inst + "use_vmac = true\nvmac_name = \"vrrp.51\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "use_vmac = true\nvmac_name = \"vrrp.51\"\n", []string{
 			`f.toml:14: vrrp_instance "VI_2".vmac_name: vmac_name is also the vmac of the instance at line 1: each instance needs its own (set vmac_name)`}},
 		{"vmac_name is an interface", inst + "use_vmac = true\nvmac_name = \"eth1\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst), []string{
-			`f.toml:7: vrrp_instance "VI_1".vmac_name: vmac_name is the interface of the instance at line 8: a vmac needs a name of its own`}},
+			`f.toml:10: vrrp_instance "VI_2".interface: "eth1" is the vmac of the instance at line 1: a vmac needs a name of its own`}},
+		{"vmac_name is the interface of an earlier instance", strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + inst + "use_vmac = true\nvmac_name = \"eth1\"\n", []string{
+			`f.toml:12: vrrp_instance "VI_1".vmac_name: vmac_name is the interface of the instance at line 1: a vmac needs a name of its own`}},
 		{"default vmac name taken", inst + "use_vmac = true\nvmac_name = \"vr51.eth1\"\n" + strings.NewReplacer("VI_1", "VI_2", ".100", ".101", "eth0", "eth1").Replace(inst) + "use_vmac = true\n", []string{
 			`f.toml:13: vrrp_instance "VI_2".use_vmac: the default vmac name "vr51.eth1" is also the vmac of the instance at line 1: each instance needs its own (set vmac_name)`}},
 		{"vmac label too long", strings.Replace(inst, "eth0", "bond0", 1) + "use_vmac = true\nvirtual_ipaddress_label = \"bond0:vip10\"\n", []string{

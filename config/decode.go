@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -303,13 +304,21 @@ func tomlType(v any) string {
 	return fmt.Sprintf("%T", v)
 }
 
+// fieldsOf caches schemaFields by type: decoding a file and kaimport's config.Key
+// calls look the same structs up thousands of times.
+var fieldsOf sync.Map
+
 type field struct {
 	name  string
 	index int
 }
 
-// schemaFields lists the TOML keys of a schema struct in declaration order.
+// schemaFields lists the TOML keys of a schema struct in declaration order. The
+// list is shared: callers must not change it.
 func schemaFields(t reflect.Type) []field {
+	if fs, ok := fieldsOf.Load(t); ok {
+		return fs.([]field)
+	}
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
@@ -319,6 +328,7 @@ func schemaFields(t reflect.Type) []field {
 		}
 		fs = append(fs, field{name: name, index: i})
 	}
+	fieldsOf.Store(t, fs)
 	return fs
 }
 

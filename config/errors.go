@@ -66,6 +66,9 @@ type report struct {
 	// labels maps an indexed element path to its readable form, e.g.
 	// "vrrp_instance[0]" to `vrrp_instance "VI_1"`.
 	labels map[string]string
+	// where, when set, names the place of an element in problems that point at another
+	// one (a Checker's caller knows it); otherwise it is "line N" of the file.
+	where func(path string) string
 }
 
 type pending struct {
@@ -110,6 +113,14 @@ func (r *report) line(path string) int {
 		path = parent(path)
 	}
 	return 0
+}
+
+// place names where the element at path is, for problems that refer to it.
+func (r *report) place(path string) string {
+	if r.where != nil {
+		return r.where(path)
+	}
+	return "line " + strconv.Itoa(r.line(path))
 }
 
 // label records the readable form of the element at path.

@@ -18,18 +18,79 @@ type validator struct {
 	cfg  *Config
 	r    *report
 	seen map[string]bool
+
+	// What must be unique across elements, mapped to the indexed path of the key that
+	// claimed it first.
+	scriptNames, fileNames, instanceNames, groupNames map[string]string
+	vrids                                             map[vrKey]string
+	vips                                              map[netip.Addr]string // address → the instance's element
+	vmacs                                             map[string]string     // vmac name → the instance's key
+	members                                           map[string]string     // instance name → its first group entry
+	services                                          map[vsKey]string
+
+	// A Checker's undo lists, per element path, how to take back the element's claims;
+	// elem is the element being checked. Parse never takes a claim back (nil).
+	undo map[string][]func()
+	elem string
+}
+
+type vrKey struct {
+	ifname string
+	vrid   int
+	family int
+}
+
+type vsKey struct {
+	proto string
+	addr  netip.AddrPort
+	mark  int
+}
+
+func newValidator(cfg *Config, r *report, seen map[string]bool) *validator {
+	return &validator{cfg: cfg, r: r, seen: seen,
+		scriptNames: map[string]string{}, fileNames: map[string]string{}, instanceNames: map[string]string{}, groupNames: map[string]string{},
+		vrids: map[vrKey]string{}, vips: map[netip.Addr]string{}, vmacs: map[string]string{}, members: map[string]string{},
+		services: map[vsKey]string{},
+	}
 }
 
 func validate(cfg *Config, r *report, seen map[string]bool) {
-	v := &validator{cfg: cfg, r: r, seen: seen}
+	v := newValidator(cfg, r, seen)
 	v.global()
-	v.scripts()
-	v.trackFiles()
-	v.instances()
-	v.syncGroups()
+	for i := range cfg.Scripts {
+		v.script(i)
+	}
+	for i := range cfg.TrackFiles {
+		v.trackFile(i)
+	}
+	for i := range cfg.Instances {
+		v.instance(i)
+	}
+	for i := range cfg.SyncGroups {
+		v.syncGroup(i)
+	}
 	v.lvs()
-	v.virtualServers()
+	for i := range cfg.VirtualServers {
+		v.virtualServer(i)
+	}
 	v.bgp()
+}
+
+// claim records that the key at path is the first to hold k.
+func claim[K comparable](v *validator, m map[K]string, k K, path string) {
+	m[k] = path
+	if v.undo != nil {
+		v.undo[v.elem] = append(v.undo[v.elem], func() { delete(m, k) })
+	}
+}
+
+// forget takes back the claims of the element at path, so that it can be checked again
+// or left out (Checker).
+func (v *validator) forget(path string) {
+	for _, undo := range v.undo[path] {
+		undo()
+	}
+	delete(v.undo, path)
 }
 
 func oneOf(s string, allowed ...string) bool { return slices.Contains(allowed, s) }
@@ -53,13 +114,13 @@ func (v *validator) positive(path string, d Duration) {
 }
 
 // unique reports name at path if it was already used by an earlier element,
-// pointing at the line of the first use.
+// pointing at the first use.
 func (v *validator) unique(first map[string]string, name, path string) {
 	if prev, ok := first[name]; ok {
-		v.r.add(path, "%q is already used at line %d", name, v.r.line(prev))
+		v.r.add(path, "%q is already used at %s", name, v.r.place(prev))
 		return
 	}
-	first[name] = path
+	claim(v, first, name, path)
 }
 
 func (v *validator) global() {
@@ -103,44 +164,40 @@ func (v *validator) garpRepeat(path string, n int) {
 	}
 }
 
-func (v *validator) scripts() {
-	names := map[string]string{}
-	for i, s := range v.cfg.Scripts {
-		p := index("vrrp_script", i)
-		at := func(k string) string { return join(p, k) }
-		if s.Name == "" {
-			v.r.add(at("name"), "is required")
-		} else {
-			v.unique(names, s.Name, at("name"))
-		}
-		if s.Script == "" {
-			v.r.add(at("script"), "is required")
-		} else {
-			v.hook(at("script"), s.Script)
-		}
-		v.positive(at("interval"), s.Interval)
-		v.positive(at("timeout"), s.Timeout)
-		v.intRange(at("weight"), s.Weight, -253, 253)
-		v.atLeast1(at("rise"), s.Rise)
-		v.atLeast1(at("fall"), s.Fall)
+func (v *validator) script(i int) {
+	s := v.cfg.Scripts[i]
+	p := index("vrrp_script", i)
+	at := func(k string) string { return join(p, k) }
+	if s.Name == "" {
+		v.r.add(at("name"), "is required")
+	} else {
+		v.unique(v.scriptNames, s.Name, at("name"))
 	}
+	if s.Script == "" {
+		v.r.add(at("script"), "is required")
+	} else {
+		v.hook(at("script"), s.Script)
+	}
+	v.positive(at("interval"), s.Interval)
+	v.positive(at("timeout"), s.Timeout)
+	v.intRange(at("weight"), s.Weight, -253, 253)
+	v.atLeast1(at("rise"), s.Rise)
+	v.atLeast1(at("fall"), s.Fall)
 }
 
-func (v *validator) trackFiles() {
-	names := map[string]string{}
-	for i, f := range v.cfg.TrackFiles {
-		p := index("vrrp_track_file", i)
-		at := func(k string) string { return join(p, k) }
-		if f.Name == "" {
-			v.r.add(at("name"), "is required")
-		} else {
-			v.unique(names, f.Name, at("name"))
-		}
-		if !filepath.IsAbs(f.File) {
-			v.r.add(at("file"), "%q: an absolute path is required", f.File)
-		}
-		v.intRange(at("weight"), f.Weight, -254, 254)
+func (v *validator) trackFile(i int) {
+	f := v.cfg.TrackFiles[i]
+	p := index("vrrp_track_file", i)
+	at := func(k string) string { return join(p, k) }
+	if f.Name == "" {
+		v.r.add(at("name"), "is required")
+	} else {
+		v.unique(v.fileNames, f.Name, at("name"))
 	}
+	if !filepath.IsAbs(f.File) {
+		v.r.add(at("file"), "%q: an absolute path is required", f.File)
+	}
+	v.intRange(at("weight"), f.Weight, -254, 254)
 }
 
 func (v *validator) atLeast1(path string, n int) {
@@ -149,10 +206,11 @@ func (v *validator) atLeast1(path string, n int) {
 	}
 }
 
-// vmac checks vmac_name and that the instance's vmac (named or default) is no other
-// instance's vmac nor any instance's interface.
-func (v *validator) vmac(p string, in *Instance, fam int, first map[string]string) {
-	at := func(k string) string { return join(p, k) }
+// vmac checks vmac_name and that the instance's vmac (named or default) is no earlier
+// instance's vmac nor the interface of an instance up to this one (a later instance
+// whose interface it is is told so by instance).
+func (v *validator) vmac(i int, in *Instance, fam int) {
+	at := func(k string) string { return join(index("vrrp_instance", i), k) }
 	if in.VMACName != "" {
 		if !in.UseVMAC {
 			v.r.add(at("vmac_name"), "needs use_vmac = true")
@@ -171,17 +229,17 @@ func (v *validator) vmac(p string, in *Instance, fam int, first map[string]strin
 	if in.VMACName == "" {
 		key, what = at("use_vmac"), fmt.Sprintf("the default vmac name %q", name)
 	}
-	for j := range v.cfg.Instances {
+	for j := range v.cfg.Instances[:i+1] {
 		if o := v.cfg.Instances[j].Interface; o == name {
-			v.r.add(key, "%s is the interface of the instance at line %d: a vmac needs a name of its own", what, v.r.line(index("vrrp_instance", j)))
+			v.r.add(key, "%s is the interface of the instance at %s: a vmac needs a name of its own", what, v.r.place(index("vrrp_instance", j)))
 			return
 		}
 	}
-	if prev, ok := first[name]; ok {
-		v.r.add(key, "%s is also the vmac of the instance at line %d: each instance needs its own (set vmac_name)", what, v.r.line(parent(prev)))
+	if prev, ok := v.vmacs[name]; ok {
+		v.r.add(key, "%s is also the vmac of the instance at %s: each instance needs its own (set vmac_name)", what, v.r.place(parent(prev)))
 		return
 	}
-	first[name] = key
+	claim(v, v.vmacs, name, key)
 }
 
 // validInterface reports what is wrong with a Linux interface name.
@@ -197,168 +255,155 @@ func validInterface(name string) string {
 	return ""
 }
 
-func (v *validator) instances() {
-	type vrKey struct {
-		ifname string
-		vrid   int
-		family int
+func (v *validator) instance(i int) {
+	in := &v.cfg.Instances[i]
+	p := index("vrrp_instance", i)
+	at := func(k string) string { return join(p, k) }
+
+	if in.Name == "" {
+		v.r.add(at("name"), "is required")
+	} else {
+		v.unique(v.instanceNames, in.Name, at("name"))
 	}
-	names := map[string]string{}
-	vrids := map[vrKey]string{}
-	vips := map[netip.Addr]string{} // address → path of the first instance's element
-	vmacs := map[string]string{}    // vmac name → path of the first instance's key
-	scripts := map[string]bool{}
-	for _, s := range v.cfg.Scripts {
-		scripts[s.Name] = true
+	if in.Interface == "" {
+		v.r.add(at("interface"), "is required")
+	} else if msg := validInterface(in.Interface); msg != "" {
+		v.r.add(at("interface"), "%s", msg)
+	} else if prev, ok := v.vmacs[in.Interface]; ok {
+		v.r.add(at("interface"), "%q is the vmac of the instance at %s: a vmac needs a name of its own", in.Interface, v.r.place(parent(prev)))
 	}
-	for i := range v.cfg.Instances {
-		in := &v.cfg.Instances[i]
-		p := index("vrrp_instance", i)
-		at := func(k string) string { return join(p, k) }
+	if !v.seen[at("virtual_router_id")] {
+		v.r.add(at("virtual_router_id"), "is required (1..255)")
+	} else {
+		v.intRange(at("virtual_router_id"), in.VirtualRouterID, 1, 255)
+	}
+	versionOK := in.Version == 2 || in.Version == 3
+	if !versionOK {
+		v.r.add(at("version"), "%d is not a VRRP version: use 2 (RFC 3768) or 3 (RFC 5798)", in.Version)
+	}
+	v.intRange(at("priority"), in.Priority, 1, 255)
+	v.advertInt(at("advert_int"), in)
+	if in.PreemptDelay > Duration(1000*time.Second) {
+		v.r.add(at("preempt_delay"), "%s is more than 1000s", in.PreemptDelay)
+	}
+	if !in.Accept && v.seen[at("accept")] {
+		// no_accept would need packet filter rules dropping traffic to the VIPs, and an
+		// LVS director must accept it: refused rather than silently ignored.
+		v.r.add(at("accept"), "accept = false (keepalived's no_accept) is not supported: an LVS director's master must accept traffic for its VIPs")
+	}
 
-		if in.Name == "" {
-			v.r.add(at("name"), "is required")
+	fam := v.virtualIPs(p, in)
+	if fam == 6 && in.Version == 2 {
+		v.r.add(at("virtual_ipaddress"), "VRRPv2 (RFC 3768) carries IPv4 addresses only: use version = 3 for IPv6")
+	}
+	if fam != 0 && in.Interface != "" && v.seen[at("virtual_router_id")] {
+		k := vrKey{in.Interface, in.VirtualRouterID, fam}
+		if prev, ok := v.vrids[k]; ok {
+			v.r.add(at("virtual_router_id"), "virtual_router_id %d on %s (IPv%d) is also used by the instance at %s", in.VirtualRouterID, in.Interface, fam, v.r.place(parent(prev)))
 		} else {
-			v.unique(names, in.Name, at("name"))
+			claim(v, v.vrids, k, at("virtual_router_id"))
 		}
-		if in.Interface == "" {
-			v.r.add(at("interface"), "is required")
-		} else if msg := validInterface(in.Interface); msg != "" {
-			v.r.add(at("interface"), "%s", msg)
+	}
+
+	switch in.OldUnicastChecksum {
+	case "reject", "accept":
+	case "send":
+		if in.Version != 3 || len(in.UnicastPeer) == 0 || fam != 4 {
+			v.r.add(at("old_unicast_checksum"), `"send" applies to VRRPv3 IPv4 unicast instances only`)
 		}
-		if !v.seen[at("virtual_router_id")] {
-			v.r.add(at("virtual_router_id"), "is required (1..255)")
+	default:
+		v.r.add(at("old_unicast_checksum"), "%q is not reject, accept or send", in.OldUnicastChecksum)
+	}
+	if in.AuthPass != "" {
+		if in.Version != 2 {
+			v.r.add(at("auth_pass"), "authentication exists in VRRPv2 only (RFC 5798 removed it): set version = 2 or remove auth_pass")
+		}
+		if len(in.AuthPass) > 8 {
+			v.r.add(at("auth_pass"), "%d bytes is too long: VRRPv2 carries at most 8", len(in.AuthPass))
+		}
+	}
+
+	if in.UnicastSrcIP.IsValid() && fam != 0 && family(in.UnicastSrcIP) != fam {
+		v.r.add(at("unicast_src_ip"), "%s is IPv%d but the virtual addresses are IPv%d", in.UnicastSrcIP, family(in.UnicastSrcIP), fam)
+	}
+	peers := map[netip.Addr]bool{}
+	for j, a := range in.UnicastPeer {
+		pp := index(at("unicast_peer"), j)
+		switch {
+		case !a.IsValid():
+			v.r.add(pp, "empty string is not an address")
+		case fam != 0 && family(a) != fam:
+			v.r.add(pp, "%s is IPv%d but the virtual addresses are IPv%d", a, family(a), fam)
+		case peers[a]:
+			v.r.add(pp, "%s is listed twice", a)
+		case a == in.UnicastSrcIP:
+			v.r.add(pp, "%s is this node's own unicast_src_ip", a)
+		}
+		peers[a] = true
+	}
+
+	if l := in.VirtualIPAddressLabel; l != "" {
+		switch {
+		case len(l) > 15:
+			v.r.add(at("virtual_ipaddress_label"), "%q is longer than 15 bytes, the kernel's limit for address labels", l)
+		case in.Interface != "" && !strings.HasPrefix(l, in.Interface):
+			v.r.add(at("virtual_ipaddress_label"), "%q must begin with the interface name %q (the kernel rejects other labels)", l, in.Interface)
+		case fam == 6:
+			v.r.add(at("virtual_ipaddress_label"), "labels exist for IPv4 addresses only")
+		case in.UseVMAC && in.Interface != "":
+			// On the vmac the label's suffix follows the vmac's name (director).
+			if vl := in.VMAC() + strings.TrimPrefix(l, in.Interface); len(vl) > 15 {
+				v.r.add(at("virtual_ipaddress_label"), "on the vmac the label is %q, longer than 15 bytes, the kernel's limit for address labels: shorten the label's suffix or set a shorter vmac_name", vl)
+			}
+		}
+	}
+	v.vmac(i, in, fam)
+	if !oneOf(in.NARouter, "auto", "on", "off") {
+		v.r.add(at("na_router"), "%q is not one of auto, on, off", in.NARouter)
+	} else if fam == 4 && in.NARouter != "auto" {
+		v.r.add(at("na_router"), "applies to IPv6 instances only (the Router flag of neighbour advertisements)")
+	}
+
+	tracked := map[string]string{}
+	for j, t := range in.TrackInterface {
+		tp := index(at("track_interface"), j)
+		if t.Name == "" {
+			v.r.add(join(tp, "name"), "is required")
+		} else if msg := validInterface(t.Name); msg != "" {
+			v.r.add(join(tp, "name"), "%s", msg)
 		} else {
-			v.intRange(at("virtual_router_id"), in.VirtualRouterID, 1, 255)
+			v.unique(tracked, t.Name, join(tp, "name"))
 		}
-		versionOK := in.Version == 2 || in.Version == 3
-		if !versionOK {
-			v.r.add(at("version"), "%d is not a VRRP version: use 2 (RFC 3768) or 3 (RFC 5798)", in.Version)
+		v.intRange(join(tp, "weight"), t.Weight, -253, 253)
+	}
+	trackedFiles := map[string]string{}
+	for j, f := range in.TrackFile {
+		fp := index(at("track_file"), j)
+		if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f }) {
+			v.r.add(fp, "no [[vrrp_track_file]] is named %q", f)
+			continue
 		}
-		v.intRange(at("priority"), in.Priority, 1, 255)
-		v.advertInt(at("advert_int"), in)
-		if in.PreemptDelay > Duration(1000*time.Second) {
-			v.r.add(at("preempt_delay"), "%s is more than 1000s", in.PreemptDelay)
+		v.unique(trackedFiles, f, fp)
+	}
+	trackedScripts := map[string]string{}
+	for j, s := range in.TrackScript {
+		sp := index(at("track_script"), j)
+		if !slices.ContainsFunc(v.cfg.Scripts, func(vs VRRPScript) bool { return vs.Name == s }) {
+			v.r.add(sp, "no [[vrrp_script]] is named %q", s)
+			continue
 		}
-		if !in.Accept && v.seen[at("accept")] {
-			// no_accept would need packet filter rules dropping traffic to the VIPs, and an
-			// LVS director must accept it: refused rather than silently ignored.
-			v.r.add(at("accept"), "accept = false (keepalived's no_accept) is not supported: an LVS director's master must accept traffic for its VIPs")
-		}
+		v.unique(trackedScripts, s, sp)
+	}
 
-		fam := v.vips(p, in, vips)
-		if fam == 6 && in.Version == 2 {
-			v.r.add(at("virtual_ipaddress"), "VRRPv2 (RFC 3768) carries IPv4 addresses only: use version = 3 for IPv6")
-		}
-		if fam != 0 && in.Interface != "" && v.seen[at("virtual_router_id")] {
-			k := vrKey{in.Interface, in.VirtualRouterID, fam}
-			if prev, ok := vrids[k]; ok {
-				v.r.add(at("virtual_router_id"), "virtual_router_id %d on %s (IPv%d) is also used by the instance at line %d", in.VirtualRouterID, in.Interface, fam, v.r.line(parent(prev)))
-			} else {
-				vrids[k] = at("virtual_router_id")
-			}
-		}
+	v.hook(at("notify_master"), in.NotifyMaster)
+	v.hook(at("notify_backup"), in.NotifyBackup)
+	v.hook(at("notify_fault"), in.NotifyFault)
+	v.hook(at("notify_stop"), in.NotifyStop)
+	v.hook(at("notify"), in.Notify)
 
-		switch in.OldUnicastChecksum {
-		case "reject", "accept":
-		case "send":
-			if in.Version != 3 || len(in.UnicastPeer) == 0 || fam != 4 {
-				v.r.add(at("old_unicast_checksum"), `"send" applies to VRRPv3 IPv4 unicast instances only`)
-			}
-		default:
-			v.r.add(at("old_unicast_checksum"), "%q is not reject, accept or send", in.OldUnicastChecksum)
-		}
-		if in.AuthPass != "" {
-			if in.Version != 2 {
-				v.r.add(at("auth_pass"), "authentication exists in VRRPv2 only (RFC 5798 removed it): set version = 2 or remove auth_pass")
-			}
-			if len(in.AuthPass) > 8 {
-				v.r.add(at("auth_pass"), "%d bytes is too long: VRRPv2 carries at most 8", len(in.AuthPass))
-			}
-		}
-
-		if in.UnicastSrcIP.IsValid() && fam != 0 && family(in.UnicastSrcIP) != fam {
-			v.r.add(at("unicast_src_ip"), "%s is IPv%d but the virtual addresses are IPv%d", in.UnicastSrcIP, family(in.UnicastSrcIP), fam)
-		}
-		peers := map[netip.Addr]bool{}
-		for j, a := range in.UnicastPeer {
-			pp := index(at("unicast_peer"), j)
-			switch {
-			case !a.IsValid():
-				v.r.add(pp, "empty string is not an address")
-			case fam != 0 && family(a) != fam:
-				v.r.add(pp, "%s is IPv%d but the virtual addresses are IPv%d", a, family(a), fam)
-			case peers[a]:
-				v.r.add(pp, "%s is listed twice", a)
-			case a == in.UnicastSrcIP:
-				v.r.add(pp, "%s is this node's own unicast_src_ip", a)
-			}
-			peers[a] = true
-		}
-
-		if l := in.VirtualIPAddressLabel; l != "" {
-			switch {
-			case len(l) > 15:
-				v.r.add(at("virtual_ipaddress_label"), "%q is longer than 15 bytes, the kernel's limit for address labels", l)
-			case in.Interface != "" && !strings.HasPrefix(l, in.Interface):
-				v.r.add(at("virtual_ipaddress_label"), "%q must begin with the interface name %q (the kernel rejects other labels)", l, in.Interface)
-			case fam == 6:
-				v.r.add(at("virtual_ipaddress_label"), "labels exist for IPv4 addresses only")
-			case in.UseVMAC && in.Interface != "":
-				// On the vmac the label's suffix follows the vmac's name (director).
-				if vl := in.VMAC() + strings.TrimPrefix(l, in.Interface); len(vl) > 15 {
-					v.r.add(at("virtual_ipaddress_label"), "on the vmac the label is %q, longer than 15 bytes, the kernel's limit for address labels: shorten the label's suffix or set a shorter vmac_name", vl)
-				}
-			}
-		}
-		v.vmac(p, in, fam, vmacs)
-		if !oneOf(in.NARouter, "auto", "on", "off") {
-			v.r.add(at("na_router"), "%q is not one of auto, on, off", in.NARouter)
-		} else if fam == 4 && in.NARouter != "auto" {
-			v.r.add(at("na_router"), "applies to IPv6 instances only (the Router flag of neighbour advertisements)")
-		}
-
-		tracked := map[string]string{}
-		for j, t := range in.TrackInterface {
-			tp := index(at("track_interface"), j)
-			if t.Name == "" {
-				v.r.add(join(tp, "name"), "is required")
-			} else if msg := validInterface(t.Name); msg != "" {
-				v.r.add(join(tp, "name"), "%s", msg)
-			} else {
-				v.unique(tracked, t.Name, join(tp, "name"))
-			}
-			v.intRange(join(tp, "weight"), t.Weight, -253, 253)
-		}
-		trackedFiles := map[string]string{}
-		for j, f := range in.TrackFile {
-			fp := index(at("track_file"), j)
-			if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f }) {
-				v.r.add(fp, "no [[vrrp_track_file]] is named %q", f)
-				continue
-			}
-			v.unique(trackedFiles, f, fp)
-		}
-		trackedScripts := map[string]string{}
-		for j, s := range in.TrackScript {
-			sp := index(at("track_script"), j)
-			if !scripts[s] {
-				v.r.add(sp, "no [[vrrp_script]] is named %q", s)
-				continue
-			}
-			v.unique(trackedScripts, s, sp)
-		}
-
-		v.hook(at("notify_master"), in.NotifyMaster)
-		v.hook(at("notify_backup"), in.NotifyBackup)
-		v.hook(at("notify_fault"), in.NotifyFault)
-		v.hook(at("notify_stop"), in.NotifyStop)
-		v.hook(at("notify"), in.Notify)
-
-		// Inherited GARP values were checked in [global].
-		if v.seen[at("garp_master_repeat")] {
-			v.garpRepeat(at("garp_master_repeat"), in.GARPMasterRepeat)
-		}
+	// Inherited GARP values were checked in [global].
+	if v.seen[at("garp_master_repeat")] {
+		v.garpRepeat(at("garp_master_repeat"), in.GARPMasterRepeat)
 	}
 }
 
@@ -376,8 +421,8 @@ func (v *validator) advertInt(path string, in *Instance) {
 	}
 }
 
-// vips checks the instance's virtual addresses and returns their family.
-func (v *validator) vips(p string, in *Instance, owners map[netip.Addr]string) int {
+// virtualIPs checks the instance's virtual addresses and returns their family.
+func (v *validator) virtualIPs(p string, in *Instance) int {
 	at := join(p, "virtual_ipaddress")
 	if len(in.VirtualIPAddress) == 0 {
 		v.r.add(at, "at least one virtual address is required")
@@ -409,51 +454,44 @@ func (v *validator) vips(p string, in *Instance, owners map[netip.Addr]string) i
 			v.r.add(ep, "%s cannot be a virtual address", a)
 			continue
 		}
-		if prev, ok := owners[a]; ok {
-			v.r.add(ep, "%s is also a virtual address of the instance at line %d", a, v.r.line(parent(parent(prev))))
+		if prev, ok := v.vips[a]; ok {
+			v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(parent(parent(prev))))
 			continue
 		}
-		owners[a] = ep
+		claim(v, v.vips, a, ep)
 	}
 	return fam
 }
 
-func (v *validator) syncGroups() {
-	names := map[string]string{}
-	instances := map[string]bool{}
-	for _, in := range v.cfg.Instances {
-		instances[in.Name] = true
+func (v *validator) syncGroup(i int) {
+	g := v.cfg.SyncGroups[i]
+	p := index("vrrp_sync_group", i)
+	at := func(k string) string { return join(p, k) }
+	if g.Name == "" {
+		v.r.add(at("name"), "is required")
+	} else {
+		v.unique(v.groupNames, g.Name, at("name"))
 	}
-	member := map[string]string{} // instance name → path of its first group entry
-	for i, g := range v.cfg.SyncGroups {
-		p := index("vrrp_sync_group", i)
-		at := func(k string) string { return join(p, k) }
-		if g.Name == "" {
-			v.r.add(at("name"), "is required")
-		} else {
-			v.unique(names, g.Name, at("name"))
-		}
-		if len(g.Group) == 0 {
-			v.r.add(at("group"), "must list at least one vrrp_instance")
-		}
-		for j, m := range g.Group {
-			mp := index(at("group"), j)
-			if !instances[m] || m == "" {
-				v.r.add(mp, "no [[vrrp_instance]] is named %q", m)
-				continue
-			}
-			if prev, ok := member[m]; ok {
-				v.r.add(mp, "vrrp_instance %q is already in the sync group at line %d; an instance can be in one group only", m, v.r.line(parent(parent(prev))))
-				continue
-			}
-			member[m] = mp
-		}
-		v.hook(at("notify_master"), g.NotifyMaster)
-		v.hook(at("notify_backup"), g.NotifyBackup)
-		v.hook(at("notify_fault"), g.NotifyFault)
-		v.hook(at("notify_stop"), g.NotifyStop)
-		v.hook(at("notify"), g.Notify)
+	if len(g.Group) == 0 {
+		v.r.add(at("group"), "must list at least one vrrp_instance")
 	}
+	for j, m := range g.Group {
+		mp := index(at("group"), j)
+		if m == "" || !slices.ContainsFunc(v.cfg.Instances, func(in Instance) bool { return in.Name == m }) {
+			v.r.add(mp, "no [[vrrp_instance]] is named %q", m)
+			continue
+		}
+		if prev, ok := v.members[m]; ok {
+			v.r.add(mp, "vrrp_instance %q is already in the sync group at %s; an instance can be in one group only", m, v.r.place(parent(parent(prev))))
+			continue
+		}
+		claim(v, v.members, m, mp)
+	}
+	v.hook(at("notify_master"), g.NotifyMaster)
+	v.hook(at("notify_backup"), g.NotifyBackup)
+	v.hook(at("notify_fault"), g.NotifyFault)
+	v.hook(at("notify_stop"), g.NotifyStop)
+	v.hook(at("notify"), g.Notify)
 }
 
 func (v *validator) lvs() {
@@ -513,97 +551,89 @@ var (
 	checkTypes  = []string{"tcp", "http", "https", "exec"}
 )
 
-func (v *validator) virtualServers() {
-	type vsKey struct {
-		proto string
-		addr  netip.AddrPort
-		mark  int
-	}
-	services := map[vsKey]string{}
-	for i := range v.cfg.VirtualServers {
-		vs := &v.cfg.VirtualServers[i]
-		p := index("virtual_server", i)
-		at := func(k string) string { return join(p, k) }
+func (v *validator) virtualServer(i int) {
+	vs := &v.cfg.VirtualServers[i]
+	p := index("virtual_server", i)
+	at := func(k string) string { return join(p, k) }
 
-		hasMark := v.seen[at("fwmark")]
-		switch {
-		case vs.Address.IsValid() && hasMark:
-			v.r.add(at("fwmark"), "set either address or fwmark, not both")
-		case !vs.Address.IsValid() && !hasMark:
-			v.r.add(at("address"), "address or fwmark is required")
-		case hasMark && (vs.FWMark < 1 || uint64(vs.FWMark) > math.MaxUint32):
-			v.r.add(at("fwmark"), "%d is out of range 1..%d", vs.FWMark, uint64(math.MaxUint32))
-		}
-		fam := 0
-		if vs.Address.IsValid() {
-			fam = family(vs.Address.Addr())
-			if a := vs.Address.Addr(); a.IsUnspecified() || a.IsMulticast() {
-				v.r.add(at("address"), "%s cannot be a service address", a)
-			}
-			if vs.Address.Port() == 0 && vs.PersistenceTimeout == 0 {
-				v.r.add(at("address"), "port 0 (all ports) is only allowed with persistence_timeout")
-			}
-		}
-		if !oneOf(vs.Protocol, protocols...) {
-			v.r.add(at("protocol"), "%q is not one of %s", vs.Protocol, strings.Join(protocols, ", "))
-		} else if vs.Address.IsValid() || hasMark {
-			k := vsKey{vs.Protocol, vs.Address, vs.FWMark}
-			if prev, ok := services[k]; ok {
-				v.r.add(at("address"), "%s %s is already defined at line %d", vs.Protocol, vs, v.r.line(parent(prev)))
-			} else {
-				services[k] = at("address")
-			}
-		}
-		if !oneOf(vs.Scheduler, schedulers...) {
-			v.r.add(at("scheduler"), "%q is not one of %s", vs.Scheduler, strings.Join(schedulers, " "))
-		}
-		flags := map[string]bool{}
-		for j, f := range vs.SchedulerFlags {
-			fp := index(at("scheduler_flags"), j)
-			sched, _, _ := strings.Cut(f, "-")
-			switch {
-			case !oneOf(f, "sh-fallback", "sh-port", "mh-fallback", "mh-port"):
-				v.r.add(fp, "%q is not one of sh-fallback, sh-port, mh-fallback, mh-port", f)
-			case sched != vs.Scheduler:
-				v.r.add(fp, "%q applies to scheduler %q only", f, sched)
-			case flags[f]:
-				v.r.add(fp, "%q is listed twice", f)
-			}
-			flags[f] = true
-		}
-		if !oneOf(vs.Forwarding, forwardings...) {
-			v.r.add(at("forwarding"), "%q is not one of dr, nat, tun", vs.Forwarding)
-		}
-		if m := vs.PersistenceNetmask; m.IsValid() {
-			switch {
-			case !m.Is4():
-				v.r.add(at("persistence_netmask"), "%s is not an IPv4 netmask", m)
-			case fam == 6:
-				v.r.add(at("persistence_netmask"), "netmasks apply to IPv4 services only")
-			default:
-				b := m.As4()
-				n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-				if n == 0 || bits.LeadingZeros32(^n) != bits.OnesCount32(n) {
-					v.r.add(at("persistence_netmask"), "%s is not a netmask such as 255.255.255.0", m)
-				}
-			}
-		}
-		if vs.OnePacket && vs.Protocol != "udp" {
-			v.r.add(at("one_packet"), "one-packet scheduling applies to udp services only")
-		}
-		if vs.SorryServer.IsValid() && fam != 0 && family(vs.SorryServer.Addr()) != fam {
-			v.r.add(at("sorry_server"), "%s is IPv%d but the service is IPv%d", vs.SorryServer, family(vs.SorryServer.Addr()), fam)
-		}
-		if vs.Quorum < 1 {
-			v.r.add(at("quorum"), "must be at least 1")
-		} else if vs.Hysteresis < 0 || vs.Hysteresis >= vs.Quorum {
-			v.r.add(at("hysteresis"), "%d is out of range 0..%d (it must be less than quorum)", vs.Hysteresis, vs.Quorum-1)
-		}
-		if vs.Check != nil {
-			v.checkKeys(at("check"), vs.Check, fam)
-		}
-		v.realServers(p, vs, fam)
+	hasMark := v.seen[at("fwmark")]
+	switch {
+	case vs.Address.IsValid() && hasMark:
+		v.r.add(at("fwmark"), "set either address or fwmark, not both")
+	case !vs.Address.IsValid() && !hasMark:
+		v.r.add(at("address"), "address or fwmark is required")
+	case hasMark && (vs.FWMark < 1 || uint64(vs.FWMark) > math.MaxUint32):
+		v.r.add(at("fwmark"), "%d is out of range 1..%d", vs.FWMark, uint64(math.MaxUint32))
 	}
+	fam := 0
+	if vs.Address.IsValid() {
+		fam = family(vs.Address.Addr())
+		if a := vs.Address.Addr(); a.IsUnspecified() || a.IsMulticast() {
+			v.r.add(at("address"), "%s cannot be a service address", a)
+		}
+		if vs.Address.Port() == 0 && vs.PersistenceTimeout == 0 {
+			v.r.add(at("address"), "port 0 (all ports) is only allowed with persistence_timeout")
+		}
+	}
+	if !oneOf(vs.Protocol, protocols...) {
+		v.r.add(at("protocol"), "%q is not one of %s", vs.Protocol, strings.Join(protocols, ", "))
+	} else if vs.Address.IsValid() || hasMark {
+		k := vsKey{vs.Protocol, vs.Address, vs.FWMark}
+		if prev, ok := v.services[k]; ok {
+			v.r.add(at("address"), "%s %s is already defined at %s", vs.Protocol, vs, v.r.place(parent(prev)))
+		} else {
+			claim(v, v.services, k, at("address"))
+		}
+	}
+	if !oneOf(vs.Scheduler, schedulers...) {
+		v.r.add(at("scheduler"), "%q is not one of %s", vs.Scheduler, strings.Join(schedulers, " "))
+	}
+	flags := map[string]bool{}
+	for j, f := range vs.SchedulerFlags {
+		fp := index(at("scheduler_flags"), j)
+		sched, _, _ := strings.Cut(f, "-")
+		switch {
+		case !oneOf(f, "sh-fallback", "sh-port", "mh-fallback", "mh-port"):
+			v.r.add(fp, "%q is not one of sh-fallback, sh-port, mh-fallback, mh-port", f)
+		case sched != vs.Scheduler:
+			v.r.add(fp, "%q applies to scheduler %q only", f, sched)
+		case flags[f]:
+			v.r.add(fp, "%q is listed twice", f)
+		}
+		flags[f] = true
+	}
+	if !oneOf(vs.Forwarding, forwardings...) {
+		v.r.add(at("forwarding"), "%q is not one of dr, nat, tun", vs.Forwarding)
+	}
+	if m := vs.PersistenceNetmask; m.IsValid() {
+		switch {
+		case !m.Is4():
+			v.r.add(at("persistence_netmask"), "%s is not an IPv4 netmask", m)
+		case fam == 6:
+			v.r.add(at("persistence_netmask"), "netmasks apply to IPv4 services only")
+		default:
+			b := m.As4()
+			n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+			if n == 0 || bits.LeadingZeros32(^n) != bits.OnesCount32(n) {
+				v.r.add(at("persistence_netmask"), "%s is not a netmask such as 255.255.255.0", m)
+			}
+		}
+	}
+	if vs.OnePacket && vs.Protocol != "udp" {
+		v.r.add(at("one_packet"), "one-packet scheduling applies to udp services only")
+	}
+	if vs.SorryServer.IsValid() && fam != 0 && family(vs.SorryServer.Addr()) != fam {
+		v.r.add(at("sorry_server"), "%s is IPv%d but the service is IPv%d", vs.SorryServer, family(vs.SorryServer.Addr()), fam)
+	}
+	if vs.Quorum < 1 {
+		v.r.add(at("quorum"), "must be at least 1")
+	} else if vs.Hysteresis < 0 || vs.Hysteresis >= vs.Quorum {
+		v.r.add(at("hysteresis"), "%d is out of range 0..%d (it must be less than quorum)", vs.Hysteresis, vs.Quorum-1)
+	}
+	if vs.Check != nil {
+		v.checkKeys(at("check"), vs.Check, fam)
+	}
+	v.realServers(p, vs, fam)
 }
 
 func (v *validator) realServers(p string, vs *VirtualServer, fam int) {
@@ -621,7 +651,7 @@ func (v *validator) realServers(p string, vs *VirtualServer, fam int) {
 				v.r.add(at("address"), "%s is IPv%d but the service is IPv%d (only tun can cross families)", a, family(a), fam)
 			}
 			if prev, ok := seen[rs.Address]; ok {
-				v.r.add(at("address"), "%s is already a real server of this service at line %d", rs.Address, v.r.line(prev))
+				v.r.add(at("address"), "%s is already a real server of this service at %s", rs.Address, v.r.place(prev))
 			} else {
 				seen[rs.Address] = at("address")
 			}

@@ -36,9 +36,9 @@ const (
 	ReasonReset       Reason = "reset"       // connection reset or closed mid-check
 	ReasonUnreachable Reason = "unreachable" // no route, host or network unreachable
 	ReasonTLS         Reason = "tls"         // handshake or certificate verification failed
-	ReasonStatus      Reason = "status"      // HTTP status not among the expected ones
-	ReasonBody        Reason = "body"        // HTTP body did not match
-	ReasonProtocol    Reason = "protocol"    // not a well-formed HTTP response
+	ReasonStatus      Reason = "status"      // HTTP status, SMTP reply code or DNS rcode not the expected one
+	ReasonBody        Reason = "body"        // the content did not match (HTTP body, UDP reply, DNS answer)
+	ReasonProtocol    Reason = "protocol"    // not a well-formed response
 	ReasonExit        Reason = "exit"        // exec: the program exited non-zero or was killed
 	ReasonOther       Reason = "error"       // anything else (cannot bind, cannot start, ...)
 )
@@ -47,7 +47,7 @@ const (
 // step it failed, and why. Callers branch on Reason; Err is the underlying error, if any,
 // for errors.Is and errors.As.
 type Error struct {
-	Check  string // "tcp", "http", "https" or "exec"
+	Check  string // "tcp", "udp", "dns", "icmp", "smtp", "http", "https" or "exec"
 	Target string // address or program
 	Step   string // "connect", "tls handshake", "request", "response", "body", "run", ...
 	Reason Reason

@@ -47,10 +47,23 @@ type connEngine struct {
 	woken  chan struct{} // closed when the waker has returned
 }
 
+// opKind is what an op waits for.
+type opKind uint8
+
+const (
+	// opConnect: a TCP connect; writable means established.
+	opConnect opKind = iota
+	// opExchange: a datagram sent on a connected UDP socket; readable means a reply (or a
+	// reported ICMP error), which the op's exchange judges.
+	opExchange
+)
+
 type connOp struct {
+	kind     opKind
 	fd       int
 	deadline time.Time
 	index    int
+	x        exchange // opExchange only
 	report   func(err error, end time.Time)
 }
 
@@ -121,7 +134,28 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 		report(err, e.clock.Now())
 		return
 	}
-	op := &connOp{fd: fd, deadline: deadline, report: report}
+	e.add(&connOp{kind: opConnect, fd: fd, deadline: deadline, report: report}, unix.EPOLLOUT)
+}
+
+// exchange begins a UDP check: it sends x's request from a socket connected to addr and
+// reports, exactly once as start does, x's judgement of the first answer, the error the
+// socket reports (an ICMP port unreachable is ECONNREFUSED), or x's silence at the deadline.
+func (e *connEngine) exchange(addr netip.AddrPort, bindTo netip.Addr, x exchange, deadline time.Time, report func(err error, end time.Time)) {
+	req, err := x.request()
+	fd := -1
+	if err == nil {
+		fd, err = openExchange(addr, bindTo, req)
+	}
+	if fd < 0 {
+		report(err, e.clock.Now())
+		return
+	}
+	e.add(&connOp{kind: opExchange, fd: fd, deadline: deadline, x: x, report: report}, unix.EPOLLIN)
+}
+
+// add registers op's socket for events and its deadline.
+func (e *connEngine) add(op *connOp, events uint32) {
+	fd, deadline, report := op.fd, op.deadline, op.report
 	e.mu.Lock()
 	if e.stop {
 		e.mu.Unlock()
@@ -131,7 +165,7 @@ func (e *connEngine) start(addr netip.AddrPort, bindTo netip.Addr, deadline time
 	}
 	// Registered under the lock, so the loop cannot see the socket's event (or let the
 	// socket time out and be closed, and its number reused) before the op is recorded.
-	ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(fd)}
+	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
 	if err := rawEpollCtl(e.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		e.mu.Unlock()
 		rawClose(fd)
@@ -153,6 +187,7 @@ var errEngineStopped = os.NewSyscallError("connect", unix.ECANCELED)
 func (e *connEngine) loop() {
 	defer close(e.done)
 	events := make([]unix.EpollEvent, 256)
+	buf := make([]byte, maxDatagram)
 	type outcome struct {
 		op  *connOp
 		err error
@@ -200,9 +235,15 @@ func (e *connEngine) loop() {
 			if op == nil {
 				continue
 			}
-			// EPOLLOUT alone means established; only a failure needs SO_ERROR for its reason.
 			var res error
-			if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			if op.kind == opExchange {
+				done, err := readReplies(op, buf)
+				if !done {
+					continue // a stray datagram: wait on
+				}
+				res = err
+			} else if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+				// EPOLLOUT alone means established; only a failure needs SO_ERROR for its reason.
 				res = os.NewSyscallError("connect", unix.ECONNRESET)
 				if v, err := rawGetsockoptInt(op.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
 					res = os.NewSyscallError("getsockopt", err)
@@ -216,8 +257,18 @@ func (e *connEngine) loop() {
 		for e.queue.Len() > 0 && !e.queue.Min().deadline.After(now) {
 			op := e.queue.Min()
 			var res error
-			if !rawConnected(op.fd) {
-				res = os.ErrDeadlineExceeded
+			switch op.kind {
+			case opExchange:
+				// The last look: an answer that came in time but was not read yet counts.
+				if done, err := readReplies(op, buf); done {
+					res = err
+				} else {
+					res = op.x.silence()
+				}
+			default:
+				if !rawConnected(op.fd) {
+					res = os.ErrDeadlineExceeded
+				}
 			}
 			e.remove(op)
 			out = append(out, outcome{op, res})
@@ -263,12 +314,67 @@ func (e *connEngine) close() {
 	e.file.Close()
 }
 
+// readReplies reads op's socket until op's exchange has an answer, an error is reported
+// (done, with the error), or nothing is left to read (not done).
+func readReplies(op *connOp, buf []byte) (done bool, err error) {
+	for {
+		n, err := rawRecv(op.fd, buf)
+		switch {
+		case err == unix.EAGAIN || err == unix.EINTR:
+			return false, nil
+		case err != nil:
+			return true, os.NewSyscallError("recv", err)
+		}
+		if done, err := op.x.reply(buf[:n]); done {
+			return true, err
+		}
+	}
+}
+
+// openExchange creates a non-blocking UDP socket, binds it to bindTo when valid, connects
+// it to addr (so that the kernel drops datagrams from anyone else and reports ICMP errors
+// for addr on the socket) and sends req. It returns the socket, or -1 and the error.
+func openExchange(addr netip.AddrPort, bindTo netip.Addr, req []byte) (int, error) {
+	sa := makeSockaddr(addr.Addr(), addr.Port())
+	fd, err := rawSocket(sa.family(), unix.SOCK_DGRAM, unix.IPPROTO_UDP)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if bindTo.IsValid() {
+		local := makeSockaddr(bindTo, 0)
+		if local.four != sa.four {
+			rawClose(fd)
+			return -1, os.NewSyscallError("bind", unix.EAFNOSUPPORT)
+		}
+		if err := rawBind(fd, local); err != nil {
+			rawClose(fd)
+			return -1, os.NewSyscallError("bind", err)
+		}
+	}
+	// As keepalived: every ICMP error about addr (host unreachable too, not only the
+	// "hard" port unreachable) is reported on the socket.
+	level, opt := unix.IPPROTO_IP, unix.IP_RECVERR
+	if !sa.four {
+		level, opt = unix.IPPROTO_IPV6, unix.IPV6_RECVERR
+	}
+	rawSetsockoptInt(fd, level, opt, 1)
+	if err := rawConnect(fd, sa); err != nil {
+		rawClose(fd)
+		return -1, os.NewSyscallError("connect", err)
+	}
+	if err := rawSend(fd, req); err != nil {
+		rawClose(fd)
+		return -1, os.NewSyscallError("send", err)
+	}
+	return fd, nil
+}
+
 // openConnect creates a non-blocking TCP socket, binds it to bindTo when valid and starts
 // connecting it to addr. It returns the socket while the connect is in progress, or -1
 // and the outcome (nil: connected at once) when it is already known.
 func openConnect(addr netip.AddrPort, bindTo netip.Addr) (int, error) {
 	sa := makeSockaddr(addr.Addr(), addr.Port())
-	fd, err := rawSocket(sa.family())
+	fd, err := rawSocket(sa.family(), unix.SOCK_STREAM, unix.IPPROTO_TCP)
 	if err != nil {
 		return -1, os.NewSyscallError("socket", err)
 	}

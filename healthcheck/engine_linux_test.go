@@ -329,3 +329,42 @@ func BenchmarkConnEngine(b *testing.B) {
 	}
 	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkUDPEngine measures one UDP check with a required reply on the engine, as the
+// Monitor runs them, against a loopback echo server in the same process (the CPU per op
+// covers both ends).
+func BenchmarkUDPEngine(b *testing.B) {
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			conn.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	clk := SystemClock{}
+	e, err := newConnEngine(clk)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.close()
+	c := &UDP{Addr: conn.LocalAddr().(*net.UDPAddr).AddrPort(), RequireReply: true}
+	done := make(chan error, 1)
+	report := func(err error, _ time.Time) { done <- err }
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	for b.Loop() {
+		e.exchange(c.Addr, netip.Addr{}, c, clk.Now().Add(time.Second), report)
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}

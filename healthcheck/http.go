@@ -3,9 +3,12 @@ package healthcheck
 import (
 	"bufio"
 	"context"
+	"crypto/md5"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"net"
 	"net/http"
@@ -26,6 +29,10 @@ const DefaultMaxBody = 64 << 10
 // connection (and a full TLS handshake) per check, one HTTP/1.1 request with
 // "Connection: close", no redirects followed. The check passes when the status is one of
 // ExpectStatus and, for GET with ExpectBody set, the first MaxBody bytes of the body match.
+//
+// With URLs set, each URL is requested in turn, each on a new connection, and the check
+// passes only when all pass (keepalived's url blocks); the fields above are then defaults
+// for the URLs' Host.
 //
 // The request goes to Addr whatever Host says: Host only sets the Host header and the
 // default TLS server name, as with `curl --resolve` or keepalived's virtualhost.
@@ -56,9 +63,29 @@ type HTTP struct {
 	RootCAs *x509.CertPool
 	// BindTo, when valid, is the source address of the connection.
 	BindTo netip.Addr
-	// Timeout bounds the whole check: connect, TLS handshake, request, headers and body.
-	// 0 leaves it to the context.
+	// Timeout bounds the whole check: connect, TLS handshake, request, headers and body,
+	// of every URL. 0 leaves it to the context.
 	Timeout time.Duration
+	// URLs (keepalived's url blocks), when set, replace Path, ExpectStatus and ExpectBody.
+	URLs []URL
+}
+
+// URL is one request of an HTTP check with several (keepalived's url block).
+type URL struct {
+	// Path (path) is the request target; default "/".
+	Path string
+	// ExpectStatus (status_code) lists the passing status codes; empty means 200 only.
+	ExpectStatus []int
+	// Digest (digest), when set, is the MD5 of the whole body in hex, as keepalived's
+	// genhash prints it (case does not matter).
+	Digest string
+	// Regex (regex), when set, must match the first MaxBody bytes of the body, or, with
+	// RegexNoMatch (regex_no_match), must not.
+	Regex        *regexp.Regexp
+	RegexNoMatch bool
+	// Host (virtualhost) is the Host header (and default SNI) of this request; "" means
+	// the check's Host.
+	Host string
 }
 
 func (h *HTTP) kind() string {
@@ -134,17 +161,36 @@ func (h *HTTP) tlsConfig() *tls.Config {
 	}
 }
 
-// Check makes one request on a new connection.
+// Check makes one request on a new connection, or one per URL, in order.
 func (h *HTTP) Check(ctx context.Context) error {
-	kind, target := h.kind(), h.Addr.String()
 	ctx, cancel := withTimeout(ctx, h.Timeout)
 	defer cancel()
+	if len(h.URLs) == 0 {
+		return h.get(ctx, URL{Path: h.Path, ExpectStatus: h.ExpectStatus, Regex: h.ExpectBody}, "")
+	}
+	for _, u := range h.URLs {
+		one := *h
+		one.Path = u.Path
+		if u.Host != "" {
+			one.Host = u.Host
+		}
+		if err := one.get(ctx, u, " (url "+one.path()+")"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	u, err := url.ParseRequestURI(h.path())
+// get requests h.Path from h.Host and judges the response by u; where names the URL in
+// error details.
+func (h *HTTP) get(ctx context.Context, u URL, where string) error {
+	kind, target := h.kind(), h.Addr.String()
+
+	reqURL, err := url.ParseRequestURI(h.path())
 	if err != nil {
 		return &Error{Check: kind, Target: target, Step: "request", Reason: ReasonOther, Detail: "bad path: " + err.Error(), Err: err}
 	}
-	u.Scheme, u.Host = kind, target
+	reqURL.Scheme, reqURL.Host = kind, target
 
 	conn, err := dial(ctx, h.Addr, h.BindTo)
 	if err != nil {
@@ -168,7 +214,7 @@ func (h *HTTP) Check(ctx context.Context) error {
 
 	req := &http.Request{
 		Method:     h.method(),
-		URL:        u,
+		URL:        reqURL,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
@@ -192,7 +238,7 @@ func (h *HTTP) Check(ctx context.Context) error {
 	}
 	defer resp.Body.Close()
 
-	want := h.ExpectStatus
+	want := u.ExpectStatus
 	if len(want) == 0 {
 		want = []int{http.StatusOK}
 	}
@@ -201,24 +247,62 @@ func (h *HTTP) Check(ctx context.Context) error {
 		if loc := resp.Header.Get("Location"); loc != "" && resp.StatusCode/100 == 3 {
 			detail += " (redirect to " + loc + " not followed)"
 		}
-		return &Error{Check: kind, Target: target, Step: "response", Reason: ReasonStatus, Detail: detail}
+		return &Error{Check: kind, Target: target, Step: "response", Reason: ReasonStatus, Detail: detail + where}
 	}
-	if h.ExpectBody == nil || req.Method == http.MethodHead {
+	if (u.Regex == nil && u.Digest == "") || req.Method == http.MethodHead {
 		return nil
 	}
 	limit := h.MaxBody
 	if limit <= 0 {
 		limit = DefaultMaxBody
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(limit)))
-	if err != nil {
+	// The regex sees the first limit bytes; the digest, like keepalived's, the whole body.
+	var body []byte
+	var sum hash.Hash
+	if u.Digest != "" {
+		sum = md5.New()
+	}
+	if err := readBody(resp.Body, limit, &body, sum); err != nil {
 		return fail(kind, target, "body", ctxErr(ctx, err), h.Timeout)
 	}
-	if !h.ExpectBody.Match(body) {
-		return &Error{Check: kind, Target: target, Step: "body", Reason: ReasonBody,
-			Detail: fmt.Sprintf("no match for %q in the first %d bytes", h.ExpectBody.String(), len(body))}
+	if sum != nil {
+		if got := hex.EncodeToString(sum.Sum(nil)); !strings.EqualFold(got, u.Digest) {
+			return &Error{Check: kind, Target: target, Step: "body", Reason: ReasonBody,
+				Detail: fmt.Sprintf("MD5 digest %s, want %s%s", got, strings.ToLower(u.Digest), where)}
+		}
+	}
+	if u.Regex != nil && u.Regex.Match(body) == u.RegexNoMatch {
+		detail := fmt.Sprintf("no match for %q in the first %d bytes", u.Regex.String(), len(body))
+		if u.RegexNoMatch {
+			detail = fmt.Sprintf("%q matches the body (regex_no_match)", u.Regex.String())
+		}
+		return &Error{Check: kind, Target: target, Step: "body", Reason: ReasonBody, Detail: detail + where}
 	}
 	return nil
+}
+
+// readBody reads r to its end when sum is set (feeding sum), else its first limit bytes,
+// and keeps the first limit bytes in *body.
+func readBody(r io.Reader, limit int, body *[]byte, sum hash.Hash) error {
+	if sum == nil {
+		b, err := io.ReadAll(io.LimitReader(r, int64(limit)))
+		*body = b
+		return err
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Read(buf)
+		sum.Write(buf[:n])
+		if keep := min(n, limit-len(*body)); keep > 0 {
+			*body = append(*body, buf[:keep]...)
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // ctxErr reports a deadline that fired through SetDeadline as the timeout it is.

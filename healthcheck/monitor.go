@@ -35,6 +35,11 @@ type Target struct {
 	// Rise and Fall are the consecutive successes and failures that change the state;
 	// values below 1 count as 1.
 	Rise, Fall int
+	// RetryInterval (keepalived's delay_before_retry), when positive, is the time from a
+	// failed check of an up target to an extra check, as long as the failures have not
+	// reached Fall and the extra check falls before the next regular slot; the regular
+	// slots stay where they are.
+	RetryInterval time.Duration
 	// StartDown makes a new target start down and need Rise successes before it is up
 	// (keepalived's alpha). The default, like keepalived's, is to start up: a director that
 	// starts (or reloads) keeps serving through the backends it was given, and a dead one
@@ -53,6 +58,9 @@ type Transition struct {
 	// Err is the failed check's error for a transition to down, nil for up.
 	Err error
 	At  time.Time
+	// Weight is, for a transition to up, the weight the passing check said (the zero
+	// Weight, the configured one, for checkers that are not WeightCheckers).
+	Weight Weight
 }
 
 // Result is the outcome of one check, for observers (Options.OnResult).
@@ -85,6 +93,11 @@ type Stats struct {
 	LastLateness time.Duration
 	// Consecutive counts the last results equal to LastOK.
 	Consecutive int
+	// Weight is what the last passing check said of the weight (WeightChecker); it is in
+	// effect while Up.
+	Weight Weight
+	// WeightChanges counts the changes reported to Options.OnWeight.
+	WeightChanges uint64
 }
 
 // Counters are the Monitor's totals.
@@ -95,6 +108,7 @@ type Counters struct {
 	InFlight, Limit               int
 	Checks, Failures, Transitions uint64
 	Overruns, Missed              uint64
+	WeightChanges                 uint64
 }
 
 // DefaultMaxConcurrent bounds the checks in flight when Options.MaxConcurrent is 0. Each
@@ -116,6 +130,10 @@ type Options struct {
 	// OnTransition is called for every transition, one at a time and in the order they
 	// happened, from a goroutine of the Monitor's; it should not block for long.
 	OnTransition func(Transition)
+	// OnWeight is called when a check of an up target changes its weight
+	// (WeightChecker), in order with the transitions and from the same goroutine. A target
+	// that comes up carries its weight in the Transition instead.
+	OnWeight func(WeightChange)
 	// OnResult, if set, is called after every check, from the goroutine that ran it (for
 	// TCP checks, the one goroutine that completes them all): it must be fast.
 	OnResult func(Result)
@@ -135,6 +153,7 @@ type Monitor struct {
 	clock        Clock
 	log          *slog.Logger
 	onTransition func(Transition)
+	onWeight     func(WeightChange)
 	onResult     func(Result)
 	lim          *limiter
 	wake         chan struct{} // Set → scheduler
@@ -147,7 +166,7 @@ type Monitor struct {
 	started     bool // Run has anchored the schedule at least once
 	wakePending bool
 	inflight    int
-	queue       []Transition
+	queue       []event // transitions and weight changes, in order
 	delivering  bool
 	c           Counters
 }
@@ -156,6 +175,7 @@ type entry struct {
 	t        Target
 	phase    time.Duration
 	due      time.Time // the next slot
+	retryAt  time.Time // an extra check before due (RetryInterval); zero: none
 	anchored bool      // due is meaningful (set once Run has started)
 	index    int       // in the heap; -1 when not in it
 	removed  bool
@@ -170,12 +190,13 @@ func NewMonitor(o Options) *Monitor {
 		clock:        o.Clock,
 		log:          o.Log,
 		onTransition: o.OnTransition,
+		onWeight:     o.OnWeight,
 		onResult:     o.OnResult,
 		wake:         make(chan struct{}, 1),
 		notify:       make(chan struct{}, 1),
 		entries:      map[ID]*entry{},
 		heap: newMinHeap(
-			func(a, b *entry) bool { return a.due.Before(b.due) },
+			func(a, b *entry) bool { return a.wake().Before(b.wake()) },
 			func(e *entry, i int) { e.index = i }),
 	}
 	if m.clock == nil {
@@ -229,7 +250,7 @@ func (m *Monitor) Set(targets []Target) error {
 			next[t.ID] = old
 		case old != nil:
 			e := m.add(t, now, old.tracker.Up())
-			e.st.Since = old.st.Since
+			e.st.Since, e.st.Weight = old.st.Since, old.st.Weight
 			m.drop(old)
 			next[t.ID] = e
 		default:
@@ -260,7 +281,7 @@ func normalize(t Target) Target {
 }
 
 func sameCheck(a, b Target) bool {
-	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall {
+	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall || a.RetryInterval != b.RetryInterval {
 		return false
 	}
 	if a.Spec != "" || b.Spec != "" {
@@ -278,6 +299,14 @@ func (m *Monitor) add(t Target, now time.Time, up bool) *entry {
 	}
 	m.heap.Push(e)
 	return e
+}
+
+// wake is when the entry's next check is due: its slot or an earlier retry.
+func (e *entry) wake() time.Time {
+	if !e.retryAt.IsZero() && e.retryAt.Before(e.due) {
+		return e.retryAt
+	}
+	return e.due
 }
 
 // drop removes an entry from the schedule. m.mu is held.
@@ -324,6 +353,8 @@ type job struct {
 	// dispatched is when the scheduler started the check's goroutine; the delay until it
 	// runs tells the limiter whether the process is short of CPU.
 	dispatched time.Time
+	// probe is the check to run on the connection engine, if it runs there.
+	probe probe
 }
 
 // openEngine is newConnEngine; a test replaces it to make it fail.
@@ -361,18 +392,22 @@ func (m *Monitor) Run(ctx context.Context) error {
 		}
 	}()
 
-	// TCP checks go through the connection engine where it exists, on the Monitor's clock.
-	// Without one they run on goroutines, as on other systems.
+	// TCP and UDP checks go through the connection engine where it exists, on the
+	// Monitor's clock. Without one they run on goroutines, as on other systems.
 	eng, err := openEngine(m.clock)
 	if err != nil && !errors.Is(err, errors.ErrUnsupported) {
-		m.log.Warn("TCP checks run on goroutines: no connection engine", "err", err)
+		m.log.Warn("TCP and UDP checks run on goroutines: no connection engine", "err", err)
 	}
 	var wg sync.WaitGroup
 	var starters *connStarters
 	if eng != nil {
 		starters = m.newConnStarters(ctx, eng, &wg)
 	}
+	// Stopped until the first wait: a timer armed an hour ahead would tell a test's
+	// harness, looking between the first checks and that wait, that the scheduler sleeps
+	// for an hour.
 	timer := m.clock.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
 	var conns []job
 loop:
@@ -392,9 +427,12 @@ loop:
 					break loop
 				}
 			}
-			if tc, ok := j.checker.(*TCP); ok && eng.supports(tc.Addr, tc.BindTo) {
-				conns = append(conns, j)
-				continue
+			if pc, ok := j.checker.(prober); ok && eng != nil {
+				if p := pc.probe(); eng.supports(p.addr, p.bindTo) {
+					j.probe = p
+					conns = append(conns, j)
+					continue
+				}
 			}
 			j.dispatched = m.clock.Now()
 			wg.Add(1)
@@ -459,8 +497,23 @@ func (m *Monitor) due() ([]job, time.Time) {
 	m.wakePending = false
 	now := m.clock.Now()
 	var jobs []job
-	for m.heap.Len() > 0 && !m.heap.Min().due.After(now) {
+	for m.heap.Len() > 0 && !m.heap.Min().wake().After(now) {
 		e := m.heap.Min()
+		if r := e.retryAt; !r.IsZero() {
+			e.retryAt = time.Time{}
+			if r.Before(e.due) {
+				// A retry: the regular slot stays.
+				m.heap.Fix(0)
+				if e.inFlight {
+					continue
+				}
+				e.inFlight = true
+				m.inflight++
+				jobs = append(jobs, job{e: e, id: e.t.ID, checker: e.t.Checker, timeout: e.t.Timeout, slot: r})
+				continue
+			}
+			// The regular slot comes first and serves as the retry.
+		}
 		slot, iv := e.due, e.t.Interval
 		if late := now.Sub(slot); late >= iv {
 			k := late / iv
@@ -481,7 +534,7 @@ func (m *Monitor) due() ([]job, time.Time) {
 	}
 	var next time.Time
 	if m.heap.Len() > 0 {
-		next = m.heap.Min().due
+		next = m.heap.Min().wake()
 	}
 	return jobs, next
 }
@@ -489,9 +542,15 @@ func (m *Monitor) due() ([]job, time.Time) {
 func (m *Monitor) check(ctx context.Context, j job) {
 	start := m.clock.Now()
 	cctx, cancel := context.WithTimeout(ctx, j.timeout)
-	err := j.checker.Check(cctx)
+	var w Weight
+	var err error
+	if wc, ok := j.checker.(WeightChecker); ok {
+		w, err = wc.CheckWeight(cctx)
+	} else {
+		err = j.checker.Check(cctx)
+	}
 	cancel()
-	m.finish(ctx, j, start, m.clock.Now(), err, start.Sub(j.dispatched))
+	m.finish(ctx, j, start, m.clock.Now(), err, w, start.Sub(j.dispatched))
 }
 
 // connStarters open the connections of the TCP checks due at once on up to GOMAXPROCS
@@ -550,7 +609,7 @@ func (s *connStarters) run(jobs []job) {
 	// and under emulation, where the clock is a device, each reading is a system call.
 	base := s.m.clock.Now()
 	for _, j := range jobs {
-		s.m.connect(s.ctx, s.eng, j, j.checker.(*TCP), since(s.m.clock, base))
+		s.m.connect(s.ctx, s.eng, j, since(s.m.clock, base))
 	}
 }
 
@@ -560,26 +619,29 @@ func (s *connStarters) close() {
 	}
 }
 
-// connect runs a TCP check on the engine, starting at start: what TCP.Check does, without
-// a goroutine.
-func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, tc *TCP, start time.Time) {
+// connect runs a TCP or UDP check on the engine, starting at start: what the checker's
+// Check does, without a goroutine.
+func (m *Monitor) connect(ctx context.Context, eng *connEngine, j job, start time.Time) {
+	p := j.probe
 	timeout := j.timeout
-	if tc.Timeout > 0 {
-		timeout = min(timeout, tc.Timeout)
+	if p.timeout > 0 {
+		timeout = min(timeout, p.timeout)
 	}
-	eng.start(tc.Addr, tc.BindTo, start.Add(timeout), func(err error, end time.Time) {
-		if err != nil {
-			err = fail("tcp", tc.Addr.String(), "connect", err, timeout)
-		}
+	report := func(err error, end time.Time) {
 		// The engine's loop is where such a check waits for CPU; its lateness shows in
 		// the schedule, not as a queue.
-		m.finish(ctx, j, start, end, err, 0)
-	})
+		m.finish(ctx, j, start, end, p.failure(err, timeout), Weight{}, 0)
+	}
+	if p.x != nil {
+		eng.exchange(p.addr, p.bindTo, p.x, start.Add(timeout), report)
+		return
+	}
+	eng.start(p.addr, p.bindTo, start.Add(timeout), report)
 }
 
 // finish records the outcome, known at end, of a check that started at start and waited
-// queueDelay for CPU once dispatched.
-func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err error, queueDelay time.Duration) {
+// queueDelay for CPU once dispatched; w is the weight a passing check said.
+func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err error, w Weight, queueDelay time.Duration) {
 	dur := end.Sub(start)
 	m.lim.release(end, queueDelay)
 	if ctx.Err() != nil {
@@ -587,7 +649,7 @@ func (m *Monitor) finish(ctx context.Context, j job, start, end time.Time, err e
 		m.abandon(j.e)
 		return
 	}
-	m.apply(j, start, dur, err)
+	m.apply(j, start, dur, err, w)
 	if m.onResult != nil {
 		m.onResult(Result{Target: j.id, Scheduled: j.slot, Started: start, Duration: dur, Err: err})
 	}
@@ -603,8 +665,14 @@ func (m *Monitor) abandon(e *entry) {
 	m.mu.Unlock()
 }
 
-// apply records a result and queues the transition it causes, if any.
-func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error) {
+// event is a Transition or a WeightChange, queued for delivery in order.
+type event struct {
+	tr *Transition
+	wc *WeightChange
+}
+
+// apply records a result and queues the transition or weight change it causes, if any.
+func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error, w Weight) {
 	ok := err == nil
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -627,18 +695,44 @@ func (m *Monitor) apply(j job, start time.Time, dur time.Duration, err error) {
 	}
 	s.LastOK, s.LastErr, s.LastStart, s.LastDuration = ok, err, start, dur
 	s.LastLateness = start.Sub(j.slot)
-	if e.tracker.Observe(ok) {
+	from := s.Weight
+	if ok {
+		s.Weight = w
+	}
+	var ev event
+	switch {
+	case e.tracker.Observe(ok):
 		s.Up = e.tracker.Up()
 		s.Since = start.Add(dur)
 		s.Transitions++
 		m.c.Transitions++
-		m.queue = append(m.queue, Transition{Target: j.id, Up: s.Up, Err: err, At: s.Since})
+		tr := Transition{Target: j.id, Up: s.Up, Err: err, At: s.Since}
+		if s.Up {
+			tr.Weight = s.Weight
+		}
+		ev.tr = &tr
+	case ok && s.Up && w != from:
+		s.WeightChanges++
+		m.c.WeightChanges++
+		ev.wc = &WeightChange{Target: j.id, From: from, To: w, At: start.Add(dur)}
+	}
+	s.Pending = e.tracker.Pending()
+	if r := j.slot.Add(e.t.RetryInterval); !ok && s.Up && s.Pending > 0 && e.t.RetryInterval > 0 && r.Before(e.due) && e.index >= 0 {
+		e.retryAt = r
+		m.heap.Fix(e.index)
+		m.wakePending = true
+		select {
+		case m.wake <- struct{}{}:
+		default:
+		}
+	}
+	if ev != (event{}) {
+		m.queue = append(m.queue, ev)
 		select {
 		case m.notify <- struct{}{}:
 		default:
 		}
 	}
-	s.Pending = e.tracker.Pending()
 }
 
 // deliver logs and hands out the queued transitions in order. Only one goroutine delivers
@@ -653,10 +747,17 @@ func (m *Monitor) deliver() {
 		if len(q) == 0 {
 			return
 		}
-		for _, t := range q {
-			m.logTransition(t)
+		for _, ev := range q {
+			if ev.wc != nil {
+				m.logWeight(*ev.wc)
+				if m.onWeight != nil {
+					m.onWeight(*ev.wc)
+				}
+				continue
+			}
+			m.logTransition(*ev.tr)
 			if m.onTransition != nil {
-				m.onTransition(t)
+				m.onTransition(*ev.tr)
 			}
 		}
 	}
@@ -677,6 +778,14 @@ func (m *Monitor) logTransition(t Transition) {
 		slog.String("state", state),
 		slog.String("from", from),
 		slog.String("reason", reason))
+}
+
+func (m *Monitor) logWeight(w WeightChange) {
+	m.log.LogAttrs(context.Background(), slog.LevelInfo, "backend weight",
+		slog.String("service", w.Target.Service),
+		slog.String("backend", w.Target.Backend.String()),
+		slog.String("weight", w.To.String()),
+		slog.String("from", w.From.String()))
 }
 
 // Up reports a target's state; known is false for a target the Monitor does not have.

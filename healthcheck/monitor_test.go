@@ -27,6 +27,7 @@ type harness struct {
 	mu      sync.Mutex
 	trans   []Transition
 	results []Result
+	events  []string // transitions and weight changes, in delivery order
 }
 
 func newHarness(t *testing.T, o Options) *harness {
@@ -36,6 +37,16 @@ func newHarness(t *testing.T, o Options) *harness {
 	o.OnTransition = func(tr Transition) {
 		h.mu.Lock()
 		h.trans = append(h.trans, tr)
+		ev := "down"
+		if tr.Up {
+			ev = "up " + tr.Weight.String()
+		}
+		h.events = append(h.events, ev)
+		h.mu.Unlock()
+	}
+	o.OnWeight = func(w WeightChange) {
+		h.mu.Lock()
+		h.events = append(h.events, "weight "+w.From.String()+" -> "+w.To.String())
 		h.mu.Unlock()
 	}
 	o.OnResult = func(r Result) {
@@ -734,5 +745,51 @@ func TestMonitorLogsEngineError(t *testing.T) {
 	if rec["level"] != "WARN" || !strings.Contains(rec["msg"].(string), "no connection engine") ||
 		rec["err"] != "epoll_create1: too many open files" {
 		t.Errorf("log record %v", rec)
+	}
+}
+
+// TestMonitorRetryInterval: keepalived's delay_before_retry. After a failure of an up
+// target, extra checks come RetryInterval apart until fall is reached, while the regular
+// slots stay on their grid; a retry that would come after the next regular slot is left
+// to that slot, and a down target is not retried.
+func TestMonitorRetryInterval(t *testing.T) {
+	h := newHarness(t, Options{})
+	a, b := id(1), id(2)
+	if err := h.m.Set([]Target{
+		{ID: a, Checker: newScript("T F F F T"), Interval: 10 * time.Second, RetryInterval: 2 * time.Second, Fall: 3},
+		{ID: b, Checker: newScript("T F F F"), Interval: 3 * time.Second, RetryInterval: 2 * time.Second, Fall: 3},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	h.stepUntil(h.start.Add(30 * time.Second))
+	offsets := func(id ID, iv time.Duration, n int) []time.Duration {
+		first := h.start.Add(Phase(id, iv))
+		var out []time.Duration
+		for _, r := range h.resultsFor(id)[:n] {
+			out = append(out, r.Scheduled.Sub(first))
+		}
+		return out
+	}
+	// a: regular 0 s, failure at 10 s, retries at 12 s and 14 s (down), regular again at 20 s.
+	if got, want := fmt.Sprint(offsets(a, 10*time.Second, 5)), "[0s 10s 12s 14s 20s]"; got != want {
+		t.Errorf("a's checks at %s, want %s", got, want)
+	}
+	// b: failure at 3 s, retry at 5 s; the next would be 7 s, after the regular 6 s.
+	if got, want := fmt.Sprint(offsets(b, 3*time.Second, 5)), "[0s 3s 5s 6s 9s]"; got != want {
+		t.Errorf("b's checks at %s, want %s", got, want)
+	}
+	firstA, firstB := h.start.Add(Phase(a, 10*time.Second)), h.start.Add(Phase(b, 3*time.Second))
+	for _, tr := range h.transitions() {
+		switch {
+		case tr.Target == a && !tr.Up && tr.At.Equal(firstA.Add(14*time.Second)),
+			tr.Target == a && tr.Up && tr.At.Equal(firstA.Add(20*time.Second)),
+			tr.Target == b && !tr.Up && tr.At.Equal(firstB.Add(6*time.Second)):
+		default:
+			t.Errorf("unexpected transition %+v", tr)
+		}
+	}
+	if n := len(h.transitions()); n != 3 {
+		t.Errorf("%d transitions, want 3", n)
 	}
 }

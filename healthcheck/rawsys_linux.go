@@ -25,8 +25,8 @@ func errnoErr(e unix.Errno) error {
 	return e
 }
 
-func rawSocket(family int) (int, error) {
-	fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+func rawSocket(family, typ, proto int) (int, error) {
+	fd, _, e := unix.RawSyscall(unix.SYS_SOCKET, uintptr(family), uintptr(typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC), uintptr(proto))
 	if e != 0 {
 		return -1, e
 	}
@@ -118,6 +118,25 @@ func rawEpollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
 // rawEpollPoll returns the events ready now, without waiting.
 func rawEpollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// rawSend sends b on a connected socket; a datagram is sent whole or not at all.
+func rawSend(fd int, b []byte) error {
+	var p unsafe.Pointer
+	if len(b) > 0 {
+		p = unsafe.Pointer(&b[0])
+	}
+	_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(p), uintptr(len(b)), 0, 0, 0)
+	return errnoErr(e)
+}
+
+// rawRecv reads one datagram (truncated to len(b)) or the error pending on the socket.
+func rawRecv(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), 0, 0, 0)
 	if e != 0 {
 		return 0, e
 	}

@@ -39,6 +39,10 @@ func (c *TCP) Check(ctx context.Context) error {
 
 func (c *TCP) String() string { return "tcp " + c.Addr.String() }
 
+func (c *TCP) probe() probe {
+	return probe{check: "tcp", addr: c.Addr, bindTo: c.BindTo, timeout: c.Timeout}
+}
+
 // dial opens a fresh TCP connection to addr, from bindTo when it is valid. It never reuses
 // a connection: a check must see the server as a new client would.
 func dial(ctx context.Context, addr netip.AddrPort, bindTo netip.Addr) (net.Conn, error) {

@@ -1,7 +1,7 @@
-// Package healthcheck owns the checkers (TCP connect, HTTP/HTTPS, exec), the Tracker that
-// turns their raw results into up/down transitions with rise and fall, and the Monitor
-// that runs thousands of checks on fixed, spread, non-drifting schedules and reports the
-// transitions. Checkers know nothing about IPVS or VRRP: the director decides what a
+// Package healthcheck owns the checkers (TCP connect, UDP, DNS, ICMP echo, SMTP,
+// HTTP/HTTPS, exec, file), the Tracker that turns their raw results into up/down
+// transitions with rise and fall, and the Monitor that runs thousands of checks on fixed,
+// spread, non-drifting schedules and reports the transitions and weight changes. Checkers know nothing about IPVS or VRRP: the director decides what a
 // transition means. See README.md for the behaviour and the keepalived equivalents.
 package healthcheck
 

@@ -14,10 +14,13 @@
 // Every keyword that has no equivalent is reported as a Warning with its file
 // and line; every value that only approximates keepalived's behaviour carries a
 // "# approximate:" comment in the output and is listed in Result.Notes. The
-// output always passes config.Parse: an element that cannot be made valid is
-// left out and reported; when that leaves nothing to run (no instance and no
-// virtual server), Import returns an *EmptyError instead, since `hadirector
-// check` refuses such a file.
+// output always passes config.Parse, because config decides what stands: each
+// translated element is checked with config's own rules (config.Checker) against
+// the elements kept before it, and what config refuses is left out with a warning
+// quoting config (a part of the element when config's problem names one, an
+// address or a real server, say; else the element). When that leaves nothing to
+// run (no instance and no virtual server), Import returns an *EmptyError instead,
+// since `hadirector check` refuses such a file.
 //
 // Decisions worth knowing:
 //

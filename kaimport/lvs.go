@@ -1,15 +1,17 @@
 package kaimport
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"math/bits"
 	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 // keepalived's checker defaults (keepalived.conf(5), check_data.c).
@@ -99,28 +101,23 @@ type vserver struct {
 	sorry      *sorryRef
 	inhibit    *bool
 	quorum     int
-	quorumSet  bool
 	hysteresis int
 	host       string
 	timing     timing
 	rss        []*rserver
 
 	// set while resolving
-	flagsOut []string
-	comments map[string][]string
-	header   []string
-	check    *check // the check every real server shares, if any
+	badFlags  map[*node]bool       // the flags config refused
+	flagNodes []*node              // the flags of conf.SchedulerFlags
+	conf      config.VirtualServer // as config accepted it
+	settled   map[string][]string  // the comments of conf's values, by output key
+	comments  map[string][]string  // the others
+	header    []string
+	check     *check // the check every real server shares, if any
 }
 
 func (vs *vserver) comment(key, text string) {
 	vs.comments[key] = append(vs.comments[key], text)
-}
-
-func (vs *vserver) family() int {
-	if vs.addr.IsValid() {
-		return family(vs.addr)
-	}
-	return 0
 }
 
 type rserver struct {
@@ -142,6 +139,8 @@ type rserver struct {
 
 	comments map[string][]string
 	check    *check
+	noBindTo bool // config refused its check's bind_to
+	refused  bool // config refused the real server
 }
 
 type urlRef struct {
@@ -186,6 +185,22 @@ type check struct {
 	rise      int
 	fall      int
 	comments  map[string][]string
+	src       *checker // the checker it translates
+}
+
+// config is the check as config reads the table that render writes.
+func (c *check) config() *config.Check {
+	cc := config.WithDefaults[config.Check]()
+	cc.Type = c.typ
+	if c.typ == "http" || c.typ == "https" {
+		cc.Path, cc.Host, cc.ExpectStatus, cc.ExpectBody = c.path, c.host, slices.Clone(c.status), c.body
+		if c.typ == "https" {
+			cc.TLSVerify, cc.SNI = c.tlsVerify, c.sni
+		}
+	}
+	cc.ConnectPort, cc.BindTo, cc.Command = c.port, c.bindTo, c.command
+	cc.Interval, cc.Timeout, cc.Rise, cc.Fall = config.Duration(c.interval), config.Duration(c.timeout), c.rise, c.fall
+	return &cc
 }
 
 func (c *check) comment(key, text string) {
@@ -207,8 +222,6 @@ type vsGroup struct {
 	node    *node
 	entries []vsgEntry
 }
-
-var schedulers = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"}
 
 func (t *translator) virtualServerGroup(n *node) {
 	name, ok := t.blockName(n, func(name string) *node {
@@ -371,7 +384,7 @@ func (t *translator) virtualServer(n *node) {
 			vs.host = c.arg(1)
 		case "quorum":
 			if v, ok := t.number(c, ctx, 1, math.MaxInt32); ok {
-				vs.quorum, vs.quorumSet = v, true
+				vs.quorum = v
 			}
 		case "hysteresis":
 			if v, ok := t.number(c, ctx, 0, math.MaxInt32); ok {
@@ -618,37 +631,18 @@ func (t *translator) resolveLVS() {
 		expanded += len(more)
 		all = append(all, more...)
 	}
-	type vsKey struct {
-		proto  string
-		addr   netip.AddrPort
-		fwmark int
-	}
-	seen := map[vsKey]*vserver{}
 	var kept []*vserver
 	for _, vs := range all {
 		vs.comments = map[string][]string{}
 		if !t.checkVirtualServer(vs) {
 			continue
 		}
-		k := vsKey{vs.protocol, netip.AddrPortFrom(vs.addr, uint16(vs.port)), vs.fwmark}
-		if o := seen[k]; o != nil {
-			t.warn(vs.node, vs.ctx, "%s is already defined at %s:%d: left out", vsName(vs), o.node.File, o.node.Line)
-			continue
-		}
-		seen[k] = vs
 		kept = append(kept, vs)
 	}
 	t.vservers = kept
 	if len(kept) > 0 {
-		t.lvs.set("on_backup", tomlString("keep"), "keepalived programs IPVS on both nodes (hot standby); \"withdraw\" removes the services from the backup")
+		t.lvs.set(config.Key(&lvsT, &lvsT.OnBackup), tomlString("keep"), "keepalived programs IPVS on both nodes (hot standby); \"withdraw\" removes the services from the backup")
 	}
-}
-
-func vsName(vs *vserver) string {
-	if vs.fwmark != 0 {
-		return fmt.Sprintf("fwmark %d", vs.fwmark)
-	}
-	return fmt.Sprintf("%s %s %d", vs.protocol, vs.addr, vs.port)
 }
 
 // expandGroup makes one virtual server per address (or fwmark) of the
@@ -698,152 +692,227 @@ func (t *translator) expandGroup(tmpl *vserver) []*vserver {
 	return out
 }
 
-// checkVirtualServer settles one virtual server and reports whether it is
-// kept.
+// checkVirtualServer applies keepalived's defaults and corrections to one virtual server
+// and keeps it if config accepts it, after leaving out the real servers and settings
+// config refuses.
 func (t *translator) checkVirtualServer(vs *vserver) bool {
 	n, ctx := vs.node, vs.ctx
-	if vs.addr.IsValid() && (vs.addr.IsUnspecified() || vs.addr.IsMulticast()) {
-		t.warn(n, ctx, "%s cannot be a service address: the virtual server is left out", vs.addr)
-		return false
-	}
 	if len(vs.rss) == 0 {
 		t.warn(n, ctx, "no real servers: keepalived ignores the virtual server too")
 		return false
 	}
 	if vs.protocol == "" && vs.fwmark == 0 {
 		vs.protocol = "udp"
-		vs.comment("protocol", "keepalived's default when protocol is not set")
+		vs.comment(vserverKey(&vserverT.Protocol), "keepalived's default when protocol is not set")
 	}
 	if vs.protocol == "" {
 		vs.protocol = "tcp" // fwmark services have no protocol; this is the schema's default
 	}
 	if vs.addr.IsValid() && vs.port == 0 && vs.persist == 0 {
 		vs.persist = defaultPersistence
-		vs.comment("persistence_timeout", "keepalived makes a port-0 service persistent (360s)")
+		vs.comment(vserverKey(&vserverT.PersistenceTimeout), "keepalived makes a port-0 service persistent (360s)")
 	}
-	switch {
-	case vs.schedNode == nil:
+	if vs.schedNode == nil {
 		vs.scheduler = "wlc"
-		vs.comment("scheduler", "keepalived's default")
-	case !slices.Contains(schedulers, vs.scheduler):
-		t.warn(vs.schedNode, ctx, "%q is not one of %s: wlc (the default) is used", vs.schedNode.arg(1), strings.Join(schedulers, " "))
-		vs.scheduler = "wlc"
+		vs.comment(vserverKey(&vserverT.Scheduler), "keepalived's default")
 	}
 	if vs.forwarding == "" {
 		vs.forwarding = "nat"
-		vs.comment("forwarding", "keepalived's default when lb_kind is not set")
+		vs.comment(vserverKey(&vserverT.Forwarding), "keepalived's default when lb_kind is not set")
 	}
 	if m := vs.netmask; m != nil {
-		a, ok := parseAddr(m.arg(1))
-		switch {
-		case vs.family() == 6 || !ok || !a.Is4():
-			t.warn(m, ctx, "%q: hadirector takes an IPv4 netmask for IPv4 services only", m.arg(1))
-			vs.netmask = nil
-		case !isNetmask(a):
-			t.warn(m, ctx, "%s is not a netmask such as 255.255.255.0", a)
-			vs.netmask = nil
-		default:
+		if a, ok := parseAddr(m.arg(1)); ok {
 			vs.mask = a
+		} else {
+			t.warn(m, ctx, "%q is not a netmask such as 255.255.255.0", m.arg(1))
+			vs.netmask = nil
 		}
 	}
-	if vs.ops != nil && vs.protocol != "udp" {
-		t.warn(vs.ops, ctx, "one-packet scheduling applies to UDP services only (keepalived resets it too)")
-		vs.ops = nil
-	}
-
-	// Real servers: ports as keepalived corrects them, one family, each once.
-	var rss []*rserver
-	seen := map[netip.AddrPort]bool{}
-	weights := 0
+	// Real servers: ports as keepalived corrects them.
 	for _, rs := range vs.rss {
 		if rs.forwarding == "" {
 			rs.forwarding = vs.forwarding
 		}
-		if vs.family() != 0 && family(rs.addr) != vs.family() && rs.forwarding != "tun" {
-			t.warn(rs.node, ctx, "IPv%d real server of an IPv%d service (only tun can cross families): left out", family(rs.addr), vs.family())
-			continue
-		}
 		t.realServerPort(vs, rs)
-		ap := netip.AddrPortFrom(rs.addr, uint16(rs.port))
-		if seen[ap] {
-			t.warn(rs.node, ctx, "%s is listed twice: keepalived removes the second one too", ap)
-			continue
-		}
-		seen[ap] = true
-		switch {
-		case rs.upper == 0 && rs.lower > 0:
-			t.warnKeyword(rs.node, rs.ctx, "lthreshold", "%d without uthreshold: the kernel refuses a lower threshold alone", rs.lower)
-			rs.lower = 0
-		case rs.upper > 0 && rs.lower > rs.upper:
-			t.warnKeyword(rs.node, rs.ctx, "lthreshold", "%d is above uthreshold %d", rs.lower, rs.upper)
-			rs.lower = 0
-		}
-		t.realServerCheck(vs, rs)
-		weights += rs.weight
-		rss = append(rss, rs)
 	}
-	vs.rss = rss
-	if len(rss) == 0 {
-		t.warn(n, ctx, "no usable real server: the virtual server is left out")
+
+	i := len(t.cfg.VirtualServers)
+	t.places[elemPath(cfgKey(&cfgT.VirtualServers), i)] = source(n)
+	err := admit(t, &t.cfg.VirtualServers, func() (config.VirtualServer, error) { return t.settleVirtualServer(vs, i) }, t.ck.VirtualServer,
+		func(p config.Problem) func() { return t.mendVirtualServer(vs, p) }, nil)
+	if err != nil {
+		t.warn(n, ctx, "%v; the virtual server is left out", err)
 		return false
 	}
-
 	t.inhibit(vs)
 	t.shareCheck(vs)
+	return true
+}
 
-	if vs.quorum > weights {
-		q := max(weights, 1)
-		vs.comment("quorum", fmt.Sprintf("keepalived lowers quorum %d to the real servers' total weight %d", vs.quorum, weights))
-		vs.quorum = q
+// settleVirtualServer applies keepalived's rules that depend on what is left of the
+// virtual server (its real servers decide the quorum, its scheduler the meaning of the
+// flags) and returns it as config sees it; i is its index in the configuration. Its
+// comments go to vs.settled, replaced at each call.
+func (t *translator) settleVirtualServer(vs *vserver, i int) (config.VirtualServer, error) {
+	vs.rss = slices.DeleteFunc(vs.rss, func(rs *rserver) bool { return rs.refused })
+	if len(vs.rss) == 0 {
+		return config.VirtualServer{}, errors.New("no usable real server")
 	}
-	if vs.hysteresis >= vs.quorum {
-		vs.comment("hysteresis", fmt.Sprintf("keepalived lowers hysteresis %d to quorum - 1", vs.hysteresis))
-		vs.hysteresis = vs.quorum - 1
+	vs.settled = map[string][]string{}
+	comment := func(field any, text string) {
+		k := vserverKey(field)
+		vs.settled[k] = append(vs.settled[k], text)
 	}
+	c := config.WithDefaults[config.VirtualServer]()
+	if vs.fwmark != 0 {
+		c.FWMark = vs.fwmark
+	} else {
+		c.Address = netip.AddrPortFrom(vs.addr, uint16(vs.port))
+	}
+	c.Protocol, c.Scheduler, c.Forwarding = vs.protocol, vs.scheduler, vs.forwarding
+	c.PersistenceTimeout, c.PersistenceNetmask, c.OnePacket = config.Duration(vs.persist), vs.mask, vs.ops != nil
 
-	if s := vs.sorry; s != nil {
-		if vs.family() != 0 && family(s.addr) != vs.family() {
-			t.warn(s.node, ctx, "%s is IPv%d but the service is IPv%d", s.addr, family(s.addr), vs.family())
-			vs.sorry = nil
-		} else if vs.forwarding != "nat" {
-			if vs.fwmark != 0 {
-				s.port = 0
-			} else {
-				s.port = vs.port
-			}
-		} else if !s.hasPort && vs.fwmark == 0 {
-			s.port = vs.port
-		}
-	}
-
-	var flags []string
+	vs.flagNodes = nil
 	for _, f := range vs.flags {
 		name := f.keyword()
 		switch {
+		case vs.badFlags[f]:
+			continue
 		case name == "flag-1" && (vs.scheduler == "sh" || vs.scheduler == "mh"):
 			name = vs.scheduler + "-fallback"
 		case name == "flag-2" && (vs.scheduler == "sh" || vs.scheduler == "mh"):
 			name = vs.scheduler + "-port"
 		}
-		sched, _, _ := strings.Cut(name, "-")
 		switch {
-		case sched == "flag":
-			t.warn(f, ctx, "has no meaning for scheduler %s", vs.scheduler)
-		case sched != vs.scheduler:
-			t.warn(f, ctx, "applies to scheduler %s only (this service uses %s)", sched, vs.scheduler)
-		case slices.Contains(flags, name):
+		case strings.HasPrefix(name, "flag-"):
+			t.warn(f, vs.ctx, "has no meaning for scheduler %s", vs.scheduler)
+		case slices.Contains(c.SchedulerFlags, name):
 		default:
-			flags = append(flags, name)
+			c.SchedulerFlags = append(c.SchedulerFlags, name)
+			vs.flagNodes = append(vs.flagNodes, f)
 		}
 	}
-	vs.flagsOut = flags
-	return true
+
+	weights := 0
+	for j, rs := range vs.rss {
+		t.places[elemPath(elemPath(cfgKey(&cfgT.VirtualServers), i)+"."+vserverKey(&vserverT.RealServers), j)] = source(rs.node)
+		t.realServerCheck(vs, rs)
+		r := config.WithDefaults[config.RealServer]()
+		r.Address, r.Weight, r.Forwarding = netip.AddrPortFrom(rs.addr, uint16(rs.port)), rs.weight, rs.forwarding
+		r.UpperThreshold, r.LowerThreshold = rs.upper, rs.lower
+		r.NotifyUp, r.NotifyDown = rs.hooks["notify_up"], rs.hooks["notify_down"]
+		if rs.check != nil {
+			r.Check = rs.check.config()
+		}
+		c.RealServers = append(c.RealServers, r)
+		weights += rs.weight
+	}
+	c.Quorum, c.Hysteresis = vs.quorum, vs.hysteresis
+	if c.Quorum > weights {
+		comment(&vserverT.Quorum, fmt.Sprintf("keepalived lowers quorum %d to the real servers' total weight %d", c.Quorum, weights))
+		c.Quorum = max(weights, 1)
+	}
+	if c.Hysteresis >= c.Quorum {
+		comment(&vserverT.Hysteresis, fmt.Sprintf("keepalived lowers hysteresis %d to quorum - 1", c.Hysteresis))
+		c.Hysteresis = c.Quorum - 1
+	}
+
+	if s := vs.sorry; s != nil {
+		port := s.port
+		switch {
+		case vs.forwarding != "nat" && vs.fwmark != 0:
+			port = 0
+		case vs.forwarding != "nat" || !s.hasPort && vs.fwmark == 0:
+			port = vs.port
+		}
+		c.SorryServer = netip.AddrPortFrom(s.addr, uint16(port))
+	}
+	vs.conf = c
+	return c, nil
 }
 
-func isNetmask(a netip.Addr) bool {
-	b := a.As4()
-	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-	return n != 0 && bits.LeadingZeros32(^n) == bits.OnesCount32(n)
+// mendVirtualServer returns how to leave out what problem p of the virtual server names
+// (a real server, a setting), or nil when only leaving out the virtual server will do.
+func (t *translator) mendVirtualServer(vs *vserver, p config.Problem) func() {
+	ctx, why := vs.ctx, problemText(p)
+	key, j, rest := splitKey(p.Key)
+	switch key {
+	case vserverKey(&vserverT.Scheduler):
+		if vs.schedNode == nil || vs.scheduler == "wlc" {
+			return nil
+		}
+		return func() {
+			t.warn(vs.schedNode, ctx, "%s; wlc (the default) is used", why)
+			vs.scheduler = "wlc"
+		}
+	case vserverKey(&vserverT.SchedulerFlags):
+		if j < 0 || j >= len(vs.flagNodes) {
+			return nil
+		}
+		return func() {
+			f := vs.flagNodes[j]
+			t.warn(f, ctx, "%s; left out", why)
+			if vs.badFlags == nil {
+				vs.badFlags = map[*node]bool{}
+			}
+			vs.badFlags[f] = true
+		}
+	case vserverKey(&vserverT.PersistenceNetmask):
+		if vs.netmask == nil {
+			return nil
+		}
+		return func() {
+			t.warn(vs.netmask, ctx, "%s; left out", why)
+			vs.netmask, vs.mask = nil, netip.Addr{}
+		}
+	case vserverKey(&vserverT.OnePacket):
+		if vs.ops == nil {
+			return nil
+		}
+		return func() {
+			t.warn(vs.ops, ctx, "%s; left out (keepalived resets it too)", why)
+			vs.ops = nil
+		}
+	case vserverKey(&vserverT.SorryServer):
+		if vs.sorry == nil {
+			return nil
+		}
+		return func() {
+			t.warn(vs.sorry.node, ctx, "%s; left out", why)
+			vs.sorry = nil
+		}
+	case vserverKey(&vserverT.RealServers):
+		if j >= 0 && j < len(vs.rss) {
+			return t.mendRealServer(vs, j, rest, why)
+		}
+	}
+	return nil
+}
+
+// mendRealServer returns how to mend the problem (why) at key (within the real server)
+// of real server j: leave out the setting, or else the real server.
+func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() {
+	rs := vs.rss[j]
+	head, _, rest := splitKey(key)
+	switch {
+	case head == rserverKey(&rserverT.LowerThreshold) && rs.lower > 0:
+		return func() {
+			t.warnKeyword(rs.node, rs.ctx, "lthreshold", "%s; left out", why)
+			rs.lower = 0
+		}
+	case head == rserverKey(&rserverT.Check) && rest == checkKey(&checkT.BindTo) && rs.check != nil && rs.check.bindTo.IsValid():
+		return func() {
+			ck := rs.check.src
+			t.warn(ck.bindNode, ck.ctx, "%s; left out", why)
+			rs.noBindTo = true
+		}
+	}
+	return func() {
+		if !rs.refused {
+			t.warn(rs.node, vs.ctx, "%s; the real server is left out", why)
+			rs.refused = true
+		}
+	}
 }
 
 // realServerPort applies keepalived's port rules: with DR and TUN a real
@@ -891,6 +960,7 @@ func (t *translator) inhibit(vs *vserver) {
 
 // realServerCheck picks the real server's check: the first usable checker.
 func (t *translator) realServerCheck(vs *vserver, rs *rserver) {
+	rs.check = nil
 	for _, ck := range rs.checkers {
 		if !ck.usable {
 			continue
@@ -904,24 +974,24 @@ func (t *translator) realServerCheck(vs *vserver, rs *rserver) {
 }
 
 func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
-	c := &check{rise: 1, tlsVerify: true}
+	c := &check{rise: 1, tlsVerify: true, src: ck}
 	switch ck.kind {
 	case "HTTP_GET":
 		c.typ = "http"
 	case "SSL_GET":
 		c.typ = "https"
 		c.tlsVerify = false
-		c.comment("tls_verify", "keepalived's SSL_GET does not verify the server's certificate")
+		c.comment(checkKey(&checkT.TLSVerify), "keepalived's SSL_GET does not verify the server's certificate")
 	case "TCP_CHECK":
 		c.typ = "tcp"
 	case "SMTP_CHECK":
 		c.typ = "tcp"
-		c.comment("type", t.note(ck.node, rs.ctx, "SMTP_CHECK becomes a TCP connect check: the SMTP dialogue (220/HELO/250) is not checked"))
+		c.comment(checkKey(&checkT.Type), t.note(ck.node, rs.ctx, "SMTP_CHECK becomes a TCP connect check: the SMTP dialogue (220/HELO/250) is not checked"))
 	case "MISC_CHECK":
 		c.typ = "exec"
 		c.command = ck.command
 		if ck.commandComment != "" {
-			c.comment("command", ck.commandComment)
+			c.comment(checkKey(&checkT.Command), ck.commandComment)
 		}
 	}
 
@@ -954,7 +1024,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	dbr := firstDuration(defaultDBR, ck.timing.dbr, rs.timing.dbr, vs.timing.dbr)
 	c.fall = retry + 1
 	if retry > 0 && dbr != c.interval {
-		c.comment("fall", t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; here the retries are checks %s apart (interval), so a failure is acted on after %s instead of %s",
+		c.comment(checkKey(&checkT.Fall), t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; here the retries are checks %s apart (interval), so a failure is acted on after %s instead of %s",
 			retry, formatDuration(dbr), formatDuration(c.interval), formatDuration(time.Duration(retry)*c.interval), formatDuration(time.Duration(retry)*dbr)))
 	}
 	if ck.kind == "MISC_CHECK" {
@@ -966,12 +1036,8 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	if ck.port != nil {
 		c.port = *ck.port
 	}
-	if ck.bindTo.IsValid() {
-		if vs.family() != 0 && family(ck.bindTo) != vs.family() {
-			t.warn(ck.bindNode, ck.ctx, "%s is IPv%d but the service is IPv%d", ck.bindTo, family(ck.bindTo), vs.family())
-		} else {
-			c.bindTo = ck.bindTo
-		}
+	if !rs.noBindTo {
+		c.bindTo = ck.bindTo
 	}
 
 	if c.typ == "http" || c.typ == "https" {
@@ -981,7 +1047,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 		}
 		c.path = u.path
 		if !strings.HasPrefix(c.path, "/") {
-			c.comment("path", t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
+			c.comment(checkKey(&checkT.Path), t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
 			c.path = "/" + c.path
 		}
 		c.status = u.status
@@ -989,7 +1055,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 			for s := 200; s <= 299; s++ {
 				c.status = append(c.status, s)
 			}
-			c.comment("expect_status", "keepalived's default: any 2xx")
+			c.comment(checkKey(&checkT.ExpectStatus), "keepalived's default: any 2xx")
 		}
 		for _, h := range []string{u.host, ck.host, rs.host, vs.host} {
 			if h != "" {
@@ -1009,7 +1075,7 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 		}
 		c.body = u.regex
 		if c.body != "" {
-			c.comment("expect_body", t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
+			c.comment(checkKey(&checkT.ExpectBody), t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
 		}
 	}
 	return c

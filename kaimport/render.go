@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 func source(n *node) string { return fmt.Sprintf("%s:%d", n.File, n.Line) }
@@ -40,9 +42,8 @@ func (t *translator) render(name string) []byte {
 			"run as root cannot be modified by other users (enable_script_security = true, the",
 			"default): `hadirector check --host` lists the ones that fail.")
 	}
-	schemaOrder(t.global, "router_id", "notify_fifo", "script_user", "enable_script_security", "realtime_priority",
-		"lock_memory", "garp_master_delay", "garp_master_repeat", "garp_master_refresh")
-	schemaOrder(t.lvs, "timeout_tcp", "timeout_tcpfin", "timeout_udp", "on_backup")
+	schemaOrder[config.Global](t.global)
+	schemaOrder[config.LVS](t.lvs)
 	if len(t.global.entries) > 0 || len(t.global.comments) > 0 {
 		tables = append(tables, t.global)
 	}
@@ -70,7 +71,7 @@ func (t *translator) render(name string) []byte {
 		tables = append(tables, t.lvs)
 	}
 	if len(t.syncd.entries) > 0 {
-		schemaOrder(t.syncd, "interface", "instance", "sync_id", "max_len", "group", "port", "ttl")
+		schemaOrder[config.SyncDaemon](t.syncd)
 		tables = append(tables, t.syncd)
 	}
 	for _, vs := range t.vservers {
@@ -92,7 +93,8 @@ func (t *translator) render(name string) []byte {
 }
 
 // schemaOrder sorts a table's keys in the order of the reference schema.
-func schemaOrder(tb *table, keys ...string) {
+func schemaOrder[S any](tb *table) {
+	keys := config.Keys[S]()
 	slices.SortStableFunc(tb.entries, func(a, b entry) int {
 		return slices.Index(keys, a.key) - slices.Index(keys, b.key)
 	})
@@ -135,137 +137,150 @@ func (s *script) tables() []*table {
 		if comment != "" {
 			tb.comments = []string{comment}
 		}
-		tb.set("name", tomlString(name))
+		set := func(field any, value string, comments ...string) {
+			tb.set(config.Key(&scriptT, field), value, comments...)
+		}
+		set(&scriptT.Name, tomlString(name))
 		var sc []string
 		if s.cmdComment != "" {
 			sc = append(sc, s.cmdComment)
 		}
-		tb.set("script", tomlString(s.cmd), sc...)
-		tb.set("interval", tomlDuration(s.interval))
+		set(&scriptT.Script, tomlString(s.cmd), sc...)
+		set(&scriptT.Interval, tomlDuration(s.interval))
 		var tc []string
 		if !s.timeoutSet {
 			tc = append(tc, "keepalived's default: the interval")
 		}
-		tb.set("timeout", tomlDuration(s.timeout), tc...)
-		tb.set("weight", tomlInt(weight))
-		tb.set("rise", tomlInt(s.rise))
-		tb.set("fall", tomlInt(s.fall))
+		set(&scriptT.Timeout, tomlDuration(s.timeout), tc...)
+		set(&scriptT.Weight, tomlInt(weight))
+		set(&scriptT.Rise, tomlInt(s.rise))
+		set(&scriptT.Fall, tomlInt(s.fall))
 		return tb
 	}
-	if len(s.order) == 0 {
-		return []*table{one(s.name, s.weight, "")}
-	}
 	var out []*table
-	for _, w := range s.order {
+	for _, v := range s.list(s.name, s.weight) {
 		comment := ""
-		switch name := s.variants[w]; {
-		case name != s.name:
-			comment = fmt.Sprintf("vrrp_script %s with weight %d, for the instances that track it with that weight", s.name, w)
-		case w != s.weight:
-			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", w, s.weight)
+		switch {
+		case slices.Contains(s.refused, v.name):
+			continue
+		case v.name != s.name:
+			comment = fmt.Sprintf("vrrp_script %s with weight %d, for the instances that track it with that weight", s.name, v.weight)
+		case v.weight != s.weight:
+			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", v.weight, s.weight)
 		}
-		out = append(out, one(s.variants[w], w, comment))
+		out = append(out, one(v.name, v.weight, comment))
 	}
 	return out
 }
 
 func (in *instance) table() *table {
+	c := &in.conf
 	tb := &table{header: "[[vrrp_instance]]", source: source(in.node)}
-	set := func(key, value string) { tb.set(key, value, in.comments[key]...) }
-	set("name", tomlString(in.name))
-	set("interface", tomlString(in.iface))
-	set("virtual_router_id", tomlInt(in.vrid))
-	set("version", tomlInt(in.version))
-	set("priority", tomlInt(in.priority))
-	set("advert_int", tomlDuration(in.advert))
-	if in.nopreempt {
-		set("nopreempt", "true")
+	set := func(field any, value string) {
+		k := config.Key(c, field)
+		tb.set(k, value, append(slices.Clone(in.comments[k]), in.settled[k]...)...)
 	}
-	if in.preemptDelay > 0 {
-		set("preempt_delay", tomlDuration(in.preemptDelay))
+	set(&c.Name, tomlString(c.Name))
+	set(&c.Interface, tomlString(c.Interface))
+	set(&c.VirtualRouterID, tomlInt(c.VirtualRouterID))
+	set(&c.Version, tomlInt(c.Version))
+	set(&c.Priority, tomlInt(c.Priority))
+	set(&c.AdvertInt, tomlDuration(c.AdvertInt.Std()))
+	if c.NoPreempt {
+		set(&c.NoPreempt, "true")
 	}
-	if in.src.IsValid() {
-		set("unicast_src_ip", tomlString(in.src.String()))
+	if c.PreemptDelay > 0 {
+		set(&c.PreemptDelay, tomlDuration(c.PreemptDelay.Std()))
 	}
-	if len(in.peers) > 0 {
-		peers := make([]string, len(in.peers))
-		for i, p := range in.peers {
-			peers[i] = p.addr.String()
+	if c.UnicastSrcIP.IsValid() {
+		set(&c.UnicastSrcIP, tomlString(c.UnicastSrcIP.String()))
+	}
+	if len(c.UnicastPeer) > 0 {
+		set(&c.UnicastPeer, tomlStrings(strs(c.UnicastPeer)))
+	}
+	if c.AuthPass != "" {
+		set(&c.AuthPass, tomlString(c.AuthPass))
+	}
+	if c.UseVMAC {
+		set(&c.UseVMAC, "true")
+		if c.VMACName != "" {
+			set(&c.VMACName, tomlString(c.VMACName))
 		}
-		set("unicast_peer", tomlStrings(peers))
 	}
-	if in.auth != "" {
-		set("auth_pass", tomlString(in.auth))
+	if in.writeChecksum {
+		set(&c.OldUnicastChecksum, tomlString(c.OldUnicastChecksum))
 	}
-	if in.vmac {
-		set("use_vmac", "true")
-		if in.vmacName != "" {
-			set("vmac_name", tomlString(in.vmacName))
-		}
+	set(&c.VirtualIPAddress, tomlStrings(strs(c.VirtualIPAddress)))
+	if c.VirtualIPAddressLabel != "" {
+		set(&c.VirtualIPAddressLabel, tomlString(c.VirtualIPAddressLabel))
 	}
-	if in.oldChecksum != "" {
-		set("old_unicast_checksum", tomlString(in.oldChecksum))
-	}
-	vips := make([]string, len(in.vips))
-	for i, v := range in.vips {
-		vips[i] = v.prefix.String()
-	}
-	set("virtual_ipaddress", tomlStrings(vips))
-	if in.label != "" {
-		set("virtual_ipaddress_label", tomlString(in.label))
-	}
-	if len(in.trackIfs) > 0 || len(in.comments["track_interface"]) > 0 {
+	if len(in.trackIfs) > 0 || len(in.comments[config.Key(c, &c.TrackInterface)]) > 0 {
 		items := make([]string, len(in.trackIfs))
+		ti := &config.TrackInterface{}
 		for i, r := range in.trackIfs {
-			items[i] = fmt.Sprintf("{ name = %s, weight = %d }", tomlString(r.name), r.weight)
+			items[i] = fmt.Sprintf("{ %s = %s, %s = %d }", config.Key(ti, &ti.Name), tomlString(r.name), config.Key(ti, &ti.Weight), r.weight)
 		}
-		set("track_interface", "["+strings.Join(items, ", ")+"]")
+		set(&c.TrackInterface, "["+strings.Join(items, ", ")+"]")
 	}
-	if len(in.trackScripts) > 0 || len(in.comments["track_script"]) > 0 {
+	if len(in.trackScripts) > 0 || len(in.comments[config.Key(c, &c.TrackScript)]) > 0 {
 		names := make([]string, len(in.trackScripts))
 		for i, r := range in.trackScripts {
 			names[i] = r.name
 		}
-		set("track_script", tomlStrings(names))
+		set(&c.TrackScript, tomlStrings(names))
 	}
-	if len(in.trackFileNames) > 0 || len(in.comments["track_file"]) > 0 {
-		set("track_file", tomlStrings(in.trackFileNames))
+	if len(in.trackFileNames) > 0 || len(in.comments[config.Key(c, &c.TrackFile)]) > 0 {
+		set(&c.TrackFile, tomlStrings(in.trackFileNames))
 	}
-	for _, k := range hookKeys {
-		if cmd := in.hooks[k]; cmd != "" {
-			set(k, tomlString(cmd))
+	for _, h := range []*string{&c.NotifyMaster, &c.NotifyBackup, &c.NotifyFault, &c.NotifyStop, &c.Notify} {
+		if *h != "" {
+			set(h, tomlString(*h))
 		}
 	}
 	if in.garpDelay != nil {
-		set("garp_master_delay", tomlDuration(*in.garpDelay))
+		set(&c.GARPMasterDelay, tomlDuration(*in.garpDelay))
 	}
 	if in.garpRepeat != nil {
-		set("garp_master_repeat", tomlInt(*in.garpRepeat))
+		set(&c.GARPMasterRepeat, tomlInt(*in.garpRepeat))
 	}
 	if in.garpRefresh != nil {
-		set("garp_master_refresh", tomlDuration(*in.garpRefresh))
+		set(&c.GARPMasterRefresh, tomlDuration(*in.garpRefresh))
 	}
 	return tb
 }
 
+// strs formats addresses or prefixes for tomlStrings.
+func strs[T fmt.Stringer](list []T) []string {
+	out := make([]string, len(list))
+	for i, v := range list {
+		out[i] = v.String()
+	}
+	return out
+}
+
 func (g *syncGroup) table() *table {
+	c := &g.conf
 	tb := &table{header: "[[vrrp_sync_group]]", source: source(g.node)}
-	tb.set("name", tomlString(g.name))
+	set := func(field any, value string) {
+		k := config.Key(c, field)
+		tb.set(k, value, g.comments[k]...)
+	}
+	set(&c.Name, tomlString(c.Name))
 	names := make([]string, len(g.kept))
 	for i, in := range g.kept {
 		names[i] = in.name
 	}
-	tb.set("group", tomlStrings(names))
-	for _, k := range hookKeys {
-		if cmd := g.hooks[k]; cmd != "" {
-			tb.set(k, tomlString(cmd), g.comments[k]...)
+	set(&c.Group, tomlStrings(names))
+	for _, h := range []*string{&c.NotifyMaster, &c.NotifyBackup, &c.NotifyFault, &c.NotifyStop, &c.Notify} {
+		if *h != "" {
+			set(h, tomlString(*h))
 		}
 	}
 	var tracks []string
 	for _, k := range []struct {
 		key string
 		n   int
-	}{{"track_interface", len(g.trackIfs)}, {"track_script", len(g.trackScripts)}, {"track_file", len(g.trackFileRefs)}} {
+	}{{instanceKey(&instanceT.TrackInterface), len(g.trackIfs)}, {instanceKey(&instanceT.TrackScript), len(g.trackScripts)}, {instanceKey(&instanceT.TrackFile), len(g.trackFileRefs)}} {
 		if k.n > 0 {
 			tracks = append(tracks, k.key)
 		}
@@ -277,39 +292,44 @@ func (g *syncGroup) table() *table {
 }
 
 func (vs *vserver) tables() []*table {
+	c := &vs.conf
 	tb := &table{header: "[[virtual_server]]", source: source(vs.node), comments: vs.header}
-	set := func(key, value string) { tb.set(key, value, vs.comments[key]...) }
-	if vs.fwmark != 0 {
-		set("fwmark", tomlInt(vs.fwmark))
+	comments := func(k string) []string { return append(slices.Clone(vs.comments[k]), vs.settled[k]...) }
+	set := func(field any, value string) {
+		k := config.Key(c, field)
+		tb.set(k, value, comments(k)...)
+	}
+	if c.FWMark != 0 {
+		set(&c.FWMark, tomlInt(c.FWMark))
 	} else {
-		set("address", tomlString(netip.AddrPortFrom(vs.addr, uint16(vs.port)).String()))
+		set(&c.Address, tomlString(c.Address.String()))
 	}
-	set("protocol", tomlString(vs.protocol))
-	set("scheduler", tomlString(vs.scheduler))
-	if len(vs.flagsOut) > 0 {
-		set("scheduler_flags", tomlStrings(vs.flagsOut))
+	set(&c.Protocol, tomlString(c.Protocol))
+	set(&c.Scheduler, tomlString(c.Scheduler))
+	if len(c.SchedulerFlags) > 0 {
+		set(&c.SchedulerFlags, tomlStrings(c.SchedulerFlags))
 	}
-	set("forwarding", tomlString(vs.forwarding))
-	if vs.persist > 0 {
-		set("persistence_timeout", tomlDuration(vs.persist))
+	set(&c.Forwarding, tomlString(c.Forwarding))
+	if c.PersistenceTimeout > 0 {
+		set(&c.PersistenceTimeout, tomlDuration(c.PersistenceTimeout.Std()))
 	}
-	if vs.mask.IsValid() {
-		set("persistence_netmask", tomlString(vs.mask.String()))
+	if c.PersistenceNetmask.IsValid() {
+		set(&c.PersistenceNetmask, tomlString(c.PersistenceNetmask.String()))
 	}
-	if vs.ops != nil {
-		set("one_packet", "true")
+	if c.OnePacket {
+		set(&c.OnePacket, "true")
 	}
-	if vs.sorry != nil {
-		set("sorry_server", tomlString(netip.AddrPortFrom(vs.sorry.addr, uint16(vs.sorry.port)).String()))
+	if c.SorryServer.IsValid() {
+		set(&c.SorryServer, tomlString(c.SorryServer.String()))
 	}
 	if *vs.inhibit {
-		set("inhibit_on_failure", "true")
+		set(&c.InhibitOnFailure, "true")
 	}
-	if vs.quorum != 1 || len(vs.comments["quorum"]) > 0 {
-		set("quorum", tomlInt(vs.quorum))
+	if c.Quorum != 1 || len(comments(config.Key(c, &c.Quorum))) > 0 {
+		set(&c.Quorum, tomlInt(c.Quorum))
 	}
-	if vs.hysteresis != 0 || len(vs.comments["hysteresis"]) > 0 {
-		set("hysteresis", tomlInt(vs.hysteresis))
+	if c.Hysteresis != 0 || len(comments(config.Key(c, &c.Hysteresis))) > 0 {
+		set(&c.Hysteresis, tomlInt(c.Hysteresis))
 	}
 	out := []*table{tb}
 	if vs.check != nil {
@@ -317,21 +337,28 @@ func (vs *vserver) tables() []*table {
 	}
 	for _, rs := range vs.rss {
 		rt := &table{header: "[[virtual_server.real_server]]", source: source(rs.node)}
-		set := func(key, value string) { rt.set(key, value, rs.comments[key]...) }
-		set("address", tomlString(netip.AddrPortFrom(rs.addr, uint16(rs.port)).String()))
-		set("weight", tomlInt(rs.weight))
-		if rs.forwarding != vs.forwarding {
-			set("forwarding", tomlString(rs.forwarding))
+		set := func(field any, value string) {
+			k := rserverKey(field)
+			rt.set(k, value, rs.comments[k]...)
+		}
+		set(&rserverT.Address, tomlString(netip.AddrPortFrom(rs.addr, uint16(rs.port)).String()))
+		set(&rserverT.Weight, tomlInt(rs.weight))
+		if rs.forwarding != c.Forwarding {
+			set(&rserverT.Forwarding, tomlString(rs.forwarding))
 		}
 		if rs.upper > 0 {
-			set("upper_threshold", tomlInt(rs.upper))
+			set(&rserverT.UpperThreshold, tomlInt(rs.upper))
 		}
 		if rs.lower > 0 {
-			set("lower_threshold", tomlInt(rs.lower))
+			set(&rserverT.LowerThreshold, tomlInt(rs.lower))
 		}
-		for _, k := range []string{"notify_up", "notify_down"} {
-			if cmd := rs.hooks[k]; cmd != "" {
-				rt.set(k, tomlString(cmd), append(rs.comments[k], "hadirector appends REALSERVER <vs> <rs> "+strings.ToUpper(strings.TrimPrefix(k, "notify_"))+" to the arguments (keepalived appends nothing)")...)
+		for _, h := range []struct {
+			field any
+			kw    string
+		}{{&rserverT.NotifyUp, "notify_up"}, {&rserverT.NotifyDown, "notify_down"}} {
+			if cmd := rs.hooks[h.kw]; cmd != "" {
+				k := rserverKey(h.field)
+				rt.set(k, tomlString(cmd), append(rs.comments[k], "hadirector appends REALSERVER <vs> <rs> "+strings.ToUpper(strings.TrimPrefix(h.kw, "notify_"))+" to the arguments (keepalived appends nothing)")...)
 			}
 		}
 		out = append(out, rt)
@@ -344,36 +371,39 @@ func (vs *vserver) tables() []*table {
 
 func (c *check) table(header string) *table {
 	tb := &table{header: header}
-	set := func(key, value string) { tb.set(key, value, c.comments[key]...) }
-	set("type", tomlString(c.typ))
+	set := func(field any, value string) {
+		k := checkKey(field)
+		tb.set(k, value, c.comments[k]...)
+	}
+	set(&checkT.Type, tomlString(c.typ))
 	if c.typ == "http" || c.typ == "https" {
-		set("path", tomlString(c.path))
+		set(&checkT.Path, tomlString(c.path))
 		if c.host != "" {
-			set("host", tomlString(c.host))
+			set(&checkT.Host, tomlString(c.host))
 		}
-		set("expect_status", tomlInts(c.status))
+		set(&checkT.ExpectStatus, tomlInts(c.status))
 		if c.body != "" {
-			set("expect_body", tomlString(c.body))
+			set(&checkT.ExpectBody, tomlString(c.body))
 		}
 		if c.typ == "https" {
-			set("tls_verify", tomlBool(c.tlsVerify))
+			set(&checkT.TLSVerify, tomlBool(c.tlsVerify))
 			if c.sni != "" {
-				set("sni", tomlString(c.sni))
+				set(&checkT.SNI, tomlString(c.sni))
 			}
 		}
 	}
 	if c.port != 0 {
-		set("connect_port", tomlInt(c.port))
+		set(&checkT.ConnectPort, tomlInt(c.port))
 	}
 	if c.bindTo.IsValid() {
-		set("bind_to", tomlString(c.bindTo.String()))
+		set(&checkT.BindTo, tomlString(c.bindTo.String()))
 	}
 	if c.command != "" {
-		set("command", tomlString(c.command))
+		set(&checkT.Command, tomlString(c.command))
 	}
-	set("interval", tomlDuration(c.interval))
-	set("timeout", tomlDuration(c.timeout))
-	set("rise", tomlInt(c.rise))
-	set("fall", tomlInt(c.fall))
+	set(&checkT.Interval, tomlDuration(c.interval))
+	set(&checkT.Timeout, tomlDuration(c.timeout))
+	set(&checkT.Rise, tomlInt(c.rise))
+	set(&checkT.Fall, tomlInt(c.fall))
 	return tb
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 // syncDaemon is one way keepalived was told to run the IPVS connection sync
@@ -25,6 +28,20 @@ type syncDaemon struct {
 	maxLen       int
 	port, ttl    int
 	group        netip.Addr
+}
+
+// validInterface reports what is wrong with the interface name of a sync daemon line:
+// keepalived ignores a line whose name the kernel cannot take.
+func validInterface(name string) string {
+	switch {
+	case name == "":
+		return "no interface name"
+	case len(name) > 15:
+		return fmt.Sprintf("%q is longer than 15 bytes, the kernel's limit for interface names", name)
+	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\x00") || !validText(name):
+		return fmt.Sprintf("%q is not a valid interface name", name)
+	}
+	return ""
 }
 
 // lvsSyncDaemon reads "lvs_sync_daemon INTERFACE [VRRP_INSTANCE] [SYNC_ID]
@@ -121,7 +138,7 @@ func (t *translator) lvsSyncDaemonInterface(in *instance, n *node) {
 }
 
 // resolveSyncDaemon writes [lvs.sync_daemon] from the first lvs_sync_daemon
-// keepalived would have kept, when hadirector's schema lets it stand.
+// keepalived would have kept, when config accepts it.
 func (t *translator) resolveSyncDaemon() {
 	if len(t.syncds) == 0 {
 		return
@@ -133,60 +150,70 @@ func (t *translator) resolveSyncDaemon() {
 	for _, o := range t.syncds[1:] {
 		t.warn(o.node, o.ctx, "the sync daemon is already set by %s at %s:%d: keepalived ignores this one too", sd.node.keyword(), sd.node.File, sd.node.Line)
 	}
-	var kept []*instance
-	var follow *instance
-	for _, in := range t.instances {
-		if in.dropped {
-			continue
-		}
-		kept = append(kept, in)
-		if in.name == sd.inst {
-			follow = in
-		}
-	}
-	if len(t.vservers) == 0 {
-		t.warn(sd.node, sd.ctx, "hadirector's [lvs.sync_daemon] needs a virtual_server and none was translated: left out (keepalived would sync the connections of IPVS services set up by other tools)")
-		return
-	}
-	tb := t.syncd
-	switch {
-	case sd.inst != "" && follow == nil:
-		t.warn(sd.node, sd.ctx, "no vrrp_instance %s was translated (keepalived clears the sync daemon when it has no such instance): left out", sd.inst)
-		return
-	case sd.inst == "" && len(kept) != 1:
-		t.warn(sd.node, sd.ctx, "no vrrp_instance named: keepalived then runs the master and the backup daemon at all times, hadirector runs one or the other as an instance's state says and needs to know which (lvs_sync_daemon %s INSTANCE); left out", sd.iface)
-		return
-	case sd.inst == "":
-		follow = kept[0]
-		tb.set("instance", tomlString(follow.name), t.note(sd.node, sd.ctx, "no vrrp_instance named: keepalived runs the master and the backup daemon at all times; hadirector runs the master daemon on the master of %s and the backup daemon on its backup", follow.name))
-	}
-	if sd.fromInstance {
-		tb.source = fmt.Sprintf("vrrp_instance %s lvs_sync_daemon_interface at %s", follow.name, source(sd.node))
-	} else {
-		tb.source = fmt.Sprintf("global_defs lvs_sync_daemon at %s", source(sd.node))
-	}
-	tb.set("interface", tomlString(sd.iface))
-	if sd.inst != "" {
-		tb.set("instance", tomlString(sd.inst))
+	c := config.WithDefaults[config.SyncDaemon]()
+	c.Interface, c.Instance = sd.iface, sd.inst
+	implicit := sd.inst == "" && len(t.cfg.Instances) == 1
+	if implicit {
+		// keepalived runs both daemons at all times; following the only instance is closest.
+		c.Instance = t.cfg.Instances[0].Name
 	}
 	switch {
 	case sd.idSet:
-		tb.set("sync_id", tomlInt(sd.id))
-	case sd.fromInstance:
-		tb.set("sync_id", "0", "keepalived's sync id with lvs_sync_daemon_interface is 0 (with lvs_sync_daemon and an instance, its VRID)")
-	case sd.inst == "":
-		tb.set("sync_id", "0", "keepalived's sync id without a named instance is 0")
+		c.SyncID = sd.id
+	case sd.fromInstance || sd.inst == "":
+		// keepalived's sync id is then 0
+	default:
+		for _, in := range t.cfg.Instances {
+			if in.Name == sd.inst {
+				c.SyncID = in.VirtualRouterID // what config resolves it to
+			}
+		}
 	}
-	if sd.maxLen != 0 {
-		tb.set("max_len", tomlInt(sd.maxLen))
-	}
-	if sd.group.IsValid() {
-		tb.set("group", tomlString(sd.group.String()))
-	}
+	c.MaxLen, c.Group = sd.maxLen, sd.group
 	if sd.port != 0 {
-		tb.set("port", tomlInt(sd.port))
+		c.Port = sd.port
 	}
 	if sd.ttl != 0 {
-		tb.set("ttl", tomlInt(sd.ttl))
+		c.TTL = sd.ttl
+	}
+	t.cfg.LVS.SyncDaemon = &c
+	if probs := t.ck.SyncDaemon(); len(probs) > 0 {
+		t.cfg.LVS.SyncDaemon = nil
+		t.warn(sd.node, sd.ctx, "%s; left out", problemText(probs[0]))
+		return
+	}
+
+	tb := t.syncd
+	set := func(field any, value string, comments ...string) { tb.set(config.Key(&c, field), value, comments...) }
+	if sd.fromInstance {
+		tb.source = fmt.Sprintf("vrrp_instance %s lvs_sync_daemon_interface at %s", c.Instance, source(sd.node))
+	} else {
+		tb.source = fmt.Sprintf("global_defs lvs_sync_daemon at %s", source(sd.node))
+	}
+	set(&c.Interface, tomlString(c.Interface))
+	if implicit {
+		set(&c.Instance, tomlString(c.Instance), t.note(sd.node, sd.ctx, "no vrrp_instance named: keepalived runs the master and the backup daemon at all times; hadirector runs the master daemon on the master of %s and the backup daemon on its backup", c.Instance))
+	} else {
+		set(&c.Instance, tomlString(c.Instance))
+	}
+	switch {
+	case sd.idSet:
+		set(&c.SyncID, tomlInt(c.SyncID))
+	case sd.fromInstance:
+		set(&c.SyncID, "0", "keepalived's sync id with lvs_sync_daemon_interface is 0 (with lvs_sync_daemon and an instance, its VRID)")
+	case sd.inst == "":
+		set(&c.SyncID, "0", "keepalived's sync id without a named instance is 0")
+	}
+	if c.MaxLen != 0 {
+		set(&c.MaxLen, tomlInt(c.MaxLen))
+	}
+	if c.Group.IsValid() {
+		set(&c.Group, tomlString(c.Group.String()))
+	}
+	if sd.port != 0 {
+		set(&c.Port, tomlInt(c.Port))
+	}
+	if sd.ttl != 0 {
+		set(&c.TTL, tomlInt(c.TTL))
 	}
 }

@@ -3,7 +3,10 @@ package kaimport
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 // trackFile is a track_file (or its older name vrrp_track_file) block: a file
@@ -21,12 +24,14 @@ type trackFile struct {
 	// An instance that tracks the file with a weight of its own gets a copy
 	// with that weight, since hadirector's track_file has none.
 	weightVariants
+	refused []string // the tables config refused
 }
 
 // fileRef is one line of a track_file { } block of an instance or sync group:
 // NAME [weight W [reverse|noreverse]].
 type fileRef struct {
 	node      *node
+	refused   bool // by config
 	ctx       string
 	name      string
 	weight    int
@@ -218,10 +223,10 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 				}
 				switch {
 				case w == 1:
-					in.comment("track_file", fmt.Sprintf("keepalived tracks %s with weight 0 (a non-zero number means FAULT) in %s", r.name, why))
+					in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("keepalived tracks %s with weight 0 (a non-zero number means FAULT) in %s", r.name, why))
 					w = 0
 				case w != 0:
-					in.comment("track_file", fmt.Sprintf("keepalived ignores the track file %s with weight %d in %s: left out", r.name, w, why))
+					in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("keepalived ignores the track file %s with weight %d in %s: left out", r.name, w, why))
 					return
 				}
 			}
@@ -231,12 +236,12 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 			return
 		}
 		if groupOwner && w != 0 {
-			in.comment("track_file", fmt.Sprintf("keepalived tracks %s of sync group %s with weight 0: a member is an address owner", r.name, r.fromGroup))
+			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("keepalived tracks %s of sync group %s with weight 0: a member is an address owner", r.name, r.fromGroup))
 			w = 0
 		}
 		if e := byName[r.name]; e != nil {
 			if e.weight != 0 {
-				in.comment("track_file", fmt.Sprintf("%s is tracked by the instance and by sync group %s: keepalived takes the group's weight %d", r.name, r.fromGroup, w))
+				in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is tracked by the instance and by sync group %s: keepalived takes the group's weight %d", r.name, r.fromGroup, w))
 				e.weight, e.rev = w, rev
 			}
 			return
@@ -255,6 +260,7 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 		}
 	}
 	var names []string
+	var kept []fileRef
 	for _, e := range list {
 		w := e.weight
 		if e.rev {
@@ -269,13 +275,14 @@ func (t *translator) trackFiles(in *instance, files map[string]*trackFile, group
 		name := f.variant(f.name, w, t.fileNames())
 		switch {
 		case name != f.name:
-			in.comment("track_file", fmt.Sprintf("%s is track_file %s with weight %d (hadirector's track_file has no weight of its own)", name, f.name, w))
+			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is track_file %s with weight %d (hadirector's track_file has no weight of its own)", name, f.name, w))
 		case w != f.effectiveWeight():
-			in.comment("track_file", fmt.Sprintf("%s is tracked with weight %d (hadirector's track_file has no weight of its own)", name, w))
+			in.comment(instanceKey(&instanceT.TrackFile), fmt.Sprintf("%s is tracked with weight %d (hadirector's track_file has no weight of its own)", name, w))
 		}
 		names = append(names, name)
+		kept = append(kept, e.ref)
 	}
-	in.trackFileNames = names
+	in.trackFileNames, in.trackFileKept = names, kept
 }
 
 // effectiveWeight is the file's own weight with reverse applied: keepalived
@@ -308,31 +315,39 @@ func (f *trackFile) tables() []*table {
 			tb.comments = append(tb.comments, comment)
 		}
 		tb.comments = append(tb.comments, f.comments...)
-		tb.set("name", tomlString(name))
-		tb.set("file", tomlString(f.path))
+		set := func(field any, value string, comments ...string) {
+			tb.set(config.Key(&trackFileT, field), value, comments...)
+		}
+		set(&trackFileT.Name, tomlString(name))
+		set(&trackFileT.File, tomlString(f.path))
 		var wc []string
 		if f.reverse && weight == f.effectiveWeight() {
 			wc = append(wc, fmt.Sprintf("keepalived: weight %d reverse (the number is multiplied by -1)", f.weight))
 		}
-		tb.set("weight", tomlInt(weight), wc...)
+		set(&trackFileT.Weight, tomlInt(weight), wc...)
 		return tb
 	}
-	if len(f.order) == 0 {
-		if f.reverse && f.weight == 0 {
-			return nil // no equivalent; reported where it is tracked
-		}
-		return []*table{one(f.name, f.effectiveWeight(), "")}
-	}
 	var out []*table
-	for _, w := range f.order {
+	for _, v := range f.tableList() {
 		comment := ""
-		switch name := f.variants[w]; {
-		case name != f.name:
-			comment = fmt.Sprintf("%s %s with weight %d, for the instances that track it with that weight", f.node.keyword(), f.name, w)
-		case w != f.effectiveWeight():
-			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", w, f.effectiveWeight())
+		switch {
+		case slices.Contains(f.refused, v.name):
+			continue
+		case v.name != f.name:
+			comment = fmt.Sprintf("%s %s with weight %d, for the instances that track it with that weight", f.node.keyword(), f.name, v.weight)
+		case v.weight != f.effectiveWeight():
+			comment = fmt.Sprintf("weight %d (keepalived: %d): the weight the instances track it with", v.weight, f.effectiveWeight())
 		}
-		out = append(out, one(f.variants[w], w, comment))
+		out = append(out, one(v.name, v.weight, comment))
 	}
 	return out
+}
+
+// tableList is the file's tables; none for weight 0 reverse when no instance tracks
+// it, which has no equivalent (reported where it is tracked).
+func (f *trackFile) tableList() []variant {
+	if len(f.order) == 0 && f.reverse && f.weight == 0 {
+		return nil
+	}
+	return f.list(f.name, f.effectiveWeight())
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hadirector/hadirector/config"
 )
 
 type translator struct {
@@ -38,10 +40,17 @@ type translator struct {
 	// top is the index of the top-level block being translated, for syncds'
 	// reading order.
 	top int
+
+	// cfg holds the elements kept so far, as config sees them, and ck checks the
+	// next one against them (check.go); places says where each came from, by the
+	// indexed path config names it with.
+	cfg    *config.Config
+	ck     *config.Checker
+	places map[string]string
 }
 
 func newTranslator(opt *Options, rd *reader) *translator {
-	return &translator{
+	t := &translator{
 		opt:      opt,
 		rd:       rd,
 		warnings: slices.Clone(rd.warnings),
@@ -49,7 +58,11 @@ func newTranslator(opt *Options, rd *reader) *translator {
 		lvs:      &table{header: "[lvs]"},
 		syncd:    &table{header: "[lvs.sync_daemon]"},
 		vsGroups: map[string]*vsGroup{},
+		cfg:      &config.Config{},
+		places:   map[string]string{},
 	}
+	t.ck = config.NewChecker(t.cfg, t.place)
+	return t
 }
 
 // warn reports a keyword (or element) that is not translated.
@@ -459,7 +472,7 @@ func (t *translator) globalDefs(n *node) {
 				continue
 			}
 			t.extra(c, ctx, 1)
-			g.set("router_id", tomlString(c.arg(1)))
+			g.set(config.Key(&globalT, &globalT.RouterID), tomlString(c.arg(1)))
 		case "notify_fifo":
 			p := c.arg(1)
 			if !filepath.IsAbs(p) || !validText(p) {
@@ -469,7 +482,7 @@ func (t *translator) globalDefs(n *node) {
 			if len(c.Words) > 2 {
 				t.warnKeyword(c, ctx, c.keyword(), "user/group %q: hadirector creates the FIFO as itself (mode 0600)", strings.Join(c.Words[2:], " "))
 			}
-			g.set("notify_fifo", tomlString(p))
+			g.set(config.Key(&globalT, &globalT.NotifyFIFO), tomlString(p))
 		case "script_user":
 			u := c.arg(1)
 			if u == "" || !validText(u) {
@@ -479,14 +492,14 @@ func (t *translator) globalDefs(n *node) {
 			if len(c.Words) > 2 {
 				t.warnKeyword(c, ctx, c.keyword(), "group %q: hooks run with the user's own group", c.arg(2))
 			}
-			g.set("script_user", tomlString(u))
+			g.set(config.Key(&globalT, &globalT.ScriptUser), tomlString(u))
 		case "enable_script_security":
 			t.extra(c, ctx, 0)
 			t.scriptSecurity = true
-			g.set("enable_script_security", "true")
+			g.set(config.Key(&globalT, &globalT.EnableScriptSecurity), "true")
 		case "vrrp_garp_master_delay":
 			if d, ok := t.timer(c, ctx, 255*time.Second); ok {
-				g.set("garp_master_delay", tomlDuration(d))
+				g.set(config.Key(&globalT, &globalT.GARPMasterDelay), tomlDuration(d))
 			}
 		case "vrrp_garp_master_repeat":
 			if v, ok := t.number(c, ctx, 0, 255); ok {
@@ -494,24 +507,24 @@ func (t *translator) globalDefs(n *node) {
 					t.warn(c, ctx, "0: hadirector always sends at least one gratuitous ARP per VIP (it is what moves traffic); the default 5 is kept")
 					continue
 				}
-				g.set("garp_master_repeat", tomlInt(v))
+				g.set(config.Key(&globalT, &globalT.GARPMasterRepeat), tomlInt(v))
 			}
 		case "vrrp_garp_master_refresh":
 			if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
-				g.set("garp_master_refresh", tomlDuration(d))
+				g.set(config.Key(&globalT, &globalT.GARPMasterRefresh), tomlDuration(d))
 			}
 		case "vrrp_min_garp":
 			if v, ok := t.flag(c, ctx); ok && v {
-				g.set("garp_master_repeat", "1", "keepalived vrrp_min_garp: one gratuitous ARP per VIP, no second burst")
-				g.set("garp_master_delay", tomlDuration(0))
+				g.set(config.Key(&globalT, &globalT.GARPMasterRepeat), "1", "keepalived vrrp_min_garp: one gratuitous ARP per VIP, no second burst")
+				g.set(config.Key(&globalT, &globalT.GARPMasterDelay), tomlDuration(0))
 			}
 		case "vrrp_rt_priority":
 			if v, ok := t.number(c, ctx, 1, 99); ok {
-				g.set("realtime_priority", tomlInt(v))
+				g.set(config.Key(&globalT, &globalT.RealtimePriority), tomlInt(v))
 			}
 		case "vrrp_no_swap":
 			t.extra(c, ctx, 0)
-			g.set("lock_memory", "true")
+			g.set(config.Key(&globalT, &globalT.LockMemory), "true")
 		case "vrrp_version":
 			if v, ok := t.number(c, ctx, 2, 3); ok {
 				t.defaultVersion = v
@@ -528,7 +541,7 @@ func (t *translator) globalDefs(n *node) {
 
 // lvsTimeouts translates "lvs_timeouts [tcp SECS] [tcpfin SECS] [udp SECS]".
 func (t *translator) lvsTimeouts(n *node, ctx string) {
-	keys := map[string]string{"tcp": "timeout_tcp", "tcpfin": "timeout_tcpfin", "udp": "timeout_udp"}
+	keys := map[string]string{"tcp": config.Key(&lvsT, &lvsT.TimeoutTCP), "tcpfin": config.Key(&lvsT, &lvsT.TimeoutTCPFin), "udp": config.Key(&lvsT, &lvsT.TimeoutUDP)}
 	for i := 1; i < len(n.Words); i += 2 {
 		key, ok := keys[n.Words[i]]
 		if !ok || i+1 >= len(n.Words) {

@@ -557,11 +557,11 @@ func TestUseVMACName(t *testing.T) {
 		reasons = append(reasons, w.Reason)
 	}
 	for _, want := range []string{
-		`MAC "02:00:00:00:00:01"`,                                       // C: a MAC
-		"vrrp.51 is already the vmac of vrrp_instance A",                // C: the name is A's
-		`"a-name-far-too-long" is longer than 15 bytes`,                 // D
-		"on the vmac the label bond0:vip10 would be vr52.bond0:vip10",   // E
-		"group 7: hadirector leaves the vmac in the default link group", // F
+		`MAC "02:00:00:00:00:01"`, // C: a MAC
+		"vmac_name is also the vmac of the instance at keepalived.conf:1", // C: the name is A's
+		`"a-name-far-too-long" is longer than 15 bytes`,                   // D
+		`on the vmac the label is "vr52.bond0:vip10"`,                     // E
+		"group 7: hadirector leaves the vmac in the default link group",   // F
 	} {
 		if !slices.ContainsFunc(reasons, func(r string) bool { return strings.Contains(r, want) }) {
 			t.Errorf("no warning %q in %q", want, reasons)
@@ -569,5 +569,54 @@ func TestUseVMACName(t *testing.T) {
 	}
 	if _, err := config.Parse("out.toml", res.TOML); err != nil {
 		t.Errorf("the output does not pass config.Parse: %v\n%s", err, res.TOML)
+	}
+}
+
+// What stands is config's decision: a warning quotes config's problem, and what is left
+// of an element after a part is left out is settled again (here the family, hence the
+// version, follows the addresses that are left).
+func TestConfigDecides(t *testing.T) {
+	res := importString(t,
+		"vrrp_instance A {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n ff02::1\n 192.0.2.1\n }\n}\n"+
+			"vrrp_instance B {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n 192.0.2.2\n }\n}\n"+
+			"virtual_server 192.0.2.1 80 {\n lb_algo fastest\n real_server 198.51.100.1 80 {\n }\n real_server 2001:db8::1 80 {\n }\n}\n")
+	a := findInstance(t, res, "A")
+	if a.Version != 2 || !slices.Equal(a.VirtualIPAddress, []netip.Prefix{netip.MustParsePrefix("192.0.2.1/32")}) {
+		t.Errorf("A: version %d, addresses %v", a.Version, a.VirtualIPAddress)
+	}
+	if len(res.Config.Instances) != 1 {
+		t.Errorf("instances %+v", res.Config.Instances)
+	}
+	vs := res.Config.VirtualServers
+	if len(vs) != 1 || vs[0].Scheduler != "wlc" || len(vs[0].RealServers) != 1 {
+		t.Errorf("virtual servers %+v", vs)
+	}
+	var got []string
+	for _, w := range res.Warnings {
+		got = append(got, fmt.Sprintf("%d %s: %s", w.Line, w.Keyword, w.Reason))
+	}
+	want := []string{
+		"5 ff02::1: virtual_ipaddress: ff02::1 cannot be a virtual address; the address is left out",
+		"9 vrrp_instance: virtual_router_id: virtual_router_id 1 on eth0 (IPv4) is also used by the instance at keepalived.conf:1; the instance is left out",
+		`17 lb_algo: scheduler: "fastest" is not one of rr wrr lc wlc lblc lblcr dh sh sed nq mh fo ovf twos; wlc (the default) is used`,
+		"20 real_server: real_server.address: 2001:db8::1 is IPv6 but the service is IPv4 (only tun can cross families); the real server is left out",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The virtual servers of a group share the template's sorry server, and each gets the
+// port keepalived gives it: with DR, its own service's (the first used to get the last
+// one's).
+func TestVirtualServerGroupSorryPort(t *testing.T) {
+	res := importString(t, "virtual_server_group G {\n 192.0.2.1 80\n 192.0.2.2 443\n}\n"+
+		"virtual_server group G {\n lb_kind DR\n protocol TCP\n sorry_server 192.0.2.250 8080\n real_server 198.51.100.1 {\n }\n}\n")
+	var got []string
+	for _, vs := range res.Config.VirtualServers {
+		got = append(got, vs.SorryServer.String())
+	}
+	if want := []string{"192.0.2.250:80", "192.0.2.250:443"}; !slices.Equal(got, want) {
+		t.Errorf("sorry servers %q, want %q", got, want)
 	}
 }

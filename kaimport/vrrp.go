@@ -1,6 +1,7 @@
 package kaimport
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -26,6 +27,7 @@ type script struct {
 	// An instance that overrides the script's weight gets a copy with its
 	// own weight, since hadirector's track_script has none.
 	weightVariants
+	refused []string // the tables config refused
 }
 
 // weightVariants maps an effective weight to the name of the table (a
@@ -38,6 +40,7 @@ type weightVariants struct {
 
 type trackRef struct {
 	node      *node
+	refused   bool // by config
 	ctx       string
 	name      string
 	weight    int
@@ -46,20 +49,18 @@ type trackRef struct {
 }
 
 type vipRef struct {
-	node   *node
-	prefix netip.Prefix
-	dev    string
-	label  string
+	node    *node
+	refused bool // by config
+	prefix  netip.Prefix
+	dev     string
+	label   string
 }
 
 type addrRef struct {
-	node *node
-	addr netip.Addr
+	node    *node
+	refused bool // by config
+	addr    netip.Addr
 }
-
-// hookKeys are the notify keywords of instances and sync groups, in output
-// order.
-var hookKeys = []string{"notify_master", "notify_backup", "notify_fault", "notify_stop", "notify"}
 
 type instance struct {
 	node *node
@@ -68,14 +69,11 @@ type instance struct {
 
 	iface           string
 	vrid            int
-	vridSet         bool
 	state           string
 	priority        int
-	priorityNode    *node
 	advert          time.Duration
 	advertNode      *node
 	version         int
-	versionNode     *node
 	nopreempt       bool
 	nopreemptNode   *node
 	preemptDelay    time.Duration
@@ -95,17 +93,25 @@ type instance struct {
 	trackIfs        []trackRef
 	trackScripts    []trackRef
 	trackFileRefs   []fileRef
-	trackFileNames  []string // resolved: the [[vrrp_track_file]] names
+	trackFileNames  []string  // resolved: the [[vrrp_track_file]] names
+	trackFileKept   []fileRef // the track of each of trackFileNames
 	hooks           map[string]string
 	garpDelay       *time.Duration
 	garpRefresh     *time.Duration
 	garpRepeat      *int
 
-	family   int
-	label    string
-	group    *syncGroup
-	dropped  bool
-	comments map[string][]string // output key → comments
+	group   *syncGroup
+	dropped bool
+	index   int // in translator.cfg.Instances, once kept
+	// badLabels are the labels config refused.
+	badLabels map[string]bool
+	// writeChecksum: old_unicast_checksum is written out (settled).
+	writeChecksum bool
+	// conf is the instance as config accepted it; settled holds the comments that
+	// go with its values (output key → comments), comments the others.
+	conf     config.Instance
+	settled  map[string][]string
+	comments map[string][]string
 }
 
 func (in *instance) comment(key, text string) {
@@ -123,26 +129,13 @@ type syncGroup struct {
 	trackFileRefs  []fileRef
 	trackingWeight bool
 	kept           []*instance
+	conf           config.SyncGroup // as config accepted it
 	comments       map[string][]string
 }
 
 type addrName struct {
 	node *node
 	name string
-}
-
-// validInterface reports what is wrong with a Linux interface name (the rule
-// hadirector's configuration applies).
-func validInterface(name string) string {
-	switch {
-	case name == "":
-		return "no interface name"
-	case len(name) > 15:
-		return fmt.Sprintf("%q is longer than 15 bytes, the kernel's limit for interface names", name)
-	case name == "." || name == ".." || strings.ContainsAny(name, "/: \t\n\x00") || !validText(name):
-		return fmt.Sprintf("%q is not a valid interface name", name)
-	}
-	return ""
 }
 
 // useVMAC reads use_vmac's arguments: keepalived's interface name (vmac_name) and
@@ -163,8 +156,8 @@ func (t *translator) useVMAC(in *instance, c *node, ctx string) {
 			w = words[i]
 			if in.vmacName != "" {
 				t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
-			} else if msg := validInterface(w); msg != "" {
-				t.warn(c, ctx, "%s: the default name is used", msg)
+			} else if !validText(w) {
+				t.warn(c, ctx, "the name is not valid UTF-8: the default name is used")
 			} else {
 				in.vmacName = w
 			}
@@ -174,57 +167,10 @@ func (t *translator) useVMAC(in *instance, c *node, ctx string) {
 			t.warn(c, ctx, "%s: hadirector does not send that netlink message", w)
 		case in.vmacName != "":
 			t.warn(c, ctx, "%q: the vmac is already named %s", w, in.vmacName)
+		case !validText(w):
+			t.warn(c, ctx, "the name is not valid UTF-8: the default name is used")
 		default:
-			if msg := validInterface(w); msg != "" {
-				t.warn(c, ctx, "%s: the default name is used", msg)
-				continue
-			}
 			in.vmacName = w
-		}
-	}
-}
-
-// resolveVMACs gives every kept use_vmac instance a vmac name that hadirector accepts:
-// a name that is another instance's vmac or interface falls back to the default name,
-// and an instance whose default name is taken too is left out; a label that no longer
-// fits on the vmac is dropped.
-func (t *translator) resolveVMACs() {
-	ifaces := map[string]bool{}
-	for _, in := range t.instances {
-		if !in.dropped {
-			ifaces[in.iface] = true
-		}
-	}
-	taken := map[string]*instance{}
-	for _, in := range t.instances {
-		if in.dropped || !in.vmac {
-			continue
-		}
-		if in.vmacName != "" {
-			if o := taken[in.vmacName]; o != nil || ifaces[in.vmacName] {
-				what := "an instance's interface"
-				if o != nil {
-					what = "the vmac of vrrp_instance " + o.name
-				}
-				t.warn(in.vmacNode, in.ctx, "%s is already %s: the default name is used", in.vmacName, what)
-				in.vmacName = ""
-			}
-		}
-		name := in.vmacName
-		if name == "" {
-			name = config.DefaultVMACName(in.iface, in.vrid, in.family == 6)
-			if o := taken[name]; o != nil || ifaces[name] {
-				t.warn(in.vmacNode, in.ctx, "the default vmac name %s is already taken: the instance is left out (name its vmac: use_vmac NAME)", name)
-				in.dropped = true
-				continue
-			}
-		}
-		taken[name] = in
-		if in.label != "" {
-			if l := name + strings.TrimPrefix(in.label, in.iface); len(l) > 15 {
-				t.warn(in.vmacNode, in.ctx, "on the vmac the label %s would be %s, longer than 15 bytes: the label is left out", in.label, l)
-				in.label = ""
-			}
 		}
 	}
 }
@@ -314,19 +260,19 @@ func (t *translator) vrrpInstance(n *node) {
 				t.warn(c, ctx, "%q is not MASTER or BACKUP (keepalived takes BACKUP)", c.arg(1))
 			}
 		case "interface":
-			if msg := validInterface(c.arg(1)); msg != "" {
-				t.warn(c, ctx, "%s", msg)
+			if c.arg(1) == "" || !validText(c.arg(1)) {
+				t.warn(c, ctx, "no interface name, or one that is not valid UTF-8")
 				continue
 			}
 			t.extra(c, ctx, 1)
 			in.iface = c.arg(1)
 		case "virtual_router_id":
 			if v, ok := t.number(c, ctx, 1, 255); ok {
-				in.vrid, in.vridSet = v, true
+				in.vrid = v
 			}
 		case "priority":
 			if v, ok := t.number(c, ctx, 1, 255); ok {
-				in.priority, in.priorityNode = v, c
+				in.priority = v
 			}
 		case "advert_int":
 			if d, ok := t.timer(c, ctx, 255*time.Second); ok {
@@ -334,7 +280,7 @@ func (t *translator) vrrpInstance(n *node) {
 			}
 		case "version":
 			if v, ok := t.number(c, ctx, 2, 3); ok {
-				in.version, in.versionNode = v, c
+				in.version = v
 			}
 		case "nopreempt":
 			in.nopreempt, in.nopreemptNode = true, c
@@ -525,8 +471,8 @@ func (t *translator) trackInterfaces(n *node, ctx string) []trackRef {
 		if !ok {
 			continue
 		}
-		if msg := validInterface(r.name); msg != "" {
-			t.warn(c, ctx, "%s", msg)
+		if !validText(r.name) {
+			t.warn(c, ctx, "the name is not valid UTF-8")
 			continue
 		}
 		refs = append(refs, r)
@@ -630,9 +576,8 @@ func (t *translator) syncGroup(n *node) {
 	}
 }
 
-// resolveVRRP checks what hadirector's schema requires, leaving out (and
-// reporting) what cannot be made valid, and applies keepalived's own
-// corrections.
+// resolveVRRP keeps, of the instances and sync groups, what config accepts (leaving out,
+// with a warning quoting config, what it refuses), after keepalived's own corrections.
 func (t *translator) resolveVRRP() {
 	scripts := map[string]*script{}
 	for _, s := range t.scripts {
@@ -640,45 +585,9 @@ func (t *translator) resolveVRRP() {
 			scripts[s.name] = s
 		}
 	}
-	type vrKey struct {
-		iface  string
-		vrid   int
-		family int
-	}
-	vrids := map[vrKey]*instance{}
-	owners := map[netip.Addr]*instance{}
 	for _, in := range t.instances {
 		t.checkInstance(in)
-		if in.dropped {
-			continue
-		}
-		k := vrKey{in.iface, in.vrid, in.family}
-		if o := vrids[k]; o != nil {
-			t.warn(in.node, in.ctx, "virtual_router_id %d on %s (IPv%d) is also used by vrrp_instance %s at %s:%d: the instance is left out", in.vrid, in.iface, in.family, o.name, o.node.File, o.node.Line)
-			in.dropped = true
-			continue
-		}
-		kept := in.vips[:0]
-		for _, v := range in.vips {
-			if o := owners[v.prefix.Addr()]; o != nil {
-				t.warnKeyword(v.node, within(in.ctx, "virtual_ipaddress"), v.node.keyword(), "%s is already a virtual address of vrrp_instance %s", v.prefix.Addr(), o.name)
-				continue
-			}
-			kept = append(kept, v)
-		}
-		in.vips = kept
-		if len(in.vips) == 0 {
-			t.warn(in.node, in.ctx, "no virtual address left: the instance is left out")
-			in.dropped = true
-			continue
-		}
-		for _, v := range in.vips {
-			owners[v.prefix.Addr()] = in
-		}
-		vrids[k] = in
 	}
-
-	t.resolveVMACs()
 
 	byName := map[string]*instance{}
 	for _, in := range t.instances {
@@ -687,22 +596,7 @@ func (t *translator) resolveVRRP() {
 		}
 	}
 	for _, g := range t.groups {
-		ctx := within(g.ctx, "group")
-		for _, m := range g.members {
-			in := byName[m.name]
-			switch {
-			case in == nil:
-				t.warnKeyword(m.node, ctx, m.name, "no vrrp_instance %s was translated", m.name)
-			case in.group != nil:
-				t.warnKeyword(m.node, ctx, m.name, "vrrp_instance %s is already in sync group %s", m.name, in.group.name)
-			default:
-				in.group = g
-				g.kept = append(g.kept, in)
-			}
-		}
-		if len(g.kept) == 0 {
-			t.warn(g.node, g.ctx, "no translated member: the group is left out")
-		}
+		t.checkSyncGroup(g, byName)
 	}
 
 	files := map[string]*trackFile{}
@@ -719,89 +613,15 @@ func (t *translator) resolveVRRP() {
 		t.tracking(in, scripts, owner)
 		t.trackFiles(in, files, owner)
 	}
+	t.checkTracks()
 }
 
-// checkInstance validates one instance on its own.
+// checkInstance applies keepalived's corrections to one instance and keeps it if config
+// accepts it, after leaving out the addresses, peers and settings config refuses.
 func (t *translator) checkInstance(in *instance) {
-	n, ctx := in.node, in.ctx
-	if in.iface == "" {
-		t.warn(n, ctx, "no interface: the instance is left out")
-		in.dropped = true
-		return
-	}
-	if !in.vridSet {
-		t.warn(n, ctx, "no virtual_router_id: the instance is left out (keepalived refuses it too)")
-		in.dropped = true
-		return
-	}
-
-	// Virtual addresses: one family (the first address's), each once, all
-	// on the instance's interface.
-	seen := map[netip.Addr]bool{}
-	var kept []vipRef
-	vctx := within(ctx, "virtual_ipaddress")
-	for _, v := range in.vips {
-		a := v.prefix.Addr()
-		f := family(a)
-		switch {
-		case v.dev != "" && v.dev != in.iface:
-			t.warnKeyword(v.node, vctx, v.node.keyword(), "dev %s: hadirector adds every VIP to the instance's interface %s, so this address is left out", v.dev, in.iface)
-			continue
-		case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
-			t.warnKeyword(v.node, vctx, v.node.keyword(), "%s cannot be a virtual address", a)
-			continue
-		case in.family != 0 && f != in.family:
-			t.warnKeyword(v.node, vctx, v.node.keyword(), "IPv%d address in an IPv%d instance: keepalived needs one family per instance too (use a second instance)", f, in.family)
-			continue
-		case seen[a]:
-			t.warnKeyword(v.node, vctx, v.node.keyword(), "%s is listed twice", a)
-			continue
-		}
-		if in.family == 0 {
-			in.family = f
-		}
-		seen[a] = true
-		kept = append(kept, v)
-	}
-	in.vips = kept
-	if len(in.vips) == 0 {
-		t.warn(n, ctx, "no usable virtual_ipaddress: the instance is left out (hadirector needs at least one)")
-		in.dropped = true
-		return
-	}
-	t.vipLabel(in)
-
-	// Version: the instance's, else global_defs vrrp_version, else 2; IPv6
-	// always runs VRRPv3 in keepalived.
-	explicit := in.version
-	switch {
-	case in.version != 0:
-	case t.defaultVersion != 0:
-		in.version = t.defaultVersion
-	default:
-		in.version = 2
-	}
-	if in.family == 6 && in.version == 2 {
-		in.version = 3
-		if explicit == 2 {
-			in.comment("version", "keepalived runs IPv6 instances as VRRPv3 whatever version says")
-		}
-	}
-	if explicit == 0 {
-		src := "keepalived's default version, written out"
-		switch {
-		case in.family == 6:
-			src = "keepalived runs IPv6 instances as VRRPv3"
-		case t.defaultVersion != 0:
-			src = "from global_defs vrrp_version"
-		}
-		in.comment("version", src)
-	}
-
-	t.advertInt(in)
-
+	ctx := in.ctx
 	if in.state != "" {
-		in.comment("priority", fmt.Sprintf("keepalived: state %s (there is no initial state here: the highest priority is master)", in.state))
+		in.comment(instanceKey(&instanceT.Priority), fmt.Sprintf("keepalived: state %s (there is no initial state here: the highest priority is master)", in.state))
 	}
 	if in.nopreempt {
 		switch {
@@ -823,111 +643,244 @@ func (t *translator) checkInstance(in *instance) {
 			in.preemptDelay = 0
 		}
 	}
-
-	if in.auth != "" {
-		switch {
-		case in.version != 2:
-			t.warn(in.authNode, within(ctx, "authentication"), "VRRPv3 has no authentication (keepalived ignores it too)")
-			in.auth = ""
-		case len(in.auth) > 8:
-			in.comment("auth_pass", fmt.Sprintf("keepalived uses the first 8 bytes of %q", in.auth))
-			in.auth = truncateUTF8(in.auth, 8)
+	// hadirector adds every VIP to the instance's interface; config knows no dev.
+	vctx := within(ctx, "virtual_ipaddress")
+	in.vips = slices.DeleteFunc(in.vips, func(v vipRef) bool {
+		if v.dev != "" && v.dev != in.iface {
+			t.warnKeyword(v.node, vctx, v.node.keyword(), "dev %s: hadirector adds every VIP to the instance's interface %s, so this address is left out", v.dev, in.iface)
+			return true
 		}
-	}
+		return false
+	})
 
-	if in.src.IsValid() && family(in.src) != in.family {
-		t.warn(in.srcNode, ctx, "%s is IPv%d but the virtual addresses are IPv%d", in.src, family(in.src), in.family)
-		in.src = netip.Addr{}
-	}
-	peerSeen := map[netip.Addr]bool{}
-	var peers []addrRef
-	pctx := within(ctx, "unicast_peer")
-	for _, p := range in.peers {
-		switch {
-		case family(p.addr) != in.family:
-			t.warnKeyword(p.node, pctx, p.node.keyword(), "IPv%d peer of an IPv%d instance", family(p.addr), in.family)
-		case peerSeen[p.addr]:
-			t.warnKeyword(p.node, pctx, p.node.keyword(), "listed twice")
-		case p.addr == in.src:
-			t.warnKeyword(p.node, pctx, p.node.keyword(), "this is the instance's own unicast_src_ip")
-		default:
-			peerSeen[p.addr] = true
-			peers = append(peers, p)
-		}
-	}
-	in.peers = peers
-	if in.unicast && len(in.peers) == 0 {
-		in.comment("virtual_ipaddress", t.note(in.node, ctx, "unicast was configured but no usable unicast_peer is left: the instance uses multicast"))
-	}
-
-	if in.oldChecksumNode != nil {
-		applies := in.version == 3 && in.family == 4 && len(in.peers) > 0
-		switch {
-		case !applies:
-			t.warn(in.oldChecksumNode, ctx, "applies to VRRPv3 IPv4 unicast instances only")
-			in.oldChecksum = ""
-		case in.oldChecksum == "never":
-			in.oldChecksum = "reject"
-		}
-	} else if in.version == 3 && in.family == 4 && len(in.peers) > 0 {
-		in.oldChecksum = "accept"
-		in.comment("old_unicast_checksum", t.note(in.node, ctx, "keepalived detects a peer's pre-1.3.6 VRRPv3 unicast checksum by itself; accept is the closest setting (send if the peer needs it)"))
+	in.index = len(t.cfg.Instances)
+	t.places[elemPath(cfgKey(&cfgT.Instances), in.index)] = source(in.node)
+	err := admit(t, &t.cfg.Instances, func() (config.Instance, error) { return t.settleInstance(in), nil }, t.ck.Instance,
+		func(p config.Problem) func() { return t.mendInstance(in, p) }, refusesFamily)
+	if err != nil {
+		t.warn(in.node, ctx, "%v; the instance is left out", err)
+		in.dropped = true
 	}
 }
 
-// vipLabel turns keepalived's per-address labels into the instance's one
-// virtual_ipaddress_label.
-func (t *translator) vipLabel(in *instance) {
-	vctx := within(in.ctx, "virtual_ipaddress")
-	for _, v := range in.vips {
-		l := v.label
-		switch {
-		case l == "":
-		case in.family != 4:
-			t.warnKeyword(v.node, within(vctx, v.node.keyword()), "label", "labels exist for IPv4 addresses only")
-		case len(l) > 15 || !validText(l) || !strings.HasPrefix(l, in.iface):
-			t.warnKeyword(v.node, within(vctx, v.node.keyword()), "label", "%q must begin with the interface name %s and fit in 15 bytes", l, in.iface)
-		case in.label == "":
-			in.label = l
-		case l != in.label:
-			t.warnKeyword(v.node, within(vctx, v.node.keyword()), "label", "hadirector puts one label (%s) on all of an instance's IPv4 VIPs", in.label)
-		}
-	}
-	if in.label == "" {
-		return
-	}
-	for _, v := range in.vips {
-		if v.label != in.label {
-			in.comment("virtual_ipaddress_label", t.note(in.node, in.ctx, "keepalived labelled some addresses only; hadirector labels every VIP %s", in.label))
-			return
-		}
-	}
+// refusesFamily reports whether config refused the first virtual address, which decides
+// the family that config's other problems with the instance may depend on.
+func refusesFamily(probs []config.Problem) bool {
+	return slices.ContainsFunc(probs, func(p config.Problem) bool {
+		key, j, _ := splitKey(p.Key)
+		return key == instanceKey(&instanceT.VirtualIPAddress) && j == 0
+	})
 }
 
-// advertInt fits advert_int to what the version can carry, rounding as
-// keepalived does.
-func (t *translator) advertInt(in *instance) {
+// settleInstance applies keepalived's rules that depend on what is left of the instance
+// (the addresses decide the family, the family the version, the version the advert
+// interval and the authentication) and returns the instance as config sees it. Its
+// comments go to in.settled, replaced at each call.
+func (t *translator) settleInstance(in *instance) config.Instance {
+	ctx := in.ctx
+	in.settled = map[string][]string{}
+	comment := func(field any, text string) {
+		k := instanceKey(field)
+		in.settled[k] = append(in.settled[k], text)
+	}
+	in.vips = slices.DeleteFunc(in.vips, func(v vipRef) bool { return v.refused })
+	in.peers = slices.DeleteFunc(in.peers, func(p addrRef) bool { return p.refused })
+	c := config.WithDefaults[config.Instance]()
+	c.Name, c.Interface, c.VirtualRouterID, c.Priority = in.name, in.iface, in.vrid, in.priority
+	for _, v := range in.vips {
+		c.VirtualIPAddress = append(c.VirtualIPAddress, v.prefix)
+	}
+	fam := c.Family()
+
+	// Version: the instance's, else global_defs vrrp_version, else 2; IPv6 always runs
+	// VRRPv3 in keepalived.
+	c.Version = cmp.Or(in.version, t.defaultVersion, 2)
+	if fam == 6 && c.Version == 2 {
+		c.Version = 3
+		if in.version == 2 {
+			comment(&instanceT.Version, "keepalived runs IPv6 instances as VRRPv3 whatever version says")
+		}
+	}
+	if in.version == 0 {
+		src := "keepalived's default version, written out"
+		switch {
+		case fam == 6:
+			src = "keepalived runs IPv6 instances as VRRPv3"
+		case t.defaultVersion != 0:
+			src = "from global_defs vrrp_version"
+		}
+		comment(&instanceT.Version, src)
+	}
+
+	// advert_int fitted to what the version carries, rounded as keepalived does.
 	d := in.advert
 	if in.advertNode == nil {
 		d = time.Second
 	}
 	var r time.Duration
-	if in.version == 2 {
+	if c.Version == 2 {
 		r = min(max((d+time.Second/2).Truncate(time.Second), time.Second), 255*time.Second)
 	} else {
 		r = min(max((d+5*time.Millisecond).Truncate(10*time.Millisecond), 10*time.Millisecond), 40950*time.Millisecond)
 	}
 	if r != d && in.advertNode != nil {
-		in.comment("advert_int", t.note(in.advertNode, in.ctx, "advert_int %s is not possible in VRRPv%d: %s", formatDuration(d), in.version, formatDuration(r)))
+		comment(&instanceT.AdvertInt, t.note(in.advertNode, ctx, "advert_int %s is not possible in VRRPv%d: %s", formatDuration(d), c.Version, formatDuration(r)))
 	}
-	in.advert = r
+	c.AdvertInt = config.Duration(r)
+
+	c.NoPreempt, c.PreemptDelay = in.nopreempt, config.Duration(in.preemptDelay)
+	c.UnicastSrcIP = in.src
+	for _, p := range in.peers {
+		c.UnicastPeer = append(c.UnicastPeer, p.addr)
+	}
+	if in.unicast && len(in.peers) == 0 {
+		comment(&instanceT.VirtualIPAddress, t.note(in.node, ctx, "unicast was configured but no usable unicast_peer is left: the instance uses multicast"))
+	}
+	c.AuthPass = in.auth
+	if len(in.auth) > 8 {
+		comment(&instanceT.AuthPass, fmt.Sprintf("keepalived uses the first 8 bytes of %q", in.auth))
+		c.AuthPass = truncateUTF8(in.auth, 8)
+	}
+	c.UseVMAC, c.VMACName = in.vmac, in.vmacName
+	// old_unicast_checksum is about VRRPv3 IPv4 unicast adverts; "send" elsewhere is
+	// config's to refuse, "never" elsewhere (the default) is only reported.
+	unicast3 := c.Version == 3 && fam == 4 && len(c.UnicastPeer) > 0
+	in.writeChecksum = true
+	switch {
+	case in.oldChecksumNode == nil && unicast3:
+		c.OldUnicastChecksum = "accept"
+		comment(&instanceT.OldUnicastChecksum, t.note(in.node, ctx, "keepalived detects a peer's pre-1.3.6 VRRPv3 unicast checksum by itself; accept is the closest setting (send if the peer needs it)"))
+	case in.oldChecksumNode == nil:
+		in.writeChecksum = false
+	case in.oldChecksum == "never" && !unicast3:
+		t.warn(in.oldChecksumNode, ctx, "applies to VRRPv3 IPv4 unicast instances only")
+		in.writeChecksum = false
+	case in.oldChecksum == "never":
+		c.OldUnicastChecksum = "reject"
+	default:
+		c.OldUnicastChecksum = in.oldChecksum
+	}
+	c.VirtualIPAddressLabel = t.vipLabel(in, comment)
+	c.NotifyMaster, c.NotifyBackup, c.NotifyFault = in.hooks["notify_master"], in.hooks["notify_backup"], in.hooks["notify_fault"]
+	c.NotifyStop, c.Notify = in.hooks["notify_stop"], in.hooks["notify"]
+	if in.garpDelay != nil {
+		c.GARPMasterDelay = config.Duration(*in.garpDelay)
+	}
+	if in.garpRepeat != nil {
+		c.GARPMasterRepeat = *in.garpRepeat
+	}
+	if in.garpRefresh != nil {
+		c.GARPMasterRefresh = config.Duration(*in.garpRefresh)
+	}
+	in.conf = c
+	return c
 }
 
-func family(a netip.Addr) int {
-	if a.Is4() {
-		return 4
+// mendInstance returns how to leave out what problem p of the instance names (an
+// address, a peer, a setting), or nil when only leaving out the instance will do.
+func (t *translator) mendInstance(in *instance, p config.Problem) func() {
+	ctx := in.ctx
+	why := problemText(p)
+	key, j, _ := splitKey(p.Key)
+	switch key {
+	case instanceKey(&instanceT.VirtualIPAddress):
+		if j < 0 || j >= len(in.vips) {
+			return nil
+		}
+		return func() {
+			if v := &in.vips[j]; !v.refused {
+				t.warnKeyword(v.node, within(ctx, "virtual_ipaddress"), v.node.keyword(), "%s; the address is left out", why)
+				v.refused = true
+			}
+		}
+	case instanceKey(&instanceT.UnicastPeer):
+		if j < 0 || j >= len(in.peers) {
+			return nil
+		}
+		return func() {
+			if r := &in.peers[j]; !r.refused {
+				t.warnKeyword(r.node, within(ctx, "unicast_peer"), r.node.keyword(), "%s; the peer is left out", why)
+				r.refused = true
+			}
+		}
+	case instanceKey(&instanceT.UnicastSrcIP):
+		if !in.src.IsValid() {
+			return nil
+		}
+		return func() {
+			t.warn(in.srcNode, ctx, "%s; left out", why)
+			in.src = netip.Addr{}
+		}
+	case instanceKey(&instanceT.AuthPass):
+		if in.auth == "" {
+			return nil
+		}
+		return func() {
+			t.warn(in.authNode, within(ctx, "authentication"), "%s; the instance runs without it (keepalived ignores it too)", why)
+			in.auth = ""
+		}
+	case instanceKey(&instanceT.OldUnicastChecksum):
+		if in.oldChecksumNode == nil {
+			return nil
+		}
+		return func() {
+			t.warn(in.oldChecksumNode, ctx, "%s; left out", why)
+			in.oldChecksumNode, in.oldChecksum = nil, ""
+		}
+	case instanceKey(&instanceT.VMACName):
+		if in.vmacName == "" {
+			return nil
+		}
+		return func() {
+			t.warn(in.vmacNode, ctx, "%s; the default name is used", why)
+			in.vmacName = ""
+		}
+	case instanceKey(&instanceT.VirtualIPAddressLabel):
+		l := in.conf.VirtualIPAddressLabel
+		if l == "" {
+			return nil
+		}
+		return func() {
+			for _, v := range in.vips {
+				if v.label == l {
+					t.warnKeyword(v.node, within(ctx, "virtual_ipaddress > "+v.node.keyword()), "label", "%s; the label is left out", why)
+				}
+			}
+			if in.badLabels == nil {
+				in.badLabels = map[string]bool{}
+			}
+			in.badLabels[l] = true
+		}
 	}
-	return 6
+	return nil
+}
+
+// vipLabel turns keepalived's per-address labels into the instance's one
+// virtual_ipaddress_label: the first one config has not refused.
+func (t *translator) vipLabel(in *instance, comment func(field any, text string)) string {
+	label := ""
+	for _, v := range in.vips {
+		l := v.label
+		switch {
+		case l == "" || in.badLabels[l]:
+		case !validText(l):
+			t.warnKeyword(v.node, within(in.ctx, "virtual_ipaddress > "+v.node.keyword()), "label", "the label is not valid UTF-8")
+		case label == "":
+			label = l
+		case l != label:
+			t.warnKeyword(v.node, within(in.ctx, "virtual_ipaddress > "+v.node.keyword()), "label", "hadirector puts one label (%s) on all of an instance's IPv4 VIPs", label)
+		}
+	}
+	if label == "" {
+		return ""
+	}
+	for _, v := range in.vips {
+		if v.label != label {
+			comment(&instanceT.VirtualIPAddressLabel, t.note(in.node, in.ctx, "keepalived labelled some addresses only; hadirector labels every VIP %s", label))
+			break
+		}
+	}
+	return label
 }
 
 func truncateUTF8(s string, n int) string {
@@ -948,7 +901,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 	owner := in.priority == 255
 	adjust := func(r *trackRef, key string) bool {
 		weighted := r.weight != 0
-		if !r.weightSet && key == "track_script" {
+		if !r.weightSet && key == instanceKey(&instanceT.TrackScript) {
 			if s := scripts[r.name]; s != nil {
 				weighted = s.weight != 0
 			}
@@ -963,7 +916,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 		case owner:
 			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track %s of an address owner (priority 255): left out", r.name))
 			return false
-		case zero && key == "track_script":
+		case zero && key == instanceKey(&instanceT.TrackScript):
 			in.comment(key, fmt.Sprintf("keepalived ignores the weighted track script %s of a member of sync group %s (no sync_group_tracking_weight): left out", r.name, in.group.name))
 			return false
 		case zero:
@@ -987,7 +940,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 			t.warn(r.node, r.ctx, "interface %s is already tracked", r.name)
 			continue
 		}
-		if !adjust(&r, "track_interface") {
+		if !adjust(&r, instanceKey(&instanceT.TrackInterface)) {
 			continue
 		}
 		ifs[r.name] = true
@@ -1014,7 +967,7 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 			t.warn(r.node, r.ctx, "script %s is already tracked", r.name)
 			continue
 		}
-		if !adjust(&r, "track_script") {
+		if !adjust(&r, instanceKey(&instanceT.TrackScript)) {
 			continue
 		}
 		names[r.name] = true
@@ -1024,9 +977,9 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 		}
 		r.name = s.variant(s.name, w, t.scriptNames())
 		if r.name != s.name {
-			in.comment("track_script", fmt.Sprintf("%s is vrrp_script %s with weight %d (hadirector's track_script has no weight of its own)", r.name, s.name, w))
+			in.comment(instanceKey(&instanceT.TrackScript), fmt.Sprintf("%s is vrrp_script %s with weight %d (hadirector's track_script has no weight of its own)", r.name, s.name, w))
 		} else if w != s.weight {
-			in.comment("track_script", fmt.Sprintf("%s is tracked with weight %d (hadirector's track_script has no weight of its own)", r.name, w))
+			in.comment(instanceKey(&instanceT.TrackScript), fmt.Sprintf("%s is tracked with weight %d (hadirector's track_script has no weight of its own)", r.name, w))
 		}
 		trackScripts = append(trackScripts, r)
 	}
@@ -1086,4 +1039,169 @@ func (t *translator) blockName(n *node, prev func(name string) *node) (name stri
 		return "", false
 	}
 	return name, true
+}
+
+// checkSyncGroup keeps the members of the group that config accepts (translated
+// instances, each in one group), and the group if one is left.
+func (t *translator) checkSyncGroup(g *syncGroup, byName map[string]*instance) {
+	members := slices.Clone(g.members)
+	refused := make([]bool, len(members))
+	t.places[elemPath(cfgKey(&cfgT.SyncGroups), len(t.cfg.SyncGroups))] = source(g.node)
+	settle := func() (config.SyncGroup, error) {
+		for i := len(members) - 1; i >= 0; i-- {
+			if refused[i] {
+				members, refused = slices.Delete(members, i, i+1), slices.Delete(refused, i, i+1)
+			}
+		}
+		c := config.SyncGroup{Name: g.name, NotifyMaster: g.hooks["notify_master"], NotifyBackup: g.hooks["notify_backup"],
+			NotifyFault: g.hooks["notify_fault"], NotifyStop: g.hooks["notify_stop"], Notify: g.hooks["notify"]}
+		for _, m := range members {
+			c.Group = append(c.Group, m.name)
+		}
+		g.conf = c
+		return c, nil
+	}
+	mend := func(p config.Problem) func() {
+		key, j, _ := splitKey(p.Key)
+		if key != config.Key(&syncGroupT, &syncGroupT.Group) || j < 0 || j >= len(members) {
+			return nil
+		}
+		return func() {
+			if m := members[j]; !refused[j] {
+				t.warnKeyword(m.node, within(g.ctx, "group"), m.name, "%s; left out", problemText(p))
+				refused[j] = true
+			}
+		}
+	}
+	if err := admit(t, &t.cfg.SyncGroups, settle, t.ck.SyncGroup, mend, nil); err != nil {
+		t.warn(g.node, g.ctx, "%v; the group is left out", err)
+		return
+	}
+	for _, m := range members {
+		in := byName[m.name]
+		in.group = g
+		g.kept = append(g.kept, in)
+	}
+}
+
+// variant is one [[vrrp_script]] or [[vrrp_track_file]] table of a script or track file.
+type variant struct {
+	name   string
+	weight int
+}
+
+// list is the tables: one per weight the instances track it with, or the element's
+// own name and weight when none does.
+func (s *weightVariants) list(name string, weight int) []variant {
+	if len(s.order) == 0 {
+		return []variant{{name, weight}}
+	}
+	out := make([]variant, len(s.order))
+	for i, w := range s.order {
+		out[i] = variant{s.variants[w], w}
+	}
+	return out
+}
+
+// checkTracks keeps the script and track file tables config accepts, then the tracks of
+// each instance that config accepts (a track of a table left out is left out too).
+func (t *translator) checkTracks() {
+	for _, s := range t.scripts {
+		if s.dropped {
+			continue
+		}
+		for _, v := range s.list(s.name, s.weight) {
+			c := config.WithDefaults[config.VRRPScript]()
+			c.Name, c.Script, c.Weight, c.Rise, c.Fall = v.name, s.cmd, v.weight, s.rise, s.fall
+			c.Interval, c.Timeout = config.Duration(s.interval), config.Duration(s.timeout)
+			t.places[elemPath(cfgKey(&cfgT.Scripts), len(t.cfg.Scripts))] = source(s.node)
+			if err := admit(t, &t.cfg.Scripts, func() (config.VRRPScript, error) { return c, nil }, t.ck.Script, nil, nil); err != nil {
+				t.warn(s.node, s.ctx, "%v; %s is left out", err, v.name)
+				s.refused = append(s.refused, v.name)
+			}
+		}
+	}
+	for _, f := range t.files {
+		if f.dropped {
+			continue
+		}
+		for _, v := range f.tableList() {
+			c := config.TrackFile{Name: v.name, File: f.path, Weight: v.weight}
+			t.places[elemPath(cfgKey(&cfgT.TrackFiles), len(t.cfg.TrackFiles))] = source(f.node)
+			if err := admit(t, &t.cfg.TrackFiles, func() (config.TrackFile, error) { return c, nil }, t.ck.TrackFile, nil, nil); err != nil {
+				t.warn(f.node, f.ctx, "%v; %s is left out", err, v.name)
+				f.refused = append(f.refused, v.name)
+			}
+		}
+	}
+	for _, in := range t.instances {
+		if in.dropped {
+			continue
+		}
+		c := &t.cfg.Instances[in.index]
+	check:
+		for {
+			refused := func(r trackRef) bool { return r.refused }
+			in.trackIfs = slices.DeleteFunc(in.trackIfs, refused)
+			in.trackScripts = slices.DeleteFunc(in.trackScripts, refused)
+			for j := len(in.trackFileKept) - 1; j >= 0; j-- {
+				if in.trackFileKept[j].refused {
+					in.trackFileKept, in.trackFileNames = slices.Delete(in.trackFileKept, j, j+1), slices.Delete(in.trackFileNames, j, j+1)
+				}
+			}
+			c.TrackInterface = nil
+			for _, r := range in.trackIfs {
+				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight})
+			}
+			c.TrackScript = nil
+			for _, r := range in.trackScripts {
+				c.TrackScript = append(c.TrackScript, r.name)
+			}
+			c.TrackFile = slices.Clone(in.trackFileNames)
+			probs := t.ck.Instance(in.index)
+			if len(probs) == 0 {
+				break
+			}
+			var fixes []func()
+			for _, p := range probs {
+				fix := t.mendTrack(in, p)
+				if fix == nil {
+					break check // a bug: the configuration check at the end reports it
+				}
+				fixes = append(fixes, fix)
+			}
+			for _, fix := range fixes {
+				fix()
+			}
+		}
+	}
+}
+
+// mendTrack returns how to leave out the track problem p names, or nil.
+func (t *translator) mendTrack(in *instance, p config.Problem) func() {
+	key, j, _ := splitKey(p.Key)
+	var node *node
+	var ctx string
+	var refused *bool
+	switch {
+	case j < 0:
+		return nil
+	case key == instanceKey(&instanceT.TrackInterface) && j < len(in.trackIfs):
+		r := &in.trackIfs[j]
+		node, ctx, refused = r.node, r.ctx, &r.refused
+	case key == instanceKey(&instanceT.TrackScript) && j < len(in.trackScripts):
+		r := &in.trackScripts[j]
+		node, ctx, refused = r.node, r.ctx, &r.refused
+	case key == instanceKey(&instanceT.TrackFile) && j < len(in.trackFileKept):
+		r := &in.trackFileKept[j]
+		node, ctx, refused = r.node, r.ctx, &r.refused
+	default:
+		return nil
+	}
+	return func() {
+		if !*refused {
+			t.warn(node, ctx, "%s; the track is left out", problemText(p))
+			*refused = true
+		}
+	}
 }

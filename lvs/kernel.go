@@ -196,6 +196,11 @@ func ApplyOps(ctx context.Context, k Kernel, ops []Op, opts ApplyOptions) error 
 		}
 	feed:
 		for _, g := range groups {
+			// select picks at random among ready cases: a worker waiting to receive
+			// must not win over a context that has already ended.
+			if ctx.Err() != nil {
+				break
+			}
 			select {
 			case ch <- g:
 			case <-ctx.Done():

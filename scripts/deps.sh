@@ -5,7 +5,8 @@
 #
 # What each is for: iproute2 (ip, the namespace tests and the VM's network), keepalived and
 # ipvsadm (interop peers and baselines, inside the VM too), tcpdump (wire captures), qemu-system-x86,
-# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod); for the Debian
+# busybox-static and kmod (the IPVS test VM: emulator, initramfs tools, depmod); dnsmasq-base and
+# socat (real DNS and UDP servers for the health-check tests); for the Debian
 # package (make test-deb) and its pages: lintian, systemd (systemd-analyze verify the unit),
 # groff and man-db (the man pages render without warnings), prometheus (promtool checks and
 # unit-tests the alert rules), bird2 (the upstream BGP router of the BGP e2e tests).
@@ -13,7 +14,7 @@
 # Options: --check  install nothing; exit 1 naming what is missing
 set -eu
 
-pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod lintian systemd groff man-db prometheus bird2"
+pkgs="iproute2 keepalived ipvsadm tcpdump qemu-system-x86 busybox-static kmod lintian systemd groff man-db prometheus dnsmasq-base socat bird2"
 
 check=0
 for a in "$@"; do
