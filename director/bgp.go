@@ -25,8 +25,7 @@ const bgpRound = trackFilePoll
 // (bgp.Announcement decides; loop only, except the speaker's own status).
 type bgpState struct {
 	d       *Director
-	cfg     config.BGP // as started: a change needs a restart
-	spec    bgp.Spec
+	spec    bgp.Spec // as started: a change of [bgp] needs a restart
 	speaker BGPSpeaker
 	vips    []*bgpVIP
 	drained bool
@@ -52,9 +51,9 @@ func (gobgp) StartSpeaker(s bgp.Spec, log *slog.Logger) (BGPSpeaker, error) {
 	return sp, nil
 }
 
-// BGPSpec maps the [bgp] table to the speaker's spec; routerID is the default for an
+// bgpSpec maps the [bgp] table to the speaker's spec; routerID is the default for an
 // unset router_id.
-func BGPSpec(b *config.BGP, routerID netip.Addr) bgp.Spec {
+func bgpSpec(b *config.BGP, routerID netip.Addr) bgp.Spec {
 	s := bgp.Spec{ASN: uint32(b.ASN), RouterID: b.RouterID, HoldTime: b.HoldTime.Std(), Keepalive: b.Keepalive.Std()}
 	if !s.RouterID.IsValid() {
 		s.RouterID = routerID
@@ -101,7 +100,7 @@ func newBGPState(d *Director, cfg *config.Config) (*bgpState, error) {
 	if cfg.BGP == nil {
 		return nil, nil
 	}
-	b := &bgpState{d: d, cfg: *cfg.BGP, spec: BGPSpec(cfg.BGP, firstIPv4())}
+	b := &bgpState{d: d, spec: bgpSpec(cfg.BGP, firstIPv4())}
 	if !b.spec.RouterID.Is4() {
 		return nil, fmt.Errorf("director: bgp: no IPv4 address for the router id: set bgp.router_id")
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -341,4 +342,44 @@ func TestBGPQuorum(t *testing.T) {
 	wantCalls(t, "rise 1", h.bgpCalls(m))
 	h.clock.Advance(bgpRound)
 	wantCalls(t, "rise 2", h.bgpCalls(m), "bgp announce 203.0.113.10/32 graceful=false communities=[] med=0", "notify BGP 203.0.113.10/32 ANNOUNCE")
+}
+
+// TestBGPSpec: every key of [bgp] and [[bgp.peer]] reaches the speaker; router_id falls
+// back to the host's address.
+func TestBGPSpec(t *testing.T) {
+	cfg := parse(t, `
+[bgp]
+asn = 64513
+hold_time = "9s"
+keepalive = "3s"
+
+[[bgp.peer]]
+address = "2001:db8::1"
+asn = 64512
+password = "s3cret"
+bfd = true
+bfd_interval = "100ms"
+bfd_multiplier = 5
+
+[[bgp.peer]]
+address = "192.0.2.254"
+asn = 4200000000
+multihop = 4
+
+[[bgp.vip]]
+prefix = "203.0.113.10/32"
+`)
+	got := bgpSpec(cfg.BGP, netip.MustParseAddr("192.0.2.7"))
+	want := bgp.Spec{ASN: 64513, RouterID: netip.MustParseAddr("192.0.2.7"), HoldTime: 9 * time.Second, Keepalive: 3 * time.Second,
+		Peers: []bgp.PeerSpec{
+			{Address: netip.MustParseAddr("2001:db8::1"), ASN: 64512, Password: "s3cret", BFD: true, BFDInterval: 100 * time.Millisecond, BFDMultiplier: 5},
+			{Address: netip.MustParseAddr("192.0.2.254"), ASN: 4200000000, BFDInterval: 300 * time.Millisecond, BFDMultiplier: 3, Multihop: 4},
+		}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("bgpSpec:\n got %+v\nwant %+v", got, want)
+	}
+	cfg.BGP.RouterID = netip.MustParseAddr("192.0.2.1")
+	if got := bgpSpec(cfg.BGP, netip.MustParseAddr("192.0.2.7")); got.RouterID != cfg.BGP.RouterID {
+		t.Errorf("router_id %v not taken", got.RouterID)
+	}
 }
