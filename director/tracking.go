@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/internal/strtol"
 )
 
 // linkState follows interface state through netlink link updates: an instance whose
@@ -248,55 +247,11 @@ func (tf *trackFile) read() bool {
 }
 
 // parseTrackFile reads a track file's number as keepalived does with strtol(buf, NULL,
-// 0) on its first 127 bytes: leading white space, an optional sign, then decimal, 0x hex
-// or 0 octal digits up to the first other character; no digits is 0. ok is false for a
-// number outside keepalived's range (int32, or 2^31), which keepalived ignores.
+// 0) on its first 127 bytes. ok is false for a number outside keepalived's range (int32,
+// or 2^31), which keepalived ignores.
 func parseTrackFile(b []byte) (v int64, ok bool) {
-	s := string(b[:min(len(b), 127)])
-	s = strings.TrimLeft(s, " \t\n\v\f\r")
-	neg := false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	base := 10
-	switch {
-	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && strings.ContainsRune("0123456789abcdefABCDEF", rune(s[2])):
-		base, s = 16, s[2:]
-	case len(s) > 1 && s[0] == '0':
-		base = 8
-	}
-	end := 0
-	for end < len(s) {
-		c := s[end]
-		var d int
-		switch {
-		case c >= '0' && c <= '9':
-			d = int(c - '0')
-		case c >= 'a' && c <= 'f':
-			d = int(c-'a') + 10
-		case c >= 'A' && c <= 'F':
-			d = int(c-'A') + 10
-		default:
-			d = base
-		}
-		if d >= base {
-			break
-		}
-		end++
-	}
-	if end == 0 {
-		return 0, true
-	}
-	u, err := strconv.ParseUint(s[:end], base, 64)
-	if err != nil || u > 1<<32 {
-		return 0, false
-	}
-	v = int64(u)
-	if neg {
-		v = -v
-	}
-	if v < -(1<<31) || v > 1<<31 {
+	v, ok = strtol.Long(string(b[:min(len(b), 127)]))
+	if !ok || v < -(1<<31) || v > 1<<31 {
 		return 0, false
 	}
 	return v, true

@@ -8,9 +8,9 @@ import (
 	"io/fs"
 	"math"
 	"os"
-	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/hadirector/hadirector/internal/strtol"
 )
 
 // File reads a number from a file at every check (keepalived's FILE_CHECK with a
@@ -79,55 +79,9 @@ func (f *File) read() (int64, error) {
 			return 0, err
 		}
 	}
-	v, ok := parseCLong(string(buf[:n]))
+	v, ok := strtol.Long(string(buf[:n]))
 	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
 		return 0, fmt.Errorf("%q is out of the 32-bit range", strings.TrimSpace(string(buf[:n])))
 	}
 	return v, nil
-}
-
-// parseCLong reads a number as C's strtol(s, NULL, 0) does: leading space, a sign, then
-// decimal, 0x hexadecimal or 0 octal digits up to the first that is not one; no digits
-// reads as 0. ok is false on overflow of 64 bits.
-func parseCLong(s string) (int64, bool) {
-	s = strings.TrimLeftFunc(s, unicode.IsSpace)
-	neg := false
-	if s != "" && (s[0] == '+' || s[0] == '-') {
-		neg = s[0] == '-'
-		s = s[1:]
-	}
-	base := 10
-	switch {
-	case len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && isDigit(s[2], 16):
-		base, s = 16, s[2:]
-	case len(s) > 1 && s[0] == '0':
-		base = 8
-	}
-	end := 0
-	for end < len(s) && isDigit(s[end], base) {
-		end++
-	}
-	if end == 0 {
-		return 0, true
-	}
-	u, err := strconv.ParseUint(s[:end], base, 64)
-	if err != nil || u > math.MaxInt64 {
-		return 0, false
-	}
-	if neg {
-		return -int64(u), true
-	}
-	return int64(u), true
-}
-
-func isDigit(c byte, base int) bool {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c-'0') < base
-	case c >= 'a' && c <= 'f':
-		return base == 16
-	case c >= 'A' && c <= 'F':
-		return base == 16
-	}
-	return false
 }

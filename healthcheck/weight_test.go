@@ -13,20 +13,6 @@ import (
 	"time"
 )
 
-func TestParseCLong(t *testing.T) {
-	for in, want := range map[string]int64{
-		"42": 42, "  -7\n": -7, "+3x": 3, "0x1f": 31, "0X10": 16, "010": 8, "09": 0, "0x": 0,
-		"": 0, "junk": 0, "12abc": 12, "-2147483648": math.MinInt32,
-	} {
-		if got, ok := parseCLong(in); !ok || got != want {
-			t.Errorf("parseCLong(%q) = %d, %v; want %d", in, got, ok, want)
-		}
-	}
-	if _, ok := parseCLong("99999999999999999999"); ok {
-		t.Error("a number beyond 64 bits parsed")
-	}
-}
-
 func TestFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "weight")
 	write := func(s string) {

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/debug"
 
 	"github.com/hadirector/hadirector/config"
 )
@@ -22,7 +23,8 @@ var (
 	defaultSocket = config.DefaultStatusSocket
 )
 
-// Set at build time with -ldflags "-X main.version=… -X main.commit=…" (make deb does).
+// Set at build time with -ldflags "-X main.version=… -X main.commit=…" (make deb does);
+// a plain go build in a checkout gets the commit from the Go toolchain (buildCommit).
 var (
 	version = "dev"
 	commit  = "unknown"
@@ -158,6 +160,32 @@ func cmdVersion(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) error
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "hadirector %s\ncommit %s\n%s %s/%s\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	c := commit
+	if c == "unknown" {
+		if info, ok := debug.ReadBuildInfo(); ok {
+			c = buildCommit(info.Settings, c)
+		}
+	}
+	fmt.Fprintf(stdout, "hadirector %s\ncommit %s\n%s %s/%s\n", version, c, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
+}
+
+// buildCommit is the commit the Go toolchain stamped into the binary (vcs.revision, with
+// "-dirty" when the tree had changes), or def when it stamped none (go run, -buildvcs=false).
+func buildCommit(settings []debug.BuildSetting, def string) string {
+	var rev, dirty string
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev == "" {
+		return def
+	}
+	return rev + dirty
 }

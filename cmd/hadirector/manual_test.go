@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -243,6 +244,21 @@ func TestCompletion(t *testing.T) {
 		}
 		if tc.words[1] == "ch" && len(got) != 1 {
 			t.Errorf("completing %q: %q", tc.words, got)
+		}
+	}
+}
+
+func TestBuildCommit(t *testing.T) {
+	for _, tc := range []struct {
+		settings []debug.BuildSetting
+		want     string
+	}{
+		{nil, "unknown"},
+		{[]debug.BuildSetting{{Key: "vcs.revision", Value: "abc123"}, {Key: "vcs.modified", Value: "false"}}, "abc123"},
+		{[]debug.BuildSetting{{Key: "vcs.modified", Value: "true"}, {Key: "vcs.revision", Value: "abc123"}}, "abc123-dirty"},
+	} {
+		if got := buildCommit(tc.settings, "unknown"); got != tc.want {
+			t.Errorf("buildCommit(%v) = %q, want %q", tc.settings, got, tc.want)
 		}
 	}
 }

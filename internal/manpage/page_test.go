@@ -166,3 +166,22 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// A second element of an array of tables (the reference's fwmark service) adds its keys to
+// the first's; a plain table written twice is an error.
+func TestReferenceRepeatedArrayTable(t *testing.T) {
+	r, err := parseReference([]byte("[[vs]]    # first\naddress = \"a\"  # the address\n\n[[vs]]    # second\nfwmark = 7  # the mark\naddress = \"b\"  # again\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := r.tables["vs"]
+	if got := strings.Join(vs.keys, " "); got != "address fwmark" {
+		t.Errorf("keys = %q, want \"address fwmark\"", got)
+	}
+	if e, _ := vs.entry("address"); e.comment != "the address" || vs.comment != "first" {
+		t.Errorf("the first element's text must win: %+v, table comment %q", e, vs.comment)
+	}
+	if _, err := parseReference([]byte("[t]\na = 1\n[t]\nb = 2\n")); err == nil {
+		t.Error("a plain table written twice was accepted")
+	}
+}

@@ -48,8 +48,14 @@ func parseReference(data []byte) (reference, error) {
 			}
 		case strings.HasPrefix(code, "["):
 			name := strings.Trim(code, "[]")
-			if refs.tables[name] != nil {
-				return reference{}, fmt.Errorf("manpage: reference line %d: table [%s] again", n+1, name)
+			if t := refs.tables[name]; t != nil {
+				if !strings.HasPrefix(code, "[[") {
+					return reference{}, fmt.Errorf("manpage: reference line %d: table [%s] again", n+1, name)
+				}
+				// Another element of an array of tables (a second example virtual
+				// server): its keys add to the first's; the first's text wins.
+				cur = t
+				continue
 			}
 			cur = &refTable{comment: comment, entries: map[string]refEntry{}}
 			refs.tables[name] = cur
@@ -60,6 +66,9 @@ func parseReference(data []byte) (reference, error) {
 				return reference{}, fmt.Errorf("manpage: reference line %d: not a key = value line inside a table: %q", n+1, raw)
 			}
 			key = strings.TrimSpace(key)
+			if _, dup := cur.entries[key]; dup {
+				continue
+			}
 			cur.keys = append(cur.keys, key)
 			cur.entries[key] = refEntry{value: strings.TrimSpace(value), comment: comment}
 		}
