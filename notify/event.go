@@ -7,13 +7,17 @@ import (
 	"time"
 )
 
-// Kind says what changed state: a VRRP instance, a sync group, or a real server.
+// Kind says what changed state: a VRRP instance, a sync group, a real server, or a
+// virtual server's quorum.
 type Kind uint8
 
 const (
 	Instance Kind = iota
 	Group
 	RealServer
+	// Quorum: a virtual server gained (Up) or lost (Down) quorum; the hooks are its
+	// quorum_up and quorum_down, run with no words appended, as keepalived runs them.
+	Quorum
 )
 
 // String is the word keepalived uses for the kind in notify arguments and FIFO lines.
@@ -25,6 +29,8 @@ func (k Kind) String() string {
 		return "GROUP"
 	case RealServer:
 		return "REALSERVER"
+	case Quorum:
+		return "VS"
 	}
 	return "UNKNOWN"
 }
@@ -62,7 +68,7 @@ type Event struct {
 	VRID      int    // instances; 0 = unknown
 	Interface string // instances; empty = unknown
 
-	// Real servers. A virtual server is either VirtualServer or, when FWMark is
+	// Real servers and quorum. A virtual server is either VirtualServer or, when FWMark is
 	// non-zero, a firewall mark.
 	VirtualServer netip.AddrPort
 	FWMark        uint32
@@ -74,8 +80,11 @@ type Event struct {
 
 // key identifies the queue that orders an event's hooks.
 func (ev *Event) key() string {
-	if ev.Kind == RealServer {
+	switch ev.Kind {
+	case RealServer:
 		return "REALSERVER " + ev.virtualServer() + " " + ev.RealServer.String()
+	case Quorum:
+		return "VS " + ev.virtualServer()
 	}
 	return ev.Kind.String() + " " + ev.Name
 }
@@ -105,7 +114,7 @@ func (ev *Event) appendedArgs(generic bool) []string {
 	if ev.Kind == RealServer {
 		return []string{"REALSERVER", ev.virtualServer(), ev.RealServer.String(), string(ev.State)}
 	}
-	if !generic {
+	if !generic || ev.Kind == Quorum {
 		return nil
 	}
 	return []string{ev.Kind.String(), ev.Name, string(ev.State), strconv.Itoa(ev.priority())}
@@ -133,6 +142,9 @@ func (ev *Event) env() []string {
 	case RealServer:
 		add("VIRTUALSERVER", ev.virtualServer())
 		add("REALSERVER", ev.RealServer.String())
+		add("PROTOCOL", ev.protocol())
+	case Quorum:
+		add("VIRTUALSERVER", ev.virtualServer())
 		add("PROTOCOL", ev.protocol())
 	default:
 		add("PRIORITY", strconv.Itoa(ev.priority()))
@@ -163,22 +175,23 @@ func (ev *Event) protocol() string {
 //	INSTANCE "VI_1" MASTER 100
 //	GROUP "VG_1" BACKUP 0
 //	RS [198.51.100.11]:tcp:80 [192.0.2.100]:tcp:80 UP
+//	VS [192.0.2.100]:tcp:80 DOWN
 //
 // (real servers: address, then virtual server, each as [addr]:proto:port; a firewall-mark
 // virtual server is "FWM 7").
 func (ev *Event) fifoLine() []byte {
 	var b []byte
 	switch ev.Kind {
+	case Quorum:
+		b = append(b, "VS "...)
+		b = appendVS(b, ev)
+		b = append(b, ' ')
+		b = append(b, ev.State...)
 	case RealServer:
 		b = append(b, "RS "...)
 		b = appendTrio(b, ev.RealServer, ev.protocol())
 		b = append(b, ' ')
-		if ev.FWMark != 0 {
-			b = append(b, "FWM "...)
-			b = strconv.AppendUint(b, uint64(ev.FWMark), 10)
-		} else {
-			b = appendTrio(b, ev.VirtualServer, ev.protocol())
-		}
+		b = appendVS(b, ev)
 		b = append(b, ' ')
 		b = append(b, ev.State...)
 	default:
@@ -191,6 +204,15 @@ func (ev *Event) fifoLine() []byte {
 		b = strconv.AppendInt(b, int64(ev.priority()), 10)
 	}
 	return append(b, '\n')
+}
+
+// appendVS appends the event's virtual server as fifoLine writes it.
+func appendVS(b []byte, ev *Event) []byte {
+	if ev.FWMark != 0 {
+		b = append(b, "FWM "...)
+		return strconv.AppendUint(b, uint64(ev.FWMark), 10)
+	}
+	return appendTrio(b, ev.VirtualServer, ev.protocol())
 }
 
 func appendTrio(b []byte, ap netip.AddrPort, proto string) []byte {
@@ -207,6 +229,9 @@ func (ev *Event) hookName(generic bool) string {
 	if generic {
 		return "notify"
 	}
+	if ev.Kind == Quorum {
+		return "quorum_" + strings.ToLower(string(ev.State))
+	}
 	return "notify_" + strings.ToLower(string(ev.State))
 }
 
@@ -217,6 +242,8 @@ func (ev *Event) logAttrs() []any {
 		return []any{"group", ev.Name}
 	case RealServer:
 		return []any{"service", ev.virtualServer(), "backend", ev.RealServer.String()}
+	case Quorum:
+		return []any{"service", ev.virtualServer()}
 	}
 	return []any{"instance", ev.Name}
 }

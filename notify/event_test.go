@@ -25,6 +25,8 @@ func TestFIFOLine(t *testing.T) {
 		{Event{Kind: RealServer, State: Up, VirtualServer: vs4, RealServer: rs4}, "RS [198.51.100.11]:tcp:80 [192.0.2.100]:tcp:80 UP\n"},
 		{Event{Kind: RealServer, State: Down, VirtualServer: vs6, RealServer: rs6, Protocol: "udp"}, "RS [2001:db8::11]:udp:8443 [2001:db8::100]:udp:443 DOWN\n"},
 		{Event{Kind: RealServer, State: Down, FWMark: 7, RealServer: rs4}, "RS [198.51.100.11]:tcp:80 FWM 7 DOWN\n"},
+		{Event{Kind: Quorum, State: Down, VirtualServer: vs4, Protocol: "udp"}, "VS [192.0.2.100]:udp:80 DOWN\n"},
+		{Event{Kind: Quorum, State: Up, FWMark: 7}, "VS FWM 7 UP\n"},
 	} {
 		if got := string(tc.ev.fifoLine()); got != tc.want {
 			t.Errorf("fifoLine(%+v) = %q, want %q", tc.ev, got, tc.want)
@@ -48,6 +50,7 @@ func TestAppendedArgs(t *testing.T) {
 		{grp, true, []string{"GROUP", "VG_1", "MASTER", "0"}},
 		{rs, false, []string{"REALSERVER", "192.0.2.100:80", "198.51.100.11:80", "UP"}},
 		{fw, false, []string{"REALSERVER", "fwmark:7", "[2001:db8::11]:8443", "DOWN"}},
+		{Event{Kind: Quorum, State: Up, VirtualServer: vs4}, false, nil},
 	} {
 		if got := tc.ev.appendedArgs(tc.generic); !slices.Equal(got, tc.want) {
 			t.Errorf("appendedArgs(%v %s, generic=%v) = %q, want %q", tc.ev.Kind, tc.ev.State, tc.generic, got, tc.want)
@@ -62,6 +65,9 @@ func TestHookName(t *testing.T) {
 		want    string
 	}{{Master, false, "notify_master"}, {Stop, false, "notify_stop"}, {Down, false, "notify_down"}, {Backup, true, "notify"}} {
 		ev := Event{State: tc.st}
+		if got := (&Event{Kind: Quorum, State: tc.st}).hookName(false); tc.st == Down && got != "quorum_down" {
+			t.Errorf("quorum hookName(%s) = %q, want quorum_down", tc.st, got)
+		}
 		if got := ev.hookName(tc.generic); got != tc.want {
 			t.Errorf("hookName(%s, %v) = %q, want %q", tc.st, tc.generic, got, tc.want)
 		}
