@@ -75,8 +75,12 @@ func TestBackendsAnswer(t *testing.T) {
 		check func(netip.AddrPort) healthcheck.Checker
 		pass  bool
 	}{
-		{echo, func(a netip.AddrPort) healthcheck.Checker { return checker(options{kind: "udp", timeout: time.Second}, a) }, true},
-		{answerDNS, func(a netip.AddrPort) healthcheck.Checker { return checker(options{kind: "dns", timeout: time.Second}, a) }, true},
+		{echo, func(a netip.AddrPort) healthcheck.Checker {
+			return checker(options{kind: "udp", timeout: time.Second}, a)
+		}, true},
+		{answerDNS, func(a netip.AddrPort) healthcheck.Checker {
+			return checker(options{kind: "dns", timeout: time.Second}, a)
+		}, true},
 		{answerDNS, func(a netip.AddrPort) healthcheck.Checker {
 			return &healthcheck.UDP{Addr: a, RequireReply: true, Timeout: 200 * time.Millisecond}
 		}, false},
