@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
 
 	"github.com/hadirector/hadirector/healthcheck"
@@ -110,4 +111,37 @@ func TestBackendsAnswer(t *testing.T) {
 			t.Errorf("%T against %p: %v, want pass %v", tc.check(addr), tc.serve, err, tc.pass)
 		}
 	}
+}
+
+// FuzzDNSAnswer: whatever arrives, dnsAnswer stays within the buffer, and what it answers
+// is a DNS response with one A record for the question asked.
+func FuzzDNSAnswer(f *testing.F) {
+	for _, name := range []string{"bench.test.", "a.b.c.example.org.", "."} {
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		b, _ := m.Pack()
+		f.Add(b)
+		m.SetEdns0(1232, false)
+		b, _ = m.Pack()
+		f.Add(b)
+	}
+	f.Add([]byte("keepalived check - keepalived c"))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		buf := make([]byte, 1500)
+		k := copy(buf, in)
+		n := dnsAnswer(buf, k)
+		if n == 0 {
+			return
+		}
+		var q, a dns.Msg
+		if q.Unpack(in) != nil {
+			return // answered something miekg/dns does not read as a message: harmless here
+		}
+		if err := a.Unpack(buf[:n]); err != nil {
+			t.Fatalf("answer to %x does not parse: %v", in, err)
+		}
+		if !a.Response || len(a.Answer) != 1 || len(a.Question) != 1 || a.Question[0] != q.Question[0] {
+			t.Fatalf("answer %v to %v", &a, &q)
+		}
+	})
 }

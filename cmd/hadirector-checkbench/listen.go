@@ -130,29 +130,42 @@ func echo(fd int, buf []byte) bool {
 	return true
 }
 
-// answerDNS answers one query with its question and one A record, 192.0.2.10: the
-// header's QR (and RA) bits set, counts 1/1/0/0, anything after the question (EDNS)
-// dropped. A datagram that is no query of one question is dropped.
+// answerDNS answers one query with dnsAnswer; a datagram that is no query is dropped.
 func answerDNS(fd int, buf []byte) bool {
 	k, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
 	if err != nil {
 		return false
 	}
+	if n := dnsAnswer(buf, k); n > 0 {
+		unix.Sendto(fd, buf[:n], unix.MSG_DONTWAIT, from)
+	}
+	return true
+}
+
+// dnsAnswer turns the query in buf[:k] into its answer in place and returns the answer's
+// length, or 0 when buf[:k] is no query of one question (or the answer would not fit in
+// buf): the question and one A record, 192.0.2.10, with QR and RA set and counts 1/1/0/0;
+// anything after the question (EDNS) is dropped.
+func dnsAnswer(buf []byte, k int) int {
+	if k < 12 || k > len(buf) || buf[2]&0x80 != 0 || buf[4] != 0 || buf[5] != 1 {
+		return 0
+	}
 	end := 12
 	for end < k && buf[end] != 0 {
+		if buf[end]&0xc0 != 0 {
+			return 0 // a compression pointer or reserved label type: not in a question
+		}
 		end += int(buf[end]) + 1
 	}
 	end += 5 // the root label, QTYPE, QCLASS
-	if k < 12 || end > k || buf[2]&0x80 != 0 || buf[4] != 0 || buf[5] != 1 || end+16 > len(buf) {
-		return true
+	rr := [...]byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 10}
+	if end > k || end+len(rr) > len(buf) {
+		return 0
 	}
 	buf[2] |= 0x80
 	buf[3] = 0x80
 	buf[6], buf[7], buf[8], buf[9], buf[10], buf[11] = 0, 1, 0, 0, 0, 0
-	rr := []byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 10}
-	n := copy(buf[end:], rr)
-	unix.Sendto(fd, buf[:end+n], unix.MSG_DONTWAIT, from)
-	return true
+	return end + copy(buf[end:], rr[:])
 }
 
 // listenUDP opens a non-blocking UDP socket bound to addr.
