@@ -56,6 +56,45 @@ func TestStatusSnapshot(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	h := newHarness(t, checkedConfig)
 	h.becomeMaster("VI_1")
+	got := gather(t, h)
+	for k, want := range map[string]float64{
+		`hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"}`: 2,
+		`hadirector_vrrp_priority{vrrp_instance="VI_1"}`:                         100,
+		`hadirector_vrrp_transitions_total{vrrp_instance="VI_1"}`:                2,
+		`hadirector_vrrp_adverts_sent_total{vrrp_instance="VI_1"}`:               1,
+		`hadirector_ipvs_service_programmed{service="tcp 192.0.2.100:80"}`:       1,
+		`hadirector_ipvs_sync_daemon_role{vrrp_instance="VI_1"}`:                 1,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
+}
+
+// TestMetricsPerCheck: each check of a real server has its own series, labelled by its
+// index and type; the real server's series stays the AND of them.
+func TestMetricsPerCheck(t *testing.T) {
+	h := newHarness(t, severalConfig)
+	h.becomeMaster("VI_1")
+	h.os.monitor.set(false, nthCheck("192.0.2.11:80", 1))
+	quiesce(t)
+	got := gather(t, h)
+	for k, want := range map[string]float64{
+		`hadirector_realserver_check_up{backend="192.0.2.11:80",check="0",service="tcp 192.0.2.100:80",type="tcp"}`:  1,
+		`hadirector_realserver_check_up{backend="192.0.2.11:80",check="1",service="tcp 192.0.2.100:80",type="exec"}`: 0,
+		`hadirector_realserver_check_up{backend="192.0.2.12:80",check="0",service="tcp 192.0.2.100:80",type="tcp"}`:  1,
+		`hadirector_realserver_up{backend="192.0.2.11:80",service="tcp 192.0.2.100:80"}`:                             0,
+		`hadirector_realserver_up{backend="192.0.2.12:80",service="tcp 192.0.2.100:80"}`:                             1,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
+}
+
+// gather is the collector's metrics as name{labels} → value.
+func gather(t *testing.T, h *harness) map[string]float64 {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{h.d})
 	mfs, err := reg.Gather()
@@ -76,18 +115,7 @@ func TestMetrics(t *testing.T) {
 			got[k] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
 		}
 	}
-	for k, want := range map[string]float64{
-		`hadirector_vrrp_state{interface="eth0",vrid="51",vrrp_instance="VI_1"}`: 2,
-		`hadirector_vrrp_priority{vrrp_instance="VI_1"}`:                         100,
-		`hadirector_vrrp_transitions_total{vrrp_instance="VI_1"}`:                2,
-		`hadirector_vrrp_adverts_sent_total{vrrp_instance="VI_1"}`:               1,
-		`hadirector_ipvs_service_programmed{service="tcp 192.0.2.100:80"}`:       1,
-		`hadirector_ipvs_sync_daemon_role{vrrp_instance="VI_1"}`:                 1,
-	} {
-		if v, ok := got[k]; !ok || v != want {
-			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
-		}
-	}
+	return got
 }
 
 // TestStatusSocket: the status socket serves the status as JSON and takes drains.
