@@ -993,6 +993,14 @@ func (t *translator) mendVirtualServer(vs *vserver, p config.Problem) func() {
 			t.warn(vs.sorry.node, ctx, "%s; left out", why)
 			vs.sorry = nil
 		}
+	case vserverKey(&vserverT.QuorumUp), vserverKey(&vserverT.QuorumDown), vserverKey(&vserverT.Omega):
+		if len(vs.quorumHook) == 0 {
+			return nil
+		}
+		return func() {
+			t.warn(vs.node, ctx, "%s; quorum_up, quorum_down and omega are left out", why)
+			vs.quorumHook, vs.omega = nil, nil
+		}
 	case vserverKey(&vserverT.RealServers):
 		if j >= 0 && j < len(vs.rss) {
 			return t.mendRealServer(vs, j, rest, why)
@@ -1005,7 +1013,15 @@ func (t *translator) mendVirtualServer(vs *vserver, p config.Problem) func() {
 // of real server j: leave out the setting, or else the real server.
 func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() {
 	rs := vs.rss[j]
-	head, _, rest := splitKey(key)
+	head, k, rest := splitKey(key)
+	drop := func(ck *checker) func() {
+		return func() {
+			if ck.usable {
+				t.warn(ck.node, rs.ctx, "%s; the check is left out", why)
+				ck.usable = false
+			}
+		}
+	}
 	switch {
 	case head == rserverKey(&rserverT.LowerThreshold) && rs.lower > 0:
 		return func() {
@@ -1018,6 +1034,10 @@ func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() 
 			t.warn(ck.bindNode, ck.ctx, "%s; left out", why)
 			rs.noBindTo = true
 		}
+	case head == rserverKey(&rserverT.Check) && rs.check != nil:
+		return drop(rs.check.src)
+	case head == rserverKey(&rserverT.Checks) && k >= 0 && k < len(rs.extra):
+		return drop(rs.extra[k].src)
 	}
 	return func() {
 		if !rs.refused {

@@ -626,3 +626,26 @@ func TestVirtualServerGroupSorryPort(t *testing.T) {
 		t.Errorf("sorry servers %q, want %q", got, want)
 	}
 }
+
+// TestCheckersRefused: a checker config refuses (a payload that is not hex, a DNS type it
+// does not know) is left out with config's reason, and the real server keeps its other
+// checks; quorum hooks config refuses are left out, the virtual server kept.
+func TestCheckersRefused(t *testing.T) {
+	res := importString(t, "virtual_server 192.0.2.1 53 {\n protocol UDP\n lb_kind DR\n"+
+		" real_server 198.51.100.1 53 {\n UDP_CHECK {\n payload zz\n }\n DNS_CHECK {\n type BOGUS\n }\n PING_CHECK {\n }\n }\n}\n")
+	vss := res.Config.VirtualServers
+	if len(vss) != 1 || len(vss[0].RealServers) != 1 {
+		t.Fatalf("virtual servers %+v\n%s", vss, res.TOML)
+	}
+	rs := vss[0].RealServers[0]
+	if rs.Check == nil || rs.Check.Type != "ping" || len(rs.Checks) != 0 {
+		t.Errorf("checks %+v %+v, want the PING_CHECK alone", rs.Check, rs.Checks)
+	}
+	for _, kw := range []string{"UDP_CHECK", "DNS_CHECK"} {
+		if !slices.ContainsFunc(res.Warnings, func(w Warning) bool {
+			return w.Keyword == kw && strings.Contains(w.Reason, "the check is left out")
+		}) {
+			t.Errorf("no warning that %s is left out: %v", kw, res.Warnings)
+		}
+	}
+}
