@@ -15,7 +15,9 @@
 //     real server sets its own.
 //   - RealServer.Check is the effective check: the virtual server's check
 //     with the keys the real server's own check table sets laid over it, or
-//     nil when neither has a check (the real server is then always healthy).
+//     nil when neither has a check. RealServer.Checks are further checks, each
+//     complete in itself; a real server with neither is always healthy, one
+//     with several is up only while every one passes (RealServer.AllChecks).
 //
 // Hooks (notify_*, vrrp_script.script, check.command) stay command-line
 // strings here; internal/cmdline turns one into argv, for the validation here and
