@@ -15,7 +15,9 @@
 //     real server sets its own.
 //   - RealServer.Check is the effective check: the virtual server's check
 //     with the keys the real server's own check table sets laid over it, or
-//     nil when neither has a check (the real server is then always healthy).
+//     nil when neither has a check. RealServer.Checks are further checks, each
+//     complete in itself; a real server with neither is always healthy, one
+//     with several is up only while every one passes (RealServer.AllChecks).
 //
 // Hooks (notify_*, vrrp_script.script, check.command) stay command-line
 // strings here; internal/cmdline turns one into argv, for the validation here and
@@ -278,6 +280,15 @@ type VirtualServer struct {
 	InhibitOnFailure   bool           `toml:"inhibit_on_failure"`
 	Quorum             int            `toml:"quorum"`
 	Hysteresis         int            `toml:"hysteresis"`
+	// QuorumUp and QuorumDown are hooks run when the service gains or loses quorum
+	// (keepalived's quorum_up and quorum_down), in order with the other hooks.
+	QuorumUp   string `toml:"quorum_up"`
+	QuorumDown string `toml:"quorum_down"`
+	// Alpha starts every checked real server down: it needs rise passing checks first
+	// (keepalived's alpha). Omega runs quorum_down at shutdown while quorum is up
+	// (keepalived's omega).
+	Alpha bool `toml:"alpha"`
+	Omega bool `toml:"omega"`
 	// Check is the default check of the real servers, nil when there is none.
 	Check       *Check       `toml:"check"`
 	RealServers []RealServer `toml:"real_server"`
@@ -305,6 +316,23 @@ type RealServer struct {
 	// Check is the effective health check after Load (see the package doc);
 	// nil means the real server is always considered healthy.
 	Check *Check `toml:"check"`
+	// Checks are further checks ([[virtual_server.real_server.checks]]), each complete
+	// in itself (nothing is inherited from the virtual server's check). The real server
+	// is up only while Check and every one of Checks pass.
+	Checks []Check `toml:"checks"`
+}
+
+// AllChecks lists the real server's checks: Check, if any, then Checks. A check's index
+// here names it in health-check IDs, status and metrics.
+func (rs *RealServer) AllChecks() []*Check {
+	var out []*Check
+	if rs.Check != nil {
+		out = append(out, rs.Check)
+	}
+	for i := range rs.Checks {
+		out = append(out, &rs.Checks[i])
+	}
+	return out
 }
 
 // Check is a health check of a real server.
@@ -324,6 +352,53 @@ type Check struct {
 	Timeout      Duration   `toml:"timeout"`
 	Rise         int        `toml:"rise"`
 	Fall         int        `toml:"fall"`
+	// DelayBeforeRetry spaces the retries after a failure of an up real server
+	// (keepalived's delay_before_retry); 0: no extra checks.
+	DelayBeforeRetry Duration `toml:"delay_before_retry"`
+	// Warmup, when set, bounds the delay of the first check (keepalived's warmup);
+	// otherwise first checks are spread over the interval.
+	Warmup Duration `toml:"warmup"`
+	// udp: Payload is keepalived's hex (spaces allowed), PayloadText the same as text;
+	// at most one is set, neither sends keepalived's default datagram. Reply is the hex
+	// a reply must start with (x: any nibble), bounded by the reply lengths.
+	Payload        string `toml:"payload"`
+	PayloadText    string `toml:"payload_text"`
+	RequireReply   bool   `toml:"require_reply"`
+	Reply          string `toml:"reply"`
+	MinReplyLength int    `toml:"min_reply_length"`
+	MaxReplyLength int    `toml:"max_reply_length"`
+	// dns: keepalived's DNS_CHECK type and name (type is taken by the check's type).
+	DNSType       string     `toml:"dns_type"`
+	DNSName       string     `toml:"dns_name"`
+	ExpectAddress netip.Addr `toml:"expect_address"`
+	// smtp: HELO's argument; TLS at once (SMTPS) or STARTTLS after the greeting.
+	HeloName string `toml:"helo_name"`
+	TLS      bool   `toml:"tls"`
+	StartTLS bool   `toml:"starttls"`
+	// http(s): URLs are keepalived's url blocks; with any, path, expect_status and
+	// expect_body of the check are not used: each URL says its own.
+	URLs []URL `toml:"url"`
+	// file: keepalived's FILE_CHECK: the number in File is a state (Weight 0) or, times
+	// Weight (negated with Reverse), an offset to the real server's weight.
+	File    string `toml:"file"`
+	Weight  int    `toml:"weight"`
+	Reverse bool   `toml:"reverse"`
+	// exec: MiscDynamic makes the exit code set the weight (keepalived's misc_dynamic).
+	MiscDynamic bool `toml:"misc_dynamic"`
+}
+
+// URL is one [[...check.url]] of an http(s) check (keepalived's url block); a check
+// with URLs passes only when every one passes.
+type URL struct {
+	Path         string `toml:"path"`
+	ExpectStatus []int  `toml:"expect_status"`
+	// Digest is the MD5 of the whole body in hex, as keepalived's genhash prints it.
+	Digest string `toml:"digest"`
+	// Regex must match the body or, with RegexNoMatch, must not.
+	Regex        string `toml:"regex"`
+	RegexNoMatch bool   `toml:"regex_no_match"`
+	// Virtualhost is the Host header of this URL; "" is the check's host.
+	Virtualhost string `toml:"virtualhost"`
 }
 
 // Load reads and parses the configuration file at path. Problems in the file
@@ -456,12 +531,16 @@ func (c *Config) Hooks() []Hook {
 		add(fmt.Sprintf("vrrp_script %q script", s.Name), s.Script)
 	}
 	for _, vs := range c.VirtualServers {
+		add(fmt.Sprintf("virtual_server %q quorum_up", vs.String()), vs.QuorumUp)
+		add(fmt.Sprintf("virtual_server %q quorum_down", vs.String()), vs.QuorumDown)
 		for _, rs := range vs.RealServers {
 			w := fmt.Sprintf("virtual_server %q real_server %q ", vs.String(), rs.Address)
 			add(w+"notify_up", rs.NotifyUp)
 			add(w+"notify_down", rs.NotifyDown)
-			if rs.Check != nil && rs.Check.Type == "exec" {
-				add(w+"check.command", rs.Check.Command)
+			for _, c := range rs.AllChecks() {
+				if c.Type == "exec" {
+					add(w+"check.command", c.Command)
+				}
 			}
 		}
 	}

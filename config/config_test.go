@@ -483,8 +483,8 @@ func TestProblems(t *testing.T) {
 			`f.toml:13: virtual_server "192.0.2.100:80".real_server "[2001:db8::1]:80".address: 2001:db8::1 is IPv6 but the service is IPv4 (only tun can cross families)`,
 			`f.toml:15: virtual_server "192.0.2.100:80".real_server[3].address: "198.51.100.1" is not an address:port such as "192.0.2.1:80" or "[2001:db8::1]:80"`,
 			`f.toml:16: virtual_server "192.0.2.100:80".real_server[4].address: is required`}},
-		{"checks", vs + "  [virtual_server.check]\n  type = \"ping\"\n  method = \"POST\"\n  path = \"healthz\"\n  expect_status = [99]\n  expect_body = \"(\"\n  connect_port = 70000\n  bind_to = \"2001:db8::1\"\n  interval = \"0s\"\n  rise = 0\n  bogus = true\n", []string{
-			`f.toml:4: virtual_server "192.0.2.100:80".check.type: "ping" is not one of tcp, http, https, exec`,
+		{"checks", vs + "  [virtual_server.check]\n  type = \"icmp\"\n  method = \"POST\"\n  path = \"healthz\"\n  expect_status = [99]\n  expect_body = \"(\"\n  connect_port = 70000\n  bind_to = \"2001:db8::1\"\n  interval = \"0s\"\n  rise = 0\n  bogus = true\n", []string{
+			`f.toml:4: virtual_server "192.0.2.100:80".check.type: "icmp" is not one of tcp, udp, dns, ping, smtp, http, https, exec, file`,
 			`f.toml:5: virtual_server "192.0.2.100:80".check.method: "POST" is not one of GET, HEAD`,
 			`f.toml:6: virtual_server "192.0.2.100:80".check.path: "healthz" must begin with /`,
 			`f.toml:7: virtual_server "192.0.2.100:80".check.expect_status[0]: 99 is out of range 100..599`,
@@ -494,8 +494,21 @@ func TestProblems(t *testing.T) {
 			`f.toml:11: virtual_server "192.0.2.100:80".check.interval: must be greater than 0s`,
 			`f.toml:12: virtual_server "192.0.2.100:80".check.rise: must be at least 1`,
 			`f.toml:13: virtual_server "192.0.2.100:80".check.bogus: unknown key`}},
+		{"checks of every type", vs + "quorum_up = \"up.sh\"\nomega = true\n  [virtual_server.check]\n  type = \"udp\"\n  payload = \"6g\"\n  reply = \"ab\"\n  max_reply_length = 70000\n  misc_dynamic = true\n  [[virtual_server.real_server]]\n  address = \"198.51.100.1:80\"\n    [[virtual_server.real_server.checks]]\n    type = \"dns\"\n    dns_type = \"BOGUS\"\n    [[virtual_server.real_server.checks]]\n    type = \"smtp\"\n    tls = true\n    starttls = true\n    [[virtual_server.real_server.checks]]\n    type = \"file\"\n    [[virtual_server.real_server.checks]]\n    type = \"http\"\n      [[virtual_server.real_server.checks.url]]\n      path = \"x\"\n      digest = \"abc\"\n      regex_no_match = true\n", []string{
+			`f.toml:3: virtual_server "192.0.2.100:80".quorum_up: program "up.sh" must be an absolute path (hooks are run directly, without a shell or $PATH)`,
+			`f.toml:4: virtual_server "192.0.2.100:80".omega: needs a quorum_down hook to run at shutdown`,
+			`f.toml:7: virtual_server "192.0.2.100:80".check.payload: hex "6g": bad digit 'g' at offset 1`,
+			`f.toml:8: virtual_server "192.0.2.100:80".check.reply: needs require_reply = true`,
+			`f.toml:9: virtual_server "192.0.2.100:80".check.max_reply_length: 70000 is out of range 0..65507`,
+			`f.toml:10: virtual_server "192.0.2.100:80".check.misc_dynamic: applies to exec checks only, not udp`,
+			`f.toml:15: virtual_server "192.0.2.100:80".real_server "198.51.100.1:80".checks[0].dns_type: "BOGUS" is not a DNS query type such as A, AAAA, MX, NS, SOA or TXT`,
+			`f.toml:19: virtual_server "192.0.2.100:80".real_server "198.51.100.1:80".checks[1].starttls: set either tls (SMTPS) or starttls, not both`,
+			`f.toml:20: virtual_server "192.0.2.100:80".real_server "198.51.100.1:80".checks[2].file: is required for a file check`,
+			`f.toml:25: virtual_server "192.0.2.100:80".real_server "198.51.100.1:80".checks[3].url[0].path: "x" must begin with /`,
+			`f.toml:26: virtual_server "192.0.2.100:80".real_server "198.51.100.1:80".checks[3].url[0].digest: "abc" is not an MD5 digest (32 hex digits, as genhash prints it)`,
+			`f.toml:27: virtual_server "192.0.2.100:80".real_server "198.51.100.1:80".checks[3].url[0].regex_no_match: needs a regex`}},
 		{"incomplete checks", vs + "  [virtual_server.check]\n  path = \"/\"\n  [[virtual_server.real_server]]\n  address = \"198.51.100.1:80\"\n  [[virtual_server.real_server]]\n  address = \"198.51.100.2:80\"\n  [[virtual_server.real_server]]\n  address = \"198.51.100.3:80\"\n    [virtual_server.real_server.check]\n    type = \"exec\"\n    command = \"\"\n", []string{
-			`f.toml:3: virtual_server "192.0.2.100:80".check.type: is required (tcp, http, https or exec)`,
+			`f.toml:3: virtual_server "192.0.2.100:80".check.type: is required (tcp, udp, dns, ping, smtp, http, https, exec, file)`,
 			`f.toml:13: virtual_server "192.0.2.100:80".real_server "198.51.100.3:80".check.command: is required for an exec check`}},
 		{"inline real server check", vs + "real_server = [\n  { address = \"198.51.100.1:80\" },\n  { address = \"198.51.100.2:80\", check = { type = \"tcp\", fall = 0 } },\n]\n", []string{
 			`f.toml:5: virtual_server "192.0.2.100:80".real_server "198.51.100.2:80".check.fall: must be at least 1`}},

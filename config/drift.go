@@ -114,7 +114,7 @@ func Drift(a, b *Config) []string {
 				add("%s: real_server %s: weight/forwarding/thresholds %d/%s/%d/%d vs %d/%s/%d/%d", w, rx.Address,
 					rx.Weight, rx.Forwarding, rx.UpperThreshold, rx.LowerThreshold, ry.Weight, ry.Forwarding, ry.UpperThreshold, ry.LowerThreshold)
 			}
-			if !reflect.DeepEqual(rx.Check, ry.Check) {
+			if !reflect.DeepEqual(rx.Check, ry.Check) || !reflect.DeepEqual(rx.Checks, ry.Checks) {
 				add("%s: real_server %s: check differs", w, rx.Address)
 			}
 		}

@@ -99,8 +99,18 @@ func resolve(cfg *Config, seen map[string]bool) {
 				}
 			}
 			rs.Check.ExpectStatus = slices.Clone(rs.Check.ExpectStatus)
+			rs.Check.URLs = cloneURLs(rs.Check.URLs)
 		}
 	}
+}
+
+// cloneURLs copies urls deeply, so that real servers that inherit a check share nothing.
+func cloneURLs(urls []URL) []URL {
+	out := slices.Clone(urls)
+	for i := range out {
+		out[i].ExpectStatus = slices.Clone(out[i].ExpectStatus)
+	}
+	return out
 }
 
 // labelElements names array elements in problems by what operators call them

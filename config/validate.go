@@ -1,17 +1,21 @@
 package config
 
 import (
+	"encoding/hex"
 	"fmt"
 	"math"
 	"math/bits"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hadirector/hadirector/healthcheck"
 )
 
 type validator struct {
@@ -548,7 +552,18 @@ var (
 	protocols   = []string{"tcp", "udp", "sctp"}
 	schedulers  = []string{"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "mh", "fo", "ovf", "twos"}
 	forwardings = []string{"dr", "nat", "tun"}
-	checkTypes  = []string{"tcp", "http", "https", "exec"}
+	checkTypes  = []string{"tcp", "udp", "dns", "ping", "smtp", "http", "https", "exec", "file"}
+	// checkKeyTypes are the check keys that apply to some types only: set to anything but
+	// their zero default on another type, they are an error. The keys older than these
+	// types are not listed: files that set them on any type have always loaded.
+	checkKeyTypes = map[string][]string{
+		"url": {"http", "https"}, "misc_dynamic": {"exec"},
+		"payload": {"udp"}, "payload_text": {"udp"}, "require_reply": {"udp"}, "reply": {"udp"},
+		"min_reply_length": {"udp"}, "max_reply_length": {"udp"},
+		"dns_type": {"dns"}, "dns_name": {"dns"}, "expect_address": {"dns"},
+		"helo_name": {"smtp"}, "tls": {"smtp"}, "starttls": {"smtp"},
+		"file": {"file"}, "weight": {"file"}, "reverse": {"file"},
+	}
 )
 
 func (v *validator) virtualServer(i int) {
@@ -630,6 +645,11 @@ func (v *validator) virtualServer(i int) {
 	} else if vs.Hysteresis < 0 || vs.Hysteresis >= vs.Quorum {
 		v.r.add(at("hysteresis"), "%d is out of range 0..%d (it must be less than quorum)", vs.Hysteresis, vs.Quorum-1)
 	}
+	v.hook(at("quorum_up"), vs.QuorumUp)
+	v.hook(at("quorum_down"), vs.QuorumDown)
+	if vs.Omega && vs.QuorumDown == "" {
+		v.r.add(at("omega"), "needs a quorum_down hook to run at shutdown")
+	}
 	if vs.Check != nil {
 		v.checkKeys(at("check"), vs.Check, fam)
 	}
@@ -671,6 +691,11 @@ func (v *validator) realServers(p string, vs *VirtualServer, fam int) {
 		v.hook(at("notify_up"), rs.NotifyUp)
 		v.hook(at("notify_down"), rs.NotifyDown)
 
+		for k := range rs.Checks {
+			cp := index(at("checks"), k)
+			v.checkKeys(cp, &rs.Checks[k], fam)
+			v.checkComplete(cp, &rs.Checks[k])
+		}
 		if rs.Check == nil {
 			continue
 		}
@@ -695,8 +720,18 @@ func (v *validator) checkKeys(path string, c *Check, fam int) {
 	own := func(k string) bool { return v.seen[join(path, k)] }
 	at := func(k string) string { return join(path, k) }
 	if own("type") && c.Type != "" && !oneOf(c.Type, checkTypes...) {
-		v.r.add(at("type"), "%q is not one of tcp, http, https, exec", c.Type)
+		v.r.add(at("type"), "%q is not one of %s", c.Type, strings.Join(checkTypes, ", "))
 	}
+	if oneOf(c.Type, checkTypes...) {
+		rc := reflect.ValueOf(c).Elem()
+		for _, f := range schemaFields(reflect.TypeFor[Check]()) {
+			types, ok := checkKeyTypes[f.name]
+			if ok && own(f.name) && !rc.Field(f.index).IsZero() && !oneOf(c.Type, types...) {
+				v.r.add(at(f.name), "applies to %s checks only, not %s", strings.Join(types, ", "), c.Type)
+			}
+		}
+	}
+	v.checkTypeKeys(path, c, own)
 	if own("method") && !oneOf(c.Method, "GET", "HEAD") {
 		v.r.add(at("method"), "%q is not one of GET, HEAD", c.Method)
 	}
@@ -739,12 +774,76 @@ func (v *validator) checkKeys(path string, c *Check, fam int) {
 	}
 }
 
+// checkTypeKeys validates the keys of the newer check types that the check table at
+// path sets itself.
+func (v *validator) checkTypeKeys(path string, c *Check, own func(string) bool) {
+	at := func(k string) string { return join(path, k) }
+	if c.Payload != "" {
+		if _, _, err := healthcheck.ParseHex(c.Payload, false); err != nil {
+			v.r.add(at("payload"), "%s", strings.TrimPrefix(err.Error(), "healthcheck: "))
+		}
+	}
+	if c.PayloadText != "" && c.Payload != "" {
+		v.r.add(at("payload_text"), "set either payload (hex) or payload_text, not both")
+	}
+	if own("reply") && c.Reply != "" {
+		if _, _, err := healthcheck.ParseHex(c.Reply, true); err != nil {
+			v.r.add(at("reply"), "%s", strings.TrimPrefix(err.Error(), "healthcheck: "))
+		} else if !c.RequireReply {
+			v.r.add(at("reply"), "needs require_reply = true")
+		}
+	}
+	if own("min_reply_length") {
+		v.intRange(at("min_reply_length"), c.MinReplyLength, 0, 65507)
+	}
+	if own("max_reply_length") {
+		v.intRange(at("max_reply_length"), c.MaxReplyLength, 0, 65507)
+		if c.MaxReplyLength > 0 && c.MaxReplyLength < c.MinReplyLength {
+			v.r.add(at("max_reply_length"), "%d is below min_reply_length %d", c.MaxReplyLength, c.MinReplyLength)
+		}
+	}
+	if _, err := healthcheck.DNSType(c.DNSType); own("dns_type") && c.DNSType != "" && err != nil {
+		v.r.add(at("dns_type"), "%q is not a DNS query type such as A, AAAA, MX, NS, SOA or TXT", c.DNSType)
+	}
+	if own("starttls") && c.StartTLS && c.TLS {
+		v.r.add(at("starttls"), "set either tls (SMTPS) or starttls, not both")
+	}
+	if own("file") && c.File != "" && !strings.HasPrefix(c.File, "/") {
+		v.r.add(at("file"), "%q must be an absolute path", c.File)
+	}
+	if own("warmup") && c.Warmup > c.Interval {
+		v.r.add(at("warmup"), "%s is longer than the interval %s", c.Warmup, c.Interval)
+	}
+	for i, u := range c.URLs {
+		up := index(at("url"), i)
+		uat := func(k string) string { return join(up, k) }
+		if !strings.HasPrefix(u.Path, "/") {
+			v.r.add(uat("path"), "%q must begin with /", u.Path)
+		}
+		for j, s := range u.ExpectStatus {
+			v.intRange(index(uat("expect_status"), j), s, 100, 599)
+		}
+		if _, err := hex.DecodeString(u.Digest); u.Digest != "" && (len(u.Digest) != 32 || err != nil) {
+			v.r.add(uat("digest"), "%q is not an MD5 digest (32 hex digits, as genhash prints it)", u.Digest)
+		}
+		if u.Regex != "" {
+			if _, err := regexp.Compile(u.Regex); err != nil {
+				v.r.add(uat("regex"), "not a regular expression: %v", err)
+			}
+		} else if u.RegexNoMatch {
+			v.r.add(uat("regex_no_match"), "needs a regex")
+		}
+	}
+}
+
 // checkComplete validates what an effective check needs as a whole.
 func (v *validator) checkComplete(path string, c *Check) {
 	switch {
 	case c.Type == "":
-		v.r.add(join(path, "type"), "is required (tcp, http, https or exec)")
+		v.r.add(join(path, "type"), "is required (%s)", strings.Join(checkTypes, ", "))
 	case c.Type == "exec" && c.Command == "":
 		v.r.add(join(path, "command"), "is required for an exec check")
+	case c.Type == "file" && c.File == "":
+		v.r.add(join(path, "file"), "is required for a file check")
 	}
 }

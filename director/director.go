@@ -728,6 +728,7 @@ func (d *Director) shutdown() {
 		}
 	}
 	if d.lvs != nil {
+		d.lvs.omega()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		d.lvs.withdraw(ctx)
 		cancel()

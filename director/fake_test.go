@@ -545,6 +545,8 @@ func (f *fakeOS) Submit(ev notify.Event) {
 	switch ev.Kind {
 	case notify.RealServer:
 		f.log.add("notify %s %v %s", ev.Kind, ev.RealServer, ev.State)
+	case notify.Quorum:
+		f.log.add("notify %s %v %s %s", ev.Kind, ev.VirtualServer, ev.State, ev.Hooks.Specific)
 	default:
 		f.log.add("notify %s %s %s", ev.Kind, ev.Name, ev.State)
 	}
@@ -568,7 +570,8 @@ func (f *fakeOS) ResolveUser() error  { return nil }
 func (f *fakeOS) NewMonitor(o healthcheck.Options) Monitor {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.monitor = &fakeMonitor{log: f.log, onTransition: o.OnTransition, up: map[healthcheck.ID]bool{}}
+	f.monitor = &fakeMonitor{log: f.log, onTransition: o.OnTransition, onWeight: o.OnWeight, up: map[healthcheck.ID]bool{},
+		weight: map[healthcheck.ID]healthcheck.Weight{}}
 	return f.monitor
 }
 
@@ -576,10 +579,12 @@ func (f *fakeOS) NewMonitor(o healthcheck.Options) Monitor {
 type fakeMonitor struct {
 	log          *callLog
 	onTransition func(healthcheck.Transition)
+	onWeight     func(healthcheck.WeightChange)
 
 	mu      sync.Mutex
 	targets []healthcheck.Target
 	up      map[healthcheck.ID]bool
+	weight  map[healthcheck.ID]healthcheck.Weight
 }
 
 func (m *fakeMonitor) Set(ts []healthcheck.Target) error {
@@ -601,7 +606,10 @@ func (m *fakeMonitor) Up(id healthcheck.ID) (bool, bool) {
 	for _, t := range m.targets {
 		if t.ID == id {
 			up, seen := m.up[id]
-			return up || !seen, true
+			if !seen {
+				return !t.StartDown, true // the start-up state, as healthcheck.Monitor
+			}
+			return up, true
 		}
 	}
 	return false, false
@@ -609,7 +617,18 @@ func (m *fakeMonitor) Up(id healthcheck.ID) (bool, bool) {
 
 func (m *fakeMonitor) Stats(id healthcheck.ID) (healthcheck.Stats, bool) {
 	up, known := m.Up(id)
-	return healthcheck.Stats{Target: id, Up: up, Checks: 1}, known
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return healthcheck.Stats{Target: id, Up: up, Checks: 1, Weight: m.weight[id]}, known
+}
+
+// setWeight reports a new weight of an up check, as the monitor's goroutine does.
+func (m *fakeMonitor) setWeight(id healthcheck.ID, w healthcheck.Weight) {
+	m.mu.Lock()
+	from := m.weight[id]
+	m.weight[id] = w
+	m.mu.Unlock()
+	m.onWeight(healthcheck.WeightChange{Target: id, From: from, To: w})
 }
 
 // set reports backends up or down, as the monitor's goroutine does: one transition each.

@@ -33,16 +33,22 @@ type lvsState struct {
 	mon    Monitor
 	syncd  *syncState // the connection-sync daemons; nil when the kernel cannot run them
 
-	// Health transitions waiting for the loop.
-	pmu     sync.Mutex
-	pending []healthcheck.Transition
+	// Health transitions and weight changes waiting for the loop.
+	pmu      sync.Mutex
+	pending  []healthcheck.Transition
+	reweight bool // a weight changed: the model must be rebuilt
 
 	// Loop goroutine only.
 	model   *lvs.Model
 	drained map[drainKey]bool
 	gen     uint64
 	spec    *lvs.Spec // LVSSpec(specOf), see lvsSpec
+	dynamic []dynamicRef
 	specOf  *config.Config
+	// checkUp is each check's state as the transitions delivered so far say: a real
+	// server's hooks run when all its checks together change (up only while every one
+	// is up), not on every transition of one of them.
+	checkUp map[healthcheck.ID]bool
 
 	// The kernel is written by one party at a time: effects workers on transitions and
 	// the sync worker on health changes, reconcile ticks and retries.
@@ -112,8 +118,9 @@ func openLVS(d *Director, cfg *config.Config) (*lvsState, error) {
 
 // newLVSState is the IPVS side on kernel k.
 func newLVSState(d *Director, k lvs.Kernel) *lvsState {
-	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{}}
-	l.mon = d.monitors.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition})
+	l := &lvsState{d: d, kernel: k, drained: map[drainKey]bool{}, kick: make(chan struct{}, 1), retired: map[lvs.Key]uint64{},
+		checkUp: map[healthcheck.ID]bool{}}
+	l.mon = d.monitors.NewMonitor(healthcheck.Options{Log: d.log, OnTransition: l.onTransition, OnWeight: l.onWeight})
 	l.syncd = newSyncState(d, k)
 	return l
 }
@@ -173,8 +180,33 @@ func (l *lvsState) configure(cfg *config.Config) error {
 	if err := l.mon.Set(targets); err != nil {
 		return err
 	}
+	// Checks the monitor had before keep the state their transitions gave them; new ones
+	// start as the monitor starts them (up, or down with alpha), without a transition.
+	up := make(map[healthcheck.ID]bool, len(targets))
+	for _, t := range targets {
+		v, ok := l.checkUp[t.ID]
+		if !ok {
+			v, _ = l.mon.Up(t.ID)
+		}
+		up[t.ID] = v
+	}
+	l.checkUp = up
 	l.sysctlPlan = newSysctlPlan(cfg)
 	return nil
+}
+
+// allUp reports whether every check of the real server backend of service is up by
+// states (a real server's checks are numbered from 0 without gaps).
+func allUp(service string, backend netip.AddrPort, states func(healthcheck.ID) (up, known bool)) bool {
+	for k := 0; ; k++ {
+		up, known := states(healthcheck.ID{Service: service, Backend: backend, Check: k})
+		if !known {
+			return true
+		}
+		if !up {
+			return false
+		}
+	}
 }
 
 // onTransition runs on the monitor's goroutine. Transitions are batched: a burst (10 000
@@ -184,6 +216,19 @@ func (l *lvsState) onTransition(t healthcheck.Transition) {
 	l.pmu.Lock()
 	first := len(l.pending) == 0
 	l.pending = append(l.pending, t)
+	reweight := l.reweight
+	l.pmu.Unlock()
+	if first && !reweight {
+		l.d.postWait(l.applyTransitions)
+	}
+}
+
+// onWeight runs on the monitor's goroutine: a dynamic weight changed, so the model is
+// rebuilt (batched with the transitions; the weight is read back from the monitor).
+func (l *lvsState) onWeight(healthcheck.WeightChange) {
+	l.pmu.Lock()
+	first := len(l.pending) == 0 && !l.reweight
+	l.reweight = true
 	l.pmu.Unlock()
 	if first {
 		l.d.postWait(l.applyTransitions)
@@ -194,7 +239,7 @@ func (l *lvsState) onTransition(t healthcheck.Transition) {
 func (l *lvsState) applyTransitions(now time.Time) {
 	l.pmu.Lock()
 	ts := l.pending
-	l.pending = nil
+	l.pending, l.reweight = nil, false
 	l.pmu.Unlock()
 	// Every transition reaches the hooks, in order; one pass over the configuration finds
 	// their real servers.
@@ -204,7 +249,7 @@ func (l *lvsState) applyTransitions(now time.Time) {
 	}
 	want := make(map[healthcheck.ID]ref, len(ts))
 	for _, t := range ts {
-		want[t.Target] = ref{}
+		want[realServerID(t.Target)] = ref{}
 	}
 	cfg := l.d.cfg
 	for i := range cfg.VirtualServers {
@@ -217,10 +262,16 @@ func (l *lvsState) applyTransitions(now time.Time) {
 			}
 		}
 	}
+	states := func(id healthcheck.ID) (bool, bool) { up, ok := l.checkUp[id]; return up, ok }
 	for _, t := range ts {
-		r := want[t.Target]
-		if r.vs == nil {
+		r := want[realServerID(t.Target)]
+		if _, ok := l.checkUp[t.Target]; r.vs == nil || !ok {
 			continue // removed by a reload meanwhile
+		}
+		before := allUp(t.Target.Service, t.Target.Backend, states)
+		l.checkUp[t.Target] = t.Up
+		if allUp(t.Target.Service, t.Target.Backend, states) == before {
+			continue // another check of the real server still decides
 		}
 		st, hook, prev := notify.Up, r.rs.NotifyUp, notify.Down
 		if !t.Up {
@@ -236,10 +287,16 @@ func (l *lvsState) applyTransitions(now time.Time) {
 	l.publish()
 }
 
-// healthy answers from the monitor; a real server without a check is always up.
+// realServerID names the real server a check's id belongs to.
+func realServerID(id healthcheck.ID) healthcheck.ID {
+	id.Check = 0
+	return id
+}
+
+// healthy answers from the monitor: a real server is up while every one of its checks
+// is; one without a check is always up.
 func (l *lvsState) healthy(vs *lvs.ServiceSpec, rs *lvs.RealServerSpec) bool {
-	up, known := l.mon.Up(healthcheck.ID{Service: checkService(vs.Address, vs.FWMark, vs.Protocol), Backend: rs.Address})
-	return up || !known
+	return allUp(checkService(vs.Address, vs.FWMark, vs.Protocol), rs.Address, l.mon.Up)
 }
 
 // recompute rebuilds the desired model from the configuration and health (loop only).
@@ -248,13 +305,16 @@ func (l *lvsState) recompute(now time.Time) {
 	if l.model != nil {
 		prev = l.model.Quorum
 	}
-	m, err := lvs.FromSpec(l.lvsSpec(), l.healthy, prev)
+	m, err := lvs.FromSpec(l.withWeights(l.lvsSpec()), l.healthy, prev)
 	if err != nil {
 		l.d.log.Error("lvs: desired model", "err", err)
 		return
 	}
 	for _, c := range m.Changes {
 		l.d.log.Info("quorum", "service", c.Service.String(), "up", c.Up, "weight", c.Weight, "threshold", c.Threshold, "sorry", c.Sorry, "initial", c.Initial)
+		if !c.Initial {
+			l.quorumHook(c.Service, c.Up)
+		}
 	}
 	for k := range l.drained {
 		if e := m.Table[k.service]; e != nil {
@@ -265,6 +325,99 @@ func (l *lvsState) recompute(now time.Time) {
 		}
 	}
 	l.model = m
+}
+
+// quorumHook submits the quorum_up or quorum_down hook of the virtual server key
+// (loop only). A service's first quorum state (start-up, a new service) runs none, as
+// keepalived runs them on changes only.
+func (l *lvsState) quorumHook(key lvs.Key, up bool) {
+	for i := range l.d.cfg.VirtualServers {
+		vs := &l.d.cfg.VirtualServers[i]
+		if svc, err := lvsService(vs); err == nil && svc.Key == key {
+			l.submitQuorum(vs, up)
+			return
+		}
+	}
+}
+
+func (l *lvsState) submitQuorum(vs *config.VirtualServer, up bool) {
+	st, hook, prev := notify.Up, vs.QuorumUp, notify.Down
+	if !up {
+		st, hook, prev = notify.Down, vs.QuorumDown, notify.Up
+	}
+	l.d.notify.Submit(notify.Event{Kind: notify.Quorum, State: st, PrevState: prev,
+		VirtualServer: vs.Address, FWMark: uint32(vs.FWMark), Protocol: vs.Protocol, Hooks: notify.Hooks{Specific: hook}})
+}
+
+// omega runs quorum_down at shutdown for the virtual servers with omega whose quorum is
+// up (keepalived's omega), before the hooks are drained (loop only).
+func (l *lvsState) omega() {
+	if l.model == nil {
+		return
+	}
+	for i := range l.d.cfg.VirtualServers {
+		vs := &l.d.cfg.VirtualServers[i]
+		if !vs.Omega {
+			continue
+		}
+		if svc, err := lvsService(vs); err == nil && l.model.Quorum[svc.Key].Up {
+			l.submitQuorum(vs, false)
+		}
+	}
+}
+
+// dynamicRef is a real server whose weight its checks set (misc_dynamic, a file check).
+type dynamicRef struct {
+	service, realServer int // indexes into lvs.Spec
+	id                  healthcheck.ID
+}
+
+// dynamicRefs lists the real servers of cfg with a weight-setting check.
+func dynamicRefs(cfg *config.Config) []dynamicRef {
+	var out []dynamicRef
+	for i := range cfg.VirtualServers {
+		vs := &cfg.VirtualServers[i]
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			if slices.ContainsFunc(rs.AllChecks(), func(c *config.Check) bool {
+				return c.Type == "file" || (c.Type == "exec" && c.MiscDynamic)
+			}) {
+				out = append(out, dynamicRef{i, j, healthcheck.ID{Service: checkService(vs.Address, vs.FWMark, vs.Protocol), Backend: rs.Address}})
+			}
+		}
+	}
+	return out
+}
+
+// withWeights is spec with the weights the checks set (healthcheck.EffectiveWeight of the
+// configured weight and every check's), so that a weight change goes through the model
+// like any other: quorum counts it, inhibit_on_failure and drain still put 0. spec is
+// shared and never changed: the services touched are copied (loop only).
+func (l *lvsState) withWeights(spec *lvs.Spec) *lvs.Spec {
+	if len(l.dynamic) == 0 {
+		return spec
+	}
+	out := *spec
+	out.Services = slices.Clone(spec.Services)
+	copied := map[int]bool{}
+	for _, r := range l.dynamic {
+		svc := &out.Services[r.service]
+		if !copied[r.service] {
+			svc.RealServers = slices.Clone(svc.RealServers)
+			copied[r.service] = true
+		}
+		rs := &svc.RealServers[r.realServer]
+		var ws []healthcheck.Weight
+		for id := r.id; ; id.Check++ {
+			st, ok := l.mon.Stats(id)
+			if !ok {
+				break
+			}
+			ws = append(ws, st.Weight)
+		}
+		rs.Weight = healthcheck.EffectiveWeight(rs.Weight, ws...)
+	}
+	return &out
 }
 
 // snapshot is the table this node must program now: the services whose instance is
@@ -567,12 +720,21 @@ func (l *lvsState) status() *LVSStatus {
 		_, ss.Programmed = programmed[svc.Key]
 		for _, rs := range vs.RealServers {
 			r := RealServerStatus{Address: rs.Address, Healthy: true, Drained: l.drained[drainKey{svc.Key, rs.Address}]}
-			if h, ok := l.mon.Stats(healthcheck.ID{Service: checkService(vs.Address, vs.FWMark, vs.Protocol), Backend: rs.Address}); ok {
-				r.Checked, r.Healthy = true, h.Up
-				r.Checks, r.CheckFailures, r.LastCheckDuration = h.Checks, h.Failures, h.LastDuration
-				if h.LastErr != nil {
-					r.LastError = h.LastErr.Error()
+			for k, c := range rs.AllChecks() {
+				h, ok := l.mon.Stats(healthcheck.ID{Service: checkService(vs.Address, vs.FWMark, vs.Protocol), Backend: rs.Address, Check: k})
+				if !ok {
+					continue
 				}
+				cs := CheckStatus{Index: k, Type: c.Type, Up: h.Up, Checks: h.Checks, Failures: h.Failures, LastDuration: h.LastDuration, Weight: h.Weight.String()}
+				if h.LastErr != nil {
+					cs.LastError = h.LastErr.Error()
+				}
+				r.Checked, r.Healthy = true, r.Healthy && h.Up
+				r.Checks, r.CheckFailures, r.LastCheckDuration = r.Checks+h.Checks, r.CheckFailures+h.Failures, max(r.LastCheckDuration, h.LastDuration)
+				if r.LastError == "" {
+					r.LastError = cs.LastError
+				}
+				r.CheckList = append(r.CheckList, cs)
 			}
 			if e != nil {
 				if dst, ok := e.Destinations[rs.Address]; ok {

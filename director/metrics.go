@@ -49,6 +49,7 @@ var (
 	mReloads = prometheus.NewDesc("hadirector_reloads_total", "Configuration reloads applied.", nil, nil)
 
 	svcLabels, rsLabels = []string{"service"}, []string{"service", "backend"}
+	checkLabels         = []string{"service", "backend", "check", "type"}
 	mIPVSOps            = prometheus.NewDesc("hadirector_ipvs_ops_total", "IPVS operations applied (add/update/delete of services and destinations).", nil, nil)
 	mIPVSErrors         = prometheus.NewDesc("hadirector_ipvs_errors_total", "IPVS operations that failed.", nil, nil)
 	mProgrammed         = prometheus.NewDesc("hadirector_ipvs_service_programmed", "1 when this node programs the virtual server (it is its master).", svcLabels, nil)
@@ -65,6 +66,8 @@ var (
 	mChecks             = prometheus.NewDesc("hadirector_check_total", "Health checks completed.", rsLabels, nil)
 	mCheckFailures      = prometheus.NewDesc("hadirector_check_failures_total", "Health checks that failed.", rsLabels, nil)
 	mCheckDuration      = prometheus.NewDesc("hadirector_check_duration_seconds", "Duration of the last completed health check.", rsLabels, nil)
+	mOneCheckUp         = prometheus.NewDesc("hadirector_realserver_check_up", "1 while this check of the real server passes (check: its index, type: its type).", checkLabels, nil)
+	mOneCheckFailures   = prometheus.NewDesc("hadirector_realserver_check_failures_total", "Failed runs of this check of the real server.", checkLabels, nil)
 	mSyncRole           = prometheus.NewDesc("hadirector_ipvs_sync_daemon_role", "Connection-sync role this node runs for the followed instance: 0 none, 1 master, 2 backup (the kernel's IP_VS_STATE numbering).", []string{"vrrp_instance"}, nil)
 	mSyncRunning        = prometheus.NewDesc("hadirector_ipvs_sync_daemon_running", "1 while the kernel runs the sync daemon of this role.", []string{"role"}, nil)
 	mSyncSwitches       = prometheus.NewDesc("hadirector_ipvs_sync_daemon_switches_total", "Role changes of the sync daemons.", nil, nil)
@@ -82,7 +85,7 @@ type collector struct{ d *Director }
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
 		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mNotifyDuration, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
-		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration,
+		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration, mOneCheckUp, mOneCheckFailures,
 		mSyncRole, mSyncRunning, mSyncSwitches, mSyncErrors, mBGPPeerUp, mBGPFlaps, mBGPAnnounced, mBGPUpdates} {
 		ch <- d
 	}
@@ -168,6 +171,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 					ch <- prometheus.MustNewConstMetric(mChecks, counter, float64(rs.Checks), vs.Service, be)
 					ch <- prometheus.MustNewConstMetric(mCheckFailures, counter, float64(rs.CheckFailures), vs.Service, be)
 					ch <- prometheus.MustNewConstMetric(mCheckDuration, gauge, rs.LastCheckDuration.Seconds(), vs.Service, be)
+				}
+				for _, c := range rs.CheckList {
+					i := strconv.Itoa(c.Index)
+					ch <- prometheus.MustNewConstMetric(mOneCheckUp, gauge, b(c.Up), vs.Service, be, i, c.Type)
+					ch <- prometheus.MustNewConstMetric(mOneCheckFailures, counter, float64(c.Failures), vs.Service, be, i, c.Type)
 				}
 				if rs.InTable {
 					ch <- prometheus.MustNewConstMetric(mRSWeight, gauge, float64(rs.Weight), vs.Service, be)

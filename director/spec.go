@@ -36,7 +36,7 @@ func LVSSpec(cfg *config.Config) *lvs.Spec {
 // only; a configuration is never changed in place, a reload replaces it).
 func (l *lvsState) lvsSpec() *lvs.Spec {
 	if l.specOf != l.d.cfg {
-		l.spec, l.specOf = LVSSpec(l.d.cfg), l.d.cfg
+		l.spec, l.dynamic, l.specOf = LVSSpec(l.d.cfg), dynamicRefs(l.d.cfg), l.d.cfg
 	}
 	return l.spec
 }
@@ -66,7 +66,7 @@ func serviceSpec(vs *config.VirtualServer) lvs.ServiceSpec {
 			Weight:         rs.Weight,
 			UpperThreshold: rs.UpperThreshold,
 			LowerThreshold: rs.LowerThreshold,
-			Checked:        rs.Check != nil,
+			Checked:        len(rs.AllChecks()) > 0,
 		}
 	}
 	return s
@@ -107,26 +107,57 @@ func checkSpec(c *config.Check) *healthcheck.CheckSpec {
 		Timeout:      c.Timeout.Std(),
 		Rise:         c.Rise,
 		Fall:         c.Fall,
+
+		DelayBeforeRetry: c.DelayBeforeRetry.Std(),
+		Warmup:           c.Warmup.Std(),
+		Payload:          c.Payload,
+		PayloadText:      c.PayloadText,
+		RequireReply:     c.RequireReply,
+		Reply:            c.Reply,
+		MinReplyLength:   c.MinReplyLength,
+		MaxReplyLength:   c.MaxReplyLength,
+		DNSType:          c.DNSType,
+		DNSName:          c.DNSName,
+		ExpectAddress:    c.ExpectAddress,
+		HeloName:         c.HeloName,
+		TLS:              c.TLS,
+		StartTLS:         c.StartTLS,
+		URLs:             urlSpecs(c.URLs),
+		File:             c.File,
+		Weight:           c.Weight,
+		Reverse:          c.Reverse,
+		MiscDynamic:      c.MiscDynamic,
 	}
 }
 
-// checkTargets returns a health-check target for every real server of cfg that has a
-// check, in the order of the file. Every target starts up (keepalived's default; see
-// healthcheck.Target).
+func urlSpecs(urls []config.URL) []healthcheck.URLSpec {
+	var out []healthcheck.URLSpec
+	for _, u := range urls {
+		out = append(out, healthcheck.URLSpec{Path: u.Path, ExpectStatus: u.ExpectStatus, Digest: u.Digest,
+			Regex: u.Regex, RegexNoMatch: u.RegexNoMatch, Virtualhost: u.Virtualhost})
+	}
+	return out
+}
+
+// checkTargets returns a health-check target for every check of every real server of
+// cfg, in the order of the file; a real server's checks are told apart by ID.Check, their
+// index in RealServer.AllChecks. Every target starts up (keepalived's default; see
+// healthcheck.Target) unless its virtual server has alpha.
 func checkTargets(cfg *config.Config) ([]healthcheck.Target, error) {
 	var out []healthcheck.Target
 	for i := range cfg.VirtualServers {
 		vs := &cfg.VirtualServers[i]
 		service := checkService(vs.Address, vs.FWMark, vs.Protocol)
-		for _, rs := range vs.RealServers {
-			if rs.Check == nil {
-				continue
+		for j := range vs.RealServers {
+			rs := &vs.RealServers[j]
+			for k, c := range rs.AllChecks() {
+				t, err := healthcheck.TargetFromSpec(healthcheck.ID{Service: service, Backend: rs.Address, Check: k}, checkSpec(c))
+				if err != nil {
+					return nil, err
+				}
+				t.StartDown = vs.Alpha
+				out = append(out, t)
 			}
-			t, err := healthcheck.TargetFromSpec(healthcheck.ID{Service: service, Backend: rs.Address}, checkSpec(rs.Check))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, t)
 		}
 	}
 	return out, nil

@@ -174,11 +174,24 @@ func TestCheckSpecCoversCheck(t *testing.T) {
 			t.Errorf("%s: %s in config.Check, %s in healthcheck.CheckSpec", f.Name, f.Type, g.Type)
 		}
 	}
+	ut, us := reflect.TypeFor[config.URL](), reflect.TypeFor[healthcheck.URLSpec]()
+	for i := range ut.NumField() {
+		if g, ok := us.FieldByName(ut.Field(i).Name); !ok || g.Type != ut.Field(i).Type {
+			t.Errorf("config.URL.%s has no field of its type in healthcheck.URLSpec", ut.Field(i).Name)
+		}
+	}
+	if ut.NumField() != us.NumField() {
+		t.Errorf("config.URL has %d fields, healthcheck.URLSpec %d", ut.NumField(), us.NumField())
+	}
 	// And checkSpec copies each one: a check with every field set maps to a CheckSpec
 	// with no zero field.
 	c := config.Check{Type: "http", Method: "GET", Path: "/", Host: "h", ExpectStatus: []int{200}, ExpectBody: "ok",
 		TLSVerify: true, SNI: "s", ConnectPort: 8080, BindTo: netip.MustParseAddr("192.0.2.1"), Command: "/bin/true",
-		Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Rise: 2, Fall: 3}
+		Interval: config.Duration(time.Second), Timeout: config.Duration(time.Second), Rise: 2, Fall: 3,
+		DelayBeforeRetry: config.Duration(time.Second), Warmup: config.Duration(time.Second), Payload: "01", PayloadText: "x",
+		RequireReply: true, Reply: "01", MinReplyLength: 1, MaxReplyLength: 2, DNSType: "A", DNSName: "n",
+		ExpectAddress: netip.MustParseAddr("192.0.2.2"), HeloName: "h", TLS: true, StartTLS: true,
+		URLs: []config.URL{{Path: "/"}}, File: "/f", Weight: 1, Reverse: true, MiscDynamic: true}
 	cv := reflect.ValueOf(c)
 	for i := range cv.NumField() {
 		if cv.Field(i).IsZero() {

@@ -103,6 +103,21 @@ type RealServerStatus struct {
 	ActiveConns       uint64         `json:"active_conns"`
 	InactiveConns     uint64         `json:"inactive_conns"`
 	Counters          *lvs.Counters  `json:"counters,omitempty"`
+	// CheckList is each check of the real server (its check, then its checks), in
+	// order; the fields above add them up (healthy: all up).
+	CheckList []CheckStatus `json:"check_list,omitempty"`
+}
+
+// CheckStatus is one health check of a real server.
+type CheckStatus struct {
+	Index        int           `json:"index"` // the `check` label of the metrics
+	Type         string        `json:"type"`
+	Up           bool          `json:"up"`
+	Checks       uint64        `json:"checks"`
+	Failures     uint64        `json:"failures"`
+	LastError    string        `json:"last_error,omitempty"`
+	LastDuration time.Duration `json:"last_duration_ns"`
+	Weight       string        `json:"weight"` // what its last pass said: configured, an absolute weight or an offset
 }
 
 // GroupStatus is one sync group.

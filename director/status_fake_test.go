@@ -71,6 +71,27 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestMetricsPerCheck: each check of a real server has its own series, labelled by its
+// index and type; the real server's series stays the AND of them.
+func TestMetricsPerCheck(t *testing.T) {
+	h := newHarness(t, severalConfig)
+	h.becomeMaster("VI_1")
+	h.os.monitor.set(false, nthCheck("192.0.2.11:80", 1))
+	quiesce(t)
+	got := gatherMetrics(t, h.d)
+	for k, want := range map[string]float64{
+		`hadirector_realserver_check_up{backend="192.0.2.11:80",check="0",service="tcp 192.0.2.100:80",type="tcp"}`:  1,
+		`hadirector_realserver_check_up{backend="192.0.2.11:80",check="1",service="tcp 192.0.2.100:80",type="exec"}`: 0,
+		`hadirector_realserver_check_up{backend="192.0.2.12:80",check="0",service="tcp 192.0.2.100:80",type="tcp"}`:  1,
+		`hadirector_realserver_up{backend="192.0.2.11:80",service="tcp 192.0.2.100:80"}`:                             0,
+		`hadirector_realserver_up{backend="192.0.2.12:80",service="tcp 192.0.2.100:80"}`:                             1,
+	} {
+		if v, ok := got[k]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", k, v, ok, want)
+		}
+	}
+}
+
 // gatherMetrics scrapes d's collector: name{labels} → value.
 func gatherMetrics(t *testing.T, d *Director) map[string]float64 {
 	t.Helper()

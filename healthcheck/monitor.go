@@ -20,9 +20,16 @@ import (
 type ID struct {
 	Service string
 	Backend netip.AddrPort
+	// Check tells apart the checks of one backend that has several (0 for the first).
+	Check int
 }
 
-func (id ID) String() string { return id.Service + " " + id.Backend.String() }
+func (id ID) String() string {
+	if id.Check != 0 {
+		return fmt.Sprintf("%s %s check %d", id.Service, id.Backend, id.Check)
+	}
+	return id.Service + " " + id.Backend.String()
+}
 
 // Target is one backend to check periodically.
 type Target struct {
@@ -45,6 +52,9 @@ type Target struct {
 	// starts (or reloads) keeps serving through the backends it was given, and a dead one
 	// is removed after Fall failed checks.
 	StartDown bool
+	// Warmup, when positive, is the span the first check's offset is spread over instead of
+	// the interval (keepalived's warmup: a new target is checked sooner).
+	Warmup time.Duration
 	// Spec identifies the check's configuration, e.g. a rendering of its CheckSpec
 	// (TargetFromSpec fills it). Set keeps all the state of a target whose ID, Spec and
 	// timing are unchanged. When Spec is empty the Checker values are compared instead.
@@ -281,7 +291,7 @@ func normalize(t Target) Target {
 }
 
 func sameCheck(a, b Target) bool {
-	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall || a.RetryInterval != b.RetryInterval {
+	if a.Interval != b.Interval || a.Timeout != b.Timeout || a.Rise != b.Rise || a.Fall != b.Fall || a.RetryInterval != b.RetryInterval || a.Warmup != b.Warmup {
 		return false
 	}
 	if a.Spec != "" || b.Spec != "" {
@@ -292,7 +302,11 @@ func sameCheck(a, b Target) bool {
 
 // add makes an entry in the given state and schedules it. m.mu is held.
 func (m *Monitor) add(t Target, now time.Time, up bool) *entry {
-	e := &entry{t: t, phase: Phase(t.ID, t.Interval), tracker: NewTracker(t.Rise, t.Fall, up)}
+	span := t.Interval
+	if t.Warmup > 0 && t.Warmup < span {
+		span = t.Warmup
+	}
+	e := &entry{t: t, phase: Phase(t.ID, span), tracker: NewTracker(t.Rise, t.Fall, up)}
 	e.st.Target, e.st.Up = t.ID, up
 	if m.started {
 		e.due, e.anchored = now.Add(e.phase), true
@@ -328,6 +342,9 @@ func Phase(id ID, interval time.Duration) time.Duration {
 	h.Write([]byte{0})
 	b, _ := id.Backend.MarshalBinary()
 	h.Write(b)
+	if id.Check != 0 {
+		h.Write([]byte{byte(id.Check), byte(id.Check >> 8)})
+	}
 	// FNV's low bits are weak for inputs that differ only in their last bytes (consecutive
 	// addresses); a splitmix64 finaliser spreads them.
 	x := h.Sum64()
@@ -775,6 +792,7 @@ func (m *Monitor) logTransition(t Transition) {
 	m.log.LogAttrs(context.Background(), level, "backend "+state,
 		slog.String("service", t.Target.Service),
 		slog.String("backend", t.Target.Backend.String()),
+		slog.Int("check", t.Target.Check),
 		slog.String("state", state),
 		slog.String("from", from),
 		slog.String("reason", reason))
@@ -784,6 +802,7 @@ func (m *Monitor) logWeight(w WeightChange) {
 	m.log.LogAttrs(context.Background(), slog.LevelInfo, "backend weight",
 		slog.String("service", w.Target.Service),
 		slog.String("backend", w.Target.Backend.String()),
+		slog.Int("check", w.Target.Check),
 		slog.String("weight", w.To.String()),
 		slog.String("from", w.From.String()))
 }

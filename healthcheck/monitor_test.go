@@ -793,3 +793,27 @@ func TestMonitorRetryInterval(t *testing.T) {
 		t.Errorf("%d transitions, want 3", n)
 	}
 }
+
+// TestMonitorWarmup: with Warmup the first check falls within it, not within the whole
+// interval (keepalived's warmup), and the slots after it keep the interval; the checks of
+// one backend (ID.Check) get their own phases.
+func TestMonitorWarmup(t *testing.T) {
+	h := newHarness(t, Options{})
+	a := id(1)
+	b := a
+	b.Check = 1
+	if Phase(a, time.Hour) == Phase(b, time.Hour) {
+		t.Errorf("two checks of one backend share the phase %v", Phase(a, time.Hour))
+	}
+	sc := newScript("T T T")
+	if err := h.m.Set([]Target{{ID: a, Checker: sc, Interval: time.Hour, Warmup: time.Second}}); err != nil {
+		t.Fatal(err)
+	}
+	h.run()
+	first := h.start.Add(Phase(a, time.Second))
+	h.stepUntil(first.Add(time.Hour))
+	rs := h.resultsFor(a)
+	if len(rs) != 2 || !rs[0].Scheduled.Equal(first) || !rs[1].Scheduled.Equal(first.Add(time.Hour)) {
+		t.Fatalf("checks %+v, want at %v and an hour later", rs, first)
+	}
+}

@@ -16,7 +16,7 @@ import (
 // it. The package owns it so that it does not depend on the configuration's schema;
 // the director maps one to the other, field by field.
 type CheckSpec struct {
-	Type         string // tcp, http, https or exec
+	Type         string // tcp, udp, dns, ping, smtp, http, https, exec or file
 	Method       string // "" for GET
 	Path         string
 	Host         string
@@ -31,6 +31,43 @@ type CheckSpec struct {
 	Timeout      time.Duration
 	Rise         int
 	Fall         int
+	// DelayBeforeRetry is Target.RetryInterval; Warmup is Target.Warmup.
+	DelayBeforeRetry time.Duration
+	Warmup           time.Duration
+	// udp: Payload and Reply in keepalived's hex (ParseHex), or PayloadText as is.
+	Payload        string
+	PayloadText    string
+	RequireReply   bool
+	Reply          string
+	MinReplyLength int
+	MaxReplyLength int
+	// dns: DNSType is a name DNSType knows, "" for SOA.
+	DNSType       string
+	DNSName       string
+	ExpectAddress netip.Addr
+	// smtp; TLSVerify and SNI apply as to https.
+	HeloName string
+	TLS      bool
+	StartTLS bool
+	// http(s): keepalived's url blocks; with any, Path, ExpectStatus and ExpectBody are
+	// not used.
+	URLs []URLSpec
+	// file
+	File    string
+	Weight  int
+	Reverse bool
+	// exec: the exit code sets the weight (Exec.Dynamic).
+	MiscDynamic bool
+}
+
+// URLSpec is one url block of an http(s) check (see URL).
+type URLSpec struct {
+	Path         string
+	ExpectStatus []int
+	Digest       string
+	Regex        string // a regular expression
+	RegexNoMatch bool
+	Virtualhost  string
 }
 
 // FromSpec builds the checker that the check c describes for the real server rs. A nil
@@ -48,6 +85,25 @@ func FromSpec(c *CheckSpec, rs netip.AddrPort) (Checker, error) {
 	switch c.Type {
 	case "tcp":
 		return &TCP{Addr: addr, BindTo: c.BindTo, Timeout: timeout}, nil
+	case "udp":
+		return udpFromSpec(c, addr, rs)
+	case "dns":
+		d := &DNS{Addr: addr, BindTo: c.BindTo, Name: c.DNSName, ExpectAddr: c.ExpectAddress, Timeout: timeout}
+		if c.DNSType != "" {
+			t, err := DNSType(c.DNSType)
+			if err != nil {
+				return nil, fmt.Errorf("healthcheck: %s: dns_type: %w", rs, err)
+			}
+			d.Type = t
+		}
+		return d, nil
+	case "ping":
+		return &ICMP{Addr: rs.Addr(), Timeout: timeout}, nil
+	case "smtp":
+		return &SMTP{Addr: addr, BindTo: c.BindTo, HeloName: c.HeloName, TLS: c.TLS, StartTLS: c.StartTLS,
+			InsecureSkipVerify: !c.TLSVerify, SNI: c.SNI, Timeout: timeout}, nil
+	case "file":
+		return &File{Path: c.File, Weight: c.Weight, Reverse: c.Reverse}, nil
 	case "http", "https":
 		h := &HTTP{
 			Addr:               addr,
@@ -74,6 +130,17 @@ func FromSpec(c *CheckSpec, rs netip.AddrPort) (Checker, error) {
 			}
 			h.ExpectBody = re
 		}
+		for _, u := range c.URLs {
+			hu := URL{Path: u.Path, ExpectStatus: slices.Clone(u.ExpectStatus), Digest: u.Digest, RegexNoMatch: u.RegexNoMatch, Host: u.Virtualhost}
+			if u.Regex != "" {
+				re, err := regexp.Compile(u.Regex)
+				if err != nil {
+					return nil, fmt.Errorf("healthcheck: %s: url %s: regex: %w", rs, u.Path, err)
+				}
+				hu.Regex = re
+			}
+			h.URLs = append(h.URLs, hu)
+		}
 		return h, nil
 	case "exec":
 		argv, err := cmdline.Split(c.Command)
@@ -85,12 +152,35 @@ func FromSpec(c *CheckSpec, rs netip.AddrPort) (Checker, error) {
 		}
 		// keepalived's MISC_CHECK passes nothing; the backend in the environment lets one
 		// script serve a virtual server's default check for all its real servers.
-		return &Exec{Argv: argv, Timeout: timeout, Env: []string{
+		return &Exec{Argv: argv, Timeout: timeout, Dynamic: c.MiscDynamic, Env: []string{
 			"HADIRECTOR_BACKEND_ADDR=" + addr.Addr().String(),
 			"HADIRECTOR_BACKEND_PORT=" + strconv.Itoa(int(addr.Port())),
 		}}, nil
 	}
 	return nil, fmt.Errorf("healthcheck: %s: unknown check type %q", rs, c.Type)
+}
+
+// udpFromSpec is FromSpec for a udp check of rs at addr.
+func udpFromSpec(c *CheckSpec, addr, rs netip.AddrPort) (Checker, error) {
+	u := &UDP{Addr: addr, BindTo: c.BindTo, RequireReply: c.RequireReply, MinReply: c.MinReplyLength, MaxReply: c.MaxReplyLength, Timeout: c.Timeout}
+	switch {
+	case c.Payload != "":
+		p, _, err := ParseHex(c.Payload, false)
+		if err != nil {
+			return nil, fmt.Errorf("healthcheck: %s: payload: %w", rs, err)
+		}
+		u.Payload = p
+	case c.PayloadText != "":
+		u.Payload = []byte(c.PayloadText)
+	}
+	if c.Reply != "" {
+		r, m, err := ParseHex(c.Reply, true)
+		if err != nil {
+			return nil, fmt.Errorf("healthcheck: %s: reply: %w", rs, err)
+		}
+		u.Reply, u.ReplyMask = r, m
+	}
+	return u, nil
 }
 
 // TargetFromSpec builds the Target id for a real server's effective check. Every
@@ -107,6 +197,9 @@ func TargetFromSpec(id ID, c *CheckSpec) (Target, error) {
 		Timeout:  c.Timeout,
 		Rise:     c.Rise,
 		Fall:     c.Fall,
+		// keepalived's delay_before_retry and warmup.
+		RetryInterval: c.DelayBeforeRetry,
+		Warmup:        c.Warmup,
 		// %+v renders every field, so any change of the check's keys changes the Spec.
 		Spec: fmt.Sprintf("%+v", *c),
 	}, nil

@@ -37,7 +37,7 @@ func TestTargetFromSpec(t *testing.T) {
 	if !ok {
 		t.Fatalf("http target's checker is %T", tg.Checker)
 	}
-	if tg.ID != (ID{"192.0.2.100:80/tcp", rs11}) || tg.Interval != time.Second || tg.Timeout != 500*time.Millisecond || tg.Rise != 2 || tg.Fall != 4 {
+	if tg.ID != (ID{Service: "192.0.2.100:80/tcp", Backend: rs11}) || tg.Interval != time.Second || tg.Timeout != 500*time.Millisecond || tg.Rise != 2 || tg.Fall != 4 {
 		t.Errorf("target %+v", tg)
 	}
 	if h.TLS || h.Method != "HEAD" || h.Path != "/healthz" || h.Host != "www.example.com" || h.Addr != rs11 ||
@@ -113,7 +113,7 @@ func TestFromSpecErrors(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, "has no check"},
-		{"unknown type", &CheckSpec{Type: "smtp"}, `unknown check type "smtp"`},
+		{"unknown type", &CheckSpec{Type: "icmp"}, `unknown check type "icmp"`},
 		{"HEAD with body", &CheckSpec{Type: "http", Method: "HEAD", ExpectBody: "ok"}, "expect_body needs method GET"},
 		{"bad regexp", &CheckSpec{Type: "http", Method: "GET", ExpectBody: "("}, "expect_body"},
 		{"empty command", &CheckSpec{Type: "exec"}, "without a command"},
@@ -123,5 +123,57 @@ func TestFromSpecErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
 		}
+	}
+}
+
+// The checks beyond tcp, http and exec map to their checkers with every key.
+func TestFromSpecKinds(t *testing.T) {
+	rs := netip.MustParseAddrPort("198.51.100.11:53")
+	udp, err := FromSpec(&CheckSpec{Type: "udp", Payload: "68 69", RequireReply: true, Reply: "6x", MinReplyLength: 1, MaxReplyLength: 9, Timeout: time.Second}, rs)
+	if u, ok := udp.(*UDP); err != nil || !ok || string(u.Payload) != "hi" || !u.RequireReply || !slices.Equal(u.Reply, []byte{0x60}) ||
+		!slices.Equal(u.ReplyMask, []byte{0x0f}) || u.MinReply != 1 || u.MaxReply != 9 || u.Addr != rs {
+		t.Errorf("udp: %+v, %v", udp, err)
+	}
+	udp, err = FromSpec(&CheckSpec{Type: "udp", PayloadText: "ping\n"}, rs)
+	if u, ok := udp.(*UDP); err != nil || !ok || string(u.Payload) != "ping\n" {
+		t.Errorf("udp text: %+v, %v", udp, err)
+	}
+	if _, err := FromSpec(&CheckSpec{Type: "udp", Payload: "zz"}, rs); err == nil {
+		t.Error("udp with a bad payload: no error")
+	}
+	d, err := FromSpec(&CheckSpec{Type: "dns", DNSType: "aaaa", DNSName: "www.example.org", ExpectAddress: netip.MustParseAddr("2001:db8::1")}, rs)
+	if dc, ok := d.(*DNS); err != nil || !ok || dc.Type != 28 || dc.Name != "www.example.org" || dc.ExpectAddr != netip.MustParseAddr("2001:db8::1") {
+		t.Errorf("dns: %+v, %v", d, err)
+	}
+	if d, err := FromSpec(&CheckSpec{Type: "dns"}, rs); err != nil || d.(*DNS).Type != 0 {
+		t.Errorf("dns default type: %+v, %v", d, err)
+	}
+	p, err := FromSpec(&CheckSpec{Type: "ping", Timeout: time.Second}, rs)
+	if pc, ok := p.(*ICMP); err != nil || !ok || pc.Addr != rs.Addr() || pc.Timeout != time.Second {
+		t.Errorf("ping: %+v, %v", p, err)
+	}
+	sm, err := FromSpec(&CheckSpec{Type: "smtp", HeloName: "me.example", StartTLS: true, TLSVerify: true, SNI: "mx.example", ConnectPort: 25}, rs)
+	if sc, ok := sm.(*SMTP); err != nil || !ok || sc.HeloName != "me.example" || !sc.StartTLS || sc.TLS || sc.InsecureSkipVerify ||
+		sc.SNI != "mx.example" || sc.Addr.Port() != 25 {
+		t.Errorf("smtp: %+v, %v", sm, err)
+	}
+	f, err := FromSpec(&CheckSpec{Type: "file", File: "/run/w", Weight: -2, Reverse: true}, rs)
+	if fc, ok := f.(*File); err != nil || !ok || fc.Path != "/run/w" || fc.Weight != -2 || !fc.Reverse {
+		t.Errorf("file: %+v, %v", f, err)
+	}
+	ex, err := FromSpec(&CheckSpec{Type: "exec", Command: "/bin/true", MiscDynamic: true}, rs)
+	if e, ok := ex.(*Exec); err != nil || !ok || !e.Dynamic {
+		t.Errorf("exec: %+v, %v", ex, err)
+	}
+	h, err := FromSpec(&CheckSpec{Type: "http", Method: "GET", URLs: []URLSpec{{Path: "/a", ExpectStatus: []int{200, 301}, Digest: "d41d8cd98f00b204e9800998ecf8427e"},
+		{Path: "/b", Regex: "^ok", RegexNoMatch: true, Virtualhost: "b.example"}}}, rs)
+	hc, ok := h.(*HTTP)
+	if err != nil || !ok || len(hc.URLs) != 2 || hc.URLs[0].Path != "/a" || !slices.Equal(hc.URLs[0].ExpectStatus, []int{200, 301}) ||
+		hc.URLs[0].Digest == "" || hc.URLs[1].Regex == nil || hc.URLs[1].Regex.String() != "^ok" || !hc.URLs[1].RegexNoMatch || hc.URLs[1].Host != "b.example" {
+		t.Errorf("http urls: %+v, %v", h, err)
+	}
+	tg, err := TargetFromSpec(ID{Service: "s", Backend: rs, Check: 2}, &CheckSpec{Type: "tcp", Interval: time.Second, DelayBeforeRetry: 200 * time.Millisecond, Warmup: 300 * time.Millisecond})
+	if err != nil || tg.RetryInterval != 200*time.Millisecond || tg.Warmup != 300*time.Millisecond || tg.ID.Check != 2 {
+		t.Errorf("target %+v, %v", tg, err)
 	}
 }

@@ -23,6 +23,7 @@ var (
 	vserverT   config.VirtualServer
 	rserverT   config.RealServer
 	checkT     config.Check
+	urlT       config.URL
 	globalT    config.Global
 	lvsT       config.LVS
 	scriptT    config.VRRPScript

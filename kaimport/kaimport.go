@@ -30,11 +30,11 @@
 //     preempt_delay, so the translation preempts too).
 //   - Check timing: interval = delay_loop, timeout = connect_timeout (or
 //     misc_timeout), rise = 1, fall = retry + 1 (keepalived's first failure
-//     plus its retries). delay_before_retry has no equivalent: hadirector's
-//     retries are the regular checks, so a dead server is removed retry ×
-//     (delay_loop − delay_before_retry) later than keepalived would; mapping
-//     it to interval instead would multiply the steady-state check load by
-//     delay_loop / delay_before_retry. The difference is commented per check.
+//     plus its retries), delay_before_retry as it is when it is shorter than
+//     delay_loop (a longer one is the next regular check, commented).
+//   - Every checker of a real server is translated: the first is its check,
+//     the others its [[checks]]; like keepalived, the real server is up only
+//     while all pass.
 //   - Hooks are argv, as in keepalived 2: the first word after the keyword is
 //     the command line, the next ones are keepalived's user and group (not
 //     arguments). A program without a directory is resolved with

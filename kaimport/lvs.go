@@ -29,6 +29,7 @@ type timing struct {
 	delayLoop      *time.Duration
 	connectTimeout *time.Duration
 	dbr            *time.Duration // delay_before_retry
+	warmup         *time.Duration
 	retry          *int
 }
 
@@ -53,6 +54,10 @@ func (tm *timing) read(t *translator, c *node, ctx string) bool {
 	case "delay_before_retry":
 		if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
 			tm.dbr = &d
+		}
+	case "warmup":
+		if d, ok := t.timer(c, ctx, 24*time.Hour); ok {
+			tm.warmup = &d
 		}
 	case "retry", "nb_get_retry":
 		if v, ok := t.number(c, ctx, 0, 1<<20); ok {
@@ -105,6 +110,9 @@ type vserver struct {
 	host       string
 	timing     timing
 	rss        []*rserver
+	alpha      bool
+	omega      *node
+	quorumHook map[string]string // quorum_up, quorum_down
 
 	// set while resolving
 	badFlags  map[*node]bool       // the flags config refused
@@ -139,16 +147,21 @@ type rserver struct {
 
 	comments map[string][]string
 	check    *check
-	noBindTo bool // config refused its check's bind_to
-	refused  bool // config refused the real server
+	extra    []*check // the checks after the first ([[checks]])
+	noBindTo bool     // config refused its check's bind_to
+	refused  bool     // config refused the real server
 }
 
 type urlRef struct {
-	node   *node
-	path   string
-	status []int
-	host   string
-	regex  string
+	node    *node
+	path    string
+	status  []int
+	host    string
+	regex   string
+	noMatch bool
+	digest  string
+	// notes for the output, set while building the check
+	note, regexNote string
 }
 
 type checker struct {
@@ -165,7 +178,21 @@ type checker struct {
 	command        string
 	commandComment string
 	misc           *time.Duration // misc_timeout
+	dynamic        bool           // misc_dynamic
 	usable         bool
+	// UDP_CHECK, DNS_CHECK, SMTP_CHECK, FILE_CHECK
+	payload      string
+	requireReply bool
+	reply        string
+	minReply     int
+	maxReply     int
+	dnsType      string
+	dnsName      string
+	helo         string
+	trackFile    string
+	fileNode     *node
+	fileWeight   *int
+	fileReverse  bool
 }
 
 // check is a real server's check as written in the output.
@@ -184,6 +211,21 @@ type check struct {
 	timeout   time.Duration
 	rise      int
 	fall      int
+	dbr       time.Duration
+	warmup    time.Duration
+	urls      []urlRef // several url blocks, or one with what the flat keys cannot say
+	dynamic   bool
+	payload   string
+	require   bool
+	reply     string
+	minReply  int
+	maxReply  int
+	dnsType   string
+	dnsName   string
+	helo      string
+	file      string
+	weight    int
+	reverse   bool
 	comments  map[string][]string
 	src       *checker // the checker it translates
 }
@@ -200,6 +242,13 @@ func (c *check) config() *config.Check {
 	}
 	cc.ConnectPort, cc.BindTo, cc.Command = c.port, c.bindTo, c.command
 	cc.Interval, cc.Timeout, cc.Rise, cc.Fall = config.Duration(c.interval), config.Duration(c.timeout), c.rise, c.fall
+	cc.DelayBeforeRetry, cc.Warmup, cc.MiscDynamic = config.Duration(c.dbr), config.Duration(c.warmup), c.dynamic
+	cc.Payload, cc.RequireReply, cc.Reply, cc.MinReplyLength, cc.MaxReplyLength = c.payload, c.require, c.reply, c.minReply, c.maxReply
+	cc.DNSType, cc.DNSName, cc.HeloName = c.dnsType, c.dnsName, c.helo
+	cc.File, cc.Weight, cc.Reverse = c.file, c.weight, c.reverse
+	for _, u := range c.urls {
+		cc.URLs = append(cc.URLs, config.URL{Path: u.path, ExpectStatus: slices.Clone(u.status), Digest: u.digest, Regex: u.regex, RegexNoMatch: u.noMatch, Virtualhost: u.host})
+	}
 	return &cc
 }
 
@@ -396,6 +445,20 @@ func (t *translator) virtualServer(n *node) {
 			if v, ok := t.flag(c, ctx); ok {
 				vs.inhibit = &v
 			}
+		case "alpha":
+			vs.alpha = true
+		case "omega":
+			vs.omega = c
+		case "quorum_up", "quorum_down":
+			if cmd, comment := t.command(c, ctx, true); cmd != "" {
+				if vs.quorumHook == nil {
+					vs.quorumHook = map[string]string{}
+				}
+				vs.quorumHook[kw] = cmd
+				if comment != "" {
+					vs.comment(kw, comment)
+				}
+			}
 		case "real_server":
 			if rs := t.realServer(c, ctx); rs != nil {
 				vs.rss = append(vs.rss, rs)
@@ -492,7 +555,7 @@ func (t *translator) realServer(n *node, vsctx string) *rserver {
 			}
 		case "virtualhost":
 			rs.host = c.arg(1)
-		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK":
+		case "HTTP_GET", "SSL_GET", "TCP_CHECK", "SMTP_CHECK", "MISC_CHECK", "UDP_CHECK", "DNS_CHECK", "PING_CHECK", "FILE_CHECK":
 			rs.checkers = append(rs.checkers, t.checker(c, ctx, rs))
 		default:
 			t.unsupported(c, ctx)
@@ -544,6 +607,35 @@ func (t *translator) checker(n *node, rsctx string, rs *rserver) *checker {
 			if d, ok := t.timer(c, ctx, 24*time.Hour); ok && d > 0 {
 				ck.misc = &d
 			}
+		case ck.kind == "MISC_CHECK" && kw == "misc_dynamic":
+			ck.dynamic = true
+		case ck.kind == "UDP_CHECK" && kw == "payload":
+			ck.payload = strings.Join(c.Words[1:], "")
+		case ck.kind == "UDP_CHECK" && kw == "require_reply":
+			ck.requireReply, ck.reply = true, strings.Join(c.Words[1:], "")
+		case ck.kind == "UDP_CHECK" && kw == "min_reply_length":
+			if v, ok := t.number(c, ctx, 0, 65507); ok {
+				ck.minReply = v
+			}
+		case ck.kind == "UDP_CHECK" && kw == "max_reply_length":
+			if v, ok := t.number(c, ctx, 0, 65507); ok {
+				ck.maxReply = v
+			}
+		case ck.kind == "DNS_CHECK" && kw == "type":
+			ck.dnsType = strings.ToUpper(c.arg(1))
+		case ck.kind == "DNS_CHECK" && kw == "name":
+			ck.dnsName = c.arg(1)
+		case ck.kind == "SMTP_CHECK" && kw == "helo_name":
+			ck.helo = c.arg(1)
+		case ck.kind == "FILE_CHECK" && kw == "track_file":
+			ck.trackFile, ck.fileNode = c.arg(1), c
+		case ck.kind == "FILE_CHECK" && kw == "weight":
+			if v, ok := t.signed(c, ctx, -254, 254); ok {
+				ck.fileWeight = &v
+			}
+			if len(c.Words) > 2 {
+				ck.fileReverse = c.arg(2) == "reverse"
+			}
 		default:
 			t.unsupported(c, ctx)
 		}
@@ -554,6 +646,9 @@ func (t *translator) checker(n *node, rsctx string, rs *rserver) *checker {
 		ck.usable = false
 	case (ck.kind == "HTTP_GET" || ck.kind == "SSL_GET") && len(ck.urls) == 0:
 		t.warn(n, rsctx, "%s without a url { path }: keepalived ignores it too", ck.kind)
+		ck.usable = false
+	case ck.kind == "FILE_CHECK" && ck.trackFile == "":
+		t.warn(n, rsctx, "FILE_CHECK without a track_file: the real server gets no check from it")
 		ck.usable = false
 	}
 	return ck
@@ -578,8 +673,13 @@ func (t *translator) url(n *node, ctx string) (urlRef, bool) {
 			}
 			u.regex = c.arg(1)
 		case "regex_no_match":
-			t.unsupported(c, ctx)
-			u.regex = ""
+			u.noMatch = true
+		case "digest":
+			if d := strings.ToLower(c.arg(1)); len(d) == 32 && strings.Trim(d, "0123456789abcdef") == "" {
+				u.digest = d
+			} else {
+				t.warn(c, ctx, "%q is not an MD5 digest (32 hex digits)", c.arg(1))
+			}
 		default:
 			t.unsupported(c, ctx)
 		}
@@ -587,6 +687,10 @@ func (t *translator) url(n *node, ctx string) (urlRef, bool) {
 	if u.path == "" || !validText(u.path) {
 		t.warn(n, ctx, "url without a path: keepalived ignores it too")
 		return u, false
+	}
+	if u.noMatch && u.regex == "" {
+		t.warnKeyword(n, ctx, "regex_no_match", "without a regex: nothing to match")
+		u.noMatch = false
 	}
 	return u, true
 }
@@ -804,10 +908,18 @@ func (t *translator) settleVirtualServer(vs *vserver, i int) (config.VirtualServ
 		if rs.check != nil {
 			r.Check = rs.check.config()
 		}
+		for _, x := range rs.extra {
+			r.Checks = append(r.Checks, *x.config())
+		}
 		c.RealServers = append(c.RealServers, r)
 		weights += rs.weight
 	}
 	c.Quorum, c.Hysteresis = vs.quorum, vs.hysteresis
+	c.Alpha, c.QuorumUp, c.QuorumDown = vs.alpha, vs.quorumHook["quorum_up"], vs.quorumHook["quorum_down"]
+	if vs.omega != nil && c.QuorumDown == "" {
+		t.warn(vs.omega, vs.ctx, "omega without a usable quorum_down: nothing to run at shutdown")
+	}
+	c.Omega = vs.omega != nil && c.QuorumDown != ""
 	if c.Quorum > weights {
 		comment(&vserverT.Quorum, fmt.Sprintf("keepalived lowers quorum %d to the real servers' total weight %d", c.Quorum, weights))
 		c.Quorum = max(weights, 1)
@@ -881,6 +993,14 @@ func (t *translator) mendVirtualServer(vs *vserver, p config.Problem) func() {
 			t.warn(vs.sorry.node, ctx, "%s; left out", why)
 			vs.sorry = nil
 		}
+	case vserverKey(&vserverT.QuorumUp), vserverKey(&vserverT.QuorumDown), vserverKey(&vserverT.Omega):
+		if len(vs.quorumHook) == 0 {
+			return nil
+		}
+		return func() {
+			t.warn(vs.node, ctx, "%s; quorum_up, quorum_down and omega are left out", why)
+			vs.quorumHook, vs.omega = nil, nil
+		}
 	case vserverKey(&vserverT.RealServers):
 		if j >= 0 && j < len(vs.rss) {
 			return t.mendRealServer(vs, j, rest, why)
@@ -893,7 +1013,15 @@ func (t *translator) mendVirtualServer(vs *vserver, p config.Problem) func() {
 // of real server j: leave out the setting, or else the real server.
 func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() {
 	rs := vs.rss[j]
-	head, _, rest := splitKey(key)
+	head, k, rest := splitKey(key)
+	drop := func(ck *checker) func() {
+		return func() {
+			if ck.usable {
+				t.warn(ck.node, rs.ctx, "%s; the check is left out", why)
+				ck.usable = false
+			}
+		}
+	}
 	switch {
 	case head == rserverKey(&rserverT.LowerThreshold) && rs.lower > 0:
 		return func() {
@@ -906,6 +1034,10 @@ func (t *translator) mendRealServer(vs *vserver, j int, key, why string) func() 
 			t.warn(ck.bindNode, ck.ctx, "%s; left out", why)
 			rs.noBindTo = true
 		}
+	case head == rserverKey(&rserverT.Check) && rs.check != nil:
+		return drop(rs.check.src)
+	case head == rserverKey(&rserverT.Checks) && k >= 0 && k < len(rs.extra):
+		return drop(rs.extra[k].src)
 	}
 	return func() {
 		if !rs.refused {
@@ -958,18 +1090,23 @@ func (t *translator) inhibit(vs *vserver) {
 	vs.inhibit = &v
 }
 
-// realServerCheck picks the real server's check: the first usable checker.
+// realServerCheck translates the real server's usable checkers: the first is its check,
+// the others its [[checks]] (all must pass, as in keepalived).
 func (t *translator) realServerCheck(vs *vserver, rs *rserver) {
-	rs.check = nil
+	rs.check, rs.extra = nil, nil
 	for _, ck := range rs.checkers {
 		if !ck.usable {
 			continue
 		}
-		if rs.check != nil {
-			t.warn(ck.node, rs.ctx, "hadirector runs one check per real server (keepalived needs all to pass): only the first is translated")
+		c := t.buildCheck(vs, rs, ck)
+		if c == nil {
 			continue
 		}
-		rs.check = t.buildCheck(vs, rs, ck)
+		if rs.check == nil {
+			rs.check = c
+		} else {
+			rs.extra = append(rs.extra, c)
+		}
 	}
 }
 
@@ -985,11 +1122,22 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	case "TCP_CHECK":
 		c.typ = "tcp"
 	case "SMTP_CHECK":
-		c.typ = "tcp"
-		c.comment(checkKey(&checkT.Type), t.note(ck.node, rs.ctx, "SMTP_CHECK becomes a TCP connect check: the SMTP dialogue (220/HELO/250) is not checked"))
+		c.typ, c.helo = "smtp", ck.helo
+	case "UDP_CHECK":
+		c.typ, c.payload, c.require, c.reply, c.minReply, c.maxReply = "udp", ck.payload, ck.requireReply, ck.reply, ck.minReply, ck.maxReply
+	case "DNS_CHECK":
+		c.typ, c.dnsType, c.dnsName = "dns", ck.dnsType, ck.dnsName
+		if c.dnsType == "SOA" {
+			c.dnsType = ""
+		}
+	case "PING_CHECK":
+		c.typ = "ping"
+	case "FILE_CHECK":
+		return t.fileCheck(rs, ck, c)
 	case "MISC_CHECK":
 		c.typ = "exec"
 		c.command = ck.command
+		c.dynamic = ck.dynamic
 		if ck.commandComment != "" {
 			c.comment(checkKey(&checkT.Command), ck.commandComment)
 		}
@@ -1013,6 +1161,8 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 		defaultRetry = 0
 	case "HTTP_GET", "SSL_GET":
 		defaultDBR = 3 * time.Second
+	case "DNS_CHECK": // check_dns.c: DNS_DEFAULT_RETRY, delay_before_retry = delay_loop
+		defaultRetry, defaultDBR = 3, c.interval
 	}
 	retry := defaultRetry
 	for _, r := range []*int{ck.timing.retry, rs.timing.retry, vs.timing.retry} {
@@ -1023,9 +1173,18 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	}
 	dbr := firstDuration(defaultDBR, ck.timing.dbr, rs.timing.dbr, vs.timing.dbr)
 	c.fall = retry + 1
-	if retry > 0 && dbr != c.interval {
-		c.comment(checkKey(&checkT.Fall), t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; here the retries are checks %s apart (interval), so a failure is acted on after %s instead of %s",
+	switch {
+	case retry > 0 && dbr > 0 && dbr < c.interval:
+		c.dbr = dbr
+	case retry > 0 && dbr > c.interval:
+		c.comment(checkKey(&checkT.Fall), t.note(ck.node, rs.ctx, "keepalived retries %d time(s) %s apart (delay_before_retry) before marking the server down; a retry here never comes later than the next check, %s (interval) after a failure, so a failure is acted on after %s instead of %s",
 			retry, formatDuration(dbr), formatDuration(c.interval), formatDuration(time.Duration(retry)*c.interval), formatDuration(time.Duration(retry)*dbr)))
+	}
+	if w := firstDuration(0, ck.timing.warmup, rs.timing.warmup, vs.timing.warmup); w > 0 {
+		c.warmup = min(w, c.interval)
+		if w > c.interval {
+			c.comment(checkKey(&checkT.Warmup), t.note(ck.node, rs.ctx, "warmup %s is longer than the interval; the first check comes within the interval", formatDuration(w)))
+		}
 	}
 	if ck.kind == "MISC_CHECK" {
 		c.timeout = firstDuration(c.interval, ck.misc)
@@ -1041,43 +1200,97 @@ func (t *translator) buildCheck(vs *vserver, rs *rserver, ck *checker) *check {
 	}
 
 	if c.typ == "http" || c.typ == "https" {
-		u := ck.urls[0]
-		for _, extra := range ck.urls[1:] {
-			t.warn(extra.node, ck.ctx, "hadirector checks one URL: %s is not checked", extra.path)
-		}
-		c.path = u.path
-		if !strings.HasPrefix(c.path, "/") {
-			c.comment(checkKey(&checkT.Path), t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
-			c.path = "/" + c.path
-		}
-		c.status = u.status
-		if len(c.status) == 0 {
-			for s := 200; s <= 299; s++ {
-				c.status = append(c.status, s)
-			}
-			c.comment(checkKey(&checkT.ExpectStatus), "keepalived's default: any 2xx")
-		}
-		for _, h := range []string{u.host, ck.host, rs.host, vs.host} {
-			if h != "" {
-				c.host = h
-				break
-			}
-		}
-		if !validText(c.host) {
-			c.host = ""
-		}
-		if ck.sni {
-			if c.host != "" {
-				c.sni = c.host
-			} else {
-				t.warnKeyword(ck.node, ck.ctx, "enable_sni", "no virtualhost to send as the server name")
-			}
-		}
-		c.body = u.regex
-		if c.body != "" {
-			c.comment(checkKey(&checkT.ExpectBody), t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
+		t.httpURLs(vs, rs, ck, c)
+	}
+	return c
+}
+
+// httpURLs translates the url blocks of an HTTP_GET or SSL_GET: one that the flat keys
+// can say (path, expect_status, expect_body) is written with them, as before; several,
+// or one with a digest or regex_no_match, are written as [[url]] tables.
+func (t *translator) httpURLs(vs *vserver, rs *rserver, ck *checker, c *check) {
+	u := ck.urls[0]
+	tables := len(ck.urls) > 1 || u.digest != "" || u.noMatch
+	hosts := []string{ck.host, rs.host, vs.host}
+	if !tables {
+		hosts = append([]string{u.host}, hosts...)
+	}
+	for _, h := range hosts {
+		if h != "" {
+			c.host = h
+			break
 		}
 	}
+	if !validText(c.host) {
+		c.host = ""
+	}
+	if ck.sni {
+		if c.host != "" {
+			c.sni = c.host
+		} else {
+			t.warnKeyword(ck.node, ck.ctx, "enable_sni", "no virtualhost to send as the server name")
+		}
+	}
+	if tables {
+		c.path = "/"
+		for _, u := range ck.urls {
+			if !strings.HasPrefix(u.path, "/") {
+				u.note = t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path)
+				u.path = "/" + u.path
+			}
+			if len(u.status) == 0 {
+				for s := 200; s <= 299; s++ {
+					u.status = append(u.status, s)
+				}
+			}
+			if u.regex != "" {
+				u.regexNote = t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same")
+			}
+			if !validText(u.host) {
+				u.host = ""
+			}
+			c.urls = append(c.urls, u)
+		}
+		return
+	}
+	c.path = u.path
+	if !strings.HasPrefix(c.path, "/") {
+		c.comment(checkKey(&checkT.Path), t.note(u.node, ck.ctx, "keepalived sends the path %q as written; hadirector needs a leading /", u.path))
+		c.path = "/" + c.path
+	}
+	c.status = u.status
+	if len(c.status) == 0 {
+		for s := 200; s <= 299; s++ {
+			c.status = append(c.status, s)
+		}
+		c.comment(checkKey(&checkT.ExpectStatus), "keepalived's default: any 2xx")
+	}
+	c.body = u.regex
+	if c.body != "" {
+		c.comment(checkKey(&checkT.ExpectBody), t.note(u.node, ck.ctx, "keepalived's regex is PCRE, this is a Go regexp (RE2): check that it means the same"))
+	}
+}
+
+// fileCheck translates a FILE_CHECK: the file and weight of its track_file, the check's
+// own weight (and reverse) if it sets one. keepalived watches the file with inotify;
+// here it is read every second and acted on at once (rise = fall = 1).
+func (t *translator) fileCheck(rs *rserver, ck *checker, c *check) *check {
+	var tf *trackFile
+	for _, f := range t.files {
+		if f.name == ck.trackFile {
+			tf = f
+		}
+	}
+	if tf == nil || tf.path == "" {
+		t.warn(ck.fileNode, ck.ctx, "no track_file %q with a file: the real server gets no check from it", ck.trackFile)
+		return nil
+	}
+	c.typ, c.file, c.weight, c.reverse = "file", tf.path, tf.weight, tf.reverse
+	if ck.fileWeight != nil {
+		c.weight, c.reverse = *ck.fileWeight, ck.fileReverse
+	}
+	c.interval, c.timeout, c.rise, c.fall = time.Second, time.Second, 1, 1
+	c.comment(checkKey(&checkT.Interval), t.note(ck.node, rs.ctx, "keepalived watches %s with inotify; here it is read every second", tf.path))
 	return c
 }
 
@@ -1102,5 +1315,9 @@ func sameCheck(a, b *check) bool {
 	return a.typ == b.typ && a.path == b.path && slices.Equal(a.status, b.status) && a.host == b.host &&
 		a.body == b.body && a.tlsVerify == b.tlsVerify && a.sni == b.sni && a.port == b.port &&
 		a.bindTo == b.bindTo && a.command == b.command && a.interval == b.interval &&
-		a.timeout == b.timeout && a.rise == b.rise && a.fall == b.fall && fmt.Sprint(a.comments) == fmt.Sprint(b.comments)
+		a.timeout == b.timeout && a.rise == b.rise && a.fall == b.fall && fmt.Sprint(a.comments) == fmt.Sprint(b.comments) &&
+		a.dbr == b.dbr && a.warmup == b.warmup && fmt.Sprint(a.urls) == fmt.Sprint(b.urls) && a.dynamic == b.dynamic &&
+		a.payload == b.payload && a.require == b.require && a.reply == b.reply && a.minReply == b.minReply &&
+		a.maxReply == b.maxReply && a.dnsType == b.dnsType && a.dnsName == b.dnsName && a.helo == b.helo &&
+		a.file == b.file && a.weight == b.weight && a.reverse == b.reverse
 }

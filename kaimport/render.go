@@ -117,12 +117,17 @@ func (t *translator) hasHooks() bool {
 		}
 	}
 	for _, vs := range t.vservers {
-		if vs.check != nil && vs.check.command != "" {
+		if vs.check != nil && vs.check.command != "" || len(vs.quorumHook) > 0 {
 			return true
 		}
 		for _, rs := range vs.rss {
 			if len(rs.hooks) > 0 || rs.check != nil && rs.check.command != "" {
 				return true
+			}
+			for _, x := range rs.extra {
+				if x.command != "" {
+					return true
+				}
 			}
 		}
 	}
@@ -331,9 +336,21 @@ func (vs *vserver) tables() []*table {
 	if c.Hysteresis != 0 || len(comments(config.Key(c, &c.Hysteresis))) > 0 {
 		set(&c.Hysteresis, tomlInt(c.Hysteresis))
 	}
+	if c.QuorumUp != "" {
+		set(&c.QuorumUp, tomlString(c.QuorumUp))
+	}
+	if c.QuorumDown != "" {
+		set(&c.QuorumDown, tomlString(c.QuorumDown))
+	}
+	if c.Alpha {
+		set(&c.Alpha, "true")
+	}
+	if c.Omega {
+		set(&c.Omega, "true")
+	}
 	out := []*table{tb}
 	if vs.check != nil {
-		out = append(out, vs.check.table("[virtual_server.check]"))
+		out = append(out, vs.check.tables("[virtual_server.check]", "[[virtual_server.check.url]]")...)
 	}
 	for _, rs := range vs.rss {
 		rt := &table{header: "[[virtual_server.real_server]]", source: source(rs.node)}
@@ -363,8 +380,42 @@ func (vs *vserver) tables() []*table {
 		}
 		out = append(out, rt)
 		if rs.check != nil {
-			out = append(out, rs.check.table("[virtual_server.real_server.check]"))
+			out = append(out, rs.check.tables("[virtual_server.real_server.check]", "[[virtual_server.real_server.check.url]]")...)
 		}
+		for _, x := range rs.extra {
+			out = append(out, x.tables("[[virtual_server.real_server.checks]]", "[[virtual_server.real_server.checks.url]]")...)
+		}
+	}
+	return out
+}
+
+// tables writes the check under header and its url blocks under urlHeader.
+func (c *check) tables(header, urlHeader string) []*table {
+	out := []*table{c.table(header)}
+	for _, u := range c.urls {
+		ut := &table{header: urlHeader, source: source(u.node)}
+		set := func(field any, value string, comments ...string) {
+			ut.set(config.Key(&urlT, field), value, comments...)
+		}
+		var notes []string
+		if u.note != "" {
+			notes = append(notes, u.note)
+		}
+		set(&urlT.Path, tomlString(u.path), notes...)
+		set(&urlT.ExpectStatus, tomlInts(u.status))
+		if u.digest != "" {
+			set(&urlT.Digest, tomlString(u.digest))
+		}
+		if u.regex != "" {
+			set(&urlT.Regex, tomlString(u.regex), u.regexNote)
+		}
+		if u.noMatch {
+			set(&urlT.RegexNoMatch, "true")
+		}
+		if u.host != "" {
+			set(&urlT.Virtualhost, tomlString(u.host))
+		}
+		out = append(out, ut)
 	}
 	return out
 }
@@ -376,7 +427,17 @@ func (c *check) table(header string) *table {
 		tb.set(k, value, c.comments[k]...)
 	}
 	set(&checkT.Type, tomlString(c.typ))
-	if c.typ == "http" || c.typ == "https" {
+	if (c.typ == "http" || c.typ == "https") && len(c.urls) > 0 {
+		if c.host != "" {
+			set(&checkT.Host, tomlString(c.host))
+		}
+		if c.typ == "https" {
+			set(&checkT.TLSVerify, tomlBool(c.tlsVerify))
+			if c.sni != "" {
+				set(&checkT.SNI, tomlString(c.sni))
+			}
+		}
+	} else if c.typ == "http" || c.typ == "https" {
 		set(&checkT.Path, tomlString(c.path))
 		if c.host != "" {
 			set(&checkT.Host, tomlString(c.host))
@@ -401,9 +462,53 @@ func (c *check) table(header string) *table {
 	if c.command != "" {
 		set(&checkT.Command, tomlString(c.command))
 	}
+	if c.dynamic {
+		set(&checkT.MiscDynamic, "true")
+	}
+	switch c.typ {
+	case "udp":
+		if c.payload != "" {
+			set(&checkT.Payload, tomlString(c.payload))
+		}
+		if c.require {
+			set(&checkT.RequireReply, "true")
+		}
+		if c.reply != "" {
+			set(&checkT.Reply, tomlString(c.reply))
+		}
+		if c.minReply != 0 {
+			set(&checkT.MinReplyLength, tomlInt(c.minReply))
+		}
+		if c.maxReply != 0 {
+			set(&checkT.MaxReplyLength, tomlInt(c.maxReply))
+		}
+	case "dns":
+		if c.dnsType != "" {
+			set(&checkT.DNSType, tomlString(c.dnsType))
+		}
+		if c.dnsName != "" {
+			set(&checkT.DNSName, tomlString(c.dnsName))
+		}
+	case "smtp":
+		if c.helo != "" {
+			set(&checkT.HeloName, tomlString(c.helo))
+		}
+	case "file":
+		set(&checkT.File, tomlString(c.file))
+		set(&checkT.Weight, tomlInt(c.weight))
+		if c.reverse {
+			set(&checkT.Reverse, "true")
+		}
+	}
 	set(&checkT.Interval, tomlDuration(c.interval))
 	set(&checkT.Timeout, tomlDuration(c.timeout))
 	set(&checkT.Rise, tomlInt(c.rise))
 	set(&checkT.Fall, tomlInt(c.fall))
+	if c.dbr > 0 {
+		set(&checkT.DelayBeforeRetry, tomlDuration(c.dbr))
+	}
+	if c.warmup > 0 {
+		set(&checkT.Warmup, tomlDuration(c.warmup))
+	}
 	return tb
 }

@@ -105,7 +105,9 @@ func init() {
 		hysteresis sorry_server inhibit_on_failure delay_loop connect_timeout delay_before_retry
 		retry nb_get_retry notify_up notify_down uthreshold lthreshold connect_port bindto
 		bind_to connect_ip http_protocol enable_sni misc_path misc_timeout path status_code regex
-		file init_file lvs_sync_daemon_interface`) {
+		file init_file lvs_sync_daemon_interface alpha omega quorum_up quorum_down warmup digest
+		regex_no_match misc_dynamic helo_name payload require_reply min_reply_length
+		max_reply_length name type`) {
 		leafKeywords[k] = true
 	}
 }
@@ -414,23 +416,16 @@ var reasons = map[string]string{
 	"unicast_fault_no_peer":      "an instance without unicast_peer uses multicast",
 	"kernel_rx_buf_size":         "hadirector keeps the kernel's socket buffer size",
 	// virtual_server / real_server / checkers
-	"alpha":                    "hadirector starts every real server as healthy until its check fails",
-	"omega":                    "hadirector runs no real server hooks at shutdown",
 	"ha_suspend":               "hadirector checks real servers on both nodes",
-	"quorum_up":                "hadirector has no quorum hooks",
-	"quorum_down":              "hadirector has no quorum hooks",
 	"persistence_engine":       "hadirector sets no IPVS persistence engine",
 	"snmp_name":                "hadirector has no SNMP agent",
 	"sorry_server_inhibit":     "the sorry server is removed, not weighted 0, when real servers return",
 	"sorry_server_lvs_method":  "the sorry server uses the virtual server's forwarding",
 	"ip_family":                "the real servers' addresses decide the family of a fwmark service",
-	"warmup":                   "hadirector starts checks at once",
 	"log_all_failures":         "hadirector logs check transitions only",
 	"checker_log_all_failures": "hadirector logs check transitions only",
-	"fast_recovery":            "hadirector checks one URL",
+	"fast_recovery":            "hadirector requests a check's URLs one after the other",
 	"http_protocol":            "hadirector's HTTP check speaks HTTP/1.1",
-	"digest":                   "hadirector checks the status (and optionally a body regexp, expect_body), not an MD5 digest of the body",
-	"regex_no_match":           "hadirector's expect_body must match; it cannot require no match",
 	"regex_options":            "hadirector's expect_body is a Go regexp without options",
 	"regex_stack":              "hadirector's expect_body is a Go regexp without options",
 	"regex_min_offset":         "hadirector's expect_body is matched against the whole body",
@@ -438,13 +433,7 @@ var reasons = map[string]string{
 	"connect_ip":               "hadirector checks the real server's own address",
 	"bind_if":                  "hadirector binds checks by address only (bind_to)",
 	"bind_port":                "hadirector picks the check's source port",
-	"misc_dynamic":             "hadirector's exec check does not set weights from its exit code",
-	"helo_name":                "the SMTP dialogue is not checked, only the connection",
 	"host":                     "hadirector's check connects to the real server only (use connect_port), not to other hosts",
-	"DNS_CHECK":                "hadirector has no DNS check: use an exec check (e.g. /usr/bin/dig)",
-	"UDP_CHECK":                "hadirector has no UDP check: use an exec check",
-	"PING_CHECK":               "hadirector has no ping check: use an exec check (/usr/bin/ping -c1 -W1 ADDR)",
-	"FILE_CHECK":               "hadirector has no file check: use an exec check that reads the file",
 	"user":                     "hadirector runs every hook as [global] script_user",
 	"init_fail":                "hadirector starts track scripts as passing",
 }

@@ -262,11 +262,17 @@ func TestVirtualServerSemantics(t *testing.T) {
 	if vs.Forwarding != "dr" || vs.Protocol != "udp" || vs.Scheduler != "wlc" || len(vs.RealServers) != 1 || vs.RealServers[0].Address.Port() != 80 {
 		t.Errorf("vs 0: %+v", vs)
 	}
+	// Both url blocks are checked (url tables, keepalived's default status 2xx for /b)
+	// and the TCP_CHECK is a second check; delay_before_retry 4 is the interval itself.
 	c := vs.RealServers[0].Check
 	wantStatus := []int{200, 300, 301, 302}
-	if c == nil || c.Type != "http" || c.Path != "/a" || !slices.Equal(c.ExpectStatus, wantStatus) ||
+	if c == nil || c.Type != "http" || len(c.URLs) != 2 || c.URLs[0].Path != "/a" || !slices.Equal(c.URLs[0].ExpectStatus, wantStatus) ||
+		c.URLs[1].Path != "/b" || len(c.URLs[1].ExpectStatus) != 100 || c.DelayBeforeRetry != 0 ||
 		c.Interval.Std() != 4*time.Second || c.Timeout.Std() != 1500*time.Millisecond || c.Rise != 1 || c.Fall != 3 {
 		t.Errorf("check %+v", c)
+	}
+	if cs := vs.RealServers[0].Checks; len(cs) != 1 || cs[0].Type != "tcp" || cs[0].Fall != 2 || cs[0].DelayBeforeRetry.Std() != time.Second {
+		t.Errorf("further checks %+v", cs)
 	}
 
 	// NAT (keepalived's default) without a port: the service's port; MISC
@@ -291,7 +297,7 @@ func TestVirtualServerSemantics(t *testing.T) {
 	if vs.FWMark != 9 || vs.Forwarding != "tun" || vs.PersistenceNetmask.IsValid() || vs.RealServers[0].Address.Port() != 0 {
 		t.Errorf("vs 3: %+v", vs)
 	}
-	for _, k := range []string{"url", "TCP_CHECK", "real_server", "virtual_server", "flag-3", "mh-port", "ops", "inhibit_on_failure", "type", "persistence_granularity"} {
+	for _, k := range []string{"real_server", "virtual_server", "flag-3", "mh-port", "ops", "inhibit_on_failure", "type", "persistence_granularity"} {
 		if !warned(res, k) {
 			t.Errorf("no warning for %s", k)
 		}
@@ -618,5 +624,28 @@ func TestVirtualServerGroupSorryPort(t *testing.T) {
 	}
 	if want := []string{"192.0.2.250:80", "192.0.2.250:443"}; !slices.Equal(got, want) {
 		t.Errorf("sorry servers %q, want %q", got, want)
+	}
+}
+
+// TestCheckersRefused: a checker config refuses (a payload that is not hex, a DNS type it
+// does not know) is left out with config's reason, and the real server keeps its other
+// checks; quorum hooks config refuses are left out, the virtual server kept.
+func TestCheckersRefused(t *testing.T) {
+	res := importString(t, "virtual_server 192.0.2.1 53 {\n protocol UDP\n lb_kind DR\n"+
+		" real_server 198.51.100.1 53 {\n UDP_CHECK {\n payload zz\n }\n DNS_CHECK {\n type BOGUS\n }\n PING_CHECK {\n }\n }\n}\n")
+	vss := res.Config.VirtualServers
+	if len(vss) != 1 || len(vss[0].RealServers) != 1 {
+		t.Fatalf("virtual servers %+v\n%s", vss, res.TOML)
+	}
+	rs := vss[0].RealServers[0]
+	if rs.Check == nil || rs.Check.Type != "ping" || len(rs.Checks) != 0 {
+		t.Errorf("checks %+v %+v, want the PING_CHECK alone", rs.Check, rs.Checks)
+	}
+	for _, kw := range []string{"UDP_CHECK", "DNS_CHECK"} {
+		if !slices.ContainsFunc(res.Warnings, func(w Warning) bool {
+			return w.Keyword == kw && strings.Contains(w.Reason, "the check is left out")
+		}) {
+			t.Errorf("no warning that %s is left out: %v", kw, res.Warnings)
+		}
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Kind says what changed state: a VRRP instance, a sync group, a real server, or a VIP
-// announced over BGP.
+// Kind says what changed state: a VRRP instance, a sync group, a real server, a virtual
+// server's quorum, or a VIP announced over BGP.
 type Kind uint8
 
 const (
@@ -16,6 +16,9 @@ const (
 	Group
 	RealServer
 	BGP // Name is the prefix
+	// Quorum: a virtual server gained (Up) or lost (Down) quorum; the hooks are its
+	// quorum_up and quorum_down, run with no words appended, as keepalived runs them.
+	Quorum
 )
 
 // String is the word keepalived uses for the kind in notify arguments and FIFO lines.
@@ -29,6 +32,8 @@ func (k Kind) String() string {
 		return "REALSERVER"
 	case BGP:
 		return "BGP"
+	case Quorum:
+		return "VS"
 	}
 	return "UNKNOWN"
 }
@@ -69,7 +74,7 @@ type Event struct {
 	VRID      int    // instances; 0 = unknown
 	Interface string // instances; empty = unknown
 
-	// Real servers. A virtual server is either VirtualServer or, when FWMark is
+	// Real servers and quorum. A virtual server is either VirtualServer or, when FWMark is
 	// non-zero, a firewall mark.
 	VirtualServer netip.AddrPort
 	FWMark        uint32
@@ -81,8 +86,11 @@ type Event struct {
 
 // key identifies the queue that orders an event's hooks.
 func (ev *Event) key() string {
-	if ev.Kind == RealServer {
+	switch ev.Kind {
+	case RealServer:
 		return "REALSERVER " + ev.virtualServer() + " " + ev.RealServer.String()
+	case Quorum:
+		return "VS " + ev.virtualServer()
 	}
 	return ev.Kind.String() + " " + ev.Name
 }
@@ -116,7 +124,7 @@ func (ev *Event) appendedArgs(generic bool) []string {
 		// Like a real server's: notify_announce and notify_withdraw get BGP <prefix> <state>.
 		return []string{"BGP", ev.Name, string(ev.State)}
 	}
-	if !generic {
+	if !generic || ev.Kind == Quorum {
 		return nil
 	}
 	return []string{ev.Kind.String(), ev.Name, string(ev.State), strconv.Itoa(ev.priority())}
@@ -146,6 +154,9 @@ func (ev *Event) env() []string {
 		add("REALSERVER", ev.RealServer.String())
 		add("PROTOCOL", ev.protocol())
 	case BGP:
+	case Quorum:
+		add("VIRTUALSERVER", ev.virtualServer())
+		add("PROTOCOL", ev.protocol())
 	default:
 		add("PRIORITY", strconv.Itoa(ev.priority()))
 		if ev.VRID > 0 {
@@ -175,22 +186,23 @@ func (ev *Event) protocol() string {
 //	INSTANCE "VI_1" MASTER 100
 //	GROUP "VG_1" BACKUP 0
 //	RS [198.51.100.11]:tcp:80 [192.0.2.100]:tcp:80 UP
+//	VS [192.0.2.100]:tcp:80 DOWN
 //
 // (real servers: address, then virtual server, each as [addr]:proto:port; a firewall-mark
 // virtual server is "FWM 7").
 func (ev *Event) fifoLine() []byte {
 	var b []byte
 	switch ev.Kind {
+	case Quorum:
+		b = append(b, "VS "...)
+		b = appendVS(b, ev)
+		b = append(b, ' ')
+		b = append(b, ev.State...)
 	case RealServer:
 		b = append(b, "RS "...)
 		b = appendTrio(b, ev.RealServer, ev.protocol())
 		b = append(b, ' ')
-		if ev.FWMark != 0 {
-			b = append(b, "FWM "...)
-			b = strconv.AppendUint(b, uint64(ev.FWMark), 10)
-		} else {
-			b = appendTrio(b, ev.VirtualServer, ev.protocol())
-		}
+		b = appendVS(b, ev)
 		b = append(b, ' ')
 		b = append(b, ev.State...)
 	default:
@@ -203,6 +215,15 @@ func (ev *Event) fifoLine() []byte {
 		b = strconv.AppendInt(b, int64(ev.priority()), 10)
 	}
 	return append(b, '\n')
+}
+
+// appendVS appends the event's virtual server as fifoLine writes it.
+func appendVS(b []byte, ev *Event) []byte {
+	if ev.FWMark != 0 {
+		b = append(b, "FWM "...)
+		return strconv.AppendUint(b, uint64(ev.FWMark), 10)
+	}
+	return appendTrio(b, ev.VirtualServer, ev.protocol())
 }
 
 func appendTrio(b []byte, ap netip.AddrPort, proto string) []byte {
@@ -219,6 +240,9 @@ func (ev *Event) hookName(generic bool) string {
 	if generic {
 		return "notify"
 	}
+	if ev.Kind == Quorum {
+		return "quorum_" + strings.ToLower(string(ev.State))
+	}
 	return "notify_" + strings.ToLower(string(ev.State))
 }
 
@@ -229,6 +253,8 @@ func (ev *Event) logAttrs() []any {
 		return []any{"group", ev.Name}
 	case RealServer:
 		return []any{"service", ev.virtualServer(), "backend", ev.RealServer.String()}
+	case Quorum:
+		return []any{"service", ev.virtualServer()}
 	}
 	return []any{"instance", ev.Name}
 }

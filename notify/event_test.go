@@ -26,6 +26,8 @@ func TestFIFOLine(t *testing.T) {
 		{Event{Kind: RealServer, State: Down, VirtualServer: vs6, RealServer: rs6, Protocol: "udp"}, "RS [2001:db8::11]:udp:8443 [2001:db8::100]:udp:443 DOWN\n"},
 		{Event{Kind: RealServer, State: Down, FWMark: 7, RealServer: rs4}, "RS [198.51.100.11]:tcp:80 FWM 7 DOWN\n"},
 		{Event{Kind: BGP, Name: "203.0.113.10/32", State: Announce}, "BGP \"203.0.113.10/32\" ANNOUNCE 0\n"},
+		{Event{Kind: Quorum, State: Down, VirtualServer: vs4, Protocol: "udp"}, "VS [192.0.2.100]:udp:80 DOWN\n"},
+		{Event{Kind: Quorum, State: Up, FWMark: 7}, "VS FWM 7 UP\n"},
 	} {
 		if got := string(tc.ev.fifoLine()); got != tc.want {
 			t.Errorf("fifoLine(%+v) = %q, want %q", tc.ev, got, tc.want)
@@ -51,6 +53,7 @@ func TestAppendedArgs(t *testing.T) {
 		{fw, false, []string{"REALSERVER", "fwmark:7", "[2001:db8::11]:8443", "DOWN"}},
 		{Event{Kind: BGP, Name: "203.0.113.10/32", State: Announce}, false, []string{"BGP", "203.0.113.10/32", "ANNOUNCE"}},
 		{Event{Kind: BGP, Name: "2001:db8::10/128", State: Withdraw}, true, []string{"BGP", "2001:db8::10/128", "WITHDRAW"}},
+		{Event{Kind: Quorum, State: Up, VirtualServer: vs4}, false, nil},
 	} {
 		if got := tc.ev.appendedArgs(tc.generic); !slices.Equal(got, tc.want) {
 			t.Errorf("appendedArgs(%v %s, generic=%v) = %q, want %q", tc.ev.Kind, tc.ev.State, tc.generic, got, tc.want)
@@ -65,6 +68,9 @@ func TestHookName(t *testing.T) {
 		want    string
 	}{{Master, false, "notify_master"}, {Stop, false, "notify_stop"}, {Down, false, "notify_down"}, {Backup, true, "notify"}} {
 		ev := Event{State: tc.st}
+		if got := (&Event{Kind: Quorum, State: tc.st}).hookName(false); tc.st == Down && got != "quorum_down" {
+			t.Errorf("quorum hookName(%s) = %q, want quorum_down", tc.st, got)
+		}
 		if got := ev.hookName(tc.generic); got != tc.want {
 			t.Errorf("hookName(%s, %v) = %q, want %q", tc.st, tc.generic, got, tc.want)
 		}

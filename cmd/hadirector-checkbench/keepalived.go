@@ -19,18 +19,26 @@ import (
 // errNoIPVS: keepalived's checker exits at start-up when the kernel has no IPVS.
 var errNoIPVS = errors.New("keepalived's checker cannot initialise IPVS on this kernel")
 
-// keepalivedConf is one virtual server with n real servers, each with a TCP_CHECK every
-// delay_loop. NAT keeps each real server's own port (with DR keepalived resets it to the
-// virtual server's); loopback destinations are local addresses, which IPVS accepts.
+// keepalivedConf is one virtual server with n real servers, each with a TCP_CHECK (or a
+// UDP_CHECK with require_reply, or a DNS_CHECK of type A) every delay_loop. NAT keeps each
+// real server's own port (with DR keepalived resets it to the virtual server's); loopback
+// destinations are local addresses, which IPVS accepts.
 func keepalivedConf(o options, n int) string {
 	var b strings.Builder
 	b.WriteString("global_defs {\n  router_id checkbench\n}\n\n")
-	fmt.Fprintf(&b, "virtual_server 192.0.2.100 80 {\n  delay_loop %d\n  lb_algo rr\n  lb_kind NAT\n  protocol TCP\n\n",
-		max(int(o.interval/time.Second), 1))
+	proto, check := "TCP", "TCP_CHECK {"
+	switch o.kind {
+	case "udp":
+		proto, check = "UDP", "UDP_CHECK {\n      require_reply"
+	case "dns":
+		proto, check = "UDP", "DNS_CHECK {\n      type A\n      name "+benchName
+	}
+	fmt.Fprintf(&b, "virtual_server 192.0.2.100 80 {\n  delay_loop %d\n  lb_algo rr\n  lb_kind NAT\n  protocol %s\n\n",
+		max(int(o.interval/time.Second), 1), proto)
 	for i := range n {
 		a := backendAddr(i, o.perAddr, o.basePort)
-		fmt.Fprintf(&b, "  real_server %s %d {\n    weight 1\n    TCP_CHECK {\n      connect_timeout %d\n      retry 0\n    }\n  }\n",
-			a.Addr(), a.Port(), max(int(o.timeout/time.Second), 1))
+		fmt.Fprintf(&b, "  real_server %s %d {\n    weight 1\n    %s\n      connect_timeout %d\n      retry 0\n    }\n  }\n",
+			a.Addr(), a.Port(), check, max(int(o.timeout/time.Second), 1))
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -44,7 +52,7 @@ func runKeepalived(self string, o options, n int) (row, error) {
 	if err != nil {
 		return row{}, fmt.Errorf("keepalived: %w", err)
 	}
-	l, err := startListener(self, n, o.perAddr, o.basePort)
+	l, err := startListener(self, o.kind, n, o.perAddr, o.basePort)
 	if err != nil {
 		return row{}, err
 	}
@@ -166,6 +174,7 @@ func runKeepalived(self string, o options, n int) (row, error) {
 	_, hwm, _ := procMem(pid)
 	r := row{
 		impl:     "keepalived",
+		kind:     o.kind,
 		n:        n,
 		interval: time.Duration(max(int(o.interval/time.Second), 1)) * time.Second,
 		window:   window,

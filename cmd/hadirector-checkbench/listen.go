@@ -14,6 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// benchName is the name the DNS checks ask for.
+const benchName = "bench.test"
+
 // backendAddr is the address of backend i: perAddr ports on each of 127.1.a.b, so N
 // backends use ceil(N/perAddr) loopback addresses (bounded: at most 250×250 addresses).
 func backendAddr(i, perAddr, basePort int) netip.AddrPort {
@@ -23,8 +26,10 @@ func backendAddr(i, perAddr, basePort int) netip.AddrPort {
 }
 
 // listenMain is the child process that holds the backends: N TCP listeners that accept
-// and close. It prints "ready" once every listener is open, then answers each line on
-// stdin with the total of connections accepted so far, and exits when stdin closes.
+// and close (kind tcp), or N UDP sockets that echo each datagram (udp) or answer each DNS
+// query with one A record (dns). It prints "ready" once every socket is open, then answers
+// each line on stdin with the total of connections accepted (datagrams received) so far,
+// and exits when stdin closes.
 //
 // The backends stand in for real servers on other machines, whose work is no part of a
 // checker's cost; here they share the machine with the checker measured, so they are made
@@ -36,6 +41,7 @@ func listenMain(args []string) error {
 	n := fs.Int("n", 10000, "backends")
 	perAddr := fs.Int("per-addr", 100, "listeners per loopback address")
 	basePort := fs.Int("base-port", 20000, "first port on each address")
+	kind := fs.String("kind", "tcp", "tcp, udp or dns")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -46,9 +52,16 @@ func listenMain(args []string) error {
 	if err != nil {
 		return os.NewSyscallError("epoll_create1", err)
 	}
+	open, serve := listenTCP, acceptClose
+	switch *kind {
+	case "udp":
+		open, serve = listenUDP, echo
+	case "dns":
+		open, serve = listenUDP, answerDNS
+	}
 	for i := range *n {
 		addr := backendAddr(i, *perAddr, *basePort)
-		fd, err := listenTCP(addr)
+		fd, err := open(addr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", addr, err)
 		}
@@ -67,6 +80,7 @@ func listenMain(args []string) error {
 		return err
 	}
 	var accepted atomic.Uint64
+	buf := make([]byte, 1500)
 	go func() {
 		events := make([]unix.EpollEvent, 512)
 		for {
@@ -78,17 +92,9 @@ func listenMain(args []string) error {
 				return
 			}
 			for _, ev := range events[:k] {
-				// One connection per event: the set is level-triggered, so a listener
-				// with more waiting is reported again.
-				c, _, err := unix.Accept4(int(ev.Fd), unix.SOCK_CLOEXEC)
-				if err != nil {
-					if err == unix.EMFILE || err == unix.ENFILE {
-						time.Sleep(time.Millisecond) // the backlog holds the rest
-					}
-					continue
+				if serve(int(ev.Fd), buf) {
+					accepted.Add(1)
 				}
-				unix.Close(c)
-				accepted.Add(1)
 			}
 		}
 	}()
@@ -98,6 +104,81 @@ func listenMain(args []string) error {
 		fmt.Println(accepted.Load())
 	}
 	return nil
+}
+
+// acceptClose serves one connection of a TCP listener: one per event, since the set is
+// level-triggered and a listener with more waiting is reported again.
+func acceptClose(fd int, _ []byte) bool {
+	c, _, err := unix.Accept4(fd, unix.SOCK_CLOEXEC)
+	if err != nil {
+		if err == unix.EMFILE || err == unix.ENFILE {
+			time.Sleep(time.Millisecond) // the backlog holds the rest
+		}
+		return false
+	}
+	unix.Close(c)
+	return true
+}
+
+// echo sends one datagram back (UDP_CHECK with require_reply passes on any reply).
+func echo(fd int, buf []byte) bool {
+	k, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+	if err != nil {
+		return false
+	}
+	unix.Sendto(fd, buf[:k], unix.MSG_DONTWAIT, from)
+	return true
+}
+
+// answerDNS answers one query with dnsAnswer; a datagram that is no query is dropped.
+func answerDNS(fd int, buf []byte) bool {
+	k, from, err := unix.Recvfrom(fd, buf, unix.MSG_DONTWAIT)
+	if err != nil {
+		return false
+	}
+	if n := dnsAnswer(buf, k); n > 0 {
+		unix.Sendto(fd, buf[:n], unix.MSG_DONTWAIT, from)
+	}
+	return true
+}
+
+// dnsAnswer turns the query in buf[:k] into its answer in place and returns the answer's
+// length, or 0 when buf[:k] is no query of one question (or the answer would not fit in
+// buf): the question and one A record, 192.0.2.10, with QR and RA set and counts 1/1/0/0;
+// anything after the question (EDNS) is dropped.
+func dnsAnswer(buf []byte, k int) int {
+	if k < 12 || k > len(buf) || buf[2]&0x80 != 0 || buf[4] != 0 || buf[5] != 1 {
+		return 0
+	}
+	end := 12
+	for end < k && buf[end] != 0 {
+		if buf[end]&0xc0 != 0 {
+			return 0 // a compression pointer or reserved label type: not in a question
+		}
+		end += int(buf[end]) + 1
+	}
+	end += 5 // the root label, QTYPE, QCLASS
+	rr := [...]byte{0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 10}
+	if end > k || end+len(rr) > len(buf) {
+		return 0
+	}
+	buf[2] |= 0x80
+	buf[3] = 0x80
+	buf[6], buf[7], buf[8], buf[9], buf[10], buf[11] = 0, 1, 0, 0, 0, 0
+	return end + copy(buf[end:], rr[:])
+}
+
+// listenUDP opens a non-blocking UDP socket bound to addr.
+func listenUDP(addr netip.AddrPort) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, os.NewSyscallError("socket", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: addr.Addr().As4(), Port: int(addr.Port())}); err != nil {
+		unix.Close(fd)
+		return -1, os.NewSyscallError("bind", err)
+	}
+	return fd, nil
 }
 
 // listenTCP opens a non-blocking listening socket on addr with the kernel's largest
@@ -125,8 +206,8 @@ type listener struct {
 	out  *bufio.Scanner
 }
 
-func startListener(self string, n, perAddr, basePort int) (*listener, error) {
-	p, err := startChild(self, "listen", "-n", fmt.Sprint(n), "-per-addr", fmt.Sprint(perAddr), "-base-port", fmt.Sprint(basePort))
+func startListener(self, kind string, n, perAddr, basePort int) (*listener, error) {
+	p, err := startChild(self, "listen", "-kind", kind, "-n", fmt.Sprint(n), "-per-addr", fmt.Sprint(perAddr), "-base-port", fmt.Sprint(basePort))
 	if err != nil {
 		return nil, err
 	}

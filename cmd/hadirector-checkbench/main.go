@@ -3,10 +3,13 @@
 // Command hadirector-checkbench measures the health checker at scale: N TCP backends
 // checked every interval, the checker in this process and the backends in a child process
 // (the same binary's "listen" subcommand) that opens N listeners spread over 127.1.0.0/16.
+// With -kind udp or dns the backends are UDP sockets that echo each datagram (UDP_CHECK
+// with require_reply) or answer each query with one A record (DNS_CHECK).
 //
 //	hadirector-checkbench [-n 10000] [-interval 1s] [-duration 60s]     hadirector's Monitor
 //	hadirector-checkbench -keepalived [-n 1000,5000,10000]              keepalived's checker
 //	hadirector-checkbench -both -n 1000,5000,10000                      both, back to back
+//	hadirector-checkbench -both -kind udp,dns -n 1000,5000              UDP and DNS checks
 //
 // It reports the lateness of checks against their schedule (p50/p99/max), the checks per
 // second achieved (and the connections the listeners accepted, which is how keepalived's
@@ -49,6 +52,8 @@ type options struct {
 	ours, theirs  bool
 	verbose       bool
 	repeat        int
+	kinds         []string
+	kind          string // of the run in progress: tcp, udp or dns
 }
 
 func main() {
@@ -78,6 +83,7 @@ func run(args []string, out io.Writer) int {
 	both := fs.Bool("both", false, "measure both, back to back for each N")
 	fs.BoolVar(&o.verbose, "v", false, "print the checker's memory every second")
 	fs.IntVar(&o.repeat, "repeat", 1, "runs per N (with -both, alternating the checkers)")
+	kinds := fs.String("kind", "tcp", "comma-separated check kinds, run in turn: tcp, udp (echo, require_reply), dns (type A)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	jsonFile := fs.String("json-file", "", "also write the runs as JSON (internal/benchdata.CheckBench) to this file")
 	if err := fs.Parse(args); err != nil {
@@ -104,6 +110,13 @@ func run(args []string, out io.Writer) int {
 		}
 		o.ns = append(o.ns, n)
 	}
+	for _, k := range strings.Split(*kinds, ",") {
+		if k = strings.TrimSpace(k); !slices.Contains([]string{"tcp", "udp", "dns"}, k) {
+			fmt.Fprintf(os.Stderr, "-kind: %q is not tcp, udp or dns\n", k)
+			return 2
+		}
+		o.kinds = append(o.kinds, k)
+	}
 	if o.repeat < 1 {
 		fmt.Fprintln(os.Stderr, "-repeat must be at least 1")
 		return 2
@@ -125,31 +138,34 @@ func run(args []string, out io.Writer) int {
 	}
 	var rows []row
 	failed := false
-	for _, n := range o.ns {
-		// Alternating the two checkers spreads the drift of a shared machine over both.
-		for range o.repeat {
-			if o.ours {
-				r, err := runOurs(self, o, n)
-				if err != nil {
-					fmt.Fprintf(os.Stderr, "hadirector N=%d: %v\n", n, err)
-					failed = true
-				} else {
-					rows = append(rows, r)
-					fmt.Fprintln(os.Stderr, r.line())
+	for _, kind := range o.kinds {
+		o.kind = kind
+		for _, n := range o.ns {
+			// Alternating the two checkers spreads the drift of a shared machine over both.
+			for range o.repeat {
+				if o.ours {
+					r, err := runOurs(self, o, n)
+					if err != nil {
+						fmt.Fprintf(os.Stderr, "hadirector N=%d: %v\n", n, err)
+						failed = true
+					} else {
+						rows = append(rows, r)
+						fmt.Fprintln(os.Stderr, r.line())
+					}
 				}
-			}
-			if o.theirs {
-				r, err := runKeepalived(self, o, n)
-				switch {
-				case errors.Is(err, errNoIPVS):
-					fmt.Fprintf(os.Stderr, "keepalived N=%d: %v\n", n, err)
-					rows = append(rows, row{impl: "keepalived", n: n, note: "not run: needs IPVS (run in the VM)"})
-				case err != nil:
-					fmt.Fprintf(os.Stderr, "keepalived N=%d: %v\n", n, err)
-					failed = true
-				default:
-					rows = append(rows, r)
-					fmt.Fprintln(os.Stderr, r.line())
+				if o.theirs {
+					r, err := runKeepalived(self, o, n)
+					switch {
+					case errors.Is(err, errNoIPVS):
+						fmt.Fprintf(os.Stderr, "keepalived N=%d: %v\n", n, err)
+						rows = append(rows, row{impl: "keepalived", kind: kind, n: n, note: "not run: needs IPVS (run in the VM)"})
+					case err != nil:
+						fmt.Fprintf(os.Stderr, "keepalived N=%d: %v\n", n, err)
+						failed = true
+					default:
+						rows = append(rows, r)
+						fmt.Fprintln(os.Stderr, r.line())
+					}
 				}
 			}
 		}
@@ -202,6 +218,7 @@ func (o options) maxConcurrentOr() int {
 // row is one measured run.
 type row struct {
 	impl             string
+	kind             string
 	n                int
 	interval         time.Duration
 	window           time.Duration
@@ -254,10 +271,10 @@ func (r row) latency(d time.Duration) string {
 
 func (r row) line() string {
 	if r.note != "" {
-		return fmt.Sprintf("%s N=%d: %s", r.impl, r.n, r.note)
+		return fmt.Sprintf("%s %s N=%d: %s", r.impl, r.kind, r.n, r.note)
 	}
-	s := fmt.Sprintf("%s N=%d: %.0f checks/s (target %.0f), accepted %.0f/s, late p50 %s p99 %s max %s ms, missed %d, overruns %d, failures %d, false downs %d, final concurrency limit %d, CPU %.1f µs/check (%.0f%% of a core), RSS max %.1f MiB (peak %.1f), host CPU pressure %s",
-		r.impl, r.n, r.rate(), r.targetRate(), r.acceptRate(), r.latency(r.p50), r.latency(r.p99), r.latency(r.max), r.missed, r.overruns, r.failures, r.downs, r.limit,
+	s := fmt.Sprintf("%s %s N=%d: %.0f checks/s (target %.0f), accepted %.0f/s, late p50 %s p99 %s max %s ms, missed %d, overruns %d, failures %d, false downs %d, final concurrency limit %d, CPU %.1f µs/check (%.0f%% of a core), RSS max %.1f MiB (peak %.1f), host CPU pressure %s",
+		r.impl, r.kind, r.n, r.rate(), r.targetRate(), r.acceptRate(), r.latency(r.p50), r.latency(r.p99), r.latency(r.max), r.missed, r.overruns, r.failures, r.downs, r.limit,
 		r.cpuPerCheck(), r.cpuPercent(), mib(r.rssMax), mib(r.hwm), r.pressureString())
 	s += "; " + r.usage.String()
 	if r.firstErr != "" {
@@ -267,32 +284,33 @@ func (r row) line() string {
 }
 
 func printTable(w io.Writer, o options, rows []row) {
-	fmt.Fprintf(w, "\nTCP checks of N loopback backends, interval %v, window %v each (CPU = user+system of the checker process; on loopback it includes the kernel's handshake work for both ends)\n\n", o.interval, o.duration)
-	fmt.Fprintln(w, "| checker | N | checks/s (target) | effective interval | lateness p50 / p99 / max (ms) | missed slots | failed checks / false downs | CPU µs/check | CPU % of a core | RSS max (MiB) | host CPU pressure |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "\n%s checks of N loopback backends, interval %v, window %v each (CPU = user+system of the checker process; on loopback it includes the kernel's work for both ends)\n\n", strings.ToUpper(strings.Join(o.kinds, ", ")), o.interval, o.duration)
+	fmt.Fprintln(w, "| checker | kind | N | checks/s (target) | effective interval | lateness p50 / p99 / max (ms) | missed slots | failed checks / false downs | CPU µs/check | CPU % of a core | RSS max (MiB) | host CPU pressure |")
+	fmt.Fprintln(w, "|---|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		if r.note != "" {
-			fmt.Fprintf(w, "| %s | %d | %s |||||||||\n", r.impl, r.n, r.note)
+			fmt.Fprintf(w, "| %s | %s | %d | %s |||||||||\n", r.impl, r.kind, r.n, r.note)
 			continue
 		}
 		fails := strconv.FormatUint(r.failures, 10)
 		if !r.lateness {
 			fails = "?" // keepalived: only the transitions are in its log
 		}
-		fmt.Fprintf(w, "| %s | %d | %.0f (%.0f) | %.2f s | %s / %s / %s | %d | %s / %d | %.1f | %.0f | %.1f | %s |\n",
-			r.impl, r.n, r.rate(), r.targetRate(), r.effInterval(),
+		fmt.Fprintf(w, "| %s | %s | %d | %.0f (%.0f) | %.2f s | %s / %s / %s | %d | %s / %d | %.1f | %.0f | %.1f | %s |\n",
+			r.impl, r.kind, r.n, r.rate(), r.targetRate(), r.effInterval(),
 			r.latency(r.p50), r.latency(r.p99), r.latency(r.max), r.missed+r.overruns, fails, r.downs,
 			r.cpuPerCheck(), r.cpuPercent(), mib(r.rssMax), r.pressureString())
 	}
 }
 
-// printRatios compares the medians of the two checkers for each N.
+// printRatios compares the medians of the two checkers for each kind and N.
 func printRatios(w io.Writer, o options, rows []row) {
-	header := "\n| N | checks/s hadirector / keepalived (median) | ratio | CPU µs/check hadirector / keepalived (median) | ratio |\n|---:|---:|---:|---:|---:|\n"
-	for _, n := range o.ns {
+	header := "\n| kind | N | checks/s hadirector / keepalived (median) | ratio | CPU µs/check hadirector / keepalived (median) | ratio |\n|---|---:|---:|---:|---:|---:|\n"
+	for _, kn := range kindNs(o) {
+		kind, n := kn.kind, kn.n
 		var rateH, rateK, cpuH, cpuK []float64
 		for _, r := range rows {
-			if r.n != n || r.note != "" {
+			if r.n != n || r.kind != kind || r.note != "" {
 				continue
 			}
 			if r.impl == "hadirector" {
@@ -307,8 +325,23 @@ func printRatios(w io.Writer, o options, rows []row) {
 		rh, rk, ch, ck := median(rateH), median(rateK), median(cpuH), median(cpuK)
 		fmt.Fprint(w, header)
 		header = ""
-		fmt.Fprintf(w, "| %d | %.0f / %.0f | %.2f× | %.0f / %.0f | %.2f× |\n", n, rh, rk, rh/max(rk, 1e-9), ch, ck, ch/max(ck, 1e-9))
+		fmt.Fprintf(w, "| %s | %d | %.0f / %.0f | %.2f× | %.0f / %.0f | %.2f× |\n", kind, n, rh, rk, rh/max(rk, 1e-9), ch, ck, ch/max(ck, 1e-9))
 	}
+}
+
+type kindN struct {
+	kind string
+	n    int
+}
+
+func kindNs(o options) []kindN {
+	var out []kindN
+	for _, k := range o.kinds {
+		for _, n := range o.ns {
+			out = append(out, kindN{k, n})
+		}
+	}
+	return out
 }
 
 func median(v []float64) float64 {

@@ -5,18 +5,32 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/hadirector/hadirector/healthcheck"
 )
 
+// checker is the check of one backend for the kind of o.
+func checker(o options, addr netip.AddrPort) healthcheck.Checker {
+	switch o.kind {
+	case "udp":
+		return &healthcheck.UDP{Addr: addr, RequireReply: true, Timeout: o.timeout}
+	case "dns":
+		return &healthcheck.DNS{Addr: addr, Type: dns.TypeA, Name: benchName, Timeout: o.timeout}
+	}
+	return &healthcheck.TCP{Addr: addr, Timeout: o.timeout}
+}
+
 // runOurs checks n backends with healthcheck.Monitor in this process.
 func runOurs(self string, o options, n int) (row, error) {
-	l, err := startListener(self, n, o.perAddr, o.basePort)
+	l, err := startListener(self, o.kind, n, o.perAddr, o.basePort)
 	if err != nil {
 		return row{}, err
 	}
@@ -28,8 +42,8 @@ func runOurs(self string, o options, n int) (row, error) {
 	for i := range targets {
 		addr := backendAddr(i, o.perAddr, o.basePort)
 		targets[i] = healthcheck.Target{
-			ID:       healthcheck.ID{Service: "192.0.2.100:80/tcp", Backend: addr},
-			Checker:  &healthcheck.TCP{Addr: addr, Timeout: o.timeout},
+			ID:       healthcheck.ID{Service: "192.0.2.100:80/" + o.kind, Backend: addr},
+			Checker:  checker(o, addr),
 			Interval: o.interval,
 			Timeout:  o.timeout,
 			Rise:     1,
@@ -120,6 +134,7 @@ func runOurs(self string, o options, n int) (row, error) {
 	}
 	return row{
 		impl:     "hadirector",
+		kind:     o.kind,
 		n:        n,
 		interval: o.interval,
 		window:   window,

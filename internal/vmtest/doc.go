@@ -56,8 +56,9 @@
 //     these modules exist.
 //   - Real tools, copied from the host with their shared libraries, at their host paths:
 //     /usr/sbin/ipvsadm, /usr/sbin/keepalived, /usr/bin/ip and /usr/sbin/tc (iproute2),
-//     /usr/bin/tcpdump. PATH is /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin,
-//     so exec.LookPath and privtest.Tool find them.
+//     /usr/bin/tcpdump, /usr/sbin/dnsmasq (dnsmasq-base: a DNS real server). PATH is
+//     /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, so exec.LookPath and
+//     privtest.Tool find them.
 //   - busybox (static) for everything else: sh, modprobe, ping, nc, sleep, cat, … as links in
 //     /usr/bin and /usr/sbin. /bin/sh is busybox ash, which runs its OWN applets before PATH:
 //     in shell scripts (notify hooks, keepalived scripts) call /usr/bin/ip, /usr/sbin/tc by
@@ -85,7 +86,7 @@
 // The host side is package qemu (internal/vmtest/qemu) and the command vmrun:
 //
 //  1. scripts/vm/fetch-kernel.sh installs missing host packages (qemu-system-x86,
-//     busybox-static, kmod, ipvsadm, keepalived, iproute2, tcpdump), resolves the kernel that
+//     busybox-static, kmod, ipvsadm, keepalived, iproute2, tcpdump, dnsmasq-base), resolves the kernel that
 //     linux-image-cloud-amd64 depends on now (never pinned), and unpacks it into
 //     ${XDG_CACHE_HOME:-$HOME/.cache}/hadirector/vm/<version>/kernel, once.
 //  2. The base initramfs (busybox, /init, modules with depmod, tools and libraries, /etc) is an

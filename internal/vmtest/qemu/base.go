@@ -39,7 +39,7 @@ var Modules = []string{
 
 // Tools are host executables copied into the VM at the same paths, with the shared libraries
 // ldd names. They are installed on the host by the fetch script.
-var Tools = []string{"ipvsadm", "keepalived", "ip", "tc", "tcpdump"}
+var Tools = []string{"ipvsadm", "keepalived", "ip", "tc", "tcpdump", "dnsmasq"}
 
 // BaseOptions chooses what goes into the base archive besides busybox, /init and ip_vs.
 type BaseOptions struct {
