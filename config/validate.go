@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hadirector/hadirector/healthcheck"
+	"github.com/hadirector/hadirector/internal/kaformat"
 )
 
 type validator struct {
@@ -779,7 +779,7 @@ func (v *validator) checkKeys(path string, c *Check, fam int) {
 func (v *validator) checkTypeKeys(path string, c *Check, own func(string) bool) {
 	at := func(k string) string { return join(path, k) }
 	if c.Payload != "" {
-		if _, _, err := healthcheck.ParseHex(c.Payload, false); err != nil {
+		if _, _, err := kaformat.Hex(c.Payload, false); err != nil {
 			v.r.add(at("payload"), "%s", strings.TrimPrefix(err.Error(), "healthcheck: "))
 		}
 	}
@@ -787,7 +787,7 @@ func (v *validator) checkTypeKeys(path string, c *Check, own func(string) bool) 
 		v.r.add(at("payload_text"), "set either payload (hex) or payload_text, not both")
 	}
 	if own("reply") && c.Reply != "" {
-		if _, _, err := healthcheck.ParseHex(c.Reply, true); err != nil {
+		if _, _, err := kaformat.Hex(c.Reply, true); err != nil {
 			v.r.add(at("reply"), "%s", strings.TrimPrefix(err.Error(), "healthcheck: "))
 		} else if !c.RequireReply {
 			v.r.add(at("reply"), "needs require_reply = true")
@@ -802,7 +802,7 @@ func (v *validator) checkTypeKeys(path string, c *Check, own func(string) bool) 
 			v.r.add(at("max_reply_length"), "%d is below min_reply_length %d", c.MaxReplyLength, c.MinReplyLength)
 		}
 	}
-	if _, err := healthcheck.DNSType(c.DNSType); own("dns_type") && c.DNSType != "" && err != nil {
+	if _, err := kaformat.DNSType(c.DNSType); own("dns_type") && c.DNSType != "" && err != nil {
 		v.r.add(at("dns_type"), "%q is not a DNS query type such as A, AAAA, MX, NS, SOA or TXT", c.DNSType)
 	}
 	if own("starttls") && c.StartTLS && c.TLS {

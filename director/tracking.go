@@ -10,7 +10,7 @@ import (
 
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
-	"github.com/hadirector/hadirector/internal/strtol"
+	"github.com/hadirector/hadirector/internal/kaformat"
 )
 
 // linkState follows interface state through netlink link updates: an instance whose
@@ -251,7 +251,7 @@ func (tf *trackFile) read() bool {
 // 0) on its first 127 bytes. ok is false for a number outside keepalived's range (int32,
 // or 2^31), which keepalived ignores.
 func parseTrackFile(b []byte) (v int64, ok bool) {
-	v, ok = strtol.Long(string(b[:min(len(b), 127)]))
+	v, ok = kaformat.Long(string(b[:min(len(b), 127)]))
 	if !ok || v < -(1<<31) || v > 1<<31 {
 		return 0, false
 	}

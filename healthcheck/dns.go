@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -28,16 +27,6 @@ type DNS struct {
 	ExpectAddr netip.Addr
 	// Timeout bounds the wait for the answer; 0 leaves it to the context.
 	Timeout time.Duration
-}
-
-// DNSType returns the query type called name (A, AAAA, NS, MX, SOA, TXT, CNAME, ...;
-// any case).
-func DNSType(name string) (uint16, error) {
-	t, ok := dns.StringToType[strings.ToUpper(name)]
-	if !ok {
-		return 0, fmt.Errorf("healthcheck: unknown DNS type %q", name)
-	}
-	return t, nil
 }
 
 // Check sends the query once and waits for the answer.

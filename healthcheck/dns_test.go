@@ -177,17 +177,6 @@ func TestMonitorDNSFakeClock(t *testing.T) {
 	}
 }
 
-func TestDNSType(t *testing.T) {
-	for in, want := range map[string]uint16{"A": dns.TypeA, "aaaa": dns.TypeAAAA, "Mx": dns.TypeMX, "SOA": dns.TypeSOA, "TXT": dns.TypeTXT, "NS": dns.TypeNS} {
-		if got, err := DNSType(in); err != nil || got != want {
-			t.Errorf("DNSType(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	if _, err := DNSType("NOPE"); err == nil {
-		t.Error("DNSType(NOPE) passed")
-	}
-}
-
 // fuzzDNS is the check the fuzz target judges replies for; fuzzID its query's ID.
 var fuzzDNS = &DNS{Addr: netip.MustParseAddrPort("192.0.2.53:53"), Type: dns.TypeA, Name: "up.test", ExpectAddr: netip.MustParseAddr("192.0.2.10")}
 

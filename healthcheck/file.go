@@ -10,7 +10,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hadirector/hadirector/internal/strtol"
+	"github.com/hadirector/hadirector/internal/kaformat"
 )
 
 // File reads a number from a file at every check (keepalived's FILE_CHECK with a
@@ -79,7 +79,7 @@ func (f *File) read() (int64, error) {
 			return 0, err
 		}
 	}
-	v, ok := strtol.Long(string(buf[:n]))
+	v, ok := kaformat.Long(string(buf[:n]))
 	if !ok || v < math.MinInt32 || v > math.MaxInt32+1 {
 		return 0, fmt.Errorf("%q is out of the 32-bit range", strings.TrimSpace(string(buf[:n])))
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hadirector/hadirector/internal/cmdline"
+
+	"github.com/hadirector/hadirector/internal/kaformat"
 )
 
 // CheckSpec is a real server's effective health check, as the configuration declares
@@ -34,7 +36,7 @@ type CheckSpec struct {
 	// DelayBeforeRetry is Target.RetryInterval; Warmup is Target.Warmup.
 	DelayBeforeRetry time.Duration
 	Warmup           time.Duration
-	// udp: Payload and Reply in keepalived's hex (ParseHex), or PayloadText as is.
+	// udp: Payload and Reply in keepalived's hex (kaformat.Hex), or PayloadText as is.
 	Payload        string
 	PayloadText    string
 	RequireReply   bool
@@ -90,7 +92,7 @@ func FromSpec(c *CheckSpec, rs netip.AddrPort) (Checker, error) {
 	case "dns":
 		d := &DNS{Addr: addr, BindTo: c.BindTo, Name: c.DNSName, ExpectAddr: c.ExpectAddress, Timeout: timeout}
 		if c.DNSType != "" {
-			t, err := DNSType(c.DNSType)
+			t, err := kaformat.DNSType(c.DNSType)
 			if err != nil {
 				return nil, fmt.Errorf("healthcheck: %s: dns_type: %w", rs, err)
 			}
@@ -165,7 +167,7 @@ func udpFromSpec(c *CheckSpec, addr, rs netip.AddrPort) (Checker, error) {
 	u := &UDP{Addr: addr, BindTo: c.BindTo, RequireReply: c.RequireReply, MinReply: c.MinReplyLength, MaxReply: c.MaxReplyLength, Timeout: c.Timeout}
 	switch {
 	case c.Payload != "":
-		p, _, err := ParseHex(c.Payload, false)
+		p, _, err := kaformat.Hex(c.Payload, false)
 		if err != nil {
 			return nil, fmt.Errorf("healthcheck: %s: payload: %w", rs, err)
 		}
@@ -174,7 +176,7 @@ func udpFromSpec(c *CheckSpec, addr, rs netip.AddrPort) (Checker, error) {
 		u.Payload = []byte(c.PayloadText)
 	}
 	if c.Reply != "" {
-		r, m, err := ParseHex(c.Reply, true)
+		r, m, err := kaformat.Hex(c.Reply, true)
 		if err != nil {
 			return nil, fmt.Errorf("healthcheck: %s: reply: %w", rs, err)
 		}

@@ -1,4 +1,4 @@
-package strtol
+package kaformat
 
 import (
 	"math"

@@ -1,6 +1,8 @@
-// Package strtol reads numbers the way keepalived's C does, so that a file written for
-// keepalived (a track file, a FILE_CHECK weight) means the same number here.
-package strtol
+// Package kaformat reads values as keepalived writes them (numbers as C's strtol reads
+// them, UDP_CHECK's hex strings, DNS_CHECK's type names), so that a file or configuration
+// written for keepalived means the same here. Its own package, so that config, the checkers
+// and the director share one reading without importing one another.
+package kaformat
 
 import (
 	"math"
