@@ -16,6 +16,26 @@ var ErrNoIPVS = errors.New("kernel has no IPVS: load ip_vs")
 // kernel does not have (its ip_vs_<name> module is not built or not loadable).
 var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
 
+// IPVSOptions configure OpenIPVS.
+type IPVSOptions struct {
+	// NetNS is the path of the network namespace whose table to manage, such
+	// as /run/netns/x or /proc/<pid>/ns/net; empty means the process's own.
+	NetNS string
+	// Sockets is how many netlink sockets requests are spread over: Snapshot,
+	// and ApplyOps with several workers, use them in parallel. 0 means
+	// DefaultSockets.
+	Sockets int
+	// NoModprobe stops OpenIPVS from running `modprobe ip_vs` when IPVS is
+	// missing.
+	NoModprobe bool
+}
+
+// DefaultSockets is IPVSOptions.Sockets when it is zero. The kernel serializes
+// IPVS requests on one mutex, so more sockets only overlap our encoding and
+// parsing with its work: two are enough, and writes are batched anyway (README.md
+// has the measurement).
+const DefaultSockets = 2
+
 // Kernel is the IPVS table of one network namespace. Implementations are safe
 // for concurrent use: ApplyOps applies the ops of different services in
 // parallel.

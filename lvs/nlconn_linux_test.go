@@ -1,0 +1,131 @@
+package lvs
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+	"testing"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// The transport against the one generic-netlink family every Linux kernel has,
+// nlctrl (no IPVS, no privileges needed): results land on the request they answer,
+// across batches, past the replies nlctrl sends besides its ACKs and past answers
+// left over from an earlier request.
+
+func ctrlConn(t *testing.T) *nlConn {
+	t.Helper()
+	c, err := dialNL("", unix.GENL_ID_CTRL)
+	if err != nil {
+		t.Fatalf("generic netlink: %v", err)
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+// familyName is the attribute of a GETFAMILY request for the family name.
+func familyName(t *testing.T, name string) []byte {
+	t.Helper()
+	ae := netlink.NewAttributeEncoder()
+	ae.String(unix.CTRL_ATTR_FAMILY_NAME, name)
+	b, err := ae.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestNLBatchMatchesACKs(t *testing.T) {
+	c := ctrlConn(t)
+	var msgs []netlink.Message
+	var want []error
+	for i := range 600 { // three sendmsgs' worth
+		if i%7 == 3 {
+			msgs = append(msgs, c.message(unix.CTRL_CMD_GETFAMILY, netlink.Acknowledge, familyName(t, fmt.Sprintf("nofamily%d", i))))
+			want = append(want, unix.ENOENT)
+		} else {
+			msgs = append(msgs, c.message(unix.CTRL_CMD_GETFAMILY, netlink.Acknowledge, familyName(t, "nlctrl")))
+			want = append(want, nil)
+		}
+	}
+	for start := 0; start < len(msgs); start += batchOps {
+		end := min(start+batchOps, len(msgs))
+		for i, err := range c.batch(msgs[start:end]) {
+			if w := want[start+i]; err != w {
+				t.Fatalf("request %d: %v, want %v", start+i, err, w)
+			}
+		}
+	}
+}
+
+// apply sends IPVS requests; nlctrl has no commands 1 and 5 (NEW_SERVICE and
+// NEW_DEST there), so each sent op comes back EOPNOTSUPP, and the one that cannot
+// be encoded keeps its own error at its own index without a request.
+func TestNLApplyResultsInOrder(t *testing.T) {
+	c := ctrlConn(t)
+	svc := Service{Key: vip80}
+	var ops []Op
+	for i := range 300 {
+		ops = append(ops, Op{Kind: AddService, Service: svc}, Op{Kind: AddDest, Service: svc, Dest: Destination{Addr: rs11, Weight: i}})
+	}
+	ops[5].Dest.Weight = 70000
+	for i, err := range c.apply(ops) {
+		var errno syscall.Errno
+		switch {
+		case i == 5 && (err == nil || errors.As(err, &errno)):
+			t.Fatalf("op 5 (weight 70000): %v, want an encoding error", err)
+		case i != 5 && !errors.Is(err, unix.EOPNOTSUPP):
+			t.Fatalf("op %d: %v, want EOPNOTSUPP", i, err)
+		}
+	}
+}
+
+func TestNLExchange(t *testing.T) {
+	c := ctrlConn(t)
+	name := func(msg []byte) string {
+		ad, err := netlink.NewAttributeDecoder(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for ad.Next() {
+			if ad.Type() == unix.CTRL_ATTR_FAMILY_NAME {
+				return ad.String()
+			}
+		}
+		return ""
+	}
+	request := func(flags netlink.HeaderFlags, family string) ([]string, error) {
+		var names []string
+		err := c.exchange(unix.CTRL_CMD_GETFAMILY, flags, familyName(t, family), func(msg []byte) error {
+			names = append(names, name(msg))
+			return nil
+		})
+		return names, err
+	}
+	// A reply asked for with an ACK as well ends the exchange at the reply; the
+	// ACK, still queued, must not be taken for the next request's answer.
+	if got, err := request(netlink.Acknowledge, "nlctrl"); err != nil || len(got) != 1 || got[0] != "nlctrl" {
+		t.Fatalf("request: %q %v", got, err)
+	}
+	if got, err := request(0, "nlctrl"); err != nil || len(got) != 1 || got[0] != "nlctrl" {
+		t.Fatalf("request after a left-over ACK: %q %v", got, err)
+	}
+	if got, err := request(0, "no-such-family"); !errors.Is(err, unix.ENOENT) || len(got) != 0 {
+		t.Fatalf("unknown family: %q %v, want ENOENT", got, err)
+	}
+	// A dump, over several datagrams when the kernel has many families.
+	var names []string
+	err := c.exchange(unix.CTRL_CMD_GETFAMILY, netlink.Dump, nil, func(msg []byte) error {
+		names = append(names, name(msg))
+		return nil
+	})
+	found := false
+	for _, n := range names {
+		found = found || n == "nlctrl"
+	}
+	if err != nil || !found {
+		t.Fatalf("dump: %q %v", names, err)
+	}
+}
