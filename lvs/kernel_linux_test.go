@@ -9,6 +9,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -421,4 +425,52 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 		_, _ = parseInfo(msg)
 	})
+}
+
+// kernelCapture is an answer of a 6.1 kernel from the fuzz corpus (captured by
+// TestVMRawAnswers).
+func kernelCapture(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata/fuzz/FuzzParseAnswer", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, ok := strings.CutPrefix(strings.TrimSpace(string(b)), "go test fuzz v1\n[]byte(")
+	s, err := strconv.Unquote(strings.TrimSuffix(lit, ")"))
+	if !ok || err != nil {
+		t.Fatalf("%s: not a corpus file (%v)", name, err)
+	}
+	return []byte(s)
+}
+
+// The kernel's own bytes decode to what was written (TestVMRawAnswers has the
+// table).
+func TestParseKernelAnswers(t *testing.T) {
+	var c Counters
+	svc, err := parseService(kernelCapture(t, "kernel-6.1-service-tcp4"), &c)
+	want := Service{Key: AddrKey(TCP, netip.MustParseAddrPort("192.0.2.100:80")), Scheduler: "wrr", Flags: FlagPersistent, Timeout: 300 * time.Second, Netmask: 24}
+	if err != nil || svc != want || c != (Counters{}) {
+		t.Errorf("service %+v %+v (%v), want %+v", svc, c, err, want)
+	}
+	svc, err = parseService(kernelCapture(t, "kernel-6.1-service-fwmark6"), nil)
+	if want := (Service{Key: MarkKey(IPv6, 7), Scheduler: "sh", Flags: FlagSched1}.Normalize()); err != nil || svc != want {
+		t.Errorf("service %+v (%v), want %+v", svc, err, want)
+	}
+	for name, want := range map[string]Destination{
+		"kernel-6.1-dest-tunnel6-of-4": {Addr: netip.MustParseAddrPort("[2001:db8:1::13]:80"), Forwarding: ForwardTunnel, Weight: 3, UpperThreshold: 100, LowerThreshold: 10},
+		"kernel-6.1-dest-dr4":          {Addr: netip.MustParseAddrPort("198.51.100.11:80"), Forwarding: ForwardDR, Weight: 1},
+		"kernel-6.1-dest-nat6":         {Addr: netip.MustParseAddrPort("[2001:db8:1::11]:443"), Forwarding: ForwardNAT, Weight: 5},
+	} {
+		var ds DestStats
+		if d, err := parseDest(kernelCapture(t, name), IPv4, &ds); err != nil || d != want || ds != (DestStats{}) {
+			t.Errorf("%s: %+v %+v (%v), want %+v", name, d, ds, err, want)
+		}
+	}
+	d, err := parseDaemon(kernelCapture(t, "kernel-6.1-daemon-master"))
+	if want := (SyncDaemon{Role: SyncMaster, Interface: "eth0", SyncID: 51, MaxLen: 1200, Group: netip.MustParseAddr("239.0.0.81"), Port: 9848, TTL: 2}); err != nil || d != want {
+		t.Errorf("daemon %+v (%v), want %+v", d, err, want)
+	}
+	if info, err := parseInfo(kernelCapture(t, "kernel-6.1-info")); err != nil || info != (Info{Version: "1.2.1", ConnTableSize: 4096}) {
+		t.Errorf("info %+v (%v)", info, err)
+	}
 }

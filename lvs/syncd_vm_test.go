@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // TestVMSyncDaemons starts, lists, swaps and stops the kernel's sync daemons through
@@ -81,11 +82,6 @@ func TestVMRawAnswers(t *testing.T) {
 	want.Add(Service{Key: MarkKey(IPv6, 7), Scheduler: "sh", Flags: FlagSched1},
 		Destination{Addr: netip.MustParseAddrPort("[2001:db8:1::11]:443"), Forwarding: ForwardNAT, Weight: 5})
 	mustSync(t, k, want, keysOf(want))
-	daemon := SyncDaemon{Role: SyncMaster, Interface: "eth0", SyncID: 51, MaxLen: 1200, Group: netip.MustParseAddr("239.0.0.81"), Port: 9848, TTL: 2}
-	if err := k.StartDaemon(daemon); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = k.StopDaemon(SyncMaster) })
 
 	id, err := detectIPVS()
 	if err != nil {
@@ -133,6 +129,26 @@ func TestVMRawAnswers(t *testing.T) {
 	}
 	if moby, err := mobyRead(rawHandle(t, h)); err != nil || !moby.Equal(want) {
 		t.Errorf("moby/ipvs reads a different table (%v)\n%s", err, diffReport(want, moby))
+	}
+
+	// The kernel refuses sync daemons while a destination's family differs from
+	// its service's (the sync protocol cannot carry them), and such destinations
+	// while a daemon runs.
+	daemon := SyncDaemon{Role: SyncMaster, Interface: "eth0", SyncID: 51, MaxLen: 1200, Group: netip.MustParseAddr("239.0.0.81"), Port: 9848, TTL: 2}
+	if err := k.StartDaemon(daemon); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("sync daemon with a cross-family tunnel: %v, want EINVAL", err)
+	}
+	v4 := want[AddrKey(TCP, netip.MustParseAddrPort("192.0.2.100:80"))]
+	tunnel := v4.Destinations[netip.MustParseAddrPort("[2001:db8:1::13]:80")]
+	if err := k.Apply(Op{Kind: DeleteDest, Service: v4.Service, Dest: tunnel}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.StartDaemon(daemon); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.StopDaemon(SyncMaster) })
+	if err := k.Apply(Op{Kind: AddDest, Service: v4.Service, Dest: tunnel}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("cross-family tunnel with a sync daemon running: %v, want EINVAL", err)
 	}
 	for _, msg := range raw(ipvsCmdGetDaemon, netlink.Dump, nil) {
 		if d, err := parseDaemon(msg); err != nil || d != daemon {
