@@ -13,14 +13,15 @@ import (
 )
 
 // The transport: generic-netlink sockets (mdlayher/netlink) in the target
-// namespace. Writes go out batched, up to batchOps requests in one sendmsg, each
-// acknowledged on its own, which the kernel processes in order; reads are one dump
-// request each. moby/ipvs v1.1.0 has neither the batching nor the 64-bit counters
-// (README.md has what its one-request-per-round-trip costs).
+// namespace. Writes go out batched, up to batchOps requests in one sendmsg, which
+// the kernel processes in order; reads are one dump request each. moby/ipvs v1.1.0
+// has neither the batching nor the 64-bit counters (README.md has what its
+// one-request-per-round-trip costs).
 
-// batchOps bounds one sendmsg. Each success ACK costs the socket's receive buffer
-// well under 1 KiB; the sockets ask for a 4 MiB buffer (2 × rmem_max without
-// CAP_NET_ADMIN, still > 400 KiB), so 256 ACKs always fit.
+// batchOps bounds one sendmsg. Only failures are answered (see batch), each with an
+// error ACK well under 1 KiB; the sockets ask for a 4 MiB receive buffer (2 ×
+// rmem_max without CAP_NET_ADMIN, still > 400 KiB), so the answers to 256 requests
+// always fit.
 const batchOps = 256
 
 // nlTimeout bounds the wait for the answers to one request or batch.
@@ -96,7 +97,7 @@ func (c *nlConn) apply(ops []Op) []error {
 			errs[i] = err
 			continue
 		}
-		msgs = append(msgs, c.message(cmd, netlink.Acknowledge, attrs))
+		msgs = append(msgs, c.message(cmd, 0, attrs))
 		at = append(at, i)
 		if len(msgs) == batchOps {
 			flush()
@@ -108,17 +109,20 @@ func (c *nlConn) apply(ops []Op) []error {
 	return errs
 }
 
-// batch sends msgs, which ask for an ACK each, in one sendmsg and waits for every
-// ACK: errs[i] is nil, or the errno the kernel answered msgs[i] with, or why the
-// answer never came.
+// batch sends msgs in one sendmsg and returns one result per request: nil, or the
+// errno the kernel answered it with, or why the answers never came.
+//
+// Only the last request asks for an ACK. The kernel answers the others only when
+// they fail, and handles the requests of one sendmsg in order, answering each
+// before it takes the next: once the last one's ACK (or error) is in, every
+// failure before it has been reported, and a success costs no datagram, no
+// receive and no wake-up at all.
 func (c *nlConn) batch(msgs []netlink.Message) []error {
 	errs := make([]error, len(msgs))
-	fail := func(pending map[uint32]int, err error) []error {
-		for _, i := range pending {
-			errs[i] = err
-		}
+	if len(msgs) == 0 {
 		return errs
 	}
+	msgs[len(msgs)-1].Header.Flags |= netlink.Acknowledge
 	sent, err := c.c.SendMessages(msgs)
 	if err != nil {
 		for i := range errs {
@@ -126,34 +130,44 @@ func (c *nlConn) batch(msgs []netlink.Message) []error {
 		}
 		return errs
 	}
-	pending := make(map[uint32]int, len(sent))
+	at := make(map[uint32]int, len(sent))
 	for i, m := range sent {
-		pending[m.Header.Sequence] = i
+		at[m.Header.Sequence] = i
+	}
+	last := sent[len(sent)-1].Header.Sequence
+	fail := func(err error) []error {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return errs
 	}
 	if err := c.c.SetReadDeadline(time.Now().Add(nlTimeout)); err != nil {
-		return fail(pending, err)
+		return fail(err)
 	}
-	for len(pending) > 0 {
-		// The kernel sends every ACK in a datagram of its own, so an error
-		// ACK, which Receive returns as an error, hides no other answer.
+	for {
+		// The kernel sends every ACK in a datagram of its own, so an error ACK,
+		// which Receive returns as an error, hides no other answer.
 		answers, err := c.c.Receive()
 		if seq, errno, ok := nlErrno(err); ok {
-			if i, mine := pending[seq]; mine {
+			if i, mine := at[seq]; mine {
 				errs[i] = errno
-				delete(pending, seq)
+			}
+			if seq == last {
+				return errs
 			}
 			continue
 		}
 		if err != nil {
-			return fail(pending, receiveError(err))
+			return fail(receiveError(err))
 		}
 		for _, m := range answers {
-			if m.Header.Type == netlink.Error {
-				delete(pending, m.Header.Sequence)
+			if m.Header.Type == netlink.Error && m.Header.Sequence == last {
+				return errs
 			}
 		}
 	}
-	return errs
 }
 
 // exchange sends one request and calls fn, if set, with the attributes of each
