@@ -20,7 +20,8 @@ import (
 // mdlayher/netlink on generic-netlink sockets of its own (nlconn_linux.go,
 // nlmsg_linux.go): moby/ipvs v1.1.0 cannot batch writes, sends no destination
 // address family (no cross-family tunnels), reads only the 32-bit counters, and
-// pays for a getsockname on every request (README.md has what that cost).
+// pays for a poller-driven socket and a getsockname on every request (README.md
+// has what that cost).
 // moby/ipvs remains for the connection timeouts, and the VM tests read every
 // table back through it as well, as an independent decoder.
 type IPVS struct {

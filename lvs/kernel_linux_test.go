@@ -474,3 +474,22 @@ func TestParseKernelAnswers(t *testing.T) {
 		t.Errorf("info %+v (%v)", info, err)
 	}
 }
+
+// An opEncoder, which reuses the previous op's service nest, encodes every op of a
+// random run exactly as encodeOp does alone.
+func TestOpEncoderReusesOnlyTheSameService(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var enc opEncoder
+	for range 2000 {
+		k := randKey(r, false)
+		svc := randService(r, k, genOptions{})
+		for _, kind := range []OpKind{AddService, AddDest, UpdateDest, DeleteDest, UpdateService, DeleteService}[:1+r.IntN(6)] {
+			op := Op{Kind: kind, Service: svc, Dest: randDest(r, k.Family)}
+			cmd, b, err := enc.encode(op)
+			wcmd, want, werr := encodeOp(op)
+			if cmd != wcmd || !bytes.Equal(b, want) || (err == nil) != (werr == nil) {
+				t.Fatalf("%v: % x (%v), alone % x (%v)", op, b, err, want, werr)
+			}
+		}
+	}
+}

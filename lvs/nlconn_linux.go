@@ -129,10 +129,10 @@ func socketIn(nsPath string) (int, error) {
 }
 
 // blockingSocket is the I/O of a netlink.Conn on a plain blocking socket.
-// netlink.Dial's sockets are driven by the runtime's network poller: read through
-// one, a no-op resync of 1000 services took twice as long in the test VM
-// (README.md). The kernel answers IPVS requests inside the sendmsg that carries
-// them, so a receive never has to wait for a poller.
+// netlink.Dial's sockets are driven by the runtime's network poller, and reading
+// the benchmark table through one takes longer (README.md has the figures). The
+// kernel answers IPVS requests inside the sendmsg that carries them, so a receive
+// never has to wait for a poller.
 type blockingSocket struct {
 	fd  int
 	buf []byte
@@ -146,7 +146,11 @@ func (s *blockingSocket) Send(m netlink.Message) error {
 
 // SendMessages sends msgs in one sendmsg.
 func (s *blockingSocket) SendMessages(msgs []netlink.Message) error {
-	var b []byte
+	n := 0
+	for _, m := range msgs {
+		n += int(m.Header.Length)
+	}
+	b := make([]byte, 0, n)
 	for _, m := range msgs {
 		mb, err := m.MarshalBinary()
 		if err != nil {
@@ -239,8 +243,9 @@ func (c *nlConn) apply(ops []Op) []error {
 		}
 		msgs, at = msgs[:0], at[:0]
 	}
+	var enc opEncoder
 	for i, op := range ops {
-		cmd, attrs, err := encodeOp(op)
+		cmd, attrs, err := enc.encode(op)
 		if err != nil {
 			// Not sendable: nothing goes out for it and nothing is awaited.
 			errs[i] = err
@@ -264,8 +269,8 @@ func (c *nlConn) apply(ops []Op) []error {
 // Only the last request asks for an ACK. The kernel answers the others only when
 // they fail, and handles the requests of one sendmsg in order, answering each
 // before it takes the next: once the last one's ACK (or error) is in, every
-// failure before it has been reported, and a success costs no datagram, no
-// receive and no wake-up at all.
+// failure before it has been reported, and a success costs no datagram and no
+// receive at all.
 func (c *nlConn) batch(msgs []netlink.Message) []error {
 	errs := make([]error, len(msgs))
 	if len(msgs) == 0 {

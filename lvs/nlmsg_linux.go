@@ -91,6 +91,19 @@ var fwdMethods = map[Forwarding]uint32{
 
 // encodeOp returns the command and attributes of the request that performs op.
 func encodeOp(op Op) (uint8, []byte, error) {
+	var e opEncoder
+	return e.encode(op)
+}
+
+// opEncoder encodes ops, reusing the service nest of the previous op when the
+// service is the same: the ops of a service come one after the other, and its
+// nest is the larger half of a destination op.
+type opEncoder struct {
+	svc  Service
+	nest []byte
+}
+
+func (e *opEncoder) encode(op Op) (uint8, []byte, error) {
 	cmd, ok := opCommands[op.Kind]
 	if !ok {
 		return 0, nil, fmt.Errorf("unknown op kind %d", op.Kind)
@@ -106,37 +119,50 @@ func encodeOp(op Op) (uint8, []byte, error) {
 	if op.Dest.Weight < 0 || op.Dest.Weight > 65535 {
 		return 0, nil, fmt.Errorf("weight %d is out of range 0..65535", op.Dest.Weight)
 	}
-
-	ae := netlink.NewAttributeEncoder()
-	ae.Nested(ipvsCmdAttrService, func(ae *netlink.AttributeEncoder) error {
-		encodeServiceKey(ae, svc)
-		ae.String(ipvsSvcAttrSchedName, svc.Scheduler)
-		// struct ip_vs_flags: the flags, and the mask of those to set.
-		flags := binary.NativeEndian.AppendUint32(nil, uint32(svc.Flags&^FlagHashed))
-		ae.Bytes(ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(flags, 0xffffffff))
-		ae.Uint32(ipvsSvcAttrTimeout, uint32(svc.Timeout/time.Second))
-		ae.Bytes(ipvsSvcAttrNetmask, netmaskBytes(svc))
-		return nil
-	})
-	switch op.Kind {
-	case AddDest, UpdateDest, DeleteDest:
-		a := op.Dest.Addr.Addr().Unmap()
-		fam := FamilyOf(a)
-		ae.Nested(ipvsCmdAttrDest, func(ae *netlink.AttributeEncoder) error {
-			ae.Bytes(ipvsDestAttrAddr, addrBytes(a, fam))
-			ae.Bytes(ipvsDestAttrPort, binary.BigEndian.AppendUint16(nil, op.Dest.Addr.Port()))
-			ae.Uint32(ipvsDestAttrFwdMethod, fwd)
-			ae.Uint32(ipvsDestAttrWeight, uint32(op.Dest.Weight))
-			ae.Uint32(ipvsDestAttrUThresh, op.Dest.UpperThreshold)
-			ae.Uint32(ipvsDestAttrLThresh, op.Dest.LowerThreshold)
-			// The destination's own family: the kernel accepts one that differs
-			// from the service's for tunnels.
-			ae.Uint16(ipvsDestAttrAF, afOf(fam))
+	if e.nest == nil || svc != e.svc {
+		ae := netlink.NewAttributeEncoder()
+		ae.Nested(ipvsCmdAttrService, func(ae *netlink.AttributeEncoder) error {
+			encodeServiceKey(ae, svc)
+			ae.String(ipvsSvcAttrSchedName, svc.Scheduler)
+			// struct ip_vs_flags: the flags, and the mask of those to set.
+			flags := binary.NativeEndian.AppendUint32(nil, uint32(svc.Flags&^FlagHashed))
+			ae.Bytes(ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(flags, 0xffffffff))
+			ae.Uint32(ipvsSvcAttrTimeout, uint32(svc.Timeout/time.Second))
+			ae.Bytes(ipvsSvcAttrNetmask, netmaskBytes(svc))
 			return nil
 		})
+		nest, err := ae.Encode()
+		if err != nil {
+			return 0, nil, err
+		}
+		e.svc, e.nest = svc, nest
 	}
-	b, err := ae.Encode()
-	return cmd, b, err
+	switch op.Kind {
+	case AddDest, UpdateDest, DeleteDest:
+	default:
+		return cmd, e.nest, nil
+	}
+	a := op.Dest.Addr.Addr().Unmap()
+	fam := FamilyOf(a)
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(ipvsCmdAttrDest, func(ae *netlink.AttributeEncoder) error {
+		ae.Bytes(ipvsDestAttrAddr, addrBytes(a, fam))
+		ae.Bytes(ipvsDestAttrPort, binary.BigEndian.AppendUint16(nil, op.Dest.Addr.Port()))
+		ae.Uint32(ipvsDestAttrFwdMethod, fwd)
+		ae.Uint32(ipvsDestAttrWeight, uint32(op.Dest.Weight))
+		ae.Uint32(ipvsDestAttrUThresh, op.Dest.UpperThreshold)
+		ae.Uint32(ipvsDestAttrLThresh, op.Dest.LowerThreshold)
+		// The destination's own family: the kernel accepts one that differs
+		// from the service's for tunnels.
+		ae.Uint16(ipvsDestAttrAF, afOf(fam))
+		return nil
+	})
+	dest, err := ae.Encode()
+	if err != nil {
+		return 0, nil, err
+	}
+	// Two encoded attributes, each padded to 4 bytes, in a row are the pair.
+	return cmd, append(e.nest[:len(e.nest):len(e.nest)], dest...), nil
 }
 
 // encodeServiceKey writes the attributes that name a service.
@@ -385,17 +411,11 @@ func parseDest(msg []byte, f Family, ds *DestStats) (Destination, error) {
 			case ipvsDestAttrPort:
 				dport = bePort(ad)
 			case ipvsDestAttrFwdMethod:
-				switch ad.Uint32() & 7 {
-				case connFwdMasq:
-					d.Forwarding = ForwardNAT
-				case connFwdLocal:
-					d.Forwarding = ForwardLocal
-				case connFwdTunnel:
-					d.Forwarding = ForwardTunnel
-				case connFwdDR:
-					d.Forwarding = ForwardDR
-				case connFwdBypass:
-					d.Forwarding = ForwardBypass
+				m := ad.Uint32() & 7
+				for f, v := range fwdMethods {
+					if v == m {
+						d.Forwarding = f
+					}
 				}
 			case ipvsDestAttrWeight:
 				d.Weight = int(int32(ad.Uint32()))
