@@ -429,7 +429,7 @@ func FuzzParseAnswer(f *testing.F) {
 
 // kernelCapture is an answer of a 6.1 kernel from the fuzz corpus (captured by
 // TestVMRawAnswers).
-func kernelCapture(t *testing.T, name string) []byte {
+func kernelCapture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata/fuzz/FuzzParseAnswer", name))
 	if err != nil {
@@ -490,6 +490,34 @@ func TestOpEncoderReusesOnlyTheSameService(t *testing.T) {
 			if cmd != wcmd || !bytes.Equal(b, want) || (err == nil) != (werr == nil) {
 				t.Fatalf("%v: % x (%v), alone % x (%v)", op, b, err, want, werr)
 			}
+		}
+	}
+}
+
+// The cost of the encoding of a full sync's ops (ten destinations per service) and
+// of decoding a destination answer of the kernel; `-benchmem` shows the allocation,
+// which is what mdlayher/netlink's encoder and decoder cost (README.md).
+func BenchmarkEncodeOps(b *testing.B) {
+	svc := seedTable()[vip80].Service.Normalize()
+	var enc opEncoder
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		op := Op{Kind: AddDest, Service: svc, Dest: Destination{Addr: rs11, Weight: i % 100}}
+		if i%11 == 0 {
+			op = Op{Kind: AddService, Service: svc}
+		}
+		if _, _, err := enc.encode(op); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseDest(b *testing.B) {
+	msg := kernelCapture(b, "kernel-6.1-dest-dr4")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseDest(msg, IPv4, nil); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -253,8 +253,8 @@ func decodeNest(msg []byte, typ uint16, fn func(*netlink.AttributeDecoder) error
 	return nil
 }
 
-// addrAttr is the current attribute, a 16-byte nf_inet_addr (or a bare in_addr), as
-// an address of family f.
+// addrAttr holds an address attribute, a 16-byte nf_inet_addr with IPv4 in its
+// first four bytes, until the family is known.
 type addrAttr struct {
 	b [16]byte
 	n int
