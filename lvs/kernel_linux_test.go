@@ -125,7 +125,7 @@ func toMobyService(s Service) *ipvs.Service {
 		SchedName:     s.Scheduler,
 		Flags:         uint32(s.Flags),
 		Timeout:       uint32(s.Timeout / time.Second),
-		Netmask:       binary.NativeEndian.Uint32(netmaskBytes(s)),
+		Netmask:       binary.NativeEndian.Uint32(appendNetmask(nil, s)),
 	}
 	if !s.IsFWMark() {
 		m.Protocol = uint16(s.Protocol)
@@ -145,16 +145,16 @@ func toMobyDest(d Destination) *ipvs.Destination {
 
 func TestNetmaskBytes(t *testing.T) {
 	// The kernel keeps an IPv4 mask in network byte order.
-	if b := netmaskBytes(Service{Key: vip80, Flags: FlagPersistent, Netmask: 24}); !bytes.Equal(b, []byte{0xff, 0xff, 0xff, 0}) {
+	if b := appendNetmask(nil, Service{Key: vip80, Flags: FlagPersistent, Netmask: 24}); !bytes.Equal(b, []byte{0xff, 0xff, 0xff, 0}) {
 		t.Fatalf("netmask bytes % x", b)
 	}
 	// A non-persistent service still sends the full mask, as ipvsadm does (a zero
 	// IPv4 mask would be kept by the kernel).
-	if b := netmaskBytes(Service{Key: vip80}.Normalize()); !bytes.Equal(b, []byte{0xff, 0xff, 0xff, 0xff}) {
+	if b := appendNetmask(nil, Service{Key: vip80}.Normalize()); !bytes.Equal(b, []byte{0xff, 0xff, 0xff, 0xff}) {
 		t.Fatalf("default netmask % x", b)
 	}
 	v6 := Service{Key: AddrKey(TCP, netip.MustParseAddrPort("[2001:db8::1]:80"))}.Normalize()
-	if n := binary.NativeEndian.Uint32(netmaskBytes(v6)); n != 128 {
+	if n := binary.NativeEndian.Uint32(appendNetmask(nil, v6)); n != 128 {
 		t.Fatalf("IPv6 netmask %d", n)
 	}
 }

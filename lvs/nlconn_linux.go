@@ -1,12 +1,14 @@
 package lvs
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"iter"
 	"os"
 	"runtime"
+	"slices"
 	"syscall"
 	"time"
 
@@ -133,9 +135,16 @@ func socketIn(nsPath string) (int, error) {
 // the benchmark table through one takes longer (README.md has the figures). The
 // kernel answers IPVS requests inside the sendmsg that carries them, so a receive
 // never has to wait for a poller.
+//
+// It reuses its buffers: a sendmsg's bytes, and the datagram it last received,
+// whose messages it yields without a copy. They hold until the next datagram is
+// read, so an nlConn takes answers only through netlink.Conn.ReceiveIter, which
+// hands each message on before it reads on (see nlConn.receive), never through
+// netlink.Conn.Receive, which collects a dump of many datagrams.
 type blockingSocket struct {
-	fd  int
-	buf []byte
+	fd   int
+	buf  []byte // the datagram received
+	sbuf []byte // the datagram sent
 }
 
 func (s *blockingSocket) Close() error { return unix.Close(s.fd) }
@@ -146,11 +155,7 @@ func (s *blockingSocket) Send(m netlink.Message) error {
 
 // SendMessages sends msgs in one sendmsg.
 func (s *blockingSocket) SendMessages(msgs []netlink.Message) error {
-	n := 0
-	for _, m := range msgs {
-		n += int(m.Header.Length)
-	}
-	b := make([]byte, 0, n)
+	b := s.sbuf[:0]
 	for _, m := range msgs {
 		mb, err := m.MarshalBinary()
 		if err != nil {
@@ -158,21 +163,25 @@ func (s *blockingSocket) SendMessages(msgs []netlink.Message) error {
 		}
 		b = append(b, mb...)
 	}
+	s.sbuf = b
 	return os.NewSyscallError("sendto", unix.Sendto(s.fd, b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}))
 }
 
+// Receive returns the messages of one datagram, copied: they outlive the next.
 func (s *blockingSocket) Receive() ([]netlink.Message, error) {
 	var msgs []netlink.Message
 	for m, err := range s.ReceiveIter() {
 		if err != nil {
 			return nil, err
 		}
+		m.Data = bytes.Clone(m.Data)
 		msgs = append(msgs, m)
 	}
 	return msgs, nil
 }
 
-// ReceiveIter yields the messages of one datagram.
+// ReceiveIter yields the messages of one datagram, which hold until the next
+// datagram is read.
 func (s *blockingSocket) ReceiveIter() iter.Seq2[netlink.Message, error] {
 	return func(yield func(netlink.Message, error) bool) {
 		n, err := s.recv()
@@ -180,10 +189,9 @@ func (s *blockingSocket) ReceiveIter() iter.Seq2[netlink.Message, error] {
 			yield(netlink.Message{}, err)
 			return
 		}
-		// A copy, aligned: netlink.Conn keeps a dump's messages from several
-		// datagrams.
-		b := make([]byte, (n+3)&^3)
-		copy(b, s.buf[:n])
+		// Whole 4-byte units, as netlink.Message.UnmarshalBinary wants; the kernel
+		// pads every message, so this changes nothing in a well-formed datagram.
+		b := s.buf[:min((n+3)&^3, len(s.buf))]
 		for len(b) >= unix.NLMSG_HDRLEN {
 			l := (int(binary.NativeEndian.Uint32(b)) + 3) &^ 3
 			var m netlink.Message
@@ -227,7 +235,10 @@ func (c *nlConn) close() { c.c.Close() }
 
 // message is the request cmd of the family carrying the attributes attrs.
 func (c *nlConn) message(cmd uint8, flags netlink.HeaderFlags, attrs []byte) netlink.Message {
-	b, _ := genetlink.Message{Header: genetlink.Header{Command: cmd, Version: ipvsGenlVersion}, Data: attrs}.MarshalBinary() // never fails
+	// The header alone and attrs after it: genetlink.Message.MarshalBinary with
+	// the attributes would allocate twice, for the header and again for the whole.
+	h, _ := genetlink.Message{Header: genetlink.Header{Command: cmd, Version: ipvsGenlVersion}}.MarshalBinary() // never fails
+	b := append(append(make([]byte, 0, len(h)+len(attrs)), h...), attrs...)
 	return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: netlink.Request | flags}, Data: b}
 }
 
@@ -284,10 +295,6 @@ func (c *nlConn) batch(msgs []netlink.Message) []error {
 		}
 		return errs
 	}
-	at := make(map[uint32]int, len(sent))
-	for i, m := range sent {
-		at[m.Header.Sequence] = i
-	}
 	last := sent[len(sent)-1].Header.Sequence
 	fail := func(err error) []error {
 		for i := range errs {
@@ -299,21 +306,21 @@ func (c *nlConn) batch(msgs []netlink.Message) []error {
 	}
 	for {
 		// The kernel sends every ACK in a datagram of its own, so an error ACK,
-		// which Receive returns as an error, hides no other answer.
-		answers, err := c.c.Receive()
-		if seq, errno, ok := nlErrno(err); ok {
-			if i, mine := at[seq]; mine {
-				errs[i] = errno
+		// which ends the iteration as an error, hides no other answer.
+		for m, err := range c.receive() {
+			if seq, errno, ok := nlErrno(err); ok {
+				// Failures are few: a scan costs less than an index of every batch.
+				if i := slices.IndexFunc(sent, func(m netlink.Message) bool { return m.Header.Sequence == seq }); i >= 0 {
+					errs[i] = errno
+				}
+				if seq == last {
+					return errs
+				}
+				continue
 			}
-			if seq == last {
-				return errs
+			if err != nil {
+				return fail(err)
 			}
-			continue
-		}
-		if err != nil {
-			return fail(err)
-		}
-		for _, m := range answers {
 			if m.Header.Type == netlink.Error && m.Header.Sequence == last {
 				return errs
 			}
@@ -321,10 +328,15 @@ func (c *nlConn) batch(msgs []netlink.Message) []error {
 	}
 }
 
+// receive yields the messages of one answer: a datagram, or a dump up to the DONE
+// it drops. Each holds only until the iteration goes on (see blockingSocket).
+func (c *nlConn) receive() iter.Seq2[netlink.Message, error] { return c.c.ReceiveIter() }
+
 // exchange sends one request and calls fn, if set, with the attributes of each
 // message of its answer: a reply, or a dump up to its end. An ACK (asked for with
 // netlink.Acknowledge) or the errno the kernel answered with ends it too.
-// Answers to earlier requests, late after a timeout, are skipped.
+// Answers to earlier requests, late after a timeout, are skipped. The attributes
+// hold only during the call of fn.
 func (c *nlConn) exchange(cmd uint8, flags netlink.HeaderFlags, attrs []byte, fn func(attrs []byte) error) error {
 	req, err := c.c.Send(c.message(cmd, flags, attrs))
 	if err != nil {
@@ -332,22 +344,18 @@ func (c *nlConn) exchange(cmd uint8, flags netlink.HeaderFlags, attrs []byte, fn
 	}
 	seq := req.Header.Sequence
 	for {
-		// One Receive returns a whole dump, up to the DONE it drops.
-		answers, err := c.c.Receive()
-		if got, errno, ok := nlErrno(err); ok {
-			if got == seq {
-				return errno
+		n, mine := 0, false
+		for m, err := range c.receive() {
+			n++
+			if got, errno, ok := nlErrno(err); ok {
+				if got == seq {
+					return errno
+				}
+				continue
 			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if len(answers) == 0 {
-			return nil // an empty dump: nothing but its DONE
-		}
-		mine := false
-		for _, m := range answers {
+			if err != nil {
+				return err
+			}
 			if m.Header.Sequence != seq {
 				continue
 			}
@@ -363,7 +371,7 @@ func (c *nlConn) exchange(cmd uint8, flags netlink.HeaderFlags, attrs []byte, fn
 				return err
 			}
 		}
-		if mine {
+		if mine || n == 0 { // n == 0: an empty dump, nothing but its DONE
 			return nil
 		}
 	}

@@ -1,11 +1,14 @@
 package lvs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"syscall"
 	"testing"
 
+	"github.com/mdlayher/genetlink"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -117,17 +120,73 @@ func TestNLExchange(t *testing.T) {
 	if got, err := request(0, "no-such-family"); !errors.Is(err, unix.ENOENT) || len(got) != 0 {
 		t.Fatalf("unknown family: %q %v, want ENOENT", got, err)
 	}
-	// A dump, over several datagrams when the kernel has many families.
+	// A dump: the same names as genetlink's own list.
 	var names []string
 	err := c.exchange(unix.CTRL_CMD_GETFAMILY, netlink.Dump, nil, func(msg []byte) error {
 		names = append(names, name(msg))
 		return nil
 	})
-	found := false
-	for _, n := range names {
-		found = found || n == "nlctrl"
+	gc, gerr := genetlink.Dial(nil)
+	if gerr != nil {
+		t.Fatal(gerr)
 	}
-	if err != nil || !found {
-		t.Fatalf("dump: %q %v", names, err)
+	defer gc.Close()
+	fams, gerr := gc.ListFamilies()
+	if gerr != nil {
+		t.Fatal(gerr)
+	}
+	var want []string
+	for _, f := range fams {
+		want = append(want, f.Name)
+	}
+	slices.Sort(names)
+	slices.Sort(want)
+	if err != nil || !slices.Contains(names, "nlctrl") || !slices.Equal(names, want) {
+		t.Fatalf("dump: %q %v, want %q", names, err, want)
+	}
+}
+
+// The socket reuses its buffer for each datagram, so every message of a dump must
+// be read before the next datagram comes. The policy dump of ethtool spans several
+// (the first is a page at most); it must arrive as genetlink reads it on a socket
+// of its own.
+func TestNLDumpAcrossDatagrams(t *testing.T) {
+	c := ctrlConn(t)
+	req := familyName(t, "ethtool")
+	var got [][]byte
+	err := c.exchange(unix.CTRL_CMD_GETPOLICY, netlink.Dump, req, func(msg []byte) error {
+		got = append(got, bytes.Clone(msg))
+		return nil
+	})
+	if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) {
+		t.Skipf("this kernel has no ethtool family or no policy dumps: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := genetlink.Dial(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gc.Close()
+	msgs, err := gc.Execute(genetlink.Message{Header: genetlink.Header{Command: unix.CTRL_CMD_GETPOLICY, Version: ipvsGenlVersion}, Data: req},
+		unix.GENL_ID_CTRL, netlink.Request|netlink.Dump)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, m := range msgs {
+		size += len(m.Data)
+	}
+	if size < 8<<10 {
+		t.Fatalf("policy dump of %d bytes: too small to span datagrams", size)
+	}
+	if len(got) != len(msgs) {
+		t.Fatalf("%d messages, genetlink read %d", len(got), len(msgs))
+	}
+	for i, m := range msgs {
+		if !bytes.Equal(got[i], m.Data) {
+			t.Fatalf("message %d: % x, genetlink read % x", i, got[i], m.Data)
+		}
 	}
 }

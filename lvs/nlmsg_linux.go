@@ -95,13 +95,38 @@ func encodeOp(op Op) (uint8, []byte, error) {
 	return e.encode(op)
 }
 
-// opEncoder encodes ops, reusing the service nest of the previous op when the
-// service is the same: the ops of a service come one after the other, and its
-// nest is the larger half of a destination op.
+// opEncoder encodes ops, reusing the service attributes of the previous op when
+// the service is the same: the ops of a service come one after the other, and its
+// attributes are the larger half of a destination op.
+//
+// It builds its attributes with netlink.MarshalAttributes over a list and a data
+// buffer it reuses, not with a netlink.AttributeEncoder: that allocates for every
+// attribute and nest, and a full sync encodes ten destinations for each service
+// (README.md has what it cost).
 type opEncoder struct {
-	svc  Service
-	nest []byte
+	svc      Service
+	svcAttrs []byte // the attributes inside svc's nest
+	attrs    attrList
 }
+
+// attrList collects attributes for netlink.MarshalAttributes, their data in one
+// buffer; reset makes both reusable once the attributes are marshalled.
+type attrList struct {
+	attrs []netlink.Attribute
+	data  []byte
+}
+
+func (l *attrList) reset() { l.attrs, l.data = l.attrs[:0], l.data[:0] }
+
+// put adds the attribute typ with the bytes that b, an append to l.data, added.
+// Should the append have moved the data, the earlier attributes keep the old array,
+// which holds their bytes still.
+func (l *attrList) put(typ uint16, b []byte) {
+	l.attrs = append(l.attrs, netlink.Attribute{Type: typ, Data: b[len(l.data):]})
+	l.data = b
+}
+
+func (l *attrList) marshal() ([]byte, error) { return netlink.MarshalAttributes(l.attrs) }
 
 func (e *opEncoder) encode(op Op) (uint8, []byte, error) {
 	cmd, ok := opCommands[op.Kind]
@@ -119,96 +144,98 @@ func (e *opEncoder) encode(op Op) (uint8, []byte, error) {
 	if op.Dest.Weight < 0 || op.Dest.Weight > 65535 {
 		return 0, nil, fmt.Errorf("weight %d is out of range 0..65535", op.Dest.Weight)
 	}
-	if e.nest == nil || svc != e.svc {
-		ae := netlink.NewAttributeEncoder()
-		ae.Nested(ipvsCmdAttrService, func(ae *netlink.AttributeEncoder) error {
-			encodeServiceKey(ae, svc)
-			ae.String(ipvsSvcAttrSchedName, svc.Scheduler)
-			// struct ip_vs_flags: the flags, and the mask of those to set.
-			flags := binary.NativeEndian.AppendUint32(nil, uint32(svc.Flags&^FlagHashed))
-			ae.Bytes(ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(flags, 0xffffffff))
-			ae.Uint32(ipvsSvcAttrTimeout, uint32(svc.Timeout/time.Second))
-			ae.Bytes(ipvsSvcAttrNetmask, netmaskBytes(svc))
-			return nil
-		})
-		nest, err := ae.Encode()
+	l := &e.attrs
+	if e.svcAttrs == nil || svc != e.svc {
+		l.reset()
+		putServiceKey(l, svc)
+		l.put(ipvsSvcAttrSchedName, append(append(l.data, svc.Scheduler...), 0))
+		// struct ip_vs_flags: the flags, and the mask of those to set.
+		flags := binary.NativeEndian.AppendUint32(l.data, uint32(svc.Flags&^FlagHashed))
+		l.put(ipvsSvcAttrFlags, binary.NativeEndian.AppendUint32(flags, 0xffffffff))
+		l.put(ipvsSvcAttrTimeout, binary.NativeEndian.AppendUint32(l.data, uint32(svc.Timeout/time.Second)))
+		l.put(ipvsSvcAttrNetmask, appendNetmask(l.data, svc))
+		b, err := l.marshal()
 		if err != nil {
 			return 0, nil, err
 		}
-		e.svc, e.nest = svc, nest
+		e.svc, e.svcAttrs = svc, b
 	}
+	nests := [2]netlink.Attribute{{Type: netlink.Nested | ipvsCmdAttrService, Data: e.svcAttrs}}
 	switch op.Kind {
 	case AddDest, UpdateDest, DeleteDest:
 	default:
-		return cmd, e.nest, nil
+		b, err := netlink.MarshalAttributes(nests[:1])
+		return cmd, b, err
 	}
 	a := op.Dest.Addr.Addr().Unmap()
 	fam := FamilyOf(a)
-	ae := netlink.NewAttributeEncoder()
-	ae.Nested(ipvsCmdAttrDest, func(ae *netlink.AttributeEncoder) error {
-		ae.Bytes(ipvsDestAttrAddr, addrBytes(a, fam))
-		ae.Bytes(ipvsDestAttrPort, binary.BigEndian.AppendUint16(nil, op.Dest.Addr.Port()))
-		ae.Uint32(ipvsDestAttrFwdMethod, fwd)
-		ae.Uint32(ipvsDestAttrWeight, uint32(op.Dest.Weight))
-		ae.Uint32(ipvsDestAttrUThresh, op.Dest.UpperThreshold)
-		ae.Uint32(ipvsDestAttrLThresh, op.Dest.LowerThreshold)
-		// The destination's own family: the kernel accepts one that differs
-		// from the service's for tunnels.
-		ae.Uint16(ipvsDestAttrAF, afOf(fam))
-		return nil
-	})
-	dest, err := ae.Encode()
+	l.reset()
+	l.put(ipvsDestAttrAddr, appendAddr(l.data, a, fam))
+	l.put(ipvsDestAttrPort, binary.BigEndian.AppendUint16(l.data, op.Dest.Addr.Port()))
+	l.put(ipvsDestAttrFwdMethod, binary.NativeEndian.AppendUint32(l.data, fwd))
+	l.put(ipvsDestAttrWeight, binary.NativeEndian.AppendUint32(l.data, uint32(op.Dest.Weight)))
+	l.put(ipvsDestAttrUThresh, binary.NativeEndian.AppendUint32(l.data, op.Dest.UpperThreshold))
+	l.put(ipvsDestAttrLThresh, binary.NativeEndian.AppendUint32(l.data, op.Dest.LowerThreshold))
+	// The destination's own family: the kernel accepts one that differs from the
+	// service's for tunnels.
+	l.put(ipvsDestAttrAF, binary.NativeEndian.AppendUint16(l.data, afOf(fam)))
+	dest, err := l.marshal()
 	if err != nil {
 		return 0, nil, err
 	}
-	// Two encoded attributes, each padded to 4 bytes, in a row are the pair.
-	return cmd, append(e.nest[:len(e.nest):len(e.nest)], dest...), nil
+	nests[1] = netlink.Attribute{Type: netlink.Nested | ipvsCmdAttrDest, Data: dest}
+	b, err := netlink.MarshalAttributes(nests[:])
+	if err != nil {
+		return 0, nil, err
+	}
+	return cmd, b, nil
 }
 
-// encodeServiceKey writes the attributes that name a service.
-func encodeServiceKey(ae *netlink.AttributeEncoder, svc Service) {
-	ae.Uint16(ipvsSvcAttrAF, afOf(svc.Family))
+// putServiceKey adds the attributes that name a service.
+func putServiceKey(l *attrList, svc Service) {
+	l.put(ipvsSvcAttrAF, binary.NativeEndian.AppendUint16(l.data, afOf(svc.Family)))
 	if svc.IsFWMark() {
-		ae.Uint32(ipvsSvcAttrFWMark, svc.FWMark)
+		l.put(ipvsSvcAttrFWMark, binary.NativeEndian.AppendUint32(l.data, svc.FWMark))
 		return
 	}
-	ae.Uint16(ipvsSvcAttrProtocol, uint16(svc.Protocol))
-	ae.Bytes(ipvsSvcAttrAddr, addrBytes(svc.Addr.Addr(), svc.Family))
-	ae.Bytes(ipvsSvcAttrPort, binary.BigEndian.AppendUint16(nil, svc.Addr.Port()))
+	l.put(ipvsSvcAttrProtocol, binary.NativeEndian.AppendUint16(l.data, uint16(svc.Protocol)))
+	l.put(ipvsSvcAttrAddr, appendAddr(l.data, svc.Addr.Addr(), svc.Family))
+	l.put(ipvsSvcAttrPort, binary.BigEndian.AppendUint16(l.data, svc.Addr.Port()))
 }
 
 // encodeServiceNest is the IPVS_CMD_ATTR_SERVICE nest naming svc, the argument of
 // a destination dump.
 func encodeServiceNest(svc Service) ([]byte, error) {
-	ae := netlink.NewAttributeEncoder()
-	ae.Nested(ipvsCmdAttrService, func(ae *netlink.AttributeEncoder) error {
-		encodeServiceKey(ae, svc)
-		return nil
-	})
-	return ae.Encode()
+	var l attrList
+	putServiceKey(&l, svc)
+	key, err := l.marshal()
+	if err != nil {
+		return nil, err
+	}
+	return netlink.MarshalAttributes([]netlink.Attribute{{Type: netlink.Nested | ipvsCmdAttrService, Data: key}})
 }
 
-// netmaskBytes is the service's netmask as the kernel keeps it: an IPv4 mask in
+// appendNetmask appends the service's netmask as the kernel keeps it: an IPv4 mask in
 // network byte order, an IPv6 prefix length as a host-order u32. The kernel keeps an
 // IPv4 mask as sent — a zero mask would put every client in one persistence
 // template — and rejects an IPv6 length outside 1..128, so both are always set.
-func netmaskBytes(s Service) []byte {
+func appendNetmask(b []byte, s Service) []byte {
 	if s.Family == IPv6 {
-		return binary.NativeEndian.AppendUint32(nil, uint32(s.Netmask))
+		return binary.NativeEndian.AppendUint32(b, uint32(s.Netmask))
 	}
-	return binary.BigEndian.AppendUint32(nil, ^uint32(0)<<(32-s.Netmask))
+	return binary.BigEndian.AppendUint32(b, ^uint32(0)<<(32-s.Netmask))
 }
 
-// addrBytes is an address the way ipvsadm sends it: the whole 16-byte union
+// appendAddr appends an address the way ipvsadm sends it: the whole 16-byte union
 // nf_inet_addr, IPv4 in its first four bytes.
-func addrBytes(a netip.Addr, f Family) []byte {
+func appendAddr(b []byte, a netip.Addr, f Family) []byte {
 	u := a.As16()
 	if f == IPv4 {
 		var v4 [16]byte
 		copy(v4[:4], u[12:])
 		u = v4
 	}
-	return u[:]
+	return append(b, u[:]...)
 }
 
 func afOf(f Family) uint16 {
