@@ -494,21 +494,28 @@ func TestOpEncoderReusesOnlyTheSameService(t *testing.T) {
 	}
 }
 
-// The cost of the encoding of a full sync's ops (ten destinations per service) and
-// of decoding a destination answer of the kernel; `-benchmem` shows the allocation,
-// which is what mdlayher/netlink's encoder and decoder cost (README.md).
+// The cost of the encoding of a full sync's requests (ten destinations per
+// service), as nlConn.apply frames them in batches, and of decoding a destination
+// answer of the kernel; `-benchmem` shows the allocation (README.md).
 func BenchmarkEncodeOps(b *testing.B) {
 	svc := seedTable()[vip80].Service.Normalize()
 	var enc opEncoder
+	c := &nlConn{family: 1}
+	var data []byte
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		op := Op{Kind: AddDest, Service: svc, Dest: Destination{Addr: rs11, Weight: i % 100}}
 		if i%11 == 0 {
 			op = Op{Kind: AddService, Service: svc}
 		}
-		if _, _, err := enc.encode(op); err != nil {
+		cmd, attrs, err := enc.encode(op)
+		if err != nil {
 			b.Fatal(err)
 		}
+		if i%batchOps == 0 {
+			data = data[:0]
+		}
+		data, _ = c.appendMessage(data, cmd, 0, attrs)
 	}
 }
 

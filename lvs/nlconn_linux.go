@@ -235,11 +235,21 @@ func (c *nlConn) close() { c.c.Close() }
 
 // message is the request cmd of the family carrying the attributes attrs.
 func (c *nlConn) message(cmd uint8, flags netlink.HeaderFlags, attrs []byte) netlink.Message {
-	// The header alone and attrs after it: genetlink.Message.MarshalBinary with
-	// the attributes would allocate twice, for the header and again for the whole.
+	_, m := c.appendMessage(nil, cmd, flags, attrs)
+	return m
+}
+
+// appendMessage is message with its data appended to buf, returned too: a batch
+// keeps the data of its requests in one buffer, reused by the next batch. Should
+// an append move buf, the earlier messages keep the old array, which holds their
+// data still.
+func (c *nlConn) appendMessage(buf []byte, cmd uint8, flags netlink.HeaderFlags, attrs []byte) ([]byte, netlink.Message) {
+	// The genl header alone and attrs after it: genetlink.Message.MarshalBinary
+	// with the attributes would allocate twice, for the header and for the whole.
 	h, _ := genetlink.Message{Header: genetlink.Header{Command: cmd, Version: ipvsGenlVersion}}.MarshalBinary() // never fails
-	b := append(append(make([]byte, 0, len(h)+len(attrs)), h...), attrs...)
-	return netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: netlink.Request | flags}, Data: b}
+	n := len(buf)
+	buf = append(append(buf, h...), attrs...)
+	return buf, netlink.Message{Header: netlink.Header{Type: netlink.HeaderType(c.family), Flags: netlink.Request | flags}, Data: buf[n:len(buf):len(buf)]}
 }
 
 // apply sends ops in batches and returns one result per op: nil, or the error
@@ -248,11 +258,12 @@ func (c *nlConn) apply(ops []Op) []error {
 	errs := make([]error, len(ops))
 	msgs := make([]netlink.Message, 0, min(len(ops), batchOps))
 	at := make([]int, 0, cap(msgs)) // msgs[j] is the request of ops[at[j]]
+	var data []byte                 // the data of msgs (see appendMessage)
 	flush := func() {
 		for j, err := range c.batch(msgs) {
 			errs[at[j]] = err
 		}
-		msgs, at = msgs[:0], at[:0]
+		msgs, at, data = msgs[:0], at[:0], data[:0]
 	}
 	var enc opEncoder
 	for i, op := range ops {
@@ -262,7 +273,9 @@ func (c *nlConn) apply(ops []Op) []error {
 			errs[i] = err
 			continue
 		}
-		msgs = append(msgs, c.message(cmd, 0, attrs))
+		var m netlink.Message
+		data, m = c.appendMessage(data, cmd, 0, attrs)
+		msgs = append(msgs, m)
 		at = append(at, i)
 		if len(msgs) == batchOps {
 			flush()
