@@ -236,18 +236,26 @@ func ApplyOps(ctx context.Context, k Kernel, ops []Op, opts ApplyOptions) error 
 }
 
 // groupOps splits ops into per-service runs, keeping the order of services and
-// of the ops of each service.
+// of the ops of each service. Diff emits the ops of a service together, and such
+// a run is a group as it stands, a subslice of ops: copying every op into groups
+// grown one append at a time made as much garbage as the full sync's encoding.
 func groupOps(ops []Op) [][]Op {
 	idx := map[Key]int{}
 	var groups [][]Op
-	for _, op := range ops {
-		i, ok := idx[op.Service.Key]
-		if !ok {
-			i = len(groups)
-			idx[op.Service.Key] = i
-			groups = append(groups, nil)
+	for i := 0; i < len(ops); {
+		k := ops[i].Service.Key
+		j := i + 1
+		for j < len(ops) && ops[j].Service.Key == k {
+			j++
 		}
-		groups[i] = append(groups[i], op)
+		run := ops[i:j:j] // full: a later run of k is appended to a copy
+		if g, ok := idx[k]; ok {
+			groups[g] = append(groups[g], run...)
+		} else {
+			idx[k] = len(groups)
+			groups = append(groups, run)
+		}
+		i = j
 	}
 	return groups
 }
