@@ -206,7 +206,10 @@ func putServiceKey(l *attrList, svc Service) {
 // encodeServiceNest is the IPVS_CMD_ATTR_SERVICE nest naming svc, the argument of
 // a destination dump.
 func encodeServiceNest(svc Service) ([]byte, error) {
-	var l attrList
+	// Sized for the key, which a table read sends for every service.
+	var attrs [4]netlink.Attribute
+	var data [24]byte
+	l := attrList{attrs: attrs[:0], data: data[:0]}
 	putServiceKey(&l, svc)
 	key, err := l.marshal()
 	if err != nil {
