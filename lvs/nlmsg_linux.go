@@ -12,9 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The IPVS generic-netlink messages: requests encoded with netlink.AttributeEncoder,
-// the kernel's answers decoded with netlink.AttributeDecoder. The semantics are
-// those of net/netfilter/ipvs/ip_vs_ctl.c.
+// The IPVS generic-netlink messages: requests encoded with netlink.MarshalAttributes
+// (see opEncoder), the kernel's answers decoded with netlink.AttributeDecoder. The
+// semantics are those of net/netfilter/ipvs/ip_vs_ctl.c.
 
 // IPVS generic-netlink commands and attributes (include/uapi/linux/ip_vs.h).
 const (
