@@ -157,7 +157,10 @@ func (k *IPVS) read(withStats bool) (Table, Stats, error) {
 		return nil, nil, fmt.Errorf("lvs: list services: %w", err)
 	}
 	entries := make([]*Entry, len(svcs))
-	stats := make([]*ServiceStats, len(svcs))
+	var stats []*ServiceStats // only withStats: a resync has no use for counters
+	if withStats {
+		stats = make([]*ServiceStats, len(svcs))
+	}
 	errs := make([]error, len(svcs))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -171,8 +174,11 @@ func (k *IPVS) read(withStats bool) (Table, Stats, error) {
 					return
 				}
 				entries[j] = &Entry{Service: svcs[j]}
-				stats[j] = &ServiceStats{Counters: counters[j]}
-				entries[j].Destinations, stats[j].Dests, errs[j] = c.dests(svcs[j], withStats)
+				ds, ss, err := c.dests(svcs[j], withStats)
+				entries[j].Destinations, errs[j] = ds, err
+				if withStats {
+					stats[j] = &ServiceStats{Counters: counters[j], Dests: ss}
+				}
 			}
 		})
 	}

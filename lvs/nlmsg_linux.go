@@ -89,6 +89,15 @@ var fwdMethods = map[Forwarding]uint32{
 	ForwardLocal: connFwdLocal, ForwardBypass: connFwdBypass,
 }
 
+// forwardings is fwdMethods the other way round, for the decoder.
+var forwardings = func() map[uint32]Forwarding {
+	m := make(map[uint32]Forwarding, len(fwdMethods))
+	for f, v := range fwdMethods {
+		m[v] = f
+	}
+	return m
+}()
+
 // encodeOp returns the command and attributes of the request that performs op.
 func encodeOp(op Op) (uint8, []byte, error) {
 	var e opEncoder
@@ -441,12 +450,7 @@ func parseDest(msg []byte, f Family, ds *DestStats) (Destination, error) {
 			case ipvsDestAttrPort:
 				dport = bePort(ad)
 			case ipvsDestAttrFwdMethod:
-				m := ad.Uint32() & 7
-				for f, v := range fwdMethods {
-					if v == m {
-						d.Forwarding = f
-					}
-				}
+				d.Forwarding = forwardings[ad.Uint32()&7]
 			case ipvsDestAttrWeight:
 				d.Weight = int(int32(ad.Uint32()))
 			case ipvsDestAttrUThresh:
