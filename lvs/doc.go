@@ -3,7 +3,7 @@
 // the configuration) and the health of the real servers (FromSpec), the pure,
 // deterministic Diff between that model and what the kernel holds, the narrow
 // Kernel interface that applies the difference (an in-memory Fake for tests and
-// the moby/ipvs implementation on Linux), the kernel's connection-sync daemons
+// the generic-netlink implementation on Linux), the kernel's connection-sync daemons
 // (SyncDaemons, SetSyncRole), the director's IPVS sysctls, and the ipvsadm-style
 // listing of the live table.
 //

@@ -16,6 +16,26 @@ var ErrNoIPVS = errors.New("kernel has no IPVS: load ip_vs")
 // kernel does not have (its ip_vs_<name> module is not built or not loadable).
 var ErrNoScheduler = errors.New("the kernel has no such IPVS scheduler")
 
+// IPVSOptions configure OpenIPVS.
+type IPVSOptions struct {
+	// NetNS is the path of the network namespace whose table to manage, such
+	// as /run/netns/x or /proc/<pid>/ns/net; empty means the process's own.
+	NetNS string
+	// Sockets is how many netlink sockets requests are spread over: Snapshot,
+	// and ApplyOps with several workers, use them in parallel. 0 means
+	// DefaultSockets.
+	Sockets int
+	// NoModprobe stops OpenIPVS from running `modprobe ip_vs` when IPVS is
+	// missing.
+	NoModprobe bool
+}
+
+// DefaultSockets is IPVSOptions.Sockets when it is zero. The kernel serializes
+// IPVS requests on one mutex, so more sockets only overlap our encoding and
+// parsing with its work: two are enough, and writes are batched anyway (README.md
+// has the measurement).
+const DefaultSockets = 2
+
 // Kernel is the IPVS table of one network namespace. Implementations are safe
 // for concurrent use: ApplyOps applies the ops of different services in
 // parallel.
@@ -221,18 +241,26 @@ func ApplyOps(ctx context.Context, k Kernel, ops []Op, opts ApplyOptions) error 
 }
 
 // groupOps splits ops into per-service runs, keeping the order of services and
-// of the ops of each service.
+// of the ops of each service. Diff emits the ops of a service together, and such
+// a run is a group as it stands, a subslice of ops: copying every op into groups
+// grown one append at a time made as much garbage as the full sync's encoding.
 func groupOps(ops []Op) [][]Op {
 	idx := map[Key]int{}
 	var groups [][]Op
-	for _, op := range ops {
-		i, ok := idx[op.Service.Key]
-		if !ok {
-			i = len(groups)
-			idx[op.Service.Key] = i
-			groups = append(groups, nil)
+	for i := 0; i < len(ops); {
+		k := ops[i].Service.Key
+		j := i + 1
+		for j < len(ops) && ops[j].Service.Key == k {
+			j++
 		}
-		groups[i] = append(groups[i], op)
+		run := ops[i:j:j] // full: a later run of k is appended to a copy
+		if g, ok := idx[k]; ok {
+			groups[g] = append(groups[g], run...)
+		} else {
+			idx[k] = len(groups)
+			groups = append(groups, run)
+		}
+		i = j
 	}
 	return groups
 }

@@ -8,41 +8,22 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/mdlayher/genetlink"
 	"github.com/moby/ipvs"
 	"github.com/sirupsen/logrus"
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// IPVSOptions configure OpenIPVS.
-type IPVSOptions struct {
-	// NetNS is the path of the network namespace whose table to manage, such
-	// as /run/netns/x or /proc/<pid>/ns/net; empty means the process's own.
-	NetNS string
-	// Sockets is how many netlink sockets requests are spread over: Snapshot,
-	// and ApplyOps with several workers, use them in parallel. 0 means
-	// DefaultSockets.
-	Sockets int
-	// NoModprobe stops OpenIPVS from running `modprobe ip_vs` when IPVS is
-	// missing.
-	NoModprobe bool
-}
-
-// DefaultSockets is IPVSOptions.Sockets when it is zero. The kernel serializes
-// IPVS requests on one mutex, so more sockets only overlap our encoding and
-// parsing with its work: two are enough, and writes are batched anyway (README.md
-// has the measurement).
-const DefaultSockets = 2
-
 // IPVS is the Kernel of a real Linux IPVS table.
 //
-// Services, destinations and counters are read and written on its own
-// generic-netlink sockets (nlwrite_linux.go, nlread_linux.go): moby/ipvs v1.1.0
-// cannot batch writes, sends no destination address family (no cross-family
-// tunnels), reads only the 32-bit counters, and pays for a poller-driven socket
-// and a getsockname on every request (README.md has what that cost). moby/ipvs
-// remains for the connection timeouts, and the VM tests read every table back
-// through it as well, as an independent decoder.
+// Services, destinations, counters and sync daemons are read and written with
+// mdlayher/netlink on generic-netlink sockets of its own (nlconn_linux.go,
+// nlmsg_linux.go): moby/ipvs v1.1.0 cannot batch writes, sends no destination
+// address family (no cross-family tunnels), reads only the 32-bit counters, and
+// pays for a poller-driven socket and a getsockname on every request (README.md
+// has what that cost).
+// moby/ipvs remains for the connection timeouts, and the VM tests read every
+// table back through it as well, as an independent decoder.
 type IPVS struct {
 	conns []*nlConn
 	pool  chan *nlConn
@@ -86,7 +67,7 @@ func OpenIPVS(opts IPVSOptions) (*IPVS, error) {
 		return nil, fmt.Errorf("lvs: open IPVS: %w", err)
 	}
 	for range n {
-		c, err := newNLConn(opts.NetNS, id)
+		c, err := dialNL(opts.NetNS, id)
 		if err != nil {
 			k.Close()
 			return nil, fmt.Errorf("lvs: open IPVS: %w", err)
@@ -104,7 +85,12 @@ func HasIPVS() bool {
 }
 
 func detectIPVS() (uint16, error) {
-	f, err := netlink.GenlFamilyGet("IPVS")
+	c, err := genetlink.Dial(nil)
+	if err != nil {
+		return 0, fmt.Errorf("lvs: look up the IPVS netlink family: %w", err)
+	}
+	defer c.Close()
+	f, err := c.GetFamily("IPVS")
 	switch {
 	case err == nil:
 		return f.ID, nil
@@ -136,9 +122,9 @@ func (k *IPVS) Close() error {
 	return nil
 }
 
-// Services implements Kernel.
+// Services implements Kernel: the table, without the counters.
 func (k *IPVS) Services() (Table, error) {
-	t, _, err := k.Snapshot()
+	t, _, err := k.read(false)
 	return t, err
 }
 
@@ -146,7 +132,7 @@ func (k *IPVS) Services() (Table, error) {
 // for Withdraw.
 func (k *IPVS) ListServices() (Table, error) {
 	c := k.get()
-	svcs, _, err := c.services()
+	svcs, _, err := c.services(false)
 	k.put(c)
 	if err != nil {
 		return nil, fmt.Errorf("lvs: list services: %w", err)
@@ -160,15 +146,21 @@ func (k *IPVS) ListServices() (Table, error) {
 
 // Snapshot reads the whole table with its counters: one dump for the services and
 // one per service for its destinations, spread over the sockets.
-func (k *IPVS) Snapshot() (Table, Stats, error) {
+func (k *IPVS) Snapshot() (Table, Stats, error) { return k.read(true) }
+
+// read is Snapshot; without withStats it decodes no counters and returns no Stats.
+func (k *IPVS) read(withStats bool) (Table, Stats, error) {
 	c := k.get()
-	svcs, counters, err := c.services()
+	svcs, counters, err := c.services(withStats)
 	k.put(c)
 	if err != nil {
 		return nil, nil, fmt.Errorf("lvs: list services: %w", err)
 	}
 	entries := make([]*Entry, len(svcs))
-	stats := make([]*ServiceStats, len(svcs))
+	var stats []*ServiceStats // only withStats: a resync has no use for counters
+	if withStats {
+		stats = make([]*ServiceStats, len(svcs))
+	}
 	errs := make([]error, len(svcs))
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -182,14 +174,20 @@ func (k *IPVS) Snapshot() (Table, Stats, error) {
 					return
 				}
 				entries[j] = &Entry{Service: svcs[j]}
-				stats[j] = &ServiceStats{Counters: counters[j]}
-				entries[j].Destinations, stats[j].Dests, errs[j] = c.dests(svcs[j])
+				ds, ss, err := c.dests(svcs[j], withStats)
+				entries[j].Destinations, errs[j] = ds, err
+				if withStats {
+					stats[j] = &ServiceStats{Counters: counters[j], Dests: ss}
+				}
 			}
 		})
 	}
 	wg.Wait()
 	t := make(Table, len(svcs))
-	st := make(Stats, len(svcs))
+	var st Stats
+	if withStats {
+		st = make(Stats, len(svcs))
+	}
 	for j, e := range entries {
 		if err := errs[j]; err != nil {
 			// A service deleted between the two reads is simply gone.
@@ -199,7 +197,9 @@ func (k *IPVS) Snapshot() (Table, Stats, error) {
 			return nil, nil, fmt.Errorf("lvs: list destinations of %s: %w", e.Service.Key, err)
 		}
 		t[e.Service.Key] = e
-		st[e.Service.Key] = stats[j]
+		if withStats {
+			st[e.Service.Key] = stats[j]
+		}
 	}
 	return t, st, nil
 }
@@ -265,42 +265,18 @@ func (k *IPVS) SetTimeouts(t Timeouts) error {
 	return nil
 }
 
-// IPVS_CMD_GET_INFO and its attributes (moby/ipvs does not implement it).
-const (
-	ipvsCmdGetInfo          = 15
-	ipvsInfoAttrVersion     = 1
-	ipvsInfoAttrConnTabSize = 2
-)
-
 // Info asks the kernel for its IPVS version and connection table size.
 func (k *IPVS) Info() (Info, error) {
 	c := k.get()
 	defer k.put(c)
 	var info Info
-	err := c.request(ipvsCmdGetInfo, func(msg []byte) error {
-		attrs(msg, func(t uint16, v []byte) {
-			switch t {
-			case ipvsInfoAttrVersion:
-				x := u32(v)
-				info.Version = fmt.Sprintf("%d.%d.%d", x>>16&0xff, x>>8&0xff, x&0xff)
-			case ipvsInfoAttrConnTabSize:
-				info.ConnTableSize = int(u32(v))
-			}
-		})
-		return nil
+	err := c.exchange(ipvsCmdGetInfo, 0, nil, func(msg []byte) error {
+		var err error
+		info, err = parseInfo(msg)
+		return err
 	})
 	if err != nil {
 		return Info{}, fmt.Errorf("lvs: info: %w", err)
 	}
 	return info, nil
-}
-
-func familyFromAF(af uint16) (Family, error) {
-	switch af {
-	case unix.AF_INET:
-		return IPv4, nil
-	case unix.AF_INET6:
-		return IPv6, nil
-	}
-	return 0, fmt.Errorf("lvs: unknown address family %d", af)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,26 @@ func TestApplyOpsKeepsPerServiceOrder(t *testing.T) {
 		if _, err := Reconcile(t.Context(), k, desired, keysOf(desired), ApplyOptions{Workers: 8}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// A service whose ops come in two runs gets one group, in order, and the ops
+// themselves stay as they were: the first run's group is a subslice of them.
+func TestGroupOps(t *testing.T) {
+	a, b := Service{Key: vip80}, Service{Key: MarkKey(IPv4, 1)}
+	ops := []Op{
+		{Kind: AddService, Service: a}, {Kind: AddDest, Service: a, Dest: Destination{Weight: 1}},
+		{Kind: AddService, Service: b},
+		{Kind: AddDest, Service: a, Dest: Destination{Weight: 2}},
+	}
+	orig := slices.Clone(ops)
+	got := groupOps(ops)
+	want := [][]Op{{ops[0], ops[1], ops[3]}, {ops[2]}}
+	if !slices.EqualFunc(got, want, slices.Equal) || !slices.Equal(ops, orig) {
+		t.Fatalf("groups %v (ops now %v), want %v", got, ops, want)
+	}
+	if len(groupOps(nil)) != 0 {
+		t.Fatal("groups of no ops")
 	}
 }
 

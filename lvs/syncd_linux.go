@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,12 +32,12 @@ var _ SyncDaemons = (*IPVS)(nil)
 
 // StartDaemon implements SyncDaemons.
 func (k *IPVS) StartDaemon(s SyncDaemon) error {
-	b, err := appendDaemon(nil, s)
+	b, err := encodeDaemon(s)
 	if err != nil {
 		return fmt.Errorf("lvs: start sync daemon %s: %w", s, err)
 	}
 	c := k.get()
-	err = c.exchange(ipvsCmdNewDaemon, unix.NLM_F_ACK, b, nil)
+	err = c.exchange(ipvsCmdNewDaemon, netlink.Acknowledge, b, nil)
 	k.put(c)
 	switch {
 	case errors.Is(err, unix.EEXIST):
@@ -49,11 +50,17 @@ func (k *IPVS) StartDaemon(s SyncDaemon) error {
 
 // StopDaemon implements SyncDaemons.
 func (k *IPVS) StopDaemon(r SyncRole) error {
-	nest := attrHeader(nil, ipvsCmdAttrDaemon)
-	b := endNest(attrU32(nest, ipvsDaemonAttrState, uint32(r)), 0)
-	c := k.get()
-	err := c.exchange(ipvsCmdDelDaemon, unix.NLM_F_ACK, b, nil)
-	k.put(c)
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(ipvsCmdAttrDaemon, func(ae *netlink.AttributeEncoder) error {
+		ae.Uint32(ipvsDaemonAttrState, uint32(r))
+		return nil
+	})
+	b, err := ae.Encode()
+	if err == nil {
+		c := k.get()
+		err = c.exchange(ipvsCmdDelDaemon, netlink.Acknowledge, b, nil)
+		k.put(c)
+	}
 	if err != nil && !errors.Is(err, unix.ESRCH) {
 		return fmt.Errorf("lvs: stop %s sync daemon: %w", r, err)
 	}
@@ -64,11 +71,10 @@ func (k *IPVS) StopDaemon(r SyncRole) error {
 func (k *IPVS) Daemons() ([]SyncDaemon, error) {
 	var out []SyncDaemon
 	c := k.get()
-	err := c.exchange(ipvsCmdGetDaemon, unix.NLM_F_DUMP, nil, func(msg []byte) error {
-		if d := nested(msg, ipvsCmdAttrDaemon); d != nil {
-			out = append(out, parseDaemon(d))
-		}
-		return nil
+	err := c.exchange(ipvsCmdGetDaemon, netlink.Dump, nil, func(msg []byte) error {
+		d, err := parseDaemon(msg)
+		out = append(out, d)
+		return err
 	})
 	k.put(c)
 	if err != nil {
@@ -77,83 +83,77 @@ func (k *IPVS) Daemons() ([]SyncDaemon, error) {
 	return out, nil
 }
 
-// appendDaemon appends the IPVS_CMD_ATTR_DAEMON nest that starts s.
-func appendDaemon(b []byte, s SyncDaemon) ([]byte, error) {
+// encodeDaemon is the IPVS_CMD_ATTR_DAEMON nest that starts s.
+func encodeDaemon(s SyncDaemon) ([]byte, error) {
 	if s.Role != SyncMaster && s.Role != SyncBackup {
-		return b, fmt.Errorf("unknown role %d", uint32(s.Role))
+		return nil, fmt.Errorf("unknown role %d", uint32(s.Role))
 	}
 	if s.Interface == "" || len(s.Interface) >= unix.IFNAMSIZ {
-		return b, fmt.Errorf("interface name %q: want 1..%d bytes", s.Interface, unix.IFNAMSIZ-1)
+		return nil, fmt.Errorf("interface name %q: want 1..%d bytes", s.Interface, unix.IFNAMSIZ-1)
 	}
 	if s.MaxLen < 0 || s.MaxLen > 65535 {
-		return b, fmt.Errorf("max length %d is out of range", s.MaxLen)
+		return nil, fmt.Errorf("max length %d is out of range", s.MaxLen)
 	}
-	nest := len(b)
-	b = attrHeader(b, ipvsCmdAttrDaemon)
-	b = attrU32(b, ipvsDaemonAttrState, uint32(s.Role))
-	b = attr(b, ipvsDaemonAttrMcastIfn, append([]byte(s.Interface), 0))
-	b = attrU32(b, ipvsDaemonAttrSyncID, uint32(s.SyncID))
-	if s.MaxLen > 0 {
-		b = attrU16(b, ipvsDaemonAttrSyncMaxLen, uint16(s.MaxLen))
+	g := s.Group.Unmap()
+	if g.IsValid() && !g.IsMulticast() {
+		return nil, fmt.Errorf("group %s is not a multicast address", g)
 	}
-	if g := s.Group.Unmap(); g.IsValid() {
-		if !g.IsMulticast() {
-			return b[:nest], fmt.Errorf("group %s is not a multicast address", g)
+	ae := netlink.NewAttributeEncoder()
+	ae.Nested(ipvsCmdAttrDaemon, func(ae *netlink.AttributeEncoder) error {
+		ae.Uint32(ipvsDaemonAttrState, uint32(s.Role))
+		ae.String(ipvsDaemonAttrMcastIfn, s.Interface)
+		ae.Uint32(ipvsDaemonAttrSyncID, uint32(s.SyncID))
+		if s.MaxLen > 0 {
+			ae.Uint16(ipvsDaemonAttrSyncMaxLen, uint16(s.MaxLen))
 		}
-		if g.Is4() {
-			a := g.As4()
-			b = attr(b, ipvsDaemonAttrMcastGroup, a[:])
-		} else {
-			a := g.As16()
-			b = attr(b, ipvsDaemonAttrMcastGroup6, a[:])
+		switch {
+		case g.Is4():
+			ae.Bytes(ipvsDaemonAttrMcastGroup, g.AsSlice())
+		case g.IsValid():
+			ae.Bytes(ipvsDaemonAttrMcastGroup6, g.AsSlice())
 		}
-	}
-	if s.Port != 0 {
-		b = attrU16(b, ipvsDaemonAttrMcastPort, s.Port)
-	}
-	if s.TTL != 0 {
-		b = attr(b, ipvsDaemonAttrMcastTTL, []byte{s.TTL})
-	}
-	return endNest(b, nest), nil
-}
-
-// parseDaemon reads one IPVS_CMD_ATTR_DAEMON nest of a GET_DAEMON answer.
-func parseDaemon(b []byte) SyncDaemon {
-	var s SyncDaemon
-	attrs(b, func(t uint16, v []byte) {
-		switch t {
-		case ipvsDaemonAttrState:
-			s.Role = SyncRole(u32(v))
-		case ipvsDaemonAttrMcastIfn:
-			s.Interface = cString(v)
-		case ipvsDaemonAttrSyncID:
-			s.SyncID = uint8(u32(v))
-		case ipvsDaemonAttrSyncMaxLen:
-			s.MaxLen = int(u16(v))
-		case ipvsDaemonAttrMcastGroup:
-			if len(v) >= 4 {
-				s.Group = netip.AddrFrom4([4]byte(v[:4]))
-			}
-		case ipvsDaemonAttrMcastGroup6:
-			if len(v) >= 16 {
-				s.Group = netip.AddrFrom16([16]byte(v[:16]))
-			}
-		case ipvsDaemonAttrMcastPort:
-			s.Port = u16(v)
-		case ipvsDaemonAttrMcastTTL:
-			if len(v) >= 1 {
-				s.TTL = v[0]
-			}
+		if s.Port != 0 {
+			ae.Uint16(ipvsDaemonAttrMcastPort, s.Port)
 		}
+		if s.TTL != 0 {
+			ae.Uint8(ipvsDaemonAttrMcastTTL, s.TTL)
+		}
+		return nil
 	})
-	return s
+	return ae.Encode()
 }
 
-func cString(v []byte) string {
-	for i, c := range v {
-		if c == 0 {
-			return string(v[:i])
+// parseDaemon decodes one answer to GET_DAEMON (the attributes after the genl
+// header): the same nest NEW_DAEMON takes.
+func parseDaemon(msg []byte) (SyncDaemon, error) {
+	var s SyncDaemon
+	err := decodeNest(msg, ipvsCmdAttrDaemon, func(ad *netlink.AttributeDecoder) error {
+		for ad.Next() {
+			switch ad.Type() {
+			case ipvsDaemonAttrState:
+				s.Role = SyncRole(ad.Uint32())
+			case ipvsDaemonAttrMcastIfn:
+				s.Interface = ad.String()
+			case ipvsDaemonAttrSyncID:
+				s.SyncID = uint8(ad.Uint32())
+			case ipvsDaemonAttrSyncMaxLen:
+				s.MaxLen = int(ad.Uint16())
+			case ipvsDaemonAttrMcastGroup, ipvsDaemonAttrMcastGroup6:
+				ad.Do(func(b []byte) error {
+					a, ok := netip.AddrFromSlice(b)
+					if !ok {
+						return fmt.Errorf("lvs: group attribute of %d bytes", len(b))
+					}
+					s.Group = a
+					return nil
+				})
+			case ipvsDaemonAttrMcastPort:
+				s.Port = ad.Uint16()
+			case ipvsDaemonAttrMcastTTL:
+				s.TTL = ad.Uint8()
+			}
 		}
-	}
-	return string(v)
+		return nil
+	})
+	return s, err
 }

@@ -13,13 +13,13 @@ func TestDaemonAttrsRoundTrip(t *testing.T) {
 		{Role: SyncBackup, Interface: "eth1", SyncID: 255, MaxLen: 1400, Group: netip.MustParseAddr("239.0.0.81"), Port: 9000, TTL: 3},
 		{Role: SyncBackup, Interface: "eth1", SyncID: 1, Group: netip.MustParseAddr("ff02::8")},
 	} {
-		b, err := appendDaemon(nil, s)
+		b, err := encodeDaemon(s)
 		if err != nil {
 			t.Fatalf("%s: %v", s, err)
 		}
-		got := parseDaemon(nested(b, ipvsCmdAttrDaemon))
-		if got != s {
-			t.Errorf("round trip: got %+v, want %+v", got, s)
+		got, err := parseDaemon(b)
+		if err != nil || got != s {
+			t.Errorf("round trip: got %+v (%v), want %+v", got, err, s)
 		}
 	}
 	for _, bad := range []SyncDaemon{
@@ -29,7 +29,7 @@ func TestDaemonAttrsRoundTrip(t *testing.T) {
 		{Role: SyncMaster, Interface: "eth1", Group: netip.MustParseAddr("192.0.2.1")},
 		{Role: SyncMaster, Interface: "eth1", MaxLen: 70000},
 	} {
-		if b, err := appendDaemon(nil, bad); err == nil || len(b) != 0 {
+		if b, err := encodeDaemon(bad); err == nil || len(b) != 0 {
 			t.Errorf("%+v: encoded (%d bytes, err %v), want an error and nothing", bad, len(b), err)
 		}
 	}

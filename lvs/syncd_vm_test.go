@@ -5,9 +5,13 @@ package lvs
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // TestVMSyncDaemons starts, lists, swaps and stops the kernel's sync daemons through
@@ -62,5 +66,101 @@ func TestVMSyncDaemons(t *testing.T) {
 	}
 	if err := k.StopDaemon(SyncBackup); err != nil {
 		t.Errorf("stopping a stopped daemon: %v", err)
+	}
+}
+
+// The kernel's own answers to every dump and request we decode, read on a raw
+// socket: each decodes to what was written, the same as moby/ipvs reads it. With
+// -test.v they are printed in hex: testdata/fuzz/FuzzParseAnswer holds such a
+// capture.
+func TestVMRawAnswers(t *testing.T) {
+	k, h := vmKernel(t, 1)
+	want := Table{}
+	want.Add(Service{Key: AddrKey(TCP, netip.MustParseAddrPort("192.0.2.100:80")), Scheduler: "wrr", Flags: FlagPersistent, Timeout: 300 * time.Second, Netmask: 24},
+		Destination{Addr: netip.MustParseAddrPort("198.51.100.11:80"), Forwarding: ForwardDR, Weight: 1},
+		Destination{Addr: netip.MustParseAddrPort("[2001:db8:1::13]:80"), Forwarding: ForwardTunnel, Weight: 3, UpperThreshold: 100, LowerThreshold: 10})
+	want.Add(Service{Key: MarkKey(IPv6, 7), Scheduler: "sh", Flags: FlagSched1},
+		Destination{Addr: netip.MustParseAddrPort("[2001:db8:1::11]:443"), Forwarding: ForwardNAT, Weight: 5})
+	mustSync(t, k, want, keysOf(want))
+
+	id, err := detectIPVS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := dialNL(nsPath(h), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	var answers [][]byte
+	raw := func(cmd uint8, flags netlink.HeaderFlags, attrs []byte) [][]byte {
+		t.Helper()
+		var got [][]byte
+		if err := c.exchange(cmd, flags, attrs, func(msg []byte) error {
+			got = append(got, slices.Clone(msg))
+			return nil
+		}); err != nil {
+			t.Fatalf("command %d: %v", cmd, err)
+		}
+		answers = append(answers, got...)
+		return got
+	}
+	got := Table{}
+	for _, msg := range raw(ipvsCmdGetService, netlink.Dump, nil) {
+		svc, err := parseService(msg, &Counters{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := got.Add(svc)
+		key, err := encodeServiceNest(svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, msg := range raw(ipvsCmdGetDest, netlink.Dump, key) {
+			d, err := parseDest(msg, svc.Family, &DestStats{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.Destinations[d.Addr] = d
+		}
+	}
+	if !got.Equal(want) {
+		t.Errorf("raw answers decode to a different table\n%s", diffReport(want, got))
+	}
+	if moby, err := mobyRead(rawHandle(t, h)); err != nil || !moby.Equal(want) {
+		t.Errorf("moby/ipvs reads a different table (%v)\n%s", err, diffReport(want, moby))
+	}
+
+	// The kernel refuses sync daemons while a destination's family differs from
+	// its service's (the sync protocol cannot carry them), and such destinations
+	// while a daemon runs.
+	daemon := SyncDaemon{Role: SyncMaster, Interface: "eth0", SyncID: 51, MaxLen: 1200, Group: netip.MustParseAddr("239.0.0.81"), Port: 9848, TTL: 2}
+	if err := k.StartDaemon(daemon); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("sync daemon with a cross-family tunnel: %v, want EINVAL", err)
+	}
+	v4 := want[AddrKey(TCP, netip.MustParseAddrPort("192.0.2.100:80"))]
+	tunnel := v4.Destinations[netip.MustParseAddrPort("[2001:db8:1::13]:80")]
+	if err := k.Apply(Op{Kind: DeleteDest, Service: v4.Service, Dest: tunnel}); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.StartDaemon(daemon); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = k.StopDaemon(SyncMaster) })
+	if err := k.Apply(Op{Kind: AddDest, Service: v4.Service, Dest: tunnel}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("cross-family tunnel with a sync daemon running: %v, want EINVAL", err)
+	}
+	for _, msg := range raw(ipvsCmdGetDaemon, netlink.Dump, nil) {
+		if d, err := parseDaemon(msg); err != nil || d != daemon {
+			t.Errorf("daemon answer decodes to %+v (%v), want %+v", d, err, daemon)
+		}
+	}
+	for _, msg := range raw(ipvsCmdGetInfo, 0, nil) {
+		if info, err := parseInfo(msg); err != nil || info.Version == "" || info.ConnTableSize <= 0 {
+			t.Errorf("info answer decodes to %+v (%v)", info, err)
+		}
+	}
+	for i, msg := range answers {
+		t.Logf("fuzz corpus answer-%d %x", i, msg)
 	}
 }
