@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -27,6 +29,18 @@ type DNS struct {
 	ExpectAddr netip.Addr
 	// Timeout bounds the wait for the answer; 0 leaves it to the context.
 	Timeout time.Duration
+
+	// query is the last query packed, for the next check to patch its ID into rather than
+	// pack again.
+	query atomic.Pointer[dnsQuery]
+}
+
+// dnsQuery is a packed query for a name and type, with ID 0.
+type dnsQuery struct {
+	name string
+	typ  uint16
+	msg  []byte
+	err  error
 }
 
 // Check sends the query once and waits for the answer.
@@ -62,13 +76,24 @@ type dnsExchange struct {
 	err error // packing the query failed (a bad name)
 }
 
+// newDNSExchange makes c's query with ID id. The query is packed once for each name and
+// type and copied for each check with its ID, which saves most of a check's allocations.
 func newDNSExchange(c *DNS, id uint16) *dnsExchange {
-	q := new(dns.Msg)
-	q.SetQuestion(dns.Fqdn(c.Name), c.qtype())
-	q.Id = id
-	q.RecursionDesired = true // as keepalived sends it
-	msg, err := q.Pack()
-	return &dnsExchange{c: c, id: id, msg: msg, err: err}
+	q := c.query.Load()
+	if q == nil || q.name != c.Name || q.typ != c.qtype() {
+		q = &dnsQuery{name: c.Name, typ: c.qtype()}
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(c.Name), q.typ)
+		m.RecursionDesired = true // as keepalived sends it
+		q.msg, q.err = m.Pack()
+		c.query.Store(q)
+	}
+	x := &dnsExchange{c: c, id: id, err: q.err}
+	if q.err == nil {
+		x.msg = slices.Clone(q.msg)
+		binary.BigEndian.PutUint16(x.msg, id)
+	}
+	return x
 }
 
 func (x *dnsExchange) request() ([]byte, error) {

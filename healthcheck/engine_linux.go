@@ -187,13 +187,8 @@ var errEngineStopped = os.NewSyscallError("connect", unix.ECANCELED)
 func (e *connEngine) loop() {
 	defer close(e.done)
 	events := make([]unix.EpollEvent, 256)
-	buf := make([]byte, maxDatagram)
-	type outcome struct {
-		op  *connOp
-		err error
-	}
-	var out []outcome
-	var now time.Time // of the last wake-up
+	c := collector{e: e, buf: make([]byte, maxDatagram)}
+	var now time.Time // of the last wake-up for deadlines
 	for {
 		e.mu.Lock()
 		if e.stop {
@@ -214,72 +209,103 @@ func (e *connEngine) loop() {
 		}
 		e.mu.Unlock()
 
-		n := 0
+		// One Read serves every event until the next wake-up for deadlines: within a Read
+		// the poller keeps the epoll instance's readiness between calls of the func, so
+		// the func polls until the set is drained, ends what it found and waits for the
+		// next edge without another poll. A new Read forgets that readiness, so it begins
+		// with a poll; it costs one per wake-up for deadlines, not one per event
+		// (README.md, "Design notes").
 		err := e.raw.Read(func(fd uintptr) bool {
-			n, _ = rawEpollPoll(int(fd), events)
-			return n > 0
+			for {
+				n, _ := rawEpollPoll(int(fd), events)
+				if n <= 0 {
+					return false
+				}
+				c.collect(events[:n], e.clock.Now())
+				if n < len(events) {
+					return false
+				}
+			}
 		})
-		if err != nil {
-			if !errors.Is(err, os.ErrDeadlineExceeded) {
-				return // the file was closed
-			}
-			// The waker's wake-up (or close's). It is cleared before the clock is read, so
-			// that a firing after the clear wakes the loop again and one before it is
-			// seen in now.
-			e.file.SetReadDeadline(time.Time{})
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return // the file was closed
 		}
+		// The waker's wake-up (or close's). It is cleared before the clock is read, so
+		// that a firing after the clear wakes the loop again and one before it is seen
+		// in now.
+		e.file.SetReadDeadline(time.Time{})
 		now = e.clock.Now()
-		e.mu.Lock()
-		for _, ev := range events[:max(n, 0)] {
-			op := e.ops[int(ev.Fd)]
-			if op == nil {
-				continue
-			}
-			var res error
-			if op.kind == opExchange {
-				done, err := readReplies(op, buf)
-				if !done {
-					continue // a stray datagram: wait on
-				}
-				res = err
-			} else if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				// EPOLLOUT alone means established; only a failure needs SO_ERROR for its reason.
-				res = os.NewSyscallError("connect", unix.ECONNRESET)
-				if v, err := rawGetsockoptInt(op.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
-					res = os.NewSyscallError("getsockopt", err)
-				} else if v != 0 {
-					res = os.NewSyscallError("connect", unix.Errno(v))
-				}
-			}
-			e.remove(op)
-			out = append(out, outcome{op, res})
-		}
-		for e.queue.Len() > 0 && !e.queue.Min().deadline.After(now) {
-			op := e.queue.Min()
-			var res error
-			switch op.kind {
-			case opExchange:
-				// The last look: an answer that came in time but was not read yet counts.
-				if done, err := readReplies(op, buf); done {
-					res = err
-				} else {
-					res = op.x.silence()
-				}
-			default:
-				if !rawConnected(op.fd) {
-					res = os.ErrDeadlineExceeded
-				}
-			}
-			e.remove(op)
-			out = append(out, outcome{op, res})
-		}
-		e.mu.Unlock()
-		for i, o := range out {
-			o.op.report(o.err, now)
-			out[i] = outcome{}
-		}
-		out = out[:0]
+		c.collect(nil, now)
 	}
+}
+
+// collector ends the checks of the engine's loop: those whose socket has an event and
+// those past their deadline.
+type collector struct {
+	e   *connEngine
+	buf []byte
+	out []outcome
+}
+
+type outcome struct {
+	op  *connOp
+	err error
+}
+
+// collect ends the checks with the events evs and those whose deadline is not after now,
+// and reports them at now.
+func (c *collector) collect(evs []unix.EpollEvent, now time.Time) {
+	e := c.e
+	e.mu.Lock()
+	for _, ev := range evs {
+		op := e.ops[int(ev.Fd)]
+		if op == nil {
+			continue
+		}
+		var res error
+		if op.kind == opExchange {
+			done, err := readReplies(op, c.buf)
+			if !done {
+				continue // a stray datagram: wait on
+			}
+			res = err
+		} else if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+			// EPOLLOUT alone means established; only a failure needs SO_ERROR for its reason.
+			res = os.NewSyscallError("connect", unix.ECONNRESET)
+			if v, err := rawGetsockoptInt(op.fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil {
+				res = os.NewSyscallError("getsockopt", err)
+			} else if v != 0 {
+				res = os.NewSyscallError("connect", unix.Errno(v))
+			}
+		}
+		e.remove(op)
+		c.out = append(c.out, outcome{op, res})
+	}
+	for e.queue.Len() > 0 && !e.queue.Min().deadline.After(now) {
+		op := e.queue.Min()
+		var res error
+		switch op.kind {
+		case opExchange:
+			// The last look: an answer that came in time but was not read yet counts.
+			if done, err := readReplies(op, c.buf); done {
+				res = err
+			} else {
+				res = op.x.silence()
+			}
+		default:
+			if !rawConnected(op.fd) {
+				res = os.ErrDeadlineExceeded
+			}
+		}
+		e.remove(op)
+		c.out = append(c.out, outcome{op, res})
+	}
+	e.mu.Unlock()
+	for i, o := range c.out {
+		o.op.report(o.err, now)
+		c.out[i] = outcome{}
+	}
+	c.out = c.out[:0]
 }
 
 // remove forgets op and closes its socket (which also takes it out of the epoll set).
