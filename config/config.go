@@ -92,6 +92,9 @@ type VRRPScript struct {
 	Weight int `toml:"weight"`
 	Rise   int `toml:"rise"`
 	Fall   int `toml:"fall"`
+	// InitFail starts the script as failing (keepalived's init_fail): the instances
+	// that track it take the failure's weight, or FAULT, until it has passed rise times.
+	InitFail bool `toml:"init_fail"`
 }
 
 // TrackFile is one [[vrrp_track_file]] (keepalived's vrrp_track_file): a file holding a
@@ -205,6 +208,10 @@ type TrackInterface struct {
 	Name string `toml:"name"`
 	// Weight 0 means the interface going down puts the instance into FAULT.
 	Weight int `toml:"weight"`
+	// Reverse is keepalived's "weight N reverse": the weight counts negated under the
+	// same condition (a positive one is subtracted while the link is up, a negative
+	// one added while it is down), and with weight 0 the link being up means FAULT.
+	Reverse bool `toml:"reverse"`
 }
 
 // SyncGroup is one [[vrrp_sync_group]]: instances that change state together.

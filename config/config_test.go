@@ -288,7 +288,7 @@ one_packet = true
 	if in.Family() != 6 || in.AdvertInt != Duration(20*time.Millisecond) || len(in.UnicastPeer) != 2 || in.UnicastSrcIP != netip.MustParseAddr("2001:db8::1") {
 		t.Errorf("instance: %+v", in)
 	}
-	if !reflect.DeepEqual(in.TrackInterface, []TrackInterface{{"eth1", -30}, {"eth2", 0}}) {
+	if !reflect.DeepEqual(in.TrackInterface, []TrackInterface{{Name: "eth1", Weight: -30}, {Name: "eth2"}}) {
 		t.Errorf("track_interface = %+v", in.TrackInterface)
 	}
 	if vs := cfg.VirtualServers[0]; vs.FWMark != 7 || vs.Address.IsValid() || vs.String() != "fwmark 7" {

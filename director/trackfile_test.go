@@ -62,3 +62,26 @@ func TestParseTrackFile(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackEffect: keepalived's rule for a tracked interface or script, reverse included.
+func TestTrackEffect(t *testing.T) {
+	for _, tc := range []struct {
+		ok      bool
+		w       int
+		reverse bool
+		delta   int
+		fault   bool
+	}{
+		{ok: true, w: 0}, {ok: false, w: 0, fault: true},
+		{ok: true, w: 0, reverse: true, fault: true}, {ok: false, w: 0, reverse: true},
+		{ok: true, w: 10, delta: 10}, {ok: false, w: 10},
+		{ok: true, w: -10}, {ok: false, w: -10, delta: -10},
+		{ok: true, w: 10, reverse: true, delta: -10}, {ok: false, w: 10, reverse: true},
+		{ok: true, w: -10, reverse: true}, {ok: false, w: -10, reverse: true, delta: 10},
+	} {
+		delta, fault := trackEffect(tc.ok, tc.w, tc.reverse)
+		if delta != tc.delta || fault != tc.fault {
+			t.Errorf("trackEffect(%v, %d, %v) = %d, %v; want %d, %v", tc.ok, tc.w, tc.reverse, delta, fault, tc.delta, tc.fault)
+		}
+	}
+}

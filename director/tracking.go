@@ -130,12 +130,10 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 	}
 	prio := in.cfg.Priority
 	for _, ti := range in.cfg.TrackInterface {
-		up := d.links.isUp(ti.Name)
-		switch {
-		case ti.Weight == 0 && !up:
-			fault, reason = true, "tracked interface "+ti.Name+" down"
-		case ti.Weight < 0 && !up, ti.Weight > 0 && up:
-			prio += ti.Weight
+		if delta, faulty := trackEffect(d.links.isUp(ti.Name), ti.Weight, ti.Reverse); faulty {
+			fault, reason = true, trackedDown(ti)
+		} else {
+			prio += delta
 		}
 	}
 	for _, name := range in.cfg.TrackFile {
@@ -155,12 +153,10 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 		if ts == nil {
 			continue
 		}
-		ok := ts.ok()
-		switch {
-		case ts.cfg.Weight == 0 && !ok:
+		if delta, faulty := trackEffect(ts.ok(), ts.cfg.Weight, false); faulty {
 			fault, reason = true, "track script "+name+" failed"
-		case ts.cfg.Weight < 0 && !ok, ts.cfg.Weight > 0 && ok:
-			prio += ts.cfg.Weight
+		} else {
+			prio += delta
 		}
 	}
 	if !fault {
@@ -170,6 +166,33 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 		d.step(now, in, vrrpPriority(prio))
 	}
 	d.step(now, in, vrrpFault(fault, reason))
+}
+
+// trackEffect is what a tracked item (interface, script) that is ok or not does to an
+// instance that tracks it with weight w, as keepalived 2.2.7 does (vrrp_track.c):
+// weight 0 means FAULT while it fails; a positive weight is added while it is ok, a
+// negative one while it fails. reverse (weight w reverse) multiplies the weight by -1
+// under the same conditions, and with weight 0 means FAULT while it is ok.
+func trackEffect(ok bool, w int, reverse bool) (delta int, fault bool) {
+	m := 1
+	if reverse {
+		m = -1
+	}
+	switch {
+	case w == 0:
+		return 0, ok == reverse
+	case w > 0 && ok, w < 0 && !ok:
+		return w * m, false
+	}
+	return 0, false
+}
+
+// trackedDown is the fault reason of a tracked interface of weight 0 that counts as down.
+func trackedDown(ti config.TrackInterface) string {
+	if ti.Reverse {
+		return "tracked interface " + ti.Name + " up (reverse)"
+	}
+	return "tracked interface " + ti.Name + " down"
 }
 
 func (d *Director) script(name string) *trackScript {

@@ -174,3 +174,63 @@ func TestTrackingFault(t *testing.T) {
 		t.Errorf("status %+v", s.Instances)
 	}
 }
+
+// TestTrackingReverse: "weight -20 reverse" on a tracked interface adds 20 while the link
+// is down, as keepalived does (the weight negated under the same condition); with weight 0
+// and reverse the link coming up is FAULT.
+func TestTrackingReverse(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tf")
+	src := strings.Replace(trackingConfig(file), `weight = -20 }`, `weight = -20, reverse = true }`, 1)
+	h := newHarness(t, src)
+	h.d.scripts[0].check = &fakeCheck{log: h.log, name: "chk"}
+	h.becomeMaster("VI_1")
+	if p := h.advertPriority(); p != "100" {
+		t.Fatalf("priority %s with eth1 up and reverse, want 100", p)
+	}
+	h.os.setLink("eth1", false)
+	quiesce(t)
+	if p := h.advertPriority(); p != "120" {
+		t.Errorf("priority %s with eth1 down and weight -20 reverse, want 120", p)
+	}
+
+	h = newHarness(t, strings.Replace(src, `weight = -20, reverse`, `weight = 0, reverse`, 1))
+	h.d.scripts[0].check = &fakeCheck{log: h.log, name: "chk"}
+	h.os.setLink("eth1", false)
+	h.becomeMaster("VI_1")
+	h.os.setLink("eth1", true)
+	quiesce(t)
+	if st := h.state("VI_1"); st != vrrp.Fault {
+		t.Errorf("with eth1 up, weight 0 and reverse %v, want FAULT", st)
+	}
+}
+
+// TestTrackingInitFail: a script with init_fail counts as failing from the start, before
+// it has run, and its weight lifts once it has passed rise times.
+func TestTrackingInitFail(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tf")
+	src := strings.Replace(trackingConfig(file), "fall = 1\n", "fall = 1\ninit_fail = true\n", 1)
+	h := newHarness(t, src)
+	chk := &fakeCheck{log: h.log, name: "chk"}
+	chk.fail.Store(true)
+	h.d.scripts[0].check = chk
+	h.becomeMasterAt("VI_1")
+	if p := h.advertPriority(); p != "70" {
+		t.Fatalf("priority %s with init_fail before the script passed, want 70", p)
+	}
+	chk.fail.Store(false)
+	h.clock.Advance(2 * time.Second)
+	if p := h.advertPriority(); p != "100" {
+		t.Errorf("priority %s once the script passed, want 100", p)
+	}
+}
+
+// becomeMasterAt is becomeMaster for an instance whose tracking lowered its priority, so
+// that its master-down interval (3 × advert_int + skew) is longer than masterDown's.
+func (h *harness) becomeMasterAt(name string) {
+	h.t.Helper()
+	h.start()
+	h.clock.Advance(masterDown + time.Second)
+	if st := h.state(name); st != vrrp.Master {
+		h.t.Fatalf("%s is %v after the master-down interval, want MASTER", name, st)
+	}
+}
