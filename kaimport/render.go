@@ -160,6 +160,9 @@ func (s *script) tables() []*table {
 		set(&scriptT.Weight, tomlInt(weight))
 		set(&scriptT.Rise, tomlInt(s.rise))
 		set(&scriptT.Fall, tomlInt(s.fall))
+		if s.initFail {
+			set(&scriptT.InitFail, "true")
+		}
 		return tb
 	}
 	var out []*table
@@ -223,7 +226,11 @@ func (in *instance) table() *table {
 		items := make([]string, len(in.trackIfs))
 		ti := &config.TrackInterface{}
 		for i, r := range in.trackIfs {
-			items[i] = fmt.Sprintf("{ %s = %s, %s = %d }", config.Key(ti, &ti.Name), tomlString(r.name), config.Key(ti, &ti.Weight), r.weight)
+			rev := ""
+			if r.reverse {
+				rev = fmt.Sprintf(", %s = true", config.Key(ti, &ti.Reverse))
+			}
+			items[i] = fmt.Sprintf("{ %s = %s, %s = %d%s }", config.Key(ti, &ti.Name), tomlString(r.name), config.Key(ti, &ti.Weight), r.weight, rev)
 		}
 		set(&c.TrackInterface, "["+strings.Join(items, ", ")+"]")
 	}

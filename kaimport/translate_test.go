@@ -177,7 +177,7 @@ func TestTracking(t *testing.T) {
 	}
 	a := findInstance(t, res, "A")
 	if !slices.Equal(a.TrackScript, []string{"s1", "s2"}) ||
-		!slices.Equal(a.TrackInterface, []config.TrackInterface{{Name: "eth1", Weight: -10}, {Name: "eth2", Weight: 0}}) {
+		!slices.Equal(a.TrackInterface, []config.TrackInterface{{Name: "eth1", Weight: -10}, {Name: "eth2", Weight: 0}, {Name: "eth3", Weight: 5, Reverse: true}}) {
 		t.Errorf("A: %v %v", a.TrackScript, a.TrackInterface)
 	}
 	if b := findInstance(t, res, "B"); !slices.Equal(b.TrackScript, []string{"s1_weight_minus_30", "s2_weight_0"}) {
@@ -199,7 +199,7 @@ func TestTracking(t *testing.T) {
 	if len(res.Config.SyncGroups) != 1 || !slices.Equal(res.Config.SyncGroups[0].Group, []string{"G1", "G2"}) || res.Config.SyncGroups[0].NotifyMaster != "/bin/gm" {
 		t.Errorf("sync groups %+v", res.Config.SyncGroups)
 	}
-	for _, k := range []string{"script", "bad", "nope", "eth1", "eth3", "G2", "missing", "nopreempt"} {
+	for _, k := range []string{"script", "bad", "nope", "eth1", "G2", "missing", "nopreempt"} {
 		if !warned(res, k) {
 			t.Errorf("no warning for %s", k)
 		}

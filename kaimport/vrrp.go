@@ -23,6 +23,7 @@ type script struct {
 	timeoutSet bool
 	weight     int
 	rise, fall int
+	initFail   bool
 	dropped    bool
 	// An instance that overrides the script's weight gets a copy with its
 	// own weight, since hadirector's track_script has none.
@@ -45,6 +46,7 @@ type trackRef struct {
 	name      string
 	weight    int
 	weightSet bool
+	reverse   bool   // weight N reverse: only track_interface has it in hadirector
 	fromGroup string // the sync group it was pushed down from
 }
 
@@ -218,6 +220,9 @@ func (t *translator) vrrpScript(n *node) {
 			if v, ok := t.number(c, ctx, 1, 1<<20); ok {
 				s.fall = v
 			}
+		case "init_fail":
+			s.initFail = true
+			t.valueBlock(c, ctx)
 		default:
 			t.unsupported(c, ctx)
 		}
@@ -467,7 +472,7 @@ func (t *translator) trackInterfaces(n *node, ctx string) []trackRef {
 	ctx = within(ctx, "track_interface")
 	var refs []trackRef
 	for _, c := range n.Children {
-		r, ok := t.trackLine(c, ctx)
+		r, ok := t.trackLine(c, ctx, true)
 		if !ok {
 			continue
 		}
@@ -485,14 +490,16 @@ func (t *translator) trackScripts(n *node, ctx string) []trackRef {
 	ctx = within(ctx, "track_script")
 	var refs []trackRef
 	for _, c := range n.Children {
-		if r, ok := t.trackLine(c, ctx); ok {
+		if r, ok := t.trackLine(c, ctx, false); ok {
 			refs = append(refs, r)
 		}
 	}
 	return refs
 }
 
-func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
+// trackLine reads one track line; reversible says whether hadirector's key for it has
+// reverse (track_interface does).
+func (t *translator) trackLine(c *node, ctx string, reversible bool) (trackRef, bool) {
 	r := trackRef{node: c, ctx: ctx, name: c.keyword()}
 	w := c.Words[1:]
 	if len(w) > 0 && w[0] == "weight" {
@@ -508,6 +515,9 @@ func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
 		r.weight, r.weightSet = v, true
 		w = w[2:]
 		if len(w) > 0 && (w[0] == "noreverse" || w[0] == "no_reverse") {
+			w = w[1:]
+		} else if len(w) > 0 && w[0] == "reverse" && reversible {
+			r.reverse = true
 			w = w[1:]
 		} else if len(w) > 0 && w[0] == "reverse" {
 			t.warn(c, ctx, "weight %d reverse: hadirector cannot reverse a weight, so the track is left out", v)
@@ -1113,6 +1123,7 @@ func (t *translator) checkTracks() {
 		for _, v := range s.list(s.name, s.weight) {
 			c := config.WithDefaults[config.VRRPScript]()
 			c.Name, c.Script, c.Weight, c.Rise, c.Fall = v.name, s.cmd, v.weight, s.rise, s.fall
+			c.InitFail = s.initFail
 			c.Interval, c.Timeout = config.Duration(s.interval), config.Duration(s.timeout)
 			t.places[elemPath(cfgKey(&cfgT.Scripts), len(t.cfg.Scripts))] = source(s.node)
 			if err := admit(t, &t.cfg.Scripts, func() (config.VRRPScript, error) { return c, nil }, t.ck.Script, nil, nil); err != nil {
@@ -1151,7 +1162,7 @@ func (t *translator) checkTracks() {
 			}
 			c.TrackInterface = nil
 			for _, r := range in.trackIfs {
-				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight})
+				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight, Reverse: r.reverse})
 			}
 			c.TrackScript = nil
 			for _, r := range in.trackScripts {
