@@ -143,8 +143,8 @@ type Instance struct {
 	VirtualIPAddress      []netip.Prefix   `toml:"virtual_ipaddress"`
 	VirtualIPAddressLabel string           `toml:"virtual_ipaddress_label"`
 	TrackInterface        []TrackInterface `toml:"track_interface"`
-	TrackScript           []string         `toml:"track_script"`
-	TrackFile             []string         `toml:"track_file"`
+	TrackScript           []TrackRef       `toml:"track_script"`
+	TrackFile             []TrackRef       `toml:"track_file"`
 	NotifyMaster          string           `toml:"notify_master"`
 	NotifyBackup          string           `toml:"notify_backup"`
 	NotifyFault           string           `toml:"notify_fault"`
@@ -212,6 +212,26 @@ type TrackInterface struct {
 	// same condition (a positive one is subtracted while the link is up, a negative
 	// one added while it is down), and with weight 0 the link being up means FAULT.
 	Reverse bool `toml:"reverse"`
+}
+
+// TrackRef is one element of track_script or track_file: the name of a [[vrrp_script]]
+// or [[vrrp_track_file]], written as a plain string or as an inline table with the
+// instance's own weight and reverse (keepalived's "NAME weight N [reverse]").
+type TrackRef struct {
+	Name string `toml:"name"`
+	// Weight, when set, replaces the script's or file's own weight for this instance.
+	Weight *int `toml:"weight"`
+	// Reverse negates the weight, as on track_interface; for a file of weight 0 it
+	// means FAULT while the file holds 0.
+	Reverse bool `toml:"reverse"`
+}
+
+// WeightOr is the weight in force: the instance's own, else own (the script's or file's).
+func (r TrackRef) WeightOr(own int) int {
+	if r.Weight != nil {
+		return *r.Weight
+	}
+	return own
 }
 
 // SyncGroup is one [[vrrp_sync_group]]: instances that change state together.

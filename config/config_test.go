@@ -434,6 +434,13 @@ func TestProblems(t *testing.T) {
 			`f.toml:6: vrrp_instance "VI_1".track_interface "eth1".name: "eth1" is already used at line 6`,
 			`f.toml:6: vrrp_instance "VI_1".track_interface[2].name: is required`,
 			`f.toml:7: vrrp_instance "VI_1".track_script[0]: no [[vrrp_script]] is named "chk_nope"`}},
+		{"track refs", inst + "track_script = [\"chk_nope\", { name = \"chk\", weight = 300, reverse = true }, { name = \"chk\", weight = \"x\" }]\ntrack_file = [{ name = \"tf\", weight = -255 }, \"tf\"]\n[[vrrp_script]]\nname = \"chk\"\nscript = \"/bin/true\"\n[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/run/tf\"\n", []string{
+			`f.toml:6: vrrp_instance "VI_1".track_script[2].weight: expected an integer, got string "x"`,
+			`f.toml:6: vrrp_instance "VI_1".track_script[0]: no [[vrrp_script]] is named "chk_nope"`,
+			`f.toml:6: vrrp_instance "VI_1".track_script[1].weight: 300 is out of range -253..253`,
+			`f.toml:6: vrrp_instance "VI_1".track_script[2]: "chk" is already used at line 6`,
+			`f.toml:7: vrrp_instance "VI_1".track_file[0].weight: -255 is out of range -254..254`,
+			`f.toml:7: vrrp_instance "VI_1".track_file[1]: "tf" is already used at line 7`}},
 		{"scripts", "[[vrrp_script]]\nname = \"chk\"\nscript = \"pgrep haproxy\"\ninterval = \"0s\"\ntimeout = \"0s\"\nweight = -254\nrise = 0\nfall = 0\n[[vrrp_script]]\nname = \"chk\"\n", []string{
 			`f.toml:3: vrrp_script "chk".script: program "pgrep" must be an absolute path (hooks are run directly, without a shell or $PATH)`,
 			`f.toml:4: vrrp_script "chk".interval: must be greater than 0s`,

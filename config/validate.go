@@ -189,6 +189,13 @@ func (v *validator) script(i int) {
 	v.atLeast1(at("fall"), s.Fall)
 }
 
+// trackWeight checks the instance's own weight on a track_script or track_file element.
+func (v *validator) trackWeight(path string, r TrackRef, limit int) {
+	if r.Weight != nil {
+		v.intRange(join(path, "weight"), *r.Weight, -limit, limit)
+	}
+}
+
 func (v *validator) trackFile(i int) {
 	f := v.cfg.TrackFiles[i]
 	p := index("vrrp_track_file", i)
@@ -383,20 +390,22 @@ func (v *validator) instance(i int) {
 	trackedFiles := map[string]string{}
 	for j, f := range in.TrackFile {
 		fp := index(at("track_file"), j)
-		if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f }) {
-			v.r.add(fp, "no [[vrrp_track_file]] is named %q", f)
+		v.trackWeight(fp, f, 254) // as a [[vrrp_track_file]]'s own weight
+		if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f.Name }) {
+			v.r.add(fp, "no [[vrrp_track_file]] is named %q", f.Name)
 			continue
 		}
-		v.unique(trackedFiles, f, fp)
+		v.unique(trackedFiles, f.Name, fp)
 	}
 	trackedScripts := map[string]string{}
 	for j, s := range in.TrackScript {
 		sp := index(at("track_script"), j)
-		if !slices.ContainsFunc(v.cfg.Scripts, func(vs VRRPScript) bool { return vs.Name == s }) {
-			v.r.add(sp, "no [[vrrp_script]] is named %q", s)
+		v.trackWeight(sp, s, 253)
+		if !slices.ContainsFunc(v.cfg.Scripts, func(vs VRRPScript) bool { return vs.Name == s.Name }) {
+			v.r.add(sp, "no [[vrrp_script]] is named %q", s.Name)
 			continue
 		}
-		v.unique(trackedScripts, s, sp)
+		v.unique(trackedScripts, s.Name, sp)
 	}
 
 	v.hook(at("notify_master"), in.NotifyMaster)

@@ -24,7 +24,7 @@ func TestTrackFileEffect(t *testing.T) {
 		{1 << 31, 254, 253, false},
 		{-(1 << 31), 254, 0, true},
 	} {
-		delta, fault := trackFileEffect(tc.v, tc.w)
+		delta, fault := trackFileEffect(tc.v, tc.w, false)
 		if delta != tc.delta || fault != tc.fault {
 			t.Errorf("trackFileEffect(%d, %d) = %d, %v; want %d, %v", tc.v, tc.w, delta, fault, tc.delta, tc.fault)
 		}
@@ -82,6 +82,22 @@ func TestTrackEffect(t *testing.T) {
 		delta, fault := trackEffect(tc.ok, tc.w, tc.reverse)
 		if delta != tc.delta || fault != tc.fault {
 			t.Errorf("trackEffect(%v, %d, %v) = %d, %v; want %d, %v", tc.ok, tc.w, tc.reverse, delta, fault, tc.delta, tc.fault)
+		}
+	}
+}
+
+// TestTrackFileEffectReverse: reverse negates the product, and with weight 0 makes 0 the
+// FAULT value (keepalived 2.2.7 vrrp_track.c).
+func TestTrackFileEffectReverse(t *testing.T) {
+	for _, tc := range []struct {
+		v     int64
+		w     int
+		delta int
+		fault bool
+	}{{v: 0, w: 0, fault: true}, {v: 3, w: 0}, {v: 3, w: 2, delta: -6}, {v: -3, w: 2, delta: 6}, {v: 200, w: 2, fault: true}} {
+		delta, fault := trackFileEffect(tc.v, tc.w, true)
+		if delta != tc.delta || fault != tc.fault {
+			t.Errorf("trackFileEffect(%d, %d, reverse) = %d, %v; want %d, %v", tc.v, tc.w, delta, fault, tc.delta, tc.fault)
 		}
 	}
 }

@@ -136,25 +136,28 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 			prio += delta
 		}
 	}
-	for _, name := range in.cfg.TrackFile {
-		tf := d.trackFile(name)
+	for _, ref := range in.cfg.TrackFile {
+		tf := d.trackFile(ref.Name)
 		if tf == nil {
 			continue
 		}
 		v := tf.value.Load()
-		if delta, faulty := trackFileEffect(v, tf.cfg.Weight); faulty {
-			fault, reason = true, fmt.Sprintf("track file %s holds %d", name, v)
+		if delta, faulty := trackFileEffect(v, ref.WeightOr(tf.cfg.Weight), ref.Reverse); faulty {
+			fault, reason = true, fmt.Sprintf("track file %s holds %d", ref.Name, v)
 		} else {
 			prio += delta
 		}
 	}
-	for _, name := range in.cfg.TrackScript {
-		ts := d.script(name)
+	for _, ref := range in.cfg.TrackScript {
+		ts := d.script(ref.Name)
 		if ts == nil {
 			continue
 		}
-		if delta, faulty := trackEffect(ts.ok(), ts.cfg.Weight, false); faulty {
-			fault, reason = true, "track script "+name+" failed"
+		if delta, faulty := trackEffect(ts.ok(), ref.WeightOr(ts.cfg.Weight), ref.Reverse); faulty {
+			fault, reason = true, "track script "+ref.Name+" failed"
+			if ref.Reverse {
+				reason = "track script " + ref.Name + " passed (reverse)"
+			}
 		} else {
 			prio += delta
 		}
@@ -242,12 +245,16 @@ type trackFile struct {
 }
 
 // trackFileEffect is what a track file holding v does to an instance with weight w, as
-// in keepalived 2.2.7 (track_file.c): with weight 0 a non-zero number means FAULT;
-// otherwise v × w, kept within -254..253, is added to the priority, and -254 (so any
-// product of -254 or less) means FAULT.
-func trackFileEffect(v int64, w int) (delta int, fault bool) {
+// in keepalived 2.2.7 (track_file.c, vrrp_track.c): with weight 0 a non-zero number
+// means FAULT (reverse: 0 means FAULT); otherwise v × w (negated by reverse), kept
+// within -254..253, is added to the priority, and -254 (so any product of -254 or less)
+// means FAULT.
+func trackFileEffect(v int64, w int, reverse bool) (delta int, fault bool) {
 	if w == 0 {
-		return 0, v != 0
+		return 0, (v != 0) != reverse
+	}
+	if reverse {
+		w = -w
 	}
 	p := min(max(v*int64(w), -254), 253) // |v| < 2^32 and |w| ≤ 254: no overflow
 	if p == -254 {

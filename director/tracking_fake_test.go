@@ -234,3 +234,31 @@ func (h *harness) becomeMasterAt(name string) {
 		h.t.Fatalf("%s is %v after the master-down interval, want MASTER", name, st)
 	}
 }
+
+// TestTrackingOverrides: an instance's own weight and reverse on track_script and
+// track_file replace the script's and file's (keepalived's "NAME weight N [reverse]").
+func TestTrackingOverrides(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tf")
+	src := strings.NewReplacer(`track_script = ["chk"]`, `track_script = [{ name = "chk", weight = 25, reverse = true }]`,
+		`track_file = ["tf"]`, `track_file = [{ name = "tf", weight = -2 }]`).Replace(trackingConfig(file))
+	h := newHarness(t, src)
+	chk := &fakeCheck{log: h.log, name: "chk"}
+	h.d.scripts[0].check = chk
+	h.start()
+	h.clock.Advance(masterDown + time.Second)
+	if p := h.advertPriority(); p != "75" {
+		t.Fatalf("priority %s with the script passing (weight 25 reverse: -25), want 75", p)
+	}
+	chk.fail.Store(true)
+	h.clock.Advance(2 * time.Second)
+	if p := h.advertPriority(); p != "100" {
+		t.Errorf("priority %s with the script failing (a positive weight counts only while it passes), want 100", p)
+	}
+	if err := os.WriteFile(file, []byte("5"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(trackFilePoll)
+	if p := h.advertPriority(); p != "90" {
+		t.Errorf("priority %s with the track file at 5 and the instance's weight -2, want 90", p)
+	}
+}

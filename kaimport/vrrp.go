@@ -1166,9 +1166,12 @@ func (t *translator) checkTracks() {
 			}
 			c.TrackScript = nil
 			for _, r := range in.trackScripts {
-				c.TrackScript = append(c.TrackScript, r.name)
+				c.TrackScript = append(c.TrackScript, config.TrackRef{Name: r.name})
 			}
-			c.TrackFile = slices.Clone(in.trackFileNames)
+			c.TrackFile = nil
+			for _, name := range in.trackFileNames {
+				c.TrackFile = append(c.TrackFile, config.TrackRef{Name: name})
+			}
 			probs := t.ck.Instance(in.index)
 			if len(probs) == 0 {
 				break
