@@ -236,13 +236,19 @@ func (r TrackRef) WeightOr(own int) int {
 
 // SyncGroup is one [[vrrp_sync_group]]: instances that change state together.
 type SyncGroup struct {
-	Name         string   `toml:"name"`
-	Group        []string `toml:"group"`
-	NotifyMaster string   `toml:"notify_master"`
-	NotifyBackup string   `toml:"notify_backup"`
-	NotifyFault  string   `toml:"notify_fault"`
-	NotifyStop   string   `toml:"notify_stop"`
-	Notify       string   `toml:"notify"`
+	Name  string   `toml:"name"`
+	Group []string `toml:"group"`
+	// The group's trackers apply to every member, as keepalived's sync group
+	// track_interface / track_script / track_file do: one failing moves them all.
+	// A member must not track the same name itself.
+	TrackInterface []TrackInterface `toml:"track_interface"`
+	TrackScript    []TrackRef       `toml:"track_script"`
+	TrackFile      []TrackRef       `toml:"track_file"`
+	NotifyMaster   string           `toml:"notify_master"`
+	NotifyBackup   string           `toml:"notify_backup"`
+	NotifyFault    string           `toml:"notify_fault"`
+	NotifyStop     string           `toml:"notify_stop"`
+	Notify         string           `toml:"notify"`
 }
 
 // LVS is the [lvs] table: settings for the IPVS table as a whole.

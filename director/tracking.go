@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,14 +130,20 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 		reason = "interface " + in.cfg.Interface + " down"
 	}
 	prio := in.cfg.Priority
-	for _, ti := range in.cfg.TrackInterface {
+	ifs, files, scripts := in.cfg.TrackInterface, in.cfg.TrackFile, in.cfg.TrackScript
+	if in.group != nil { // a sync group's trackers move every member
+		ifs = slices.Concat(ifs, in.group.cfg.TrackInterface)
+		files = slices.Concat(files, in.group.cfg.TrackFile)
+		scripts = slices.Concat(scripts, in.group.cfg.TrackScript)
+	}
+	for _, ti := range ifs {
 		if delta, faulty := trackEffect(d.links.isUp(ti.Name), ti.Weight, ti.Reverse); faulty {
 			fault, reason = true, trackedDown(ti)
 		} else {
 			prio += delta
 		}
 	}
-	for _, ref := range in.cfg.TrackFile {
+	for _, ref := range files {
 		tf := d.trackFile(ref.Name)
 		if tf == nil {
 			continue
@@ -148,7 +155,7 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 			prio += delta
 		}
 	}
-	for _, ref := range in.cfg.TrackScript {
+	for _, ref := range scripts {
 		ts := d.script(ref.Name)
 		if ts == nil {
 			continue

@@ -262,3 +262,45 @@ func TestTrackingOverrides(t *testing.T) {
 		t.Errorf("priority %s with the track file at 5 and the instance's weight -2, want 90", p)
 	}
 }
+
+// TestTrackingSyncGroup: a sync group's tracker moves every member: a weighted track file
+// lowers both instances' priority, and a tracked interface of weight 0 going down puts
+// both in FAULT.
+func TestTrackingSyncGroup(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tf")
+	src := groupConfig + fmt.Sprintf(`track_interface = [{ name = "eth2", weight = 0 }]
+track_file = [{ name = "tf", weight = -3 }]
+
+[[vrrp_track_file]]
+name = "tf"
+file = %q
+`, file)
+	h := newHarness(t, src)
+	h.start()
+	if st := h.state("VI_2"); st != vrrp.Fault {
+		t.Fatalf("VI_2 is %v with the group's tracked eth2 unknown (down), want FAULT", st)
+	}
+	h.os.setLink("eth2", true)
+	quiesce(t)
+	h.clock.Advance(masterDown + time.Second)
+	if st := h.state("VI_1"); st != vrrp.Master {
+		t.Fatalf("VI_1 is %v with eth2 up, want MASTER: %+v", st, h.status().Instances)
+	}
+	if err := os.WriteFile(file, []byte("5"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Advance(trackFilePoll)
+	quiesce(t)
+	for _, in := range h.status().Instances {
+		if in.EffectivePriority != 85 {
+			t.Errorf("%s priority %d with the group's track file at 5 × -3, want 85", in.Name, in.EffectivePriority)
+		}
+	}
+	h.os.setLink("eth2", false)
+	quiesce(t)
+	for _, name := range []string{"VI_1", "VI_2"} {
+		if st := h.state(name); st != vrrp.Fault {
+			t.Errorf("%s is %v with the group's tracked eth2 down, want FAULT", name, st)
+		}
+	}
+}

@@ -384,3 +384,26 @@ func TestReconfigureKeepsState(t *testing.T) {
 		t.Fatalf("backup changed: %v %v %v", b.State(), b.Deadline(), b.MasterAdverInterval())
 	}
 }
+
+// TestSyncGroupFaultAtStartup: members that start with faults of their own (a group-wide
+// tracker down) all leave Fault once every fault has cleared, in whatever order.
+func TestSyncGroupFaultAtStartup(t *testing.T) {
+	c1, c2 := cfgV3, cfgV3
+	c1.Name, c2.Name = "VI_1", "VI_2"
+	g := &Group{Name: "VG_1", Members: []*Machine{NewMachine(c1), NewMachine(c2)}}
+	for i := range g.Members {
+		g.Step(t0, i, Event{Kind: EvFault, Fault: true})
+	}
+	for i := range g.Members {
+		g.Step(t0, i, Event{Kind: EvStartup})
+	}
+	now := t0.Add(time.Second)
+	g.Step(now, 0, Event{Kind: EvFault, Fault: false})
+	if g.Members[0].State() != Fault {
+		t.Fatalf("VI_1 left Fault while VI_2 is faulty: %v", g.Members[0].State())
+	}
+	g.Step(now, 1, Event{Kind: EvFault, Fault: false})
+	if g.Members[0].State() != Backup || g.Members[1].State() != Backup {
+		t.Fatalf("after faults cleared: %v %v", g.Members[0].State(), g.Members[1].State())
+	}
+}
