@@ -235,11 +235,15 @@ func (in *instance) table() *table {
 		set(&c.TrackInterface, "["+strings.Join(items, ", ")+"]")
 	}
 	if len(in.trackScripts) > 0 || len(in.comments[config.Key(c, &c.TrackScript)]) > 0 {
-		names := make([]string, len(in.trackScripts))
+		items := make([]string, len(in.trackScripts))
+		tr := &config.TrackRef{}
 		for i, r := range in.trackScripts {
-			names[i] = r.name
+			items[i] = tomlString(r.name)
+			if r.reverse {
+				items[i] = fmt.Sprintf("{ %s = %s, %s = true }", config.Key(tr, &tr.Name), tomlString(r.name), config.Key(tr, &tr.Reverse))
+			}
 		}
-		set(&c.TrackScript, tomlStrings(names))
+		set(&c.TrackScript, "["+strings.Join(items, ", ")+"]")
 	}
 	if len(in.trackFileNames) > 0 || len(in.comments[config.Key(c, &c.TrackFile)]) > 0 {
 		set(&c.TrackFile, tomlStrings(in.trackFileNames))

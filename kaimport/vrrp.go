@@ -46,7 +46,7 @@ type trackRef struct {
 	name      string
 	weight    int
 	weightSet bool
-	reverse   bool   // weight N reverse: only track_interface has it in hadirector
+	reverse   bool   // weight N reverse
 	fromGroup string // the sync group it was pushed down from
 }
 
@@ -472,7 +472,7 @@ func (t *translator) trackInterfaces(n *node, ctx string) []trackRef {
 	ctx = within(ctx, "track_interface")
 	var refs []trackRef
 	for _, c := range n.Children {
-		r, ok := t.trackLine(c, ctx, true)
+		r, ok := t.trackLine(c, ctx)
 		if !ok {
 			continue
 		}
@@ -490,16 +490,14 @@ func (t *translator) trackScripts(n *node, ctx string) []trackRef {
 	ctx = within(ctx, "track_script")
 	var refs []trackRef
 	for _, c := range n.Children {
-		if r, ok := t.trackLine(c, ctx, false); ok {
+		if r, ok := t.trackLine(c, ctx); ok {
 			refs = append(refs, r)
 		}
 	}
 	return refs
 }
 
-// trackLine reads one track line; reversible says whether hadirector's key for it has
-// reverse (track_interface does).
-func (t *translator) trackLine(c *node, ctx string, reversible bool) (trackRef, bool) {
+func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
 	r := trackRef{node: c, ctx: ctx, name: c.keyword()}
 	w := c.Words[1:]
 	if len(w) > 0 && w[0] == "weight" {
@@ -516,12 +514,9 @@ func (t *translator) trackLine(c *node, ctx string, reversible bool) (trackRef, 
 		w = w[2:]
 		if len(w) > 0 && (w[0] == "noreverse" || w[0] == "no_reverse") {
 			w = w[1:]
-		} else if len(w) > 0 && w[0] == "reverse" && reversible {
+		} else if len(w) > 0 && w[0] == "reverse" {
 			r.reverse = true
 			w = w[1:]
-		} else if len(w) > 0 && w[0] == "reverse" {
-			t.warn(c, ctx, "weight %d reverse: hadirector cannot reverse a weight, so the track is left out", v)
-			return r, false
 		}
 	}
 	if len(w) > 0 {
@@ -1166,7 +1161,7 @@ func (t *translator) checkTracks() {
 			}
 			c.TrackScript = nil
 			for _, r := range in.trackScripts {
-				c.TrackScript = append(c.TrackScript, config.TrackRef{Name: r.name})
+				c.TrackScript = append(c.TrackScript, config.TrackRef{Name: r.name, Reverse: r.reverse})
 			}
 			c.TrackFile = nil
 			for _, name := range in.trackFileNames {
