@@ -24,6 +24,7 @@ type script struct {
 	weight     int
 	rise, fall int
 	initFail   bool
+	reverse    bool
 	dropped    bool
 	// An instance that overrides the script's weight gets a copy with its
 	// own weight, since hadirector's track_script has none.
@@ -47,6 +48,7 @@ type trackRef struct {
 	weight    int
 	weightSet bool
 	reverse   bool   // weight N reverse
+	revSet    bool   // reverse or noreverse was written
 	fromGroup string // the sync group it was pushed down from
 }
 
@@ -207,10 +209,7 @@ func (t *translator) vrrpScript(n *node) {
 			}
 		case "weight":
 			if v, ok := t.signed(c, ctx, -253, 253); ok {
-				if c.arg(2) == "reverse" {
-					t.warnKeyword(c, ctx, "reverse", "hadirector cannot reverse a weight: weight %d is kept as is", v)
-				}
-				s.weight = v
+				s.weight, s.reverse = v, c.arg(2) == "reverse" // the default of every track of it
 			}
 		case "rise":
 			if v, ok := t.number(c, ctx, 1, 1<<20); ok {
@@ -513,9 +512,10 @@ func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
 		r.weight, r.weightSet = v, true
 		w = w[2:]
 		if len(w) > 0 && (w[0] == "noreverse" || w[0] == "no_reverse") {
+			r.revSet = true
 			w = w[1:]
 		} else if len(w) > 0 && w[0] == "reverse" {
-			r.reverse = true
+			r.reverse, r.revSet = true, true
 			w = w[1:]
 		}
 	}
@@ -976,6 +976,9 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 			continue
 		}
 		names[r.name] = true
+		if !r.revSet {
+			r.reverse = s.reverse // keepalived: a track takes the script's reverse unless it says
+		}
 		w := s.weight
 		if r.weightSet {
 			w = r.weight
