@@ -92,6 +92,9 @@ type VRRPScript struct {
 	Weight int `toml:"weight"`
 	Rise   int `toml:"rise"`
 	Fall   int `toml:"fall"`
+	// InitFail starts the script as failing (keepalived's init_fail): the instances
+	// that track it take the failure's weight, or FAULT, until it has passed rise times.
+	InitFail bool `toml:"init_fail"`
 }
 
 // TrackFile is one [[vrrp_track_file]] (keepalived's vrrp_track_file): a file holding a
@@ -140,8 +143,8 @@ type Instance struct {
 	VirtualIPAddress      []netip.Prefix   `toml:"virtual_ipaddress"`
 	VirtualIPAddressLabel string           `toml:"virtual_ipaddress_label"`
 	TrackInterface        []TrackInterface `toml:"track_interface"`
-	TrackScript           []string         `toml:"track_script"`
-	TrackFile             []string         `toml:"track_file"`
+	TrackScript           []TrackRef       `toml:"track_script"`
+	TrackFile             []TrackRef       `toml:"track_file"`
 	NotifyMaster          string           `toml:"notify_master"`
 	NotifyBackup          string           `toml:"notify_backup"`
 	NotifyFault           string           `toml:"notify_fault"`
@@ -205,17 +208,47 @@ type TrackInterface struct {
 	Name string `toml:"name"`
 	// Weight 0 means the interface going down puts the instance into FAULT.
 	Weight int `toml:"weight"`
+	// Reverse is keepalived's "weight N reverse": the weight counts negated under the
+	// same condition (a positive one is subtracted while the link is up, a negative
+	// one added while it is down), and with weight 0 the link being up means FAULT.
+	Reverse bool `toml:"reverse"`
+}
+
+// TrackRef is one element of track_script or track_file: the name of a [[vrrp_script]]
+// or [[vrrp_track_file]], written as a plain string or as an inline table with the
+// instance's own weight and reverse (keepalived's "NAME weight N [reverse]").
+type TrackRef struct {
+	Name string `toml:"name"`
+	// Weight, when set, replaces the script's or file's own weight for this instance.
+	Weight *int `toml:"weight"`
+	// Reverse negates the weight, as on track_interface; for a file of weight 0 it
+	// means FAULT while the file holds 0.
+	Reverse bool `toml:"reverse"`
+}
+
+// WeightOr is the weight in force: the instance's own, else own (the script's or file's).
+func (r TrackRef) WeightOr(own int) int {
+	if r.Weight != nil {
+		return *r.Weight
+	}
+	return own
 }
 
 // SyncGroup is one [[vrrp_sync_group]]: instances that change state together.
 type SyncGroup struct {
-	Name         string   `toml:"name"`
-	Group        []string `toml:"group"`
-	NotifyMaster string   `toml:"notify_master"`
-	NotifyBackup string   `toml:"notify_backup"`
-	NotifyFault  string   `toml:"notify_fault"`
-	NotifyStop   string   `toml:"notify_stop"`
-	Notify       string   `toml:"notify"`
+	Name  string   `toml:"name"`
+	Group []string `toml:"group"`
+	// The group's trackers apply to every member, as keepalived's sync group
+	// track_interface / track_script / track_file do: one failing moves them all.
+	// A member must not track the same name itself.
+	TrackInterface []TrackInterface `toml:"track_interface"`
+	TrackScript    []TrackRef       `toml:"track_script"`
+	TrackFile      []TrackRef       `toml:"track_file"`
+	NotifyMaster   string           `toml:"notify_master"`
+	NotifyBackup   string           `toml:"notify_backup"`
+	NotifyFault    string           `toml:"notify_fault"`
+	NotifyStop     string           `toml:"notify_stop"`
+	Notify         string           `toml:"notify"`
 }
 
 // LVS is the [lvs] table: settings for the IPVS table as a whole.

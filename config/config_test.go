@@ -288,7 +288,7 @@ one_packet = true
 	if in.Family() != 6 || in.AdvertInt != Duration(20*time.Millisecond) || len(in.UnicastPeer) != 2 || in.UnicastSrcIP != netip.MustParseAddr("2001:db8::1") {
 		t.Errorf("instance: %+v", in)
 	}
-	if !reflect.DeepEqual(in.TrackInterface, []TrackInterface{{"eth1", -30}, {"eth2", 0}}) {
+	if !reflect.DeepEqual(in.TrackInterface, []TrackInterface{{Name: "eth1", Weight: -30}, {Name: "eth2"}}) {
 		t.Errorf("track_interface = %+v", in.TrackInterface)
 	}
 	if vs := cfg.VirtualServers[0]; vs.FWMark != 7 || vs.Address.IsValid() || vs.String() != "fwmark 7" {
@@ -434,6 +434,17 @@ func TestProblems(t *testing.T) {
 			`f.toml:6: vrrp_instance "VI_1".track_interface "eth1".name: "eth1" is already used at line 6`,
 			`f.toml:6: vrrp_instance "VI_1".track_interface[2].name: is required`,
 			`f.toml:7: vrrp_instance "VI_1".track_script[0]: no [[vrrp_script]] is named "chk_nope"`}},
+		{"track refs", inst + "track_script = [\"chk_nope\", { name = \"chk\", weight = 300, reverse = true }, { name = \"chk\", weight = \"x\" }]\ntrack_file = [{ name = \"tf\", weight = -255 }, \"tf\"]\n[[vrrp_script]]\nname = \"chk\"\nscript = \"/bin/true\"\n[[vrrp_track_file]]\nname = \"tf\"\nfile = \"/run/tf\"\n", []string{
+			`f.toml:6: vrrp_instance "VI_1".track_script[2].weight: expected an integer, got string "x"`,
+			`f.toml:6: vrrp_instance "VI_1".track_script[0]: no [[vrrp_script]] is named "chk_nope"`,
+			`f.toml:6: vrrp_instance "VI_1".track_script[1].weight: 300 is out of range -253..253`,
+			`f.toml:6: vrrp_instance "VI_1".track_script[2]: "chk" is already used at line 6`,
+			`f.toml:7: vrrp_instance "VI_1".track_file[0].weight: -255 is out of range -254..254`,
+			`f.toml:7: vrrp_instance "VI_1".track_file[1]: "tf" is already used at line 7`}},
+		{"sync group tracks", inst + "track_interface = [{ name = \"eth1\" }]\n[[vrrp_sync_group]]\nname = \"G\"\ngroup = [\"VI_1\"]\ntrack_interface = [{ name = \"eth1\" }, { name = \"eth2\", weight = 300 }]\ntrack_script = [\"nope\"]\n", []string{
+			`f.toml:10: vrrp_sync_group "G".track_interface[1].weight: 300 is out of range -253..253`,
+			`f.toml:10: vrrp_sync_group "G".track_interface[0].name: "eth1" is also tracked by the member vrrp_instance "VI_1": track it in one place`,
+			`f.toml:11: vrrp_sync_group "G".track_script[0]: no [[vrrp_script]] is named "nope"`}},
 		{"scripts", "[[vrrp_script]]\nname = \"chk\"\nscript = \"pgrep haproxy\"\ninterval = \"0s\"\ntimeout = \"0s\"\nweight = -254\nrise = 0\nfall = 0\n[[vrrp_script]]\nname = \"chk\"\n", []string{
 			`f.toml:3: vrrp_script "chk".script: program "pgrep" must be an absolute path (hooks are run directly, without a shell or $PATH)`,
 			`f.toml:4: vrrp_script "chk".interval: must be greater than 0s`,

@@ -106,6 +106,7 @@ var (
 	addrType     = reflect.TypeFor[netip.Addr]()
 	addrPortType = reflect.TypeFor[netip.AddrPort]()
 	prefixType   = reflect.TypeFor[netip.Prefix]()
+	trackRefType = reflect.TypeFor[TrackRef]()
 )
 
 // value decodes the value p into v, which belongs to the key at path.
@@ -116,8 +117,17 @@ func (d *decoder) value(p toml.Primitive, path string, v reflect.Value) {
 	}
 	t := v.Type()
 	switch {
+	case t == trackRefType && reflect.ValueOf(raw).Kind() == reflect.String:
+		v.Set(reflect.ValueOf(TrackRef{Name: raw.(string)})) // the plain-name shorthand
 	case t.Kind() == reflect.Struct && !isLeafStruct(t):
 		d.table(p, raw, path, v)
+	case t.Kind() == reflect.Pointer && t.Elem().Kind() != reflect.Struct:
+		nv := reflect.New(t.Elem())
+		if msg := setLeaf(raw, nv.Elem()); msg != "" {
+			d.r.decodeFailed(path, "%s", msg)
+			return
+		}
+		v.Set(nv)
 	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct:
 		nv := reflect.New(t.Elem())
 		if df, ok := nv.Interface().(defaulter); ok {

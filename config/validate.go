@@ -189,6 +189,51 @@ func (v *validator) script(i int) {
 	v.atLeast1(at("fall"), s.Fall)
 }
 
+// tracks checks the track_interface, track_script and track_file of the instance or sync
+// group at path p.
+func (v *validator) tracks(p string, ifs []TrackInterface, scripts, files []TrackRef) {
+	at := func(k string) string { return join(p, k) }
+	tracked := map[string]string{}
+	for j, t := range ifs {
+		tp := index(at("track_interface"), j)
+		if t.Name == "" {
+			v.r.add(join(tp, "name"), "is required")
+		} else if msg := validInterface(t.Name); msg != "" {
+			v.r.add(join(tp, "name"), "%s", msg)
+		} else {
+			v.unique(tracked, t.Name, join(tp, "name"))
+		}
+		v.intRange(join(tp, "weight"), t.Weight, -253, 253)
+	}
+	trackedFiles := map[string]string{}
+	for j, f := range files {
+		fp := index(at("track_file"), j)
+		v.trackWeight(fp, f, 254) // as a [[vrrp_track_file]]'s own weight
+		if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f.Name }) {
+			v.r.add(fp, "no [[vrrp_track_file]] is named %q", f.Name)
+			continue
+		}
+		v.unique(trackedFiles, f.Name, fp)
+	}
+	trackedScripts := map[string]string{}
+	for j, s := range scripts {
+		sp := index(at("track_script"), j)
+		v.trackWeight(sp, s, 253)
+		if !slices.ContainsFunc(v.cfg.Scripts, func(vs VRRPScript) bool { return vs.Name == s.Name }) {
+			v.r.add(sp, "no [[vrrp_script]] is named %q", s.Name)
+			continue
+		}
+		v.unique(trackedScripts, s.Name, sp)
+	}
+}
+
+// trackWeight checks the instance's own weight on a track_script or track_file element.
+func (v *validator) trackWeight(path string, r TrackRef, limit int) {
+	if r.Weight != nil {
+		v.intRange(join(path, "weight"), *r.Weight, -limit, limit)
+	}
+}
+
 func (v *validator) trackFile(i int) {
 	f := v.cfg.TrackFiles[i]
 	p := index("vrrp_track_file", i)
@@ -368,36 +413,7 @@ func (v *validator) instance(i int) {
 		v.r.add(at("na_router"), "applies to IPv6 instances only (the Router flag of neighbour advertisements)")
 	}
 
-	tracked := map[string]string{}
-	for j, t := range in.TrackInterface {
-		tp := index(at("track_interface"), j)
-		if t.Name == "" {
-			v.r.add(join(tp, "name"), "is required")
-		} else if msg := validInterface(t.Name); msg != "" {
-			v.r.add(join(tp, "name"), "%s", msg)
-		} else {
-			v.unique(tracked, t.Name, join(tp, "name"))
-		}
-		v.intRange(join(tp, "weight"), t.Weight, -253, 253)
-	}
-	trackedFiles := map[string]string{}
-	for j, f := range in.TrackFile {
-		fp := index(at("track_file"), j)
-		if !slices.ContainsFunc(v.cfg.TrackFiles, func(t TrackFile) bool { return t.Name == f }) {
-			v.r.add(fp, "no [[vrrp_track_file]] is named %q", f)
-			continue
-		}
-		v.unique(trackedFiles, f, fp)
-	}
-	trackedScripts := map[string]string{}
-	for j, s := range in.TrackScript {
-		sp := index(at("track_script"), j)
-		if !slices.ContainsFunc(v.cfg.Scripts, func(vs VRRPScript) bool { return vs.Name == s }) {
-			v.r.add(sp, "no [[vrrp_script]] is named %q", s)
-			continue
-		}
-		v.unique(trackedScripts, s, sp)
-	}
+	v.tracks(p, in.TrackInterface, in.TrackScript, in.TrackFile)
 
 	v.hook(at("notify_master"), in.NotifyMaster)
 	v.hook(at("notify_backup"), in.NotifyBackup)
@@ -490,6 +506,27 @@ func (v *validator) syncGroup(i int) {
 			continue
 		}
 		claim(v, v.members, m, mp)
+	}
+	v.tracks(p, g.TrackInterface, g.TrackScript, g.TrackFile)
+	for _, in := range v.cfg.Instances {
+		if !slices.Contains(g.Group, in.Name) {
+			continue
+		}
+		for j, t := range g.TrackInterface {
+			if slices.ContainsFunc(in.TrackInterface, func(o TrackInterface) bool { return o.Name == t.Name }) {
+				v.r.add(join(index(at("track_interface"), j), "name"), "%q is also tracked by the member vrrp_instance %q: track it in one place", t.Name, in.Name)
+			}
+		}
+		for _, k := range []struct {
+			key        string
+			group, own []TrackRef
+		}{{"track_script", g.TrackScript, in.TrackScript}, {"track_file", g.TrackFile, in.TrackFile}} {
+			for j, r := range k.group {
+				if slices.ContainsFunc(k.own, func(o TrackRef) bool { return o.Name == r.Name }) {
+					v.r.add(index(at(k.key), j), "%q is also tracked by the member vrrp_instance %q: track it in one place", r.Name, in.Name)
+				}
+			}
+		}
 	}
 	v.hook(at("notify_master"), g.NotifyMaster)
 	v.hook(at("notify_backup"), g.NotifyBackup)

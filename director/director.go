@@ -243,8 +243,9 @@ func (d *Director) newScripts(cfg *config.Config) ([]*trackScript, error) {
 			return nil, fmt.Errorf("vrrp_script %s: %w", sc.Name, err)
 		}
 		// Scripts start as passing, like keepalived without init_fail: a fresh node must
-		// not lose priority before the script has had a chance to run.
-		out = append(out, &trackScript{d: d, cfg: sc, check: d.scriptCheck(sc, argv), tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, true)})
+		// not lose priority before the script has had a chance to run. With init_fail
+		// it must first pass rise times.
+		out = append(out, &trackScript{d: d, cfg: sc, check: d.scriptCheck(sc, argv), tracker: healthcheck.NewTracker(sc.Rise, sc.Fall, !sc.InitFail)})
 	}
 	return out, nil
 }

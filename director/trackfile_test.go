@@ -24,7 +24,7 @@ func TestTrackFileEffect(t *testing.T) {
 		{1 << 31, 254, 253, false},
 		{-(1 << 31), 254, 0, true},
 	} {
-		delta, fault := trackFileEffect(tc.v, tc.w)
+		delta, fault := trackFileEffect(tc.v, tc.w, false)
 		if delta != tc.delta || fault != tc.fault {
 			t.Errorf("trackFileEffect(%d, %d) = %d, %v; want %d, %v", tc.v, tc.w, delta, fault, tc.delta, tc.fault)
 		}
@@ -59,6 +59,45 @@ func TestParseTrackFile(t *testing.T) {
 		v, ok := parseTrackFile([]byte(tc.in))
 		if v != tc.v || ok != tc.ok {
 			t.Errorf("parseTrackFile(%q) = %d, %v; want %d, %v", tc.in, v, ok, tc.v, tc.ok)
+		}
+	}
+}
+
+// TestTrackEffect: keepalived's rule for a tracked interface or script, reverse included.
+func TestTrackEffect(t *testing.T) {
+	for _, tc := range []struct {
+		ok      bool
+		w       int
+		reverse bool
+		delta   int
+		fault   bool
+	}{
+		{ok: true, w: 0}, {ok: false, w: 0, fault: true},
+		{ok: true, w: 0, reverse: true, fault: true}, {ok: false, w: 0, reverse: true},
+		{ok: true, w: 10, delta: 10}, {ok: false, w: 10},
+		{ok: true, w: -10}, {ok: false, w: -10, delta: -10},
+		{ok: true, w: 10, reverse: true, delta: -10}, {ok: false, w: 10, reverse: true},
+		{ok: true, w: -10, reverse: true}, {ok: false, w: -10, reverse: true, delta: 10},
+	} {
+		delta, fault := trackEffect(tc.ok, tc.w, tc.reverse)
+		if delta != tc.delta || fault != tc.fault {
+			t.Errorf("trackEffect(%v, %d, %v) = %d, %v; want %d, %v", tc.ok, tc.w, tc.reverse, delta, fault, tc.delta, tc.fault)
+		}
+	}
+}
+
+// TestTrackFileEffectReverse: reverse negates the product, and with weight 0 makes 0 the
+// FAULT value (keepalived 2.2.7 vrrp_track.c).
+func TestTrackFileEffectReverse(t *testing.T) {
+	for _, tc := range []struct {
+		v     int64
+		w     int
+		delta int
+		fault bool
+	}{{v: 0, w: 0, fault: true}, {v: 3, w: 0}, {v: 3, w: 2, delta: -6}, {v: -3, w: 2, delta: 6}, {v: 200, w: 2, fault: true}} {
+		delta, fault := trackFileEffect(tc.v, tc.w, true)
+		if delta != tc.delta || fault != tc.fault {
+			t.Errorf("trackFileEffect(%d, %d, reverse) = %d, %v; want %d, %v", tc.v, tc.w, delta, fault, tc.delta, tc.fault)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,38 +130,43 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 		reason = "interface " + in.cfg.Interface + " down"
 	}
 	prio := in.cfg.Priority
-	for _, ti := range in.cfg.TrackInterface {
-		up := d.links.isUp(ti.Name)
-		switch {
-		case ti.Weight == 0 && !up:
-			fault, reason = true, "tracked interface "+ti.Name+" down"
-		case ti.Weight < 0 && !up, ti.Weight > 0 && up:
-			prio += ti.Weight
-		}
+	ifs, files, scripts := in.cfg.TrackInterface, in.cfg.TrackFile, in.cfg.TrackScript
+	if in.group != nil { // a sync group's trackers move every member
+		ifs = slices.Concat(ifs, in.group.cfg.TrackInterface)
+		files = slices.Concat(files, in.group.cfg.TrackFile)
+		scripts = slices.Concat(scripts, in.group.cfg.TrackScript)
 	}
-	for _, name := range in.cfg.TrackFile {
-		tf := d.trackFile(name)
-		if tf == nil {
-			continue
-		}
-		v := tf.value.Load()
-		if delta, faulty := trackFileEffect(v, tf.cfg.Weight); faulty {
-			fault, reason = true, fmt.Sprintf("track file %s holds %d", name, v)
+	for _, ti := range ifs {
+		if delta, faulty := trackEffect(d.links.isUp(ti.Name), ti.Weight, ti.Reverse); faulty {
+			fault, reason = true, trackedDown(ti)
 		} else {
 			prio += delta
 		}
 	}
-	for _, name := range in.cfg.TrackScript {
-		ts := d.script(name)
+	for _, ref := range files {
+		tf := d.trackFile(ref.Name)
+		if tf == nil {
+			continue
+		}
+		v := tf.value.Load()
+		if delta, faulty := trackFileEffect(v, ref.WeightOr(tf.cfg.Weight), ref.Reverse); faulty {
+			fault, reason = true, fmt.Sprintf("track file %s holds %d", ref.Name, v)
+		} else {
+			prio += delta
+		}
+	}
+	for _, ref := range scripts {
+		ts := d.script(ref.Name)
 		if ts == nil {
 			continue
 		}
-		ok := ts.ok()
-		switch {
-		case ts.cfg.Weight == 0 && !ok:
-			fault, reason = true, "track script "+name+" failed"
-		case ts.cfg.Weight < 0 && !ok, ts.cfg.Weight > 0 && ok:
-			prio += ts.cfg.Weight
+		if delta, faulty := trackEffect(ts.ok(), ref.WeightOr(ts.cfg.Weight), ref.Reverse); faulty {
+			fault, reason = true, "track script "+ref.Name+" failed"
+			if ref.Reverse {
+				reason = "track script " + ref.Name + " passed (reverse)"
+			}
+		} else {
+			prio += delta
 		}
 	}
 	if !fault {
@@ -170,6 +176,33 @@ func (d *Director) applyTracking(now time.Time, in *instance) {
 		d.step(now, in, vrrpPriority(prio))
 	}
 	d.step(now, in, vrrpFault(fault, reason))
+}
+
+// trackEffect is what a tracked item (interface, script) that is ok or not does to an
+// instance that tracks it with weight w, as keepalived 2.2.7 does (vrrp_track.c):
+// weight 0 means FAULT while it fails; a positive weight is added while it is ok, a
+// negative one while it fails. reverse (weight w reverse) multiplies the weight by -1
+// under the same conditions, and with weight 0 means FAULT while it is ok.
+func trackEffect(ok bool, w int, reverse bool) (delta int, fault bool) {
+	m := 1
+	if reverse {
+		m = -1
+	}
+	switch {
+	case w == 0:
+		return 0, ok == reverse
+	case w > 0 && ok, w < 0 && !ok:
+		return w * m, false
+	}
+	return 0, false
+}
+
+// trackedDown is the fault reason of a tracked interface of weight 0 that counts as down.
+func trackedDown(ti config.TrackInterface) string {
+	if ti.Reverse {
+		return "tracked interface " + ti.Name + " up (reverse)"
+	}
+	return "tracked interface " + ti.Name + " down"
 }
 
 func (d *Director) script(name string) *trackScript {
@@ -219,12 +252,16 @@ type trackFile struct {
 }
 
 // trackFileEffect is what a track file holding v does to an instance with weight w, as
-// in keepalived 2.2.7 (track_file.c): with weight 0 a non-zero number means FAULT;
-// otherwise v × w, kept within -254..253, is added to the priority, and -254 (so any
-// product of -254 or less) means FAULT.
-func trackFileEffect(v int64, w int) (delta int, fault bool) {
+// in keepalived 2.2.7 (track_file.c, vrrp_track.c): with weight 0 a non-zero number
+// means FAULT (reverse: 0 means FAULT); otherwise v × w (negated by reverse), kept
+// within -254..253, is added to the priority, and -254 (so any product of -254 or less)
+// means FAULT.
+func trackFileEffect(v int64, w int, reverse bool) (delta int, fault bool) {
 	if w == 0 {
-		return 0, v != 0
+		return 0, (v != 0) != reverse
+	}
+	if reverse {
+		w = -w
 	}
 	p := min(max(v*int64(w), -254), 253) // |v| < 2^32 and |w| ≤ 254: no overflow
 	if p == -254 {

@@ -318,11 +318,14 @@ func TestPreempt(t *testing.T) {
 		eventually(t, p.b.mdi()+slack, "b master alone", p.b.hasVIP)
 		back := time.Now()
 		p.a.start()
+		// keepalived's rule: the delay starts with the first (lower) advert a hears, within
+		// an interval of its start, and a takes over Master_Down_Interval after the last
+		// advert it followed.
 		stable(t, delay-2*interval, "a holds off during preempt_delay", func() bool { return p.b.hasVIP() && !p.a.hasVIP() })
-		eventually(t, 4*interval+slack, "a preempts after preempt_delay", p.a.hasVIP)
+		eventually(t, p.a.mdi()+4*interval+slack, "a preempts after preempt_delay", p.a.hasVIP)
 		at, _ := p.a.becameMaster(back)
-		if d := at.Sub(p.a.joined(back)); d < delay || d > delay+slack {
-			t.Errorf("a preempted %v after start; preempt_delay is %v", d, delay)
+		if d := at.Sub(p.a.joined(back)); d < delay || d > delay+interval+p.a.mdi()+slack {
+			t.Errorf("a preempted %v after start; preempt_delay is %v, Master_Down_Interval %v", d, delay, p.a.mdi())
 		}
 	})
 }

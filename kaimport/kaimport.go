@@ -40,9 +40,9 @@
 //     arguments). A program without a directory is resolved with
 //     Options.LookPath, since hadirector runs hooks without $PATH.
 //   - track_script and track_file weights per instance become copies of the
-//     vrrp_script or track_file with that weight (hadirector's track_script
-//     and track_file are lists of names); a track file's reverse becomes a
-//     negative weight.
+//     vrrp_script or track_file with that weight; a track file's reverse
+//     becomes a negative weight, a script's (its own or the track's) and a
+//     tracked interface's reverse become reverse = true on the track.
 //   - lvs_sync_daemon (or an instance's lvs_sync_daemon_interface, whichever
 //     keepalived reads first) becomes [lvs.sync_daemon], which hadirector
 //     accepts only with a virtual_server: without one it is left out.

@@ -160,6 +160,9 @@ func (s *script) tables() []*table {
 		set(&scriptT.Weight, tomlInt(weight))
 		set(&scriptT.Rise, tomlInt(s.rise))
 		set(&scriptT.Fall, tomlInt(s.fall))
+		if s.initFail {
+			set(&scriptT.InitFail, "true")
+		}
 		return tb
 	}
 	var out []*table
@@ -223,16 +226,24 @@ func (in *instance) table() *table {
 		items := make([]string, len(in.trackIfs))
 		ti := &config.TrackInterface{}
 		for i, r := range in.trackIfs {
-			items[i] = fmt.Sprintf("{ %s = %s, %s = %d }", config.Key(ti, &ti.Name), tomlString(r.name), config.Key(ti, &ti.Weight), r.weight)
+			rev := ""
+			if r.reverse {
+				rev = fmt.Sprintf(", %s = true", config.Key(ti, &ti.Reverse))
+			}
+			items[i] = fmt.Sprintf("{ %s = %s, %s = %d%s }", config.Key(ti, &ti.Name), tomlString(r.name), config.Key(ti, &ti.Weight), r.weight, rev)
 		}
 		set(&c.TrackInterface, "["+strings.Join(items, ", ")+"]")
 	}
 	if len(in.trackScripts) > 0 || len(in.comments[config.Key(c, &c.TrackScript)]) > 0 {
-		names := make([]string, len(in.trackScripts))
+		items := make([]string, len(in.trackScripts))
+		tr := &config.TrackRef{}
 		for i, r := range in.trackScripts {
-			names[i] = r.name
+			items[i] = tomlString(r.name)
+			if r.reverse {
+				items[i] = fmt.Sprintf("{ %s = %s, %s = true }", config.Key(tr, &tr.Name), tomlString(r.name), config.Key(tr, &tr.Reverse))
+			}
 		}
-		set(&c.TrackScript, tomlStrings(names))
+		set(&c.TrackScript, "["+strings.Join(items, ", ")+"]")
 	}
 	if len(in.trackFileNames) > 0 || len(in.comments[config.Key(c, &c.TrackFile)]) > 0 {
 		set(&c.TrackFile, tomlStrings(in.trackFileNames))

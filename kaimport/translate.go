@@ -435,7 +435,6 @@ var reasons = map[string]string{
 	"bind_port":                "hadirector picks the check's source port",
 	"host":                     "hadirector's check connects to the real server only (use connect_port), not to other hosts",
 	"user":                     "hadirector runs every hook as [global] script_user",
-	"init_fail":                "hadirector starts track scripts as passing",
 }
 
 func reason(keyword string) string {

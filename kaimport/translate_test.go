@@ -176,16 +176,16 @@ func TestTracking(t *testing.T) {
 		}
 	}
 	a := findInstance(t, res, "A")
-	if !slices.Equal(a.TrackScript, []string{"s1", "s2"}) ||
-		!slices.Equal(a.TrackInterface, []config.TrackInterface{{Name: "eth1", Weight: -10}, {Name: "eth2", Weight: 0}}) {
+	if !slices.Equal(trackNames(a.TrackScript), []string{"s1", "s2"}) ||
+		!slices.Equal(a.TrackInterface, []config.TrackInterface{{Name: "eth1", Weight: -10}, {Name: "eth2", Weight: 0}, {Name: "eth3", Weight: 5, Reverse: true}}) {
 		t.Errorf("A: %v %v", a.TrackScript, a.TrackInterface)
 	}
-	if b := findInstance(t, res, "B"); !slices.Equal(b.TrackScript, []string{"s1_weight_minus_30", "s2_weight_0"}) {
+	if b := findInstance(t, res, "B"); !slices.Equal(trackNames(b.TrackScript), []string{"s1_weight_minus_30", "s2_weight_0"}) {
 		t.Errorf("B: %v", b.TrackScript)
 	}
 	// The address owner keeps only unweighted tracks (keepalived drops the
 	// weighted ones) and always preempts.
-	if o := findInstance(t, res, "OWNER"); o.NoPreempt || !slices.Equal(o.TrackScript, []string{"s2_weight_0"}) ||
+	if o := findInstance(t, res, "OWNER"); o.NoPreempt || !slices.Equal(trackNames(o.TrackScript), []string{"s2_weight_0"}) ||
 		!slices.Equal(o.TrackInterface, []config.TrackInterface{{Name: "eth2"}}) {
 		t.Errorf("OWNER: %v %v %v", o.NoPreempt, o.TrackScript, o.TrackInterface)
 	}
@@ -199,7 +199,7 @@ func TestTracking(t *testing.T) {
 	if len(res.Config.SyncGroups) != 1 || !slices.Equal(res.Config.SyncGroups[0].Group, []string{"G1", "G2"}) || res.Config.SyncGroups[0].NotifyMaster != "/bin/gm" {
 		t.Errorf("sync groups %+v", res.Config.SyncGroups)
 	}
-	for _, k := range []string{"script", "bad", "nope", "eth1", "eth3", "G2", "missing", "nopreempt"} {
+	for _, k := range []string{"script", "bad", "nope", "eth1", "G2", "missing", "nopreempt"} {
 		if !warned(res, k) {
 			t.Errorf("no warning for %s", k)
 		}
@@ -408,6 +408,15 @@ func TestBlockNames(t *testing.T) {
 	}
 }
 
+// trackNames lists the names of track_script or track_file elements.
+func trackNames(refs []config.TrackRef) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Name)
+	}
+	return out
+}
+
 func trackFiles(res *Result) map[string]config.TrackFile {
 	out := map[string]config.TrackFile{}
 	for _, f := range res.Config.TrackFiles {
@@ -459,8 +468,8 @@ func TestTrackFile(t *testing.T) {
 			a := findInstance(t, res, "A")
 			var got []config.TrackFile
 			files := trackFiles(res)
-			for _, name := range a.TrackFile {
-				got = append(got, files[name])
+			for _, ref := range a.TrackFile {
+				got = append(got, files[ref.Name])
 			}
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("A tracks %+v, want %+v\n%s", got, tc.want, res.TOML)
@@ -486,7 +495,7 @@ func TestTrackFile(t *testing.T) {
 			fmt.Sprintf(inst, "A", 1, 100, 1, "m")+fmt.Sprintf(inst, "B", 2, 100, 2, "m weight -20")+fmt.Sprintf(inst, "C", 3, 100, 3, "m weight -20"))
 		files := trackFiles(res)
 		if len(files) != 2 || files["m"].Weight != 1 || files["m_weight_minus_20"].Weight != -20 ||
-			!slices.Equal(findInstance(t, res, "C").TrackFile, []string{"m_weight_minus_20"}) {
+			!slices.Equal(trackNames(findInstance(t, res, "C").TrackFile), []string{"m_weight_minus_20"}) {
 			t.Errorf("files %+v\n%s", files, res.TOML)
 		}
 	})

@@ -23,6 +23,8 @@ type script struct {
 	timeoutSet bool
 	weight     int
 	rise, fall int
+	initFail   bool
+	reverse    bool
 	dropped    bool
 	// An instance that overrides the script's weight gets a copy with its
 	// own weight, since hadirector's track_script has none.
@@ -45,6 +47,8 @@ type trackRef struct {
 	name      string
 	weight    int
 	weightSet bool
+	reverse   bool   // weight N reverse
+	revSet    bool   // reverse or noreverse was written
 	fromGroup string // the sync group it was pushed down from
 }
 
@@ -205,10 +209,7 @@ func (t *translator) vrrpScript(n *node) {
 			}
 		case "weight":
 			if v, ok := t.signed(c, ctx, -253, 253); ok {
-				if c.arg(2) == "reverse" {
-					t.warnKeyword(c, ctx, "reverse", "hadirector cannot reverse a weight: weight %d is kept as is", v)
-				}
-				s.weight = v
+				s.weight, s.reverse = v, c.arg(2) == "reverse" // the default of every track of it
 			}
 		case "rise":
 			if v, ok := t.number(c, ctx, 1, 1<<20); ok {
@@ -218,6 +219,9 @@ func (t *translator) vrrpScript(n *node) {
 			if v, ok := t.number(c, ctx, 1, 1<<20); ok {
 				s.fall = v
 			}
+		case "init_fail":
+			s.initFail = true
+			t.valueBlock(c, ctx)
 		default:
 			t.unsupported(c, ctx)
 		}
@@ -508,10 +512,11 @@ func (t *translator) trackLine(c *node, ctx string) (trackRef, bool) {
 		r.weight, r.weightSet = v, true
 		w = w[2:]
 		if len(w) > 0 && (w[0] == "noreverse" || w[0] == "no_reverse") {
+			r.revSet = true
 			w = w[1:]
 		} else if len(w) > 0 && w[0] == "reverse" {
-			t.warn(c, ctx, "weight %d reverse: hadirector cannot reverse a weight, so the track is left out", v)
-			return r, false
+			r.reverse, r.revSet = true, true
+			w = w[1:]
 		}
 	}
 	if len(w) > 0 {
@@ -971,6 +976,9 @@ func (t *translator) tracking(in *instance, scripts map[string]*script, groupOwn
 			continue
 		}
 		names[r.name] = true
+		if !r.revSet {
+			r.reverse = s.reverse // keepalived: a track takes the script's reverse unless it says
+		}
 		w := s.weight
 		if r.weightSet {
 			w = r.weight
@@ -1113,6 +1121,7 @@ func (t *translator) checkTracks() {
 		for _, v := range s.list(s.name, s.weight) {
 			c := config.WithDefaults[config.VRRPScript]()
 			c.Name, c.Script, c.Weight, c.Rise, c.Fall = v.name, s.cmd, v.weight, s.rise, s.fall
+			c.InitFail = s.initFail
 			c.Interval, c.Timeout = config.Duration(s.interval), config.Duration(s.timeout)
 			t.places[elemPath(cfgKey(&cfgT.Scripts), len(t.cfg.Scripts))] = source(s.node)
 			if err := admit(t, &t.cfg.Scripts, func() (config.VRRPScript, error) { return c, nil }, t.ck.Script, nil, nil); err != nil {
@@ -1151,13 +1160,16 @@ func (t *translator) checkTracks() {
 			}
 			c.TrackInterface = nil
 			for _, r := range in.trackIfs {
-				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight})
+				c.TrackInterface = append(c.TrackInterface, config.TrackInterface{Name: r.name, Weight: r.weight, Reverse: r.reverse})
 			}
 			c.TrackScript = nil
 			for _, r := range in.trackScripts {
-				c.TrackScript = append(c.TrackScript, r.name)
+				c.TrackScript = append(c.TrackScript, config.TrackRef{Name: r.name, Reverse: r.reverse})
 			}
-			c.TrackFile = slices.Clone(in.trackFileNames)
+			c.TrackFile = nil
+			for _, name := range in.trackFileNames {
+				c.TrackFile = append(c.TrackFile, config.TrackRef{Name: name})
+			}
 			probs := t.ck.Instance(in.index)
 			if len(probs) == 0 {
 				break

@@ -45,10 +45,12 @@ func (g *Group) Step(now time.Time, i int, ev Event) []MemberActions {
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		if len(p.acts) == 0 {
-			continue
+		// The fault rule below runs even when the step did nothing visible: a member whose
+		// own fault clears while another's is still set stays in Fault, yet the other one
+		// must then be let go when its own fault clears.
+		if len(p.acts) > 0 {
+			out = append(out, MemberActions{Member: p.member, Actions: p.acts})
 		}
-		out = append(out, MemberActions{Member: p.member, Actions: p.acts})
 		for _, a := range p.acts {
 			if a.Kind != ActTransition || (a.To != Master && a.To != Backup) {
 				continue

@@ -37,8 +37,10 @@ type Config struct {
 	Interval time.Duration
 	// Preempt is Preempt_Mode (keepalived: true unless nopreempt).
 	Preempt bool
-	// PreemptDelay suppresses preemption for this long after start-up (keepalived's
-	// preempt_delay): lower-priority adverts are accepted until it has passed.
+	// PreemptDelay is keepalived's preempt_delay: a backup that hears a lower-priority
+	// master (the first time after start-up or after entering BACKUP) keeps following it
+	// for this long before it preempts; hearing a master it does not beat ends the delay,
+	// and the next lower master starts it again (keepalived 2.2.7 vrrp_state_backup).
 	PreemptDelay time.Duration
 	// PrimaryIP is the source address of our adverts; it breaks priority ties.
 	PrimaryIP netip.Addr
@@ -99,7 +101,7 @@ type Machine struct {
 
 	masterAdverInterval time.Duration
 	deadline            time.Time // zero: no timer armed
-	preemptAfter        time.Time
+	preemptAfter        time.Time // zero: no preempt_delay running
 
 	ownFault, groupFault bool
 	// wantMaster: a backup whose down timer expired without a higher master heard since,
@@ -182,7 +184,6 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		if m.state != Initialize {
 			return nil
 		}
-		m.preemptAfter = now.Add(m.cfg.PreemptDelay)
 		if m.ownFault || m.groupFault {
 			return m.enterFault(now, "fault at start-up")
 		}
@@ -254,6 +255,7 @@ func (m *Machine) transition(now time.Time, to State, reason string) Action {
 	m.state = to
 	m.since = now
 	m.wantMaster = false
+	m.preemptAfter = time.Time{} // keepalived clears preempt_time on entering BACKUP
 	return Action{Kind: ActTransition, From: from, To: to, Reason: reason}
 }
 
@@ -308,19 +310,24 @@ func (m *Machine) advert(now time.Time, a *Advert) []Action {
 		}
 		// With preempt, a lower advert is discarded (no timer reset, nothing learned) and
 		// the down timer makes us master. Ties are broken by address here too, so the
-		// steady state never depends on start order. preempt_delay holds off preemption
-		// after start-up by accepting lower adverts until it has passed.
+		// steady state never depends on start order. preempt_delay accepts lower adverts
+		// for that long from the first one heard, as keepalived does: the takeover comes
+		// Master_Down_Interval after the last advert accepted, so at most the delay plus
+		// Master_Down_Interval after the lower master was first heard.
 		if !m.cfg.Preempt || m.higher(a) {
 			m.learn(a)
 			m.deadline = now.Add(m.MasterDownInterval())
+			if m.higher(a) {
+				m.preemptAfter = time.Time{}
+			}
 			return nil
+		}
+		if m.cfg.PreemptDelay > 0 && m.preemptAfter.IsZero() {
+			m.preemptAfter = now.Add(m.cfg.PreemptDelay)
 		}
 		if now.Before(m.preemptAfter) {
 			m.learn(a)
 			m.deadline = now.Add(m.MasterDownInterval())
-			if m.preemptAfter.Before(m.deadline) {
-				m.deadline = m.preemptAfter
-			}
 		}
 		return nil
 	case Master:

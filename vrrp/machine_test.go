@@ -150,29 +150,71 @@ func TestNopreemptAcceptsLower(t *testing.T) {
 	}
 }
 
+// TestPreemptDelay: keepalived's rule (vrrp_state_backup): the first lower advert a
+// backup hears starts the delay; lower adverts are followed until it has passed, then
+// discarded, so the down timer makes it master Master_Down_Interval after the last one
+// followed.
 func TestPreemptDelay(t *testing.T) {
 	c := cfgV3
 	c.PreemptDelay = 10 * time.Second
 	m := backupOf(t, c)
-	now := t0.Add(time.Second)
-	m.Step(now, Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
-	if want := now.Add(m.MasterDownInterval()); !m.Deadline().Equal(want) {
-		t.Fatalf("during preempt_delay: deadline %v, want %v", m.Deadline().Sub(t0), want.Sub(t0))
+	at := func(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
+	for s := 1; s <= 10; s++ { // the delay runs from 1 s to 11 s
+		m.Step(at(float64(s)), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
+		if want := at(float64(s)).Add(m.MasterDownInterval()); !m.Deadline().Equal(want) {
+			t.Fatalf("lower advert at %d s, during preempt_delay: deadline %v, want %v", s, m.Deadline().Sub(t0), want.Sub(t0))
+		}
 	}
-	// Close to the end of the delay, the timer fires when the delay ends.
-	now = t0.Add(9 * time.Second)
-	m.Step(now, Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
-	if want := t0.Add(10 * time.Second); !m.Deadline().Equal(want) {
-		t.Fatalf("end of preempt_delay: deadline %v, want %v", m.Deadline().Sub(t0), want.Sub(t0))
+	d := m.Deadline()
+	m.Step(at(11), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
+	if !m.Deadline().Equal(d) {
+		t.Fatal("a lower advert after preempt_delay reset the timer")
 	}
-	eq(t, "preempt", m.Step(t0.Add(10*time.Second), Event{Kind: EvTimer}), "send:100", "BACKUP>MASTER")
-	// After the delay a lower advert is discarded again.
-	m2 := backupOf(t, c)
-	d := m2.Deadline()
-	m2.Step(t0.Add(11*time.Second), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
-	if !m2.Deadline().Equal(d) {
-		t.Fatal("lower advert after preempt_delay reset the timer")
+	eq(t, "preempt", m.Step(d, Event{Kind: EvTimer}), "send:100", "BACKUP>MASTER")
+}
+
+// TestPreemptDelayRestarts: a master we do not beat ends the delay, and the next lower
+// master starts it again; entering BACKUP again starts from scratch too.
+func TestPreemptDelayRestarts(t *testing.T) {
+	c := cfgV3
+	c.PreemptDelay = 10 * time.Second
+	m := backupOf(t, c)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	m.Step(at(1), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})  // delay until 11 s
+	m.Step(at(2), Event{Kind: EvAdvert, Advert: adv(ipC, 200, time.Second)}) // ends it
+	m.Step(at(3), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})  // delay until 13 s
+	m.Step(at(12), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
+	if want := at(12).Add(m.MasterDownInterval()); !m.Deadline().Equal(want) {
+		t.Fatalf("lower advert at 12 s, in the restarted delay: deadline %v, want %v", m.Deadline().Sub(t0), want.Sub(t0))
 	}
+	m.Step(at(13), Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
+	if want := at(12).Add(m.MasterDownInterval()); !m.Deadline().Equal(want) {
+		t.Fatalf("lower advert at 13 s, after the restarted delay: deadline %v, want %v", m.Deadline().Sub(t0), want.Sub(t0))
+	}
+	eq(t, "preempt", m.Step(m.Deadline(), Event{Kind: EvTimer}), "send:100", "BACKUP>MASTER")
+
+	// Back to BACKUP through a higher master: the next lower one starts a new delay.
+	now := m.Deadline().Add(-time.Millisecond)
+	m.Step(now, Event{Kind: EvAdvert, Advert: adv(ipC, 200, time.Second)})
+	if m.State() != Backup {
+		t.Fatalf("state %v after a higher advert, want BACKUP", m.State())
+	}
+	later := now.Add(5 * time.Second)
+	m.Step(later, Event{Kind: EvAdvert, Advert: adv(ipA, 50, time.Second)})
+	if want := later.Add(m.MasterDownInterval()); !m.Deadline().Equal(want) {
+		t.Fatalf("first lower advert after re-entering BACKUP: deadline %v, want %v", m.Deadline().Sub(t0), want.Sub(t0))
+	}
+}
+
+// TestPreemptDelayAlone: with nobody heard, preempt_delay does not hold a backup off.
+func TestPreemptDelayAlone(t *testing.T) {
+	c := cfgV3
+	c.PreemptDelay = 10 * time.Second
+	m := backupOf(t, c)
+	if want := t0.Add(m.MasterDownInterval()); !m.Deadline().Equal(want) {
+		t.Fatalf("deadline %v, want Master_Down_Interval", m.Deadline().Sub(t0))
+	}
+	eq(t, "alone", m.Step(m.Deadline(), Event{Kind: EvTimer}), "send:100", "BACKUP>MASTER")
 }
 
 func TestPriorityZeroSkew(t *testing.T) {
@@ -340,5 +382,28 @@ func TestReconfigureKeepsState(t *testing.T) {
 	b.Reconfigure(t0.Add(2*time.Second), c)
 	if b.State() != Backup || !b.Deadline().Equal(d) || b.MasterAdverInterval() != 300*time.Millisecond {
 		t.Fatalf("backup changed: %v %v %v", b.State(), b.Deadline(), b.MasterAdverInterval())
+	}
+}
+
+// TestSyncGroupFaultAtStartup: members that start with faults of their own (a group-wide
+// tracker down) all leave Fault once every fault has cleared, in whatever order.
+func TestSyncGroupFaultAtStartup(t *testing.T) {
+	c1, c2 := cfgV3, cfgV3
+	c1.Name, c2.Name = "VI_1", "VI_2"
+	g := &Group{Name: "VG_1", Members: []*Machine{NewMachine(c1), NewMachine(c2)}}
+	for i := range g.Members {
+		g.Step(t0, i, Event{Kind: EvFault, Fault: true})
+	}
+	for i := range g.Members {
+		g.Step(t0, i, Event{Kind: EvStartup})
+	}
+	now := t0.Add(time.Second)
+	g.Step(now, 0, Event{Kind: EvFault, Fault: false})
+	if g.Members[0].State() != Fault {
+		t.Fatalf("VI_1 left Fault while VI_2 is faulty: %v", g.Members[0].State())
+	}
+	g.Step(now, 1, Event{Kind: EvFault, Fault: false})
+	if g.Members[0].State() != Backup || g.Members[1].State() != Backup {
+		t.Fatalf("after faults cleared: %v %v", g.Members[0].State(), g.Members[1].State())
 	}
 }

@@ -51,11 +51,9 @@ func Scenario(seed uint64, trace bool) *Net {
 	n.Jitter = time.Duration(rng.Int64N(int64(interval/20) + 1))
 	n.tracef("seed %d: %s", seed, n.Describe())
 
-	started := make([]time.Time, count)
 	start := func(i int) {
 		if !n.Routers[i].Up {
 			n.Start(i)
-			started[i] = n.Now()
 		}
 	}
 	for i := range n.Routers {
@@ -109,9 +107,12 @@ func Scenario(seed uint64, trace bool) *Net {
 		n.SetFault(i, false)
 	}
 	settle := func(what string) {
+		// preempt_delay runs from the first lower master heard — which may itself take
+		// over only after a Master_Down_Interval (a crash) — and the takeover comes
+		// Master_Down_Interval after the last advert followed.
 		wait := n.maxMDI() + interval + n.MaxDelay()
-		for i, r := range n.Routers {
-			if until := started[i].Add(r.Cfg.PreemptDelay).Sub(n.Now()) + interval + n.MaxDelay(); r.Up && until > wait {
+		for _, r := range n.Routers {
+			if until := wait + interval + n.MaxDelay() + r.Cfg.PreemptDelay + n.maxMDI(); r.Up && r.Cfg.PreemptDelay > 0 && until > wait {
 				wait = until
 			}
 		}
@@ -162,8 +163,54 @@ func Scenario(seed uint64, trace bool) *Net {
 		} else if d := tr.At.Sub(stopAt); d < minSkew+n.MinDelay || d > minSkew+n.MaxDelay() {
 			n.violate("takeover by r%d %v after the priority-0 advert of r%d; want within [%v, %v]", tr.Router, d, m, minSkew+n.MinDelay, minSkew+n.MaxDelay())
 		}
+		start(m)
+		settle("after the graceful stop's restart")
 	}
+	n.lowerMaster(interval)
 	return n
+}
+
+// lowerMaster measures preempt_delay after a lower-priority master: a preempting backup
+// with a delay is raised above everybody, so the master it follows becomes a lower one.
+// keepalived's rule: the first lower advert it hears starts the delay, and it takes over
+// Master_Down_Interval after the last advert it followed — never before the delay has
+// passed since the raise, never later than one advert interval (the first lower advert
+// reaching it), the delay and its Master_Down_Interval after it.
+func (n *Net) lowerMaster(interval time.Duration) {
+	ms := n.Masters()
+	if len(ms) != 1 {
+		return
+	}
+	b := -1
+	for i, r := range n.Routers {
+		if !r.Up || i == ms[0] {
+			continue
+		}
+		if r.M.Priority() >= vrrp.PriorityOwner-1 {
+			return // nobody can be raised above it
+		}
+		if r.M.State() == vrrp.Backup && r.Cfg.Preempt && r.Cfg.PreemptDelay > 0 && b < 0 {
+			b = i
+		}
+	}
+	if b < 0 || n.Routers[ms[0]].M.Priority() >= vrrp.PriorityOwner-1 {
+		return
+	}
+	delay := n.Routers[b].Cfg.PreemptDelay
+	raisedAt := n.Now()
+	n.SetPriority(b, vrrp.PriorityOwner-1)
+	mdi := n.Routers[b].M.MasterDownInterval()
+	latest := interval + n.MaxDelay() + delay + mdi
+	n.Run(latest + interval)
+	tr, ok := n.FirstTransitionTo(vrrp.Master, raisedAt)
+	switch {
+	case !ok || tr.Router != b:
+		n.violate("preempt_delay %v: r%d raised above master r%d did not take over (first MASTER after: %+v %v)", delay, b, ms[0], tr, ok)
+	case tr.At.Before(raisedAt.Add(delay)):
+		n.violate("preempt_delay %v: r%d took over %v after it was raised above master r%d, before the delay", delay, b, tr.At.Sub(raisedAt), ms[0])
+	case tr.At.After(raisedAt.Add(latest)):
+		n.violate("preempt_delay %v: r%d took over %v after it was raised above master r%d; want by %v", delay, b, tr.At.Sub(raisedAt), ms[0], latest)
+	}
 }
 
 func (n *Net) liveCount() int {

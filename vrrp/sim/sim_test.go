@@ -111,3 +111,32 @@ func TestTieBreak(t *testing.T) {
 		}
 	}
 }
+
+// TestSimulatorPreemptDelayLowerMaster runs the preempt_delay measurement of Scenario (lowerMaster)
+// on LANs built for it, long after start-up: a backup with preempt_delay raised above the
+// master it follows takes over no sooner than the delay and no later than its bound.
+func TestSimulatorPreemptDelayLowerMaster(t *testing.T) {
+	for seed := uint64(1); seed <= 300; seed++ {
+		n := New(seed, 3, 0, nil)
+		rng := n.Rand()
+		interval := []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second}[rng.IntN(3)]
+		delay := time.Duration(1+rng.IntN(8)) * interval
+		*n = *New(seed, 3, interval, []RouterConfig{{Priority: 200, Preempt: true}, {Priority: 100, Preempt: true, PreemptDelay: delay}})
+		n.MinDelay = time.Duration(rng.Int64N(int64(interval/100) + 1))
+		n.Jitter = time.Duration(rng.Int64N(int64(interval/20) + 1))
+		n.Start(0)
+		n.Start(1)
+		n.Run(time.Duration(20+rng.IntN(20)) * interval)
+		if ms := n.Masters(); len(ms) != 1 || ms[0] != 0 {
+			t.Fatalf("seed %d: masters %v, want [0]", seed, ms)
+		}
+		mark := len(n.Transitions)
+		n.lowerMaster(interval)
+		if len(n.Violations) > 0 {
+			t.Fatalf("seed %d: %s", seed, n.Report(seed))
+		}
+		if len(n.Transitions) == mark {
+			t.Fatalf("seed %d: nothing measured", seed)
+		}
+	}
+}
