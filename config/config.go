@@ -137,16 +137,23 @@ type Instance struct {
 	OldUnicastChecksum string `toml:"old_unicast_checksum"`
 	// VirtualIPAddress keeps the address bits as written (192.0.2.100/24 is
 	// the address 192.0.2.100 with a /24 on-link route, not the network).
-	VirtualIPAddress      []netip.Prefix   `toml:"virtual_ipaddress"`
-	VirtualIPAddressLabel string           `toml:"virtual_ipaddress_label"`
-	TrackInterface        []TrackInterface `toml:"track_interface"`
-	TrackScript           []string         `toml:"track_script"`
-	TrackFile             []string         `toml:"track_file"`
-	NotifyMaster          string           `toml:"notify_master"`
-	NotifyBackup          string           `toml:"notify_backup"`
-	NotifyFault           string           `toml:"notify_fault"`
-	NotifyStop            string           `toml:"notify_stop"`
-	Notify                string           `toml:"notify"`
+	VirtualIPAddress      []netip.Prefix `toml:"virtual_ipaddress"`
+	VirtualIPAddressLabel string         `toml:"virtual_ipaddress_label"`
+	// VirtualAddress are addresses that follow the master with options of their own
+	// (keepalived's virtual_ipaddress "dev" and "label"); only those on the instance's
+	// interface, of its family and not excluded are listed in adverts, as keepalived does.
+	VirtualAddress []VirtualAddress `toml:"virtual_address"`
+	// VirtualIPAddressExcluded follow the master on the instance's interface but are never
+	// in adverts, so they may be of the other family (announced by GARP or NA).
+	VirtualIPAddressExcluded []netip.Prefix   `toml:"virtual_ipaddress_excluded"`
+	TrackInterface           []TrackInterface `toml:"track_interface"`
+	TrackScript              []string         `toml:"track_script"`
+	TrackFile                []string         `toml:"track_file"`
+	NotifyMaster             string           `toml:"notify_master"`
+	NotifyBackup             string           `toml:"notify_backup"`
+	NotifyFault              string           `toml:"notify_fault"`
+	NotifyStop               string           `toml:"notify_stop"`
+	Notify                   string           `toml:"notify"`
 	// The GARP settings are resolved during Load: the instance's own value if
 	// it sets the key, the [global] value otherwise.
 	GARPMasterDelay   Duration `toml:"garp_master_delay"`
@@ -205,6 +212,22 @@ type TrackInterface struct {
 	Name string `toml:"name"`
 	// Weight 0 means the interface going down puts the instance into FAULT.
 	Weight int `toml:"weight"`
+}
+
+// VirtualAddress is one virtual_address entry.
+type VirtualAddress struct {
+	Address netip.Prefix `toml:"address"`
+	// Dev is the interface that holds the address; "" is the instance's (or its vmac).
+	Dev string `toml:"dev"`
+	// Label is the IPv4 address label; it must begin with the interface name.
+	Label string `toml:"label"`
+	// Excluded keeps the address out of adverts (keepalived's virtual_ipaddress_excluded).
+	Excluded bool `toml:"excluded"`
+}
+
+// Advertised reports whether adverts of in list a.
+func (in Instance) Advertised(a VirtualAddress) bool {
+	return !a.Excluded && (a.Dev == "" || a.Dev == in.Interface) && a.Address.IsValid() && family(a.Address.Addr()) == in.Family()
 }
 
 // SyncGroup is one [[vrrp_sync_group]]: instances that change state together.

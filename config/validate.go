@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -459,12 +460,64 @@ func (v *validator) virtualIPs(p string, in *Instance) int {
 			continue
 		}
 		if prev, ok := v.vips[a]; ok {
-			v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(parent(parent(prev))))
+			v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(instancePath(prev)))
 			continue
 		}
 		claim(v, v.vips, a, ep)
 	}
+	for j, va := range in.VirtualAddress {
+		ep := index(join(p, "virtual_address"), j)
+		v.followerIP(join(ep, "address"), va.Address, own)
+		if va.Dev != "" {
+			if msg := validInterface(va.Dev); msg != "" {
+				v.r.add(join(ep, "dev"), "%s", msg)
+			}
+		}
+		if l := va.Label; l != "" {
+			dev := cmp.Or(va.Dev, in.Interface)
+			switch {
+			case len(l) > 15:
+				v.r.add(join(ep, "label"), "%q is longer than 15 bytes, the kernel's limit for address labels", l)
+			case !strings.HasPrefix(l, dev):
+				v.r.add(join(ep, "label"), "%q must begin with the interface name %q (the kernel rejects other labels)", l, dev)
+			case va.Address.IsValid() && !va.Address.Addr().Is4():
+				v.r.add(join(ep, "label"), "labels exist for IPv4 addresses only")
+			}
+		}
+	}
+	for j, pfx := range in.VirtualIPAddressExcluded {
+		v.followerIP(index(join(p, "virtual_ipaddress_excluded"), j), pfx, own)
+	}
 	return fam
+}
+
+// instancePath is the vrrp_instance element of a path within it.
+func instancePath(path string) string {
+	if i := strings.IndexByte(path, ']'); i >= 0 {
+		return path[:i+1]
+	}
+	return path
+}
+
+// followerIP checks an address that follows the master outside virtual_ipaddress (either
+// family: it is not in adverts); own holds the instance's addresses so far.
+func (v *validator) followerIP(ep string, pfx netip.Prefix, own map[netip.Addr]bool) {
+	if !pfx.IsValid() {
+		v.r.add(ep, "is required: an address with a prefix length, such as \"198.51.100.1/24\"")
+		return
+	}
+	a := pfx.Addr()
+	switch prev, dup := v.vips[a]; {
+	case own[a]:
+		v.r.add(ep, "%s is listed twice", a)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
+		v.r.add(ep, "%s cannot be a virtual address", a)
+	case dup:
+		v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(instancePath(prev)))
+	default:
+		own[a] = true
+		claim(v, v.vips, a, ep)
+	}
 }
 
 func (v *validator) syncGroup(i int) {

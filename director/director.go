@@ -386,18 +386,20 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 	}
 	// A VIP a running instance holds is not stale: a restarted instance's old self still
 	// holds it until the swap, and removes it when it stops.
-	var stale []netip.Prefix
-	for _, p := range in.sp.vips {
-		if !hp.held[in.sp.vipIface][p.Addr().Unmap()] {
-			stale = append(stale, p)
+	for _, s := range in.sp.sets {
+		var stale []netip.Prefix
+		for _, p := range s.vips {
+			if !hp.held[s.iface][p.Addr().Unmap()] {
+				stale = append(stale, p)
+			}
 		}
-	}
-	removed, err := d.vips.CleanupStale(in.sp.vipIface, stale, in.cfg.Priority == vrrp.PriorityOwner)
-	if err != nil {
-		return err
-	}
-	for _, p := range removed {
-		d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
+		removed, err := d.vips.CleanupStale(s.iface, stale, in.cfg.Priority == vrrp.PriorityOwner)
+		if err != nil {
+			return err
+		}
+		for _, p := range removed {
+			d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p, "interface", s.iface)
+		}
 	}
 	// With use_vmac the socket is on the vmac (multicast): adverts leave with the virtual
 	// MAC, so switches learn it, and a peer's adverts (whose source is that same virtual
@@ -422,6 +424,20 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 	}
 	in.announcer = a
+	for _, s := range in.sp.sets {
+		if s.iface == in.sp.vipIface || in.devAnnouncers[s.iface] != nil {
+			continue
+		}
+		a, err := d.announcers.NewAnnouncer(s.iface, nil, d.log)
+		if err != nil {
+			in.close()
+			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+		}
+		if in.devAnnouncers == nil {
+			in.devAnnouncers = map[string]Announcer{}
+		}
+		in.devAnnouncers[s.iface] = a
+	}
 	if in.six {
 		// Before the first VIP: the kernel answers solicitations for it at once.
 		a.SetRouter(in.naRouter(in.sp, d.log.With("instance", in.cfg.Name)))
@@ -450,6 +466,10 @@ func (in *instance) close() {
 		in.announcer.Close()
 		in.announcer = nil
 	}
+	for _, a := range in.devAnnouncers {
+		a.Close()
+	}
+	in.devAnnouncers = nil
 }
 
 // sockKey is the socket an instance sends and receives on: its interface, or its vmac.
@@ -741,8 +761,10 @@ func (d *Director) shutdown() {
 		if in.cfg.Priority == vrrp.PriorityOwner {
 			continue
 		}
-		if _, err := d.vips.Remove(in.sp.vipIface, in.sp.vips); err != nil {
-			d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "err", err)
+		for _, s := range slices.Backward(in.sp.sets) {
+			if _, err := d.vips.Remove(s.iface, s.vips); err != nil {
+				d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "interface", s.iface, "err", err)
+			}
 		}
 	}
 	// notify_stop is waited for, bounded by the hook timeout.
@@ -858,9 +880,12 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 	var errs []error
 	for i := range cfg.Instances {
 		c := &cfg.Instances[i]
-		vips, iface, mac := plan(c)
-		if _, err := net.InterfaceByName(iface); err == nil {
-			removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
+		_, _, mac := plan(c)
+		for _, s := range newSpec(c).sets {
+			if _, err := net.InterfaceByName(s.iface); err != nil {
+				continue
+			}
+			removed, err := m.CleanupStale(s.iface, s.vips, c.Priority == vrrp.PriorityOwner)
 			all = append(all, removed...)
 			if err != nil {
 				errs = append(errs, err)

@@ -37,7 +37,9 @@ type instance struct {
 
 	conn      Conn
 	announcer Announcer
-	effects   *effects
+	// devAnnouncers announce the addresses of virtual_address entries on other interfaces.
+	devAnnouncers map[string]Announcer
+	effects       *effects
 
 	transitions     int
 	lastLowerMaster time.Time   // another master last heard while we were master
@@ -54,8 +56,10 @@ type spec struct {
 	vipAddrs []netip.Addr // advert address list (IPv6: link-local first)
 	vipIface string       // where the VIPs live: the interface, or the vmac
 	vipLabel string       // label of IPv4 VIPs, on vipIface
-	expect   vrrp.Expect
-	peers    []netip.Addr // unicast: only these are heard
+	// sets is every address that follows the master, in the order added: vips first.
+	sets   []addrSet
+	expect vrrp.Expect
+	peers  []netip.Addr // unicast: only these are heard
 }
 
 func newSpec(c *config.Instance) *spec {
@@ -69,6 +73,23 @@ func newSpec(c *config.Instance) *spec {
 	for _, p := range sp.vips {
 		sp.vipAddrs = append(sp.vipAddrs, p.Addr())
 	}
+	sp.sets = []addrSet{{iface: sp.vipIface, label: sp.vipLabel, vips: sp.vips}}
+	for _, va := range c.VirtualAddress {
+		set := addrSet{iface: va.Dev, label: va.Label, vips: []netip.Prefix{va.Address}}
+		if va.Dev == "" || va.Dev == c.Interface {
+			set.iface = sp.vipIface
+			if set.label != "" {
+				set.label = sp.vipIface + strings.TrimPrefix(va.Label, c.Interface)
+			}
+		}
+		if c.Advertised(va) {
+			sp.vipAddrs = append(sp.vipAddrs, va.Address.Addr())
+		}
+		sp.sets = append(sp.sets, set)
+	}
+	if len(c.VirtualIPAddressExcluded) > 0 {
+		sp.sets = append(sp.sets, addrSet{iface: sp.vipIface, vips: c.VirtualIPAddressExcluded})
+	}
 	sp.expect = vrrp.Expect{Version: uint8(c.Version), VRID: uint8(c.VirtualRouterID), IPv6: c.Family() == 6,
 		Interval: c.AdvertInt.Std(), Addrs: sp.vipAddrs, AcceptOldUnicastChecksum: c.OldUnicastChecksum != "reject"}
 	if c.AuthPass != "" {
@@ -77,6 +98,21 @@ func newSpec(c *config.Instance) *spec {
 	}
 	sp.peers = c.UnicastPeer
 	return sp
+}
+
+// addrSet is addresses that follow the master on one interface, with one label.
+type addrSet struct {
+	iface, label string
+	vips         []netip.Prefix
+}
+
+// held is every address of sets, by interface.
+func held(sets []addrSet) map[string][]netip.Prefix {
+	out := map[string][]netip.Prefix{}
+	for _, s := range sets {
+		out[s.iface] = append(out[s.iface], s.vips...)
+	}
+	return out
 }
 
 func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance, error) {
@@ -342,7 +378,7 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 	switch {
 	case ef.kind == effAnnounce:
 		if e.master {
-			e.burst(log, sp.vipAddrs)
+			e.burst(log, sp.sets)
 			if ef.assert {
 				e.reannounce(ctx, sp.cfg.AdvertInt.Std())
 			}
@@ -369,15 +405,14 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 			return
 		}
 		e.master = true
-		added, err := in.d.vips.Add(sp.vipIface, sp.vips, sp.vipLabel)
-		if err != nil {
-			log.Error("add VIPs", "err", err)
-		}
+		added := e.addSets(log, sp.sets)
 		// The burst follows the address at once: clients and routers must flush their
 		// caches before they try the old master.
-		e.burst(log, sp.vipAddrs)
-		for _, p := range added {
-			log.Info("VIP added", "vip", p, "interface", sp.vipIface)
+		e.burst(log, sp.sets)
+		for _, s := range added {
+			for _, p := range s.vips {
+				log.Info("VIP added", "vip", p, "interface", s.iface)
+			}
 		}
 		e.scheduleGARP(ctx)
 		if in.d.bgp != nil {
@@ -392,13 +427,7 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		}
 		if (e.master || ef.from == vrrp.Master) && sp.cfg.Priority != vrrp.PriorityOwner {
 			// The owner's addresses are its own and never removed.
-			removed, err := in.d.vips.Remove(sp.vipIface, sp.vips)
-			if err != nil {
-				log.Error("remove VIPs", "err", err)
-			}
-			for _, p := range removed {
-				log.Info("VIP removed", "vip", p, "interface", sp.vipIface)
-			}
+			e.removeSets(log, sp.sets, "")
 		}
 		e.master = false
 		e.syncLVS(ctx, ef)
@@ -418,38 +447,64 @@ func (e *effects) syncLVS(ctx context.Context, ef effect) {
 // moveVIPs applies a reloaded VIP list while master: only the difference moves, and only
 // the new addresses are announced — no GARP storm for addresses that never moved.
 func (e *effects) moveVIPs(log *slog.Logger, old, sp *spec) {
-	var add, del []netip.Prefix
-	for _, p := range sp.vips {
-		if !slices.Contains(old.vips, p) {
-			add = append(add, p)
+	e.removeSets(log, missing(old.sets, sp.sets), "reload")
+	added := e.addSets(log, missing(sp.sets, old.sets))
+	e.burst(log, added)
+	for _, s := range added {
+		for _, p := range s.vips {
+			log.Info("VIP added", "vip", p, "interface", s.iface, "reason", "reload")
 		}
 	}
-	for _, p := range old.vips {
-		if !slices.Contains(sp.vips, p) {
-			del = append(del, p)
+}
+
+// missing returns the addresses of sets that are not in other with the same interface
+// and label.
+func missing(sets, other []addrSet) []addrSet {
+	var out []addrSet
+	for _, s := range sets {
+		d := addrSet{iface: s.iface, label: s.label}
+		for _, p := range s.vips {
+			if !slices.ContainsFunc(other, func(o addrSet) bool {
+				return o.iface == s.iface && o.label == s.label && slices.Contains(o.vips, p)
+			}) {
+				d.vips = append(d.vips, p)
+			}
+		}
+		if len(d.vips) > 0 {
+			out = append(out, d)
 		}
 	}
-	if len(del) > 0 {
-		removed, err := e.in.d.vips.Remove(sp.vipIface, del)
+	return out
+}
+
+// addSets adds sets in order and returns what it added.
+func (e *effects) addSets(log *slog.Logger, sets []addrSet) []addrSet {
+	var out []addrSet
+	for _, s := range sets {
+		added, err := e.in.d.vips.Add(s.iface, s.vips, s.label)
 		if err != nil {
-			log.Error("remove VIPs", "err", err)
+			log.Error("add VIPs", "interface", s.iface, "err", err)
+		}
+		if len(added) > 0 {
+			out = append(out, addrSet{iface: s.iface, label: s.label, vips: added})
+		}
+	}
+	return out
+}
+
+// removeSets removes sets in the reverse order of addSets; reason is logged when set.
+func (e *effects) removeSets(log *slog.Logger, sets []addrSet, reason string) {
+	for _, s := range slices.Backward(sets) {
+		removed, err := e.in.d.vips.Remove(s.iface, s.vips)
+		if err != nil {
+			log.Error("remove VIPs", "interface", s.iface, "err", err)
 		}
 		for _, p := range removed {
-			log.Info("VIP removed", "vip", p, "interface", sp.vipIface, "reason", "reload")
-		}
-	}
-	if len(add) > 0 || old.vipLabel != sp.vipLabel {
-		added, err := e.in.d.vips.Add(sp.vipIface, add, sp.vipLabel)
-		if err != nil {
-			log.Error("add VIPs", "err", err)
-		}
-		var addrs []netip.Addr
-		for _, p := range added {
-			addrs = append(addrs, p.Addr())
-		}
-		e.burst(log, addrs)
-		for _, p := range added {
-			log.Info("VIP added", "vip", p, "interface", sp.vipIface, "reason", "reload")
+			if reason != "" {
+				log.Info("VIP removed", "vip", p, "interface", s.iface, "reason", reason)
+			} else {
+				log.Info("VIP removed", "vip", p, "interface", s.iface)
+			}
 		}
 	}
 }
@@ -468,17 +523,33 @@ func (e *effects) notify(ef effect) {
 		Hooks: notify.Hooks{Specific: hooks[ef.to], Generic: c.Notify}})
 }
 
-func (e *effects) burst(log *slog.Logger, addrs []netip.Addr) {
-	if len(addrs) == 0 {
-		return
+func (e *effects) burst(log *slog.Logger, sets []addrSet) {
+	byIface := map[string][]netip.Addr{}
+	var order []string
+	for _, s := range sets {
+		if _, ok := byIface[s.iface]; !ok {
+			order = append(order, s.iface)
+		}
+		for _, p := range s.vips {
+			byIface[s.iface] = append(byIface[s.iface], p.Addr())
+		}
 	}
-	if e.in.six {
-		e.in.announcer.SetRouter(e.in.naRouter(e.sp, log))
-	}
-	n, err := e.in.announcer.Burst(addrs, e.sp.cfg.GARPMasterRepeat)
-	e.in.stats.garps.Add(uint64(n))
-	if err != nil {
-		log.Error("gratuitous ARP", "err", err, "sent", n)
+	for _, ifname := range order {
+		a := e.in.announcer
+		if ifname != e.sp.vipIface {
+			a = e.in.devAnnouncers[ifname]
+		}
+		if a == nil {
+			continue
+		}
+		if e.in.six || slices.ContainsFunc(byIface[ifname], func(a netip.Addr) bool { return a.Is6() }) {
+			a.SetRouter(e.in.naRouter(e.sp, log))
+		}
+		n, err := a.Burst(byIface[ifname], e.sp.cfg.GARPMasterRepeat)
+		e.in.stats.garps.Add(uint64(n))
+		if err != nil {
+			log.Error("gratuitous ARP", "interface", ifname, "err", err, "sent", n)
+		}
 	}
 }
 

@@ -110,13 +110,15 @@ func (d *Director) planReload(cfg *config.Config) *reloadPlan {
 		}
 	}
 	for _, in := range d.instances {
-		h := p.host.held[in.sp.vipIface]
-		if h == nil {
-			h = map[netip.Addr]bool{}
-			p.host.held[in.sp.vipIface] = h
-		}
-		for _, v := range in.sp.vips {
-			h[v.Addr().Unmap()] = true
+		for ifname, vips := range held(in.sp.sets) {
+			h := p.host.held[ifname]
+			if h == nil {
+				h = map[netip.Addr]bool{}
+				p.host.held[ifname] = h
+			}
+			for _, v := range vips {
+				h[v.Addr().Unmap()] = true
+			}
 		}
 	}
 	for k, s := range d.socks {

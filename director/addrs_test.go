@@ -1,0 +1,83 @@
+package director
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+
+	"github.com/hadirector/hadirector/vrrp"
+)
+
+// twoLegs is an LVS-NAT director: the outside VIP on eth0, the real servers' gateway on
+// eth1 (virtual_address dev), a second outside address, and an IPv6 VIP the IPv4
+// instance carries without listing it in adverts.
+const twoLegs = `
+[global]
+router_id = "t"
+status_socket = ""
+
+[[vrrp_instance]]
+name = "VI_1"
+interface = "eth0"
+virtual_router_id = 51
+priority = 100
+advert_int = "1s"
+virtual_ipaddress = ["192.0.2.100/24"]
+virtual_address = [
+  { address = "198.51.100.254/24", dev = "eth1", label = "eth1:gw" },
+  { address = "192.0.2.101/24", label = "eth0:2" },
+]
+virtual_ipaddress_excluded = ["2001:db8::100/64"]
+`
+
+// TestAdvertListsOwnInterfaceOnly: adverts list the instance's addresses on its own
+// interface and of its family, as keepalived does; the others still follow the master.
+func TestAdvertListsOwnInterfaceOnly(t *testing.T) {
+	c := parse(t, twoLegs)
+	sp := newSpec(&c.Instances[0])
+	want := []netip.Addr{netip.MustParseAddr("192.0.2.100"), netip.MustParseAddr("192.0.2.101")}
+	if !slices.Equal(sp.vipAddrs, want) {
+		t.Errorf("advert addresses %v, want %v", sp.vipAddrs, want)
+	}
+	var got []string
+	for _, s := range sp.sets {
+		got = append(got, fmt.Sprintf("%s %q %v", s.iface, s.label, s.vips))
+	}
+	wantSets := []string{`eth0 "" [192.0.2.100/24]`, `eth1 "eth1:gw" [198.51.100.254/24]`, `eth0 "eth0:2" [192.0.2.101/24]`, `eth0 "" [2001:db8::100/64]`}
+	if !slices.Equal(got, wantSets) {
+		t.Errorf("address sets %q, want %q", got, wantSets)
+	}
+}
+
+// TestAddressesFollowMaster: every address set is cleaned at start, added after IPVS
+// and before the announcements (each on its own interface), and removed in reverse order
+// before IPVS is withdrawn.
+func TestAddressesFollowMaster(t *testing.T) {
+	h := newHarness(t, twoLegs)
+	h.start()
+	inOrder(t, h.log.since(0, false), "vip cleanup eth0 [192.0.2.100/24]", "vip cleanup eth1 [198.51.100.254/24]",
+		"vip cleanup eth0 [192.0.2.101/24]", "vip cleanup eth0 [2001:db8::100/64]", "announcer eth0", "announcer eth1",
+		"notify INSTANCE VI_1 BACKUP")
+	m := h.log.mark()
+	h.clock.Advance(masterDown)
+	if st := h.state("VI_1"); st != vrrp.Master {
+		t.Fatalf("%v after the master-down interval, want MASTER", st)
+	}
+	inOrder(t, h.log.since(m, false), "send eth0", "vip add eth0 [192.0.2.100/24]", `vip add eth1 [198.51.100.254/24] label="eth1:gw"`,
+		`vip add eth0 [192.0.2.101/24] label="eth0:2"`, "vip add eth0 [2001:db8::100/64]",
+		"garp eth0 [192.0.2.100 192.0.2.101 2001:db8::100]", "garp eth1 [198.51.100.254]", "notify INSTANCE VI_1 MASTER")
+	if v := h.os.vips("eth1"); !slices.Equal(v, []netip.Prefix{netip.MustParsePrefix("198.51.100.254/24")}) {
+		t.Errorf("VIPs on eth1 %v", v)
+	}
+	m = h.log.mark()
+	h.os.conn(t, "eth0", false).deliver(t, vrrp.Advert{VRID: 51, Priority: 200, Src: peer, Addrs: []netip.Addr{vip1.Addr()}})
+	quiesce(t)
+	inOrder(t, h.log.since(m, false), "vip remove eth0 [2001:db8::100/64]", "vip remove eth0 [192.0.2.101/24]",
+		"vip remove eth1 [198.51.100.254/24]", "vip remove eth0 [192.0.2.100/24]", "notify INSTANCE VI_1 BACKUP")
+	for _, ifname := range []string{"eth0", "eth1"} {
+		if v := h.os.vips(ifname); len(v) != 0 {
+			t.Errorf("VIPs left on %s: %v", ifname, v)
+		}
+	}
+}
