@@ -221,6 +221,10 @@ type VirtualAddress struct {
 	Dev string `toml:"dev"`
 	// Label is the IPv4 address label; it must begin with the interface name.
 	Label string `toml:"label"`
+	// Scope is the address scope: global (default), site, link, host or nowhere.
+	Scope string `toml:"scope"`
+	// Broadcast is the IPv4 broadcast address (keepalived's brd); none when unset.
+	Broadcast netip.Addr `toml:"broadcast"`
 	// Excluded keeps the address out of adverts (keepalived's virtual_ipaddress_excluded).
 	Excluded bool `toml:"excluded"`
 }

@@ -484,6 +484,12 @@ func (v *validator) virtualIPs(p string, in *Instance) int {
 				v.r.add(join(ep, "label"), "labels exist for IPv4 addresses only")
 			}
 		}
+		if va.Scope != "" && !slices.Contains([]string{"global", "site", "link", "host", "nowhere"}, va.Scope) {
+			v.r.add(join(ep, "scope"), "%q is not one of global, site, link, host, nowhere", va.Scope)
+		}
+		if b := va.Broadcast; b.IsValid() && (!b.Is4() || va.Address.IsValid() && !va.Address.Addr().Is4()) {
+			v.r.add(join(ep, "broadcast"), "%s: a broadcast address exists for IPv4 addresses only", b)
+		}
 	}
 	for j, pfx := range in.VirtualIPAddressExcluded {
 		v.followerIP(index(join(p, "virtual_ipaddress_excluded"), j), pfx, own)

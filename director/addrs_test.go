@@ -25,7 +25,7 @@ priority = 100
 advert_int = "1s"
 virtual_ipaddress = ["192.0.2.100/24"]
 virtual_address = [
-  { address = "198.51.100.254/24", dev = "eth1", label = "eth1:gw" },
+  { address = "198.51.100.254/24", dev = "eth1", label = "eth1:gw", scope = "link", broadcast = "198.51.100.255" },
   { address = "192.0.2.101/24", label = "eth0:2" },
 ]
 virtual_ipaddress_excluded = ["2001:db8::100/64"]
@@ -42,7 +42,7 @@ func TestAdvertListsOwnInterfaceOnly(t *testing.T) {
 	}
 	var got []string
 	for _, s := range sp.sets {
-		got = append(got, fmt.Sprintf("%s %q %v", s.iface, s.label, s.vips))
+		got = append(got, fmt.Sprintf("%s %q %v", s.iface, s.opts.Label, s.vips))
 	}
 	wantSets := []string{`eth0 "" [192.0.2.100/24]`, `eth1 "eth1:gw" [198.51.100.254/24]`, `eth0 "eth0:2" [192.0.2.101/24]`, `eth0 "" [2001:db8::100/64]`}
 	if !slices.Equal(got, wantSets) {
@@ -64,7 +64,7 @@ func TestAddressesFollowMaster(t *testing.T) {
 	if st := h.state("VI_1"); st != vrrp.Master {
 		t.Fatalf("%v after the master-down interval, want MASTER", st)
 	}
-	inOrder(t, h.log.since(m, false), "send eth0", "vip add eth0 [192.0.2.100/24]", `vip add eth1 [198.51.100.254/24] label="eth1:gw"`,
+	inOrder(t, h.log.since(m, false), "send eth0", "vip add eth0 [192.0.2.100/24]", `vip add eth1 [198.51.100.254/24] label="eth1:gw"`, "vip options eth1 [198.51.100.254/24] scope=253 brd=198.51.100.255",
 		`vip add eth0 [192.0.2.101/24] label="eth0:2"`, "vip add eth0 [2001:db8::100/64]",
 		"garp eth0 [192.0.2.100 192.0.2.101 2001:db8::100]", "garp eth1 [198.51.100.254]", "notify INSTANCE VI_1 MASTER")
 	if v := h.os.vips("eth1"); !slices.Equal(v, []netip.Prefix{netip.MustParsePrefix("198.51.100.254/24")}) {

@@ -380,7 +380,7 @@ func (c *fakeConn) deliverTTL(t testing.TB, a vrrp.Advert, ttl int) {
 
 // Addresses.
 
-func (f *fakeOS) Add(ifname string, vips []netip.Prefix, label string) ([]netip.Prefix, error) {
+func (f *fakeOS) AddWith(ifname string, vips []netip.Prefix, o vip.AddrOptions) ([]netip.Prefix, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var added []netip.Prefix
@@ -390,7 +390,10 @@ func (f *fakeOS) Add(ifname string, vips []netip.Prefix, label string) ([]netip.
 			added = append(added, p)
 		}
 	}
-	f.log.add("vip add %s %v label=%q", ifname, vips, label)
+	f.log.add("vip add %s %v label=%q", ifname, vips, o.Label)
+	if o.Scope != 0 || o.Broadcast.IsValid() {
+		f.log.add("vip options %s %v scope=%d brd=%v", ifname, vips, o.Scope, o.Broadcast)
+	}
 	return added, nil
 }
 

@@ -35,7 +35,7 @@ type Conn interface {
 
 // Addresses adds and removes the VIPs (*vip.Manager).
 type Addresses interface {
-	Add(ifname string, vips []netip.Prefix, label string) (added []netip.Prefix, err error)
+	AddWith(ifname string, vips []netip.Prefix, o vip.AddrOptions) (added []netip.Prefix, err error)
 	Remove(ifname string, vips []netip.Prefix) (removed []netip.Prefix, err error)
 	// CleanupStale removes what an earlier run left of vips (all but the owner's).
 	CleanupStale(ifname string, vips []netip.Prefix, owner bool) (removed []netip.Prefix, err error)

@@ -73,13 +73,14 @@ func newSpec(c *config.Instance) *spec {
 	for _, p := range sp.vips {
 		sp.vipAddrs = append(sp.vipAddrs, p.Addr())
 	}
-	sp.sets = []addrSet{{iface: sp.vipIface, label: sp.vipLabel, vips: sp.vips}}
+	sp.sets = []addrSet{{iface: sp.vipIface, opts: vip.AddrOptions{Label: sp.vipLabel}, vips: sp.vips}}
 	for _, va := range c.VirtualAddress {
-		set := addrSet{iface: va.Dev, label: va.Label, vips: []netip.Prefix{va.Address}}
+		set := addrSet{iface: va.Dev, vips: []netip.Prefix{va.Address},
+			opts: vip.AddrOptions{Label: va.Label, Scope: scopes[va.Scope], Broadcast: va.Broadcast}}
 		if va.Dev == "" || va.Dev == c.Interface {
 			set.iface = sp.vipIface
-			if set.label != "" {
-				set.label = sp.vipIface + strings.TrimPrefix(va.Label, c.Interface)
+			if va.Label != "" {
+				set.opts.Label = sp.vipIface + strings.TrimPrefix(va.Label, c.Interface)
 			}
 		}
 		if c.Advertised(va) {
@@ -100,11 +101,15 @@ func newSpec(c *config.Instance) *spec {
 	return sp
 }
 
-// addrSet is addresses that follow the master on one interface, with one label.
+// addrSet is addresses that follow the master on one interface, with one set of options.
 type addrSet struct {
-	iface, label string
-	vips         []netip.Prefix
+	iface string
+	opts  vip.AddrOptions
+	vips  []netip.Prefix
 }
+
+// scopes are the address scopes by name (rtnetlink's RT_SCOPE_*; "" is global).
+var scopes = map[string]uint8{"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 
 // held is every address of sets, by interface.
 func held(sets []addrSet) map[string][]netip.Prefix {
@@ -458,14 +463,14 @@ func (e *effects) moveVIPs(log *slog.Logger, old, sp *spec) {
 }
 
 // missing returns the addresses of sets that are not in other with the same interface
-// and label.
+// and options.
 func missing(sets, other []addrSet) []addrSet {
 	var out []addrSet
 	for _, s := range sets {
-		d := addrSet{iface: s.iface, label: s.label}
+		d := addrSet{iface: s.iface, opts: s.opts}
 		for _, p := range s.vips {
 			if !slices.ContainsFunc(other, func(o addrSet) bool {
-				return o.iface == s.iface && o.label == s.label && slices.Contains(o.vips, p)
+				return o.iface == s.iface && o.opts == s.opts && slices.Contains(o.vips, p)
 			}) {
 				d.vips = append(d.vips, p)
 			}
@@ -481,12 +486,12 @@ func missing(sets, other []addrSet) []addrSet {
 func (e *effects) addSets(log *slog.Logger, sets []addrSet) []addrSet {
 	var out []addrSet
 	for _, s := range sets {
-		added, err := e.in.d.vips.Add(s.iface, s.vips, s.label)
+		added, err := e.in.d.vips.AddWith(s.iface, s.vips, s.opts)
 		if err != nil {
 			log.Error("add VIPs", "interface", s.iface, "err", err)
 		}
 		if len(added) > 0 {
-			out = append(out, addrSet{iface: s.iface, label: s.label, vips: added})
+			out = append(out, addrSet{iface: s.iface, opts: s.opts, vips: added})
 		}
 	}
 	return out

@@ -42,11 +42,21 @@ var errExists = errors.New("address already present")
 type addrOps interface {
 	// list returns the addresses on ifname, or errNoInterface.
 	list(ifname string) ([]netip.Prefix, error)
-	// add adds p to ifname; label applies to IPv4 only.
-	add(ifname string, p netip.Prefix, label string) error
+	// add adds p to ifname; o's label and broadcast apply to IPv4 only.
+	add(ifname string, p netip.Prefix, o AddrOptions) error
 	// del removes p from ifname; an address already gone is not an error.
 	del(ifname string, p netip.Prefix) error
 	close() error
+}
+
+// AddrOptions are what `ip addr add` takes besides the address.
+type AddrOptions struct {
+	// Label (e.g. "eth0:1") applies to IPv4 addresses.
+	Label string
+	// Scope is the address scope (unix.RT_SCOPE_*); 0 is global.
+	Scope uint8
+	// Broadcast is the IPv4 broadcast address; the zero Addr sets none.
+	Broadcast netip.Addr
 }
 
 // Manager adds and removes VIPs and remembers, in a state file, which addresses it added,
@@ -105,6 +115,13 @@ func (m *Manager) Close() error { return m.ops.close() }
 // leaves at worst a record of an address that is not there, never an address that is not
 // recorded. Per-VIP failures do not stop the others; the error joins them.
 func (m *Manager) Add(ifname string, vips []netip.Prefix, label string) (added []netip.Prefix, err error) {
+	return m.AddWith(ifname, vips, AddrOptions{Label: label})
+}
+
+// AddWith is Add with the address options of o (keepalived's virtual_ipaddress "label",
+// "scope" and "brd").
+func (m *Manager) AddWith(ifname string, vips []netip.Prefix, o AddrOptions) (added []netip.Prefix, err error) {
+	label := o.Label
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
@@ -149,7 +166,11 @@ func (m *Manager) Add(ifname string, vips []netip.Prefix, label string) (added [
 
 	unrecorded := false
 	for _, p := range todo {
-		err := m.ops.add(ifname, p, labelFor(p, label))
+		po := o
+		if !p.Addr().Is4() {
+			po.Label, po.Broadcast = "", netip.Addr{}
+		}
+		err := m.ops.add(ifname, p, po)
 		switch {
 		case errors.Is(err, errExists):
 			// Appeared since we listed: someone else's, not ours.

@@ -85,12 +85,15 @@ func (o *netlinkOps) list(ifname string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (o *netlinkOps) add(ifname string, p netip.Prefix, label string) error {
+func (o *netlinkOps) add(ifname string, p netip.Prefix, opts AddrOptions) error {
 	l, err := o.link(ifname)
 	if err != nil {
 		return err
 	}
-	a := &netlink.Addr{IPNet: toIPNet(p), Label: label}
+	a := &netlink.Addr{IPNet: toIPNet(p), Label: opts.Label, Scope: int(opts.Scope)}
+	if opts.Broadcast.IsValid() {
+		a.Broadcast = opts.Broadcast.AsSlice()
+	}
 	if p.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD
 	} else {

@@ -3,11 +3,14 @@ package vip
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func (l *lab) newManager(path string) *Manager {
@@ -164,5 +167,26 @@ func TestCleanupStaleNetlink(t *testing.T) {
 	}
 	if removed, err := m2.CleanupStale("nosuch0", vips, false); err != nil || len(removed) != 0 {
 		t.Errorf("missing interface: %v, %v", removed, err)
+	}
+}
+
+// TestManagerAddrOptions: scope and broadcast reach the kernel as `ip addr add … scope
+// … brd …` would put them.
+func TestManagerAddrOptions(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	m := l.newManager(filepath.Join(t.TempDir(), "vips.json"))
+	o := AddrOptions{Label: "veth0:gw", Scope: unix.RT_SCOPE_LINK, Broadcast: netip.MustParseAddr("198.51.100.255")}
+	if _, err := m.AddWith("veth0", pfx("198.51.100.254/24"), o); err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(l.addrLine(l.node, "veth0", "198.51.100.254/24"))
+	for _, want := range [][2]string{{"brd", "198.51.100.255"}, {"scope", "link"}} {
+		if i := slices.Index(f, want[0]); i < 0 || i+1 >= len(f) || f[i+1] != want[1] {
+			t.Errorf("want %s %s in `ip -o addr`: %q", want[0], want[1], f)
+		}
+	}
+	if !slices.Contains(f, "veth0:gw") {
+		t.Errorf("want label veth0:gw: %q", f)
 	}
 }

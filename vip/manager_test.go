@@ -38,7 +38,7 @@ func (f *fakeOps) list(ifname string) ([]netip.Prefix, error) {
 	return slices.Clone(a), nil
 }
 
-func (f *fakeOps) add(ifname string, p netip.Prefix, label string) error {
+func (f *fakeOps) add(ifname string, p netip.Prefix, o AddrOptions) error {
 	f.calls = append(f.calls, "add "+p.String())
 	if _, ok := f.addrs[ifname]; !ok {
 		return errNoInterface
@@ -52,7 +52,7 @@ func (f *fakeOps) add(ifname string, p netip.Prefix, label string) error {
 		return errExists
 	}
 	f.addrs[ifname] = append(f.addrs[ifname], p)
-	f.labels[p] = label
+	f.labels[p] = o.Label
 	return nil
 }
 
