@@ -219,6 +219,16 @@ func (in *instance) table() *table {
 	if c.VirtualIPAddressLabel != "" {
 		set(&c.VirtualIPAddressLabel, tomlString(c.VirtualIPAddressLabel))
 	}
+	if len(c.VirtualAddress) > 0 {
+		items := make([]string, len(c.VirtualAddress))
+		for i, va := range c.VirtualAddress {
+			items[i] = virtualAddress(va)
+		}
+		set(&c.VirtualAddress, "["+strings.Join(items, ", ")+"]")
+	}
+	if len(c.VirtualIPAddressExcluded) > 0 {
+		set(&c.VirtualIPAddressExcluded, tomlStrings(strs(c.VirtualIPAddressExcluded)))
+	}
 	if len(in.trackIfs) > 0 || len(in.comments[config.Key(c, &c.TrackInterface)]) > 0 {
 		items := make([]string, len(in.trackIfs))
 		ti := &config.TrackInterface{}
@@ -252,6 +262,23 @@ func (in *instance) table() *table {
 		set(&c.GARPMasterRefresh, tomlDuration(*in.garpRefresh))
 	}
 	return tb
+}
+
+// virtualAddress is va as an inline table, with the keys it sets.
+func virtualAddress(va config.VirtualAddress) string {
+	kv := []string{config.Key(&va, &va.Address) + " = " + tomlString(va.Address.String())}
+	for _, f := range []*string{&va.Dev, &va.Label, &va.Scope} {
+		if *f != "" {
+			kv = append(kv, config.Key(&va, f)+" = "+tomlString(*f))
+		}
+	}
+	if va.Broadcast.IsValid() {
+		kv = append(kv, config.Key(&va, &va.Broadcast)+" = "+tomlString(va.Broadcast.String()))
+	}
+	if va.Excluded {
+		kv = append(kv, config.Key(&va, &va.Excluded)+" = true")
+	}
+	return "{ " + strings.Join(kv, ", ") + " }"
 }
 
 // strs formats addresses or prefixes for tomlStrings.

@@ -105,8 +105,6 @@ var sampleWarnings = map[string][]string{
 	},
 	"keepalived.conf.track_interface": {
 		"7 static_routes",
-		"25 192.168.200.17",
-		"26 192.168.200.18",
 		"28 virtual_routes",
 	},
 	"keepalived.conf.virtual_server_group": {
@@ -153,14 +151,10 @@ var sampleWarnings = map[string][]string{
 	},
 	"keepalived.conf.vrrp.routes": {
 		"7 static_routes",
-		"22 192.168.200.17",
-		"23 192.168.200.18",
 		"25 virtual_routes",
 	},
 	"keepalived.conf.vrrp.rules": {
 		"9 static_rules",
-		"21 192.168.200.17",
-		"22 192.168.200.18",
 		"24 virtual_rules",
 	},
 	"keepalived.conf.vrrp.scripts": {
