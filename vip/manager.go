@@ -46,6 +46,10 @@ type addrOps interface {
 	add(ifname string, p netip.Prefix, o AddrOptions) error
 	// del removes p from ifname; an address already gone is not an error.
 	del(ifname string, p netip.Prefix) error
+	// routeAdd adds r, or returns errRouteExists.
+	routeAdd(r Route) error
+	// routeDel removes r; a route already gone is not an error.
+	routeDel(r Route) error
 	close() error
 }
 
@@ -69,6 +73,8 @@ type Manager struct {
 
 	mu    sync.Mutex
 	owned map[string]map[netip.Addr]record // interface → address → what we added
+	// routes are the routes we added (AddRoutes).
+	routes []Route
 }
 
 type record struct {
@@ -80,6 +86,7 @@ type record struct {
 type stateFile struct {
 	Version int          `json:"version"`
 	VIPs    []stateEntry `json:"vips"`
+	Routes  []Route      `json:"routes,omitempty"`
 }
 
 type stateEntry struct {
@@ -399,6 +406,13 @@ func (m *Manager) load() error {
 		}
 		m.record(e.Interface, p, e.Label)
 	}
+	for _, r := range st.Routes {
+		if !r.Dst.IsValid() {
+			m.log.Warn("ignoring bad route in the VIP state file", "state_file", m.path, "route", r)
+			continue
+		}
+		m.routes = append(m.routes, r)
+	}
 	return nil
 }
 
@@ -415,6 +429,8 @@ func (m *Manager) save() error {
 	slices.SortFunc(st.VIPs, func(a, b stateEntry) int {
 		return cmp.Or(strings.Compare(a.Interface, b.Interface), comparePrefix(a.Prefix, b.Prefix))
 	})
+	st.Routes = slices.Clone(m.routes)
+	slices.SortFunc(st.Routes, compareRoute)
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStateFile, m.path, err)

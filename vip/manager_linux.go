@@ -181,3 +181,51 @@ func toPrefix(n *net.IPNet) (netip.Prefix, bool) {
 	}
 	return netip.PrefixFrom(a, ones), true
 }
+
+// routeTypes are the route types by name (rtnetlink's RTN_*).
+var routeTypes = map[string]int{"": unix.RTN_UNICAST, "blackhole": unix.RTN_BLACKHOLE, "unreachable": unix.RTN_UNREACHABLE, "prohibit": unix.RTN_PROHIBIT}
+
+func (o *netlinkOps) route(r Route) (*netlink.Route, error) {
+	nr := &netlink.Route{Dst: toIPNet(r.Dst), Table: r.Table, Priority: r.Metric, Type: routeTypes[r.Type]}
+	if r.Via.IsValid() {
+		nr.Gw = r.Via.AsSlice()
+	}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	if r.Dev != "" {
+		l, err := o.link(r.Dev)
+		if err != nil {
+			return nil, err
+		}
+		nr.LinkIndex = l.Attrs().Index
+	}
+	return nr, nil
+}
+
+func (o *netlinkOps) routeAdd(r Route) error {
+	nr, err := o.route(r)
+	if err != nil {
+		return err
+	}
+	err = o.h.RouteAdd(nr)
+	if errors.Is(err, unix.EEXIST) {
+		return errRouteExists
+	}
+	return err
+}
+
+func (o *netlinkOps) routeDel(r Route) error {
+	nr, err := o.route(r)
+	if errors.Is(err, errNoInterface) {
+		return nil // its routes went with the interface
+	}
+	if err != nil {
+		return err
+	}
+	err = o.h.RouteDel(nr)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}

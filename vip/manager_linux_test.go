@@ -190,3 +190,38 @@ func TestManagerAddrOptions(t *testing.T) {
 		t.Errorf("want label veth0:gw: %q", f)
 	}
 }
+
+// TestRoutesNetlink: every route type the config offers reaches the kernel and goes again.
+func TestRoutesNetlink(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	m := l.newManager(filepath.Join(t.TempDir(), "vips.json"))
+	routes := []Route{
+		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("192.0.2.254"), Dev: "veth0", Metric: 7},
+		{Dst: netip.MustParsePrefix("203.0.113.0/24"), Src: netip.MustParseAddr("192.0.2.1"), Dev: "veth0", Table: 100},
+		{Dst: netip.MustParsePrefix("203.0.113.64/26"), Type: "blackhole"},
+		{Dst: netip.MustParsePrefix("203.0.113.128/26"), Type: "unreachable", Table: 1000},
+	}
+	if added, err := m.AddRoutes(routes); err != nil || len(added) != len(routes) {
+		t.Fatalf("AddRoutes = %v, %v", added, err)
+	}
+	for _, c := range [][]string{
+		{"198.51.100.0/24 via 192.0.2.254 dev veth0", "metric 7", "main"},
+		{"203.0.113.0/24 dev veth0", "src 192.0.2.1", "100"},
+		{"blackhole 203.0.113.64/26", "", "main"},
+		{"unreachable 203.0.113.128/26", "", "1000"},
+	} {
+		out := l.run("-n", l.node, "route", "show", "table", c[2])
+		if !strings.Contains(out, c[0]) || !strings.Contains(out, c[1]) {
+			t.Errorf("table %s lacks %q %q:\n%s", c[2], c[0], c[1], out)
+		}
+	}
+	if removed, err := m.RemoveRoutes(routes); err != nil || len(removed) != len(routes) {
+		t.Fatalf("RemoveRoutes = %v, %v", removed, err)
+	}
+	for _, table := range []string{"main", "100", "1000"} {
+		if out := l.run("-n", l.node, "route", "show", "table", table); strings.Contains(out, "203.0.113.") || strings.Contains(out, "198.51.100.") {
+			t.Errorf("table %s still has our routes:\n%s", table, out)
+		}
+	}
+}

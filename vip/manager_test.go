@@ -20,6 +20,7 @@ type fakeOps struct {
 	// onAdd, if set, runs before an address is added and may fail the add.
 	onAdd func(ifname string, p netip.Prefix) error
 	calls []string
+	rts   []Route // routes in the kernel
 }
 
 func newFake(ifnames ...string) *fakeOps {
@@ -368,4 +369,19 @@ func FuzzStateFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func (f *fakeOps) routeAdd(r Route) error {
+	f.calls = append(f.calls, "route add "+r.String())
+	if slices.Contains(f.rts, r) {
+		return errRouteExists
+	}
+	f.rts = append(f.rts, r)
+	return nil
+}
+
+func (f *fakeOps) routeDel(r Route) error {
+	f.calls = append(f.calls, "route del "+r.String())
+	f.rts = slices.DeleteFunc(f.rts, func(q Route) bool { return q == r })
+	return nil
 }
