@@ -145,15 +145,18 @@ type Instance struct {
 	VirtualAddress []VirtualAddress `toml:"virtual_address"`
 	// VirtualIPAddressExcluded follow the master on the instance's interface but are never
 	// in adverts, so they may be of the other family (announced by GARP or NA).
-	VirtualIPAddressExcluded []netip.Prefix   `toml:"virtual_ipaddress_excluded"`
-	TrackInterface           []TrackInterface `toml:"track_interface"`
-	TrackScript              []string         `toml:"track_script"`
-	TrackFile                []string         `toml:"track_file"`
-	NotifyMaster             string           `toml:"notify_master"`
-	NotifyBackup             string           `toml:"notify_backup"`
-	NotifyFault              string           `toml:"notify_fault"`
-	NotifyStop               string           `toml:"notify_stop"`
-	Notify                   string           `toml:"notify"`
+	VirtualIPAddressExcluded []netip.Prefix `toml:"virtual_ipaddress_excluded"`
+	// VirtualRoutes are held by the master only: added after the addresses, removed
+	// before them.
+	VirtualRoutes  []VirtualRoute   `toml:"virtual_routes"`
+	TrackInterface []TrackInterface `toml:"track_interface"`
+	TrackScript    []string         `toml:"track_script"`
+	TrackFile      []string         `toml:"track_file"`
+	NotifyMaster   string           `toml:"notify_master"`
+	NotifyBackup   string           `toml:"notify_backup"`
+	NotifyFault    string           `toml:"notify_fault"`
+	NotifyStop     string           `toml:"notify_stop"`
+	Notify         string           `toml:"notify"`
 	// The GARP settings are resolved during Load: the instance's own value if
 	// it sets the key, the [global] value otherwise.
 	GARPMasterDelay   Duration `toml:"garp_master_delay"`
@@ -227,6 +230,19 @@ type VirtualAddress struct {
 	Broadcast netip.Addr `toml:"broadcast"`
 	// Excluded keeps the address out of adverts (keepalived's virtual_ipaddress_excluded).
 	Excluded bool `toml:"excluded"`
+}
+
+// VirtualRoute is one virtual_routes entry (keepalived's virtual_routes line).
+type VirtualRoute struct {
+	To  netip.Prefix `toml:"to"`
+	Via netip.Addr   `toml:"via"`
+	Src netip.Addr   `toml:"src"`
+	Dev string       `toml:"dev"`
+	// Table 0 is the main table.
+	Table  int `toml:"table"`
+	Metric int `toml:"metric"`
+	// Type is unicast (default), blackhole, unreachable or prohibit.
+	Type string `toml:"type"`
 }
 
 // Advertised reports whether adverts of in list a.

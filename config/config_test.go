@@ -335,6 +335,11 @@ func TestProblems(t *testing.T) {
 			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].address: 192.0.2.100 is listed twice`,
 			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].scope: "universe" is not one of global, site, link, host, nowhere`,
 			`f.toml:11: vrrp_instance "VI_1".virtual_ipaddress_excluded[1]: 224.0.0.1 cannot be a virtual address`}},
+		{"virtual_routes", inst + "virtual_routes = [\n  { to = \"0.0.0.0/0\" },\n  { to = \"198.51.100.0/24\", via = \"2001:db8::1\", type = \"blackhole\" },\n  { to = \"203.0.113.0/24\", dev = \"eth1\", table = 255 },\n]\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".virtual_routes[0]: a unicast route needs via or dev`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_routes[1].via: 2001:db8::1 is IPv6 but the destination 198.51.100.0/24 is IPv4`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_routes[1].type: a blackhole route has no via or dev`,
+			`f.toml:9: vrrp_instance "VI_1".virtual_routes[2].table: 255 is not a routing table: use 1..4294967295 other than 255 (local), or 0 for main`}},
 		{"after multi-line string", "[global]\nrouter_id = \"\"\"\nlb1\n\"\"\"\nlog_format = \"xml\"\n", []string{
 			`f.toml:5: global.log_format: "xml" is not one of text, json`}},
 		{"byte order mark and CRLF", "\ufeff[global]\r\n\r\nlog_level = \"x\"\r\n", []string{

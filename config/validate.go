@@ -494,7 +494,52 @@ func (v *validator) virtualIPs(p string, in *Instance) int {
 	for j, pfx := range in.VirtualIPAddressExcluded {
 		v.followerIP(index(join(p, "virtual_ipaddress_excluded"), j), pfx, own)
 	}
+	for j, r := range in.VirtualRoutes {
+		v.virtualRoute(index(join(p, "virtual_routes"), j), r)
+	}
 	return fam
+}
+
+// virtualRoute checks one virtual_routes entry.
+func (v *validator) virtualRoute(ep string, r VirtualRoute) {
+	at := func(k string) string { return join(ep, k) }
+	if !r.To.IsValid() {
+		v.r.add(at("to"), "is required: a destination with a prefix length, such as \"0.0.0.0/0\"")
+		return
+	}
+	fam := family(r.To.Addr())
+	for _, k := range []string{"via", "src"} {
+		a := r.Via
+		if k == "src" {
+			a = r.Src
+		}
+		if a.IsValid() && family(a) != fam {
+			v.r.add(at(k), "%s is IPv%d but the destination %s is IPv%d", a, family(a), r.To, fam)
+		}
+	}
+	switch r.Type {
+	case "", "unicast":
+		if !r.Via.IsValid() && r.Dev == "" {
+			v.r.add(ep, "a unicast route needs via or dev")
+		}
+	case "blackhole", "unreachable", "prohibit":
+		if r.Via.IsValid() || r.Dev != "" {
+			v.r.add(at("type"), "a %s route has no via or dev", r.Type)
+		}
+	default:
+		v.r.add(at("type"), "%q is not one of unicast, blackhole, unreachable, prohibit", r.Type)
+	}
+	if r.Dev != "" {
+		if msg := validInterface(r.Dev); msg != "" {
+			v.r.add(at("dev"), "%s", msg)
+		}
+	}
+	if r.Table < 0 || r.Table > math.MaxUint32 || r.Table == 255 {
+		v.r.add(at("table"), "%d is not a routing table: use 1..4294967295 other than 255 (local), or 0 for main", r.Table)
+	}
+	if r.Metric < 0 || r.Metric > math.MaxUint32 {
+		v.r.add(at("metric"), "%d is out of range 0..4294967295", r.Metric)
+	}
 }
 
 // instancePath is the vrrp_instance element of a path within it.

@@ -29,6 +29,15 @@ virtual_address = [
   { address = "192.0.2.101/24", label = "eth0:2" },
 ]
 virtual_ipaddress_excluded = ["2001:db8::100/64"]
+virtual_routes = [
+  { to = "203.0.113.0/24", via = "198.51.100.1", dev = "eth1", table = 100 },
+  { to = "192.0.2.128/25", type = "blackhole" },
+]
+
+[[virtual_server]]
+address = "192.0.2.100:80"
+  [[virtual_server.real_server]]
+  address = "198.51.100.11:80"
 `
 
 // TestAdvertListsOwnInterfaceOnly: adverts list the instance's addresses on its own
@@ -50,22 +59,24 @@ func TestAdvertListsOwnInterfaceOnly(t *testing.T) {
 	}
 }
 
-// TestAddressesFollowMaster: every address set is cleaned at start, added after IPVS
-// and before the announcements (each on its own interface), and removed in reverse order
-// before IPVS is withdrawn.
+// TestAddressesFollowMaster: every address set and route is cleaned at start; on entry
+// IPVS, the addresses, the routes, the announcements (each on its own interface), the
+// hook; on exit the reverse: routes, addresses (last set first), IPVS, the hook.
 func TestAddressesFollowMaster(t *testing.T) {
 	h := newHarness(t, twoLegs)
 	h.start()
 	inOrder(t, h.log.since(0, false), "vip cleanup eth0 [192.0.2.100/24]", "vip cleanup eth1 [198.51.100.254/24]",
-		"vip cleanup eth0 [192.0.2.101/24]", "vip cleanup eth0 [2001:db8::100/64]", "announcer eth0", "announcer eth1",
+		"vip cleanup eth0 [192.0.2.101/24]", "vip cleanup eth0 [2001:db8::100/64]",
+		"route remove [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]", "announcer eth0", "announcer eth1",
 		"notify INSTANCE VI_1 BACKUP")
 	m := h.log.mark()
 	h.clock.Advance(masterDown)
 	if st := h.state("VI_1"); st != vrrp.Master {
 		t.Fatalf("%v after the master-down interval, want MASTER", st)
 	}
-	inOrder(t, h.log.since(m, false), "send eth0", "vip add eth0 [192.0.2.100/24]", `vip add eth1 [198.51.100.254/24] label="eth1:gw"`, "vip options eth1 [198.51.100.254/24] scope=253 brd=198.51.100.255",
+	inOrder(t, h.log.since(m, false), "send eth0", "ipvs add service tcp 192.0.2.100:80", "vip add eth0 [192.0.2.100/24]", `vip add eth1 [198.51.100.254/24] label="eth1:gw"`, "vip options eth1 [198.51.100.254/24] scope=253 brd=198.51.100.255",
 		`vip add eth0 [192.0.2.101/24] label="eth0:2"`, "vip add eth0 [2001:db8::100/64]",
+		"route add [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]",
 		"garp eth0 [192.0.2.100 192.0.2.101 2001:db8::100]", "garp eth1 [198.51.100.254]", "notify INSTANCE VI_1 MASTER")
 	if v := h.os.vips("eth1"); !slices.Equal(v, []netip.Prefix{netip.MustParsePrefix("198.51.100.254/24")}) {
 		t.Errorf("VIPs on eth1 %v", v)
@@ -73,8 +84,11 @@ func TestAddressesFollowMaster(t *testing.T) {
 	m = h.log.mark()
 	h.os.conn(t, "eth0", false).deliver(t, vrrp.Advert{VRID: 51, Priority: 200, Src: peer, Addrs: []netip.Addr{vip1.Addr()}})
 	quiesce(t)
-	inOrder(t, h.log.since(m, false), "vip remove eth0 [2001:db8::100/64]", "vip remove eth0 [192.0.2.101/24]",
-		"vip remove eth1 [198.51.100.254/24]", "vip remove eth0 [192.0.2.100/24]", "notify INSTANCE VI_1 BACKUP")
+	inOrder(t, h.log.since(m, false), "route remove [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]", "vip remove eth0 [2001:db8::100/64]", "vip remove eth0 [192.0.2.101/24]",
+		"vip remove eth1 [198.51.100.254/24]", "vip remove eth0 [192.0.2.100/24]", "ipvs delete service tcp 192.0.2.100:80", "notify INSTANCE VI_1 BACKUP")
+	if len(h.os.routes) != 0 {
+		t.Errorf("routes left: %v", h.os.routes)
+	}
 	for _, ifname := range []string{"eth0", "eth1"} {
 		if v := h.os.vips(ifname); len(v) != 0 {
 			t.Errorf("VIPs left on %s: %v", ifname, v)

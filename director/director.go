@@ -364,9 +364,10 @@ func (d *Director) Run(ctx context.Context) (err error) {
 // took, and prepare runs off the loop (it is slow host work), so it reads nothing the
 // loop owns.
 type hostPrep struct {
-	held  map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
-	open  map[sockKey]Conn               // sockets already open, shared
-	socks map[sockKey]*sock              // opened by prepare; their receivers start with the instances
+	held   map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
+	routes map[vip.Route]bool             // routes of running instances
+	open   map[sockKey]Conn               // sockets already open, shared
+	socks  map[sockKey]*sock              // opened by prepare; their receivers start with the instances
 }
 
 // prepare readies the host for an instance before it joins the election: its vmac, crash
@@ -399,6 +400,21 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 		}
 		for _, p := range removed {
 			d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p, "interface", s.iface)
+		}
+	}
+	var staleRoutes []vip.Route
+	for _, r := range in.sp.routes {
+		if !hp.routes[r] {
+			staleRoutes = append(staleRoutes, r)
+		}
+	}
+	if len(staleRoutes) > 0 && in.cfg.Priority != vrrp.PriorityOwner {
+		removed, err := d.vips.RemoveRoutes(staleRoutes)
+		if err != nil {
+			return err
+		}
+		for _, r := range removed {
+			d.log.Warn("removed stale route left by a previous run", "instance", in.cfg.Name, "route", r.String())
 		}
 	}
 	// With use_vmac the socket is on the vmac (multicast): adverts leave with the virtual
@@ -761,6 +777,9 @@ func (d *Director) shutdown() {
 		if in.cfg.Priority == vrrp.PriorityOwner {
 			continue
 		}
+		if _, err := d.vips.RemoveRoutes(in.sp.routes); err != nil {
+			d.log.Error("remove routes at shutdown", "instance", in.cfg.Name, "err", err)
+		}
 		for _, s := range slices.Backward(in.sp.sets) {
 			if _, err := d.vips.Remove(s.iface, s.vips); err != nil {
 				d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "interface", s.iface, "err", err)
@@ -881,7 +900,11 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 	for i := range cfg.Instances {
 		c := &cfg.Instances[i]
 		_, _, mac := plan(c)
-		for _, s := range newSpec(c).sets {
+		sp := newSpec(c)
+		if _, err := m.RemoveRoutes(sp.routes); err != nil {
+			errs = append(errs, err)
+		}
+		for _, s := range sp.sets {
 			if _, err := net.InterfaceByName(s.iface); err != nil {
 				continue
 			}

@@ -253,6 +253,7 @@ type fakeOS struct {
 	mu       sync.Mutex
 	addrs    map[string][]netip.Addr
 	present  map[string][]netip.Prefix // VIPs on each interface
+	routes   []vip.Route               // virtual_routes in the kernel
 	conns    map[sockKey]*fakeConn
 	links    chan linkChange
 	failOpen map[string]error // Listen on this interface fails
@@ -424,6 +425,34 @@ func (f *fakeOS) CleanupStale(ifname string, vips []netip.Prefix, owner bool) ([
 		}
 	}
 	f.log.add("vip cleanup %s %v", ifname, vips)
+	return removed, nil
+}
+
+func (f *fakeOS) AddRoutes(routes []vip.Route) ([]vip.Route, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var added []vip.Route
+	for _, r := range routes {
+		if !slices.Contains(f.routes, r) {
+			f.routes = append(f.routes, r)
+			added = append(added, r)
+		}
+	}
+	f.log.add("route add %v", routes)
+	return added, nil
+}
+
+func (f *fakeOS) RemoveRoutes(routes []vip.Route) ([]vip.Route, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var removed []vip.Route
+	for _, r := range routes {
+		if i := slices.Index(f.routes, r); i >= 0 {
+			f.routes = slices.Delete(f.routes, i, i+1)
+			removed = append(removed, r)
+		}
+	}
+	f.log.add("route remove %v", routes)
 	return removed, nil
 }
 

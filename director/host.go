@@ -36,6 +36,10 @@ type Conn interface {
 // Addresses adds and removes the VIPs (*vip.Manager).
 type Addresses interface {
 	AddWith(ifname string, vips []netip.Prefix, o vip.AddrOptions) (added []netip.Prefix, err error)
+	// AddRoutes and RemoveRoutes handle virtual_routes; RemoveRoutes touches only the
+	// routes recorded as ours, so it is also the crash clean-up.
+	AddRoutes(routes []vip.Route) (added []vip.Route, err error)
+	RemoveRoutes(routes []vip.Route) (removed []vip.Route, err error)
 	Remove(ifname string, vips []netip.Prefix) (removed []netip.Prefix, err error)
 	// CleanupStale removes what an earlier run left of vips (all but the owner's).
 	CleanupStale(ifname string, vips []netip.Prefix, owner bool) (removed []netip.Prefix, err error)

@@ -1,6 +1,7 @@
 package director
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -58,6 +59,7 @@ type spec struct {
 	vipLabel string       // label of IPv4 VIPs, on vipIface
 	// sets is every address that follows the master, in the order added: vips first.
 	sets   []addrSet
+	routes []vip.Route // virtual_routes, added after sets and removed before them
 	expect vrrp.Expect
 	peers  []netip.Addr // unicast: only these are heard
 }
@@ -87,6 +89,10 @@ func newSpec(c *config.Instance) *spec {
 			sp.vipAddrs = append(sp.vipAddrs, va.Address.Addr())
 		}
 		sp.sets = append(sp.sets, set)
+	}
+	for _, r := range c.VirtualRoutes {
+		sp.routes = append(sp.routes, vip.Route{Dst: r.To, Via: r.Via, Src: r.Src, Dev: r.Dev, Table: r.Table, Metric: r.Metric,
+			Type: strings.TrimPrefix(r.Type, "unicast")})
 	}
 	if len(c.VirtualIPAddressExcluded) > 0 {
 		sp.sets = append(sp.sets, addrSet{iface: sp.vipIface, vips: c.VirtualIPAddressExcluded})
@@ -411,6 +417,7 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		}
 		e.master = true
 		added := e.addSets(log, sp.sets)
+		e.addRoutes(log, sp.routes, "")
 		// The burst follows the address at once: clients and routers must flush their
 		// caches before they try the old master.
 		e.burst(log, sp.sets)
@@ -432,6 +439,7 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		}
 		if (e.master || ef.from == vrrp.Master) && sp.cfg.Priority != vrrp.PriorityOwner {
 			// The owner's addresses are its own and never removed.
+			e.removeRoutes(log, sp.routes, "")
 			e.removeSets(log, sp.sets, "")
 		}
 		e.master = false
@@ -452,8 +460,10 @@ func (e *effects) syncLVS(ctx context.Context, ef effect) {
 // moveVIPs applies a reloaded VIP list while master: only the difference moves, and only
 // the new addresses are announced — no GARP storm for addresses that never moved.
 func (e *effects) moveVIPs(log *slog.Logger, old, sp *spec) {
+	e.removeRoutes(log, slices.DeleteFunc(slices.Clone(old.routes), func(r vip.Route) bool { return slices.Contains(sp.routes, r) }), "reload")
 	e.removeSets(log, missing(old.sets, sp.sets), "reload")
 	added := e.addSets(log, missing(sp.sets, old.sets))
+	e.addRoutes(log, slices.DeleteFunc(slices.Clone(sp.routes), func(r vip.Route) bool { return slices.Contains(old.routes, r) }), "reload")
 	e.burst(log, added)
 	for _, s := range added {
 		for _, p := range s.vips {
@@ -480,6 +490,34 @@ func missing(sets, other []addrSet) []addrSet {
 		}
 	}
 	return out
+}
+
+// addRoutes adds routes; reason is logged when set.
+func (e *effects) addRoutes(log *slog.Logger, routes []vip.Route, reason string) {
+	if len(routes) == 0 {
+		return
+	}
+	added, err := e.in.d.vips.AddRoutes(routes)
+	if err != nil {
+		log.Error("add routes", "err", err)
+	}
+	for _, r := range added {
+		log.Info("route added", "route", r.String(), "reason", cmp.Or(reason, "master"))
+	}
+}
+
+// removeRoutes removes those of routes that are ours; reason is logged when set.
+func (e *effects) removeRoutes(log *slog.Logger, routes []vip.Route, reason string) {
+	if len(routes) == 0 {
+		return
+	}
+	removed, err := e.in.d.vips.RemoveRoutes(routes)
+	if err != nil {
+		log.Error("remove routes", "err", err)
+	}
+	for _, r := range removed {
+		log.Info("route removed", "route", r.String(), "reason", cmp.Or(reason, "not master"))
+	}
 }
 
 // addSets adds sets in order and returns what it added.
