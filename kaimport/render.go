@@ -226,6 +226,13 @@ func (in *instance) table() *table {
 		}
 		set(&c.VirtualAddress, "["+strings.Join(items, ", ")+"]")
 	}
+	if len(c.VirtualRoutes) > 0 {
+		items := make([]string, len(c.VirtualRoutes))
+		for i, r := range c.VirtualRoutes {
+			items[i] = virtualRoute(r)
+		}
+		set(&c.VirtualRoutes, "["+strings.Join(items, ", ")+"]")
+	}
 	if len(c.VirtualIPAddressExcluded) > 0 {
 		set(&c.VirtualIPAddressExcluded, tomlStrings(strs(c.VirtualIPAddressExcluded)))
 	}
@@ -277,6 +284,27 @@ func virtualAddress(va config.VirtualAddress) string {
 	}
 	if va.Excluded {
 		kv = append(kv, config.Key(&va, &va.Excluded)+" = true")
+	}
+	return "{ " + strings.Join(kv, ", ") + " }"
+}
+
+// virtualRoute is r as an inline table, with the keys it sets.
+func virtualRoute(r config.VirtualRoute) string {
+	kv := []string{config.Key(&r, &r.To) + " = " + tomlString(r.To.String())}
+	for _, a := range []*netip.Addr{&r.Via, &r.Src} {
+		if a.IsValid() {
+			kv = append(kv, config.Key(&r, a)+" = "+tomlString(a.String()))
+		}
+	}
+	for _, f := range []*string{&r.Dev, &r.Type} {
+		if *f != "" {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlString(*f))
+		}
+	}
+	for _, f := range []*int{&r.Table, &r.Metric} {
+		if *f != 0 {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlInt(*f))
+		}
 	}
 	return "{ " + strings.Join(kv, ", ") + " }"
 }

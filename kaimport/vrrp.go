@@ -110,6 +110,7 @@ type instance struct {
 	// vipAt maps an index of virtual_ipaddress, virtual_address or
 	// virtual_ipaddress_excluded (by key) to its vips index (settleInstance).
 	vipAt          map[string][]int
+	routes         []routeRef
 	trackIfs       []trackRef
 	trackScripts   []trackRef
 	trackFileRefs  []fileRef
@@ -335,6 +336,8 @@ func (t *translator) vrrpInstance(n *node) {
 			t.virtualIPAddresses(in, c, false)
 		case "virtual_ipaddress_excluded":
 			t.virtualIPAddresses(in, c, true)
+		case "virtual_routes":
+			t.virtualRoutes(in, c)
 		case "track_interface":
 			in.trackIfs = append(in.trackIfs, t.trackInterfaces(c, ctx)...)
 		case "track_script":
@@ -721,6 +724,10 @@ func (t *translator) settleInstance(in *instance) config.Instance {
 		}
 		in.vipAt[key] = append(in.vipAt[key], i)
 	}
+	in.routes = slices.DeleteFunc(in.routes, func(r routeRef) bool { return r.refused })
+	for _, r := range in.routes {
+		c.VirtualRoutes = append(c.VirtualRoutes, r.route)
+	}
 	fam := c.Family()
 
 	// Version: the instance's, else global_defs vrrp_version, else 2; IPv6 always runs
@@ -823,6 +830,16 @@ func (t *translator) mendInstance(in *instance, p config.Problem) func() {
 			if v := &in.vips[i]; !v.refused {
 				t.warnKeyword(v.node, within(ctx, v.section()), v.node.keyword(), "%s; the address is left out", why)
 				v.refused = true
+			}
+		}
+	case instanceKey(&instanceT.VirtualRoutes):
+		if j < 0 || j >= len(in.routes) {
+			return nil
+		}
+		return func() {
+			if r := &in.routes[j]; !r.refused {
+				t.warnKeyword(r.node, within(ctx, "virtual_routes"), r.node.keyword(), "%s; the route is left out", why)
+				r.refused = true
 			}
 		}
 	case instanceKey(&instanceT.UnicastPeer):
