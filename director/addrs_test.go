@@ -95,3 +95,30 @@ func TestAddressesFollowMaster(t *testing.T) {
 		}
 	}
 }
+
+// TestVIPPutBack: an address of the master's deleted by someone else is put back and
+// announced, and counted; on a backup the same deletion is left alone.
+func TestVIPPutBack(t *testing.T) {
+	h := newHarness(t, twoLegs)
+	h.becomeMaster("VI_1")
+	gw := netip.MustParsePrefix("198.51.100.254/24")
+	m := h.log.mark()
+	h.os.delAddr("eth1", gw)
+	quiesce(t)
+	inOrder(t, h.log.since(m, false), `vip add eth1 [198.51.100.254/24] label="eth1:gw"`, "garp eth1 [198.51.100.254]")
+	if v := h.os.vips("eth1"); !slices.Equal(v, []netip.Prefix{gw}) {
+		t.Errorf("VIPs on eth1 %v, want the gateway back", v)
+	}
+	if n := h.d.byName["VI_1"].stats.restored.Load(); n != 1 {
+		t.Errorf("restored counter %d, want 1", n)
+	}
+
+	h.os.conn(t, "eth0", false).deliver(t, vrrp.Advert{VRID: 51, Priority: 200, Src: peer, Addrs: []netip.Addr{vip1.Addr()}})
+	quiesce(t)
+	m = h.log.mark()
+	h.os.delAddr("eth0", vip1)
+	quiesce(t)
+	if got := matching(h.log.since(m, false), "vip add"); len(got) != 0 {
+		t.Errorf("a backup put an address back: %q", got)
+	}
+}

@@ -330,6 +330,9 @@ func (d *Director) Run(ctx context.Context) (err error) {
 	if err := d.links.start(runCtx, &d.wg); err != nil {
 		return err
 	}
+	if err := d.watchAddrs(runCtx); err != nil {
+		return err
+	}
 	d.startScripts()
 	if p := d.cfg.Global.StatusSocket; p != "" {
 		if err := d.serveStatus(runCtx, p); err != nil {

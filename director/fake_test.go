@@ -256,6 +256,7 @@ type fakeOS struct {
 	routes   []vip.Route               // virtual_routes in the kernel
 	conns    map[sockKey]*fakeConn
 	links    chan linkChange
+	addrGone chan addrDel
 	failOpen map[string]error // Listen on this interface fails
 	forward  map[string]bool
 	kernel   *fakeKernel
@@ -274,7 +275,7 @@ func newFakeOS() *fakeOS {
 			"eth0": {netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1")},
 			"eth1": {netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("fe80::2")},
 		},
-		present: map[string][]netip.Prefix{}, conns: map[sockKey]*fakeConn{}, links: make(chan linkChange, 16),
+		present: map[string][]netip.Prefix{}, conns: map[sockKey]*fakeConn{}, links: make(chan linkChange, 16), addrGone: make(chan addrDel, 16),
 		failOpen: map[string]error{}, forward: map[string]bool{},
 		kernel: newFakeKernel(l)}
 }
@@ -535,6 +536,32 @@ func (f *fakeOS) WatchLinks(ctx context.Context, changed func(string, bool), _ f
 			}
 		}
 	}, nil
+}
+
+func (f *fakeOS) WatchAddrs(ctx context.Context, removed func(string, netip.Prefix), _ func(error)) (func(), error) {
+	return func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d := <-f.addrGone:
+				removed(d.ifname, d.p)
+			}
+		}
+	}, nil
+}
+
+// delAddr is an address deleted behind the director's back, as `ip addr del` does it.
+func (f *fakeOS) delAddr(ifname string, p netip.Prefix) {
+	f.mu.Lock()
+	f.present[ifname] = slices.DeleteFunc(f.present[ifname], func(q netip.Prefix) bool { return q == p })
+	f.mu.Unlock()
+	f.addrGone <- addrDel{ifname, p}
+}
+
+type addrDel struct {
+	ifname string
+	p      netip.Prefix
 }
 
 // setLink is a link update from the kernel.

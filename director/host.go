@@ -67,6 +67,9 @@ type Interfaces interface {
 	// WatchLinks subscribes to link changes; run delivers them to changed until ctx
 	// ends, and the caller runs it on a goroutine of its own.
 	WatchLinks(ctx context.Context, changed func(ifname string, up bool), failed func(error)) (run func(), err error)
+	// WatchAddrs subscribes to address deletions; run delivers them to removed until ctx
+	// ends.
+	WatchAddrs(ctx context.Context, removed func(ifname string, p netip.Prefix), failed func(error)) (run func(), err error)
 }
 
 // IPVS opens the kernel's IPVS table.

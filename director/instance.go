@@ -46,7 +46,7 @@ type instance struct {
 	lastLowerMaster time.Time   // another master last heard while we were master
 	router          atomic.Bool // the NAs' Router flag last decided (naRouter)
 	routerSet       atomic.Bool // … once decided
-	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
+	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters, restored atomic.Uint64 }
 }
 
 // spec is the part of an instance's configuration that its effects worker and receiver
@@ -254,6 +254,7 @@ const (
 	effAnnounce
 	effReconfigure // a reload changed the spec: move VIPs if master
 	effGroupHook   // the instance's sync group changed state
+	effRestore     // an address of ours was deleted by someone else: put it back if master
 )
 
 type effect struct {
@@ -265,6 +266,7 @@ type effect struct {
 	at       time.Time
 	assert   bool       // effAnnounce: a lower-priority master was seen
 	hook     *groupHook // effGroupHook
+	gone     []addrSet  // effRestore: the deleted address
 }
 
 // effects is an instance's ordered queue of slow work (netlink, GARP, hooks): one worker,
@@ -398,6 +400,18 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		if e.master {
 			e.moveVIPs(log, old, sp)
 		}
+	case ef.kind == effRestore:
+		if !e.master {
+			return
+		}
+		added := e.addSets(log, ef.gone)
+		for _, s := range added {
+			for _, p := range s.vips {
+				in.stats.restored.Add(1)
+				log.Warn("VIP deleted behind our back; put back", "vip", p, "interface", s.iface)
+			}
+		}
+		e.burst(log, added)
 	case ef.kind == effGroupHook:
 		if ef.hook.left.Add(-1) == 0 {
 			in.d.notify.Submit(ef.hook.ev)

@@ -73,3 +73,18 @@ func TestNATPairKillMaster(t *testing.T) {
 		t.Error("b lost an address or the route when a restarted")
 	}
 }
+
+// TestVIPPutBackAfterDel: `ip addr del` of the master's VIP behind its back → the master
+// puts it back and says so in its log; the backup stays without it.
+func TestVIPPutBackAfterDel(t *testing.T) {
+	p := newPair(t, 150, 100, "", "")
+	p.elect()
+	p.a.h.MustRun(t, "ip", "addr", "del", "192.0.2.100/24", "dev", "eth0")
+	eventually(t, 10*time.Second, "a holds the VIP again", p.a.hasVIP)
+	if _, err := p.a.proc.WaitForLine("VIP deleted behind our back; put back", 10*time.Second); err != nil {
+		t.Errorf("no log line for the put-back VIP: %v", err)
+	}
+	if p.b.hasVIP() {
+		t.Error("the backup holds the VIP")
+	}
+}
