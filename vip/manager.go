@@ -50,6 +50,9 @@ type addrOps interface {
 	routeAdd(r Route) error
 	// routeDel removes r; a route already gone is not an error.
 	routeDel(r Route) error
+	// ruleAdd adds r, or returns errRouteExists; ruleDel removes it (gone is no error).
+	ruleAdd(r Rule) error
+	ruleDel(r Rule) error
 	close() error
 }
 
@@ -75,6 +78,7 @@ type Manager struct {
 	owned map[string]map[netip.Addr]record // interface → address → what we added
 	// routes are the routes we added (AddRoutes).
 	routes []Route
+	rules  []Rule
 }
 
 type record struct {
@@ -87,6 +91,7 @@ type stateFile struct {
 	Version int          `json:"version"`
 	VIPs    []stateEntry `json:"vips"`
 	Routes  []Route      `json:"routes,omitempty"`
+	Rules   []Rule       `json:"rules,omitempty"`
 }
 
 type stateEntry struct {
@@ -413,6 +418,7 @@ func (m *Manager) load() error {
 		}
 		m.routes = append(m.routes, r)
 	}
+	m.rules = append(m.rules, st.Rules...)
 	return nil
 }
 
@@ -431,6 +437,8 @@ func (m *Manager) save() error {
 	})
 	st.Routes = slices.Clone(m.routes)
 	slices.SortFunc(st.Routes, compareRoute)
+	st.Rules = slices.Clone(m.rules)
+	slices.SortFunc(st.Rules, func(a, b Rule) int { return strings.Compare(a.String(), b.String()) })
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStateFile, m.path, err)

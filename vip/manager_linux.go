@@ -229,3 +229,41 @@ func (o *netlinkOps) routeDel(r Route) error {
 	}
 	return err
 }
+
+func (o *netlinkOps) rule(r Rule) *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = unix.AF_INET
+	if r.IPv6 {
+		nr.Family = unix.AF_INET6
+	}
+	if r.From.IsValid() {
+		nr.Src = toIPNet(r.From)
+	}
+	if r.To.IsValid() {
+		nr.Dst = toIPNet(r.To)
+	}
+	nr.IifName, nr.OifName, nr.Table = r.IIF, r.OIF, r.Table
+	if r.Priority != 0 {
+		nr.Priority = r.Priority
+	}
+	if r.Fwmark != 0 {
+		nr.Mark = r.Fwmark
+	}
+	return nr
+}
+
+func (o *netlinkOps) ruleAdd(r Rule) error {
+	err := o.h.RuleAdd(o.rule(r))
+	if errors.Is(err, unix.EEXIST) {
+		return errRouteExists
+	}
+	return err
+}
+
+func (o *netlinkOps) ruleDel(r Rule) error {
+	err := o.h.RuleDel(o.rule(r))
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
+}

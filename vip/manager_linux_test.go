@@ -225,3 +225,38 @@ func TestRoutesNetlink(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesNetlink: rules reach the kernel, survive in the state file, and go again;
+// a rule we did not add is left alone.
+func TestRulesNetlink(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	path := filepath.Join(t.TempDir(), "vips.json")
+	m := l.newManager(path)
+	l.run("-n", l.node, "rule", "add", "from", "203.0.113.0/24", "table", "200", "priority", "300")
+	theirs := Rule{From: netip.MustParsePrefix("203.0.113.0/24"), Table: 200, Priority: 300}
+	rules := []Rule{
+		{From: netip.MustParsePrefix("198.51.100.0/24"), Table: 100, Priority: 100},
+		{To: netip.MustParsePrefix("2001:db8:1::/48"), Fwmark: 7, Table: 101, Priority: 101, IPv6: true},
+	}
+	if added, err := m.AddRules(append(rules, theirs)); err != nil || len(added) != len(rules) {
+		t.Fatalf("AddRules = %v, %v", added, err)
+	}
+	if out := l.run("-n", l.node, "rule", "show"); !strings.Contains(out, "100:\tfrom 198.51.100.0/24 lookup 100") {
+		t.Errorf("rule missing:\n%s", out)
+	}
+	if out := l.run("-n", l.node, "-6", "rule", "show"); !strings.Contains(out, "to 2001:db8:1::/48 fwmark 0x7 lookup 101") {
+		t.Errorf("IPv6 rule missing:\n%s", out)
+	}
+	m2 := l.newManager(path)
+	if removed, err := m2.RemoveRules(append(rules, theirs)); err != nil || len(removed) != len(rules) {
+		t.Fatalf("RemoveRules after a restart = %v, %v", removed, err)
+	}
+	out := l.run("-n", l.node, "rule", "show")
+	if strings.Contains(out, "198.51.100.0/24") || !strings.Contains(out, "from 203.0.113.0/24 lookup 200") {
+		t.Errorf("after RemoveRules:\n%s", out)
+	}
+	if out := l.run("-n", l.node, "-6", "rule", "show"); strings.Contains(out, "2001:db8:1::") {
+		t.Errorf("IPv6 rule left:\n%s", out)
+	}
+}

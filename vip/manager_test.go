@@ -385,3 +385,13 @@ func (f *fakeOps) routeDel(r Route) error {
 	f.rts = slices.DeleteFunc(f.rts, func(q Route) bool { return q == r })
 	return nil
 }
+
+func (f *fakeOps) ruleAdd(r Rule) error {
+	f.calls = append(f.calls, "rule add "+r.String())
+	return nil
+}
+
+func (f *fakeOps) ruleDel(r Rule) error {
+	f.calls = append(f.calls, "rule del "+r.String())
+	return nil
+}
