@@ -148,7 +148,10 @@ type Instance struct {
 	VirtualIPAddressExcluded []netip.Prefix `toml:"virtual_ipaddress_excluded"`
 	// VirtualRoutes are held by the master only: added after the addresses, removed
 	// before them.
-	VirtualRoutes  []VirtualRoute   `toml:"virtual_routes"`
+	VirtualRoutes []VirtualRoute `toml:"virtual_routes"`
+	// VirtualRules are policy-routing rules held by the master only, added after the
+	// routes and removed before them.
+	VirtualRules   []VirtualRule    `toml:"virtual_rules"`
 	TrackInterface []TrackInterface `toml:"track_interface"`
 	TrackScript    []string         `toml:"track_script"`
 	TrackFile      []string         `toml:"track_file"`
@@ -243,6 +246,17 @@ type VirtualRoute struct {
 	Metric int `toml:"metric"`
 	// Type is unicast (default), blackhole, unreachable or prohibit.
 	Type string `toml:"type"`
+}
+
+// VirtualRule is one virtual_rules entry: traffic that matches looks up table.
+type VirtualRule struct {
+	From     netip.Prefix `toml:"from"`
+	To       netip.Prefix `toml:"to"`
+	IIF      string       `toml:"iif"`
+	OIF      string       `toml:"oif"`
+	Fwmark   int          `toml:"fwmark"`
+	Priority int          `toml:"priority"`
+	Table    int          `toml:"table"`
 }
 
 // Advertised reports whether adverts of in list a.

@@ -335,6 +335,10 @@ func TestProblems(t *testing.T) {
 			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].address: 192.0.2.100 is listed twice`,
 			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].scope: "universe" is not one of global, site, link, host, nowhere`,
 			`f.toml:11: vrrp_instance "VI_1".virtual_ipaddress_excluded[1]: 224.0.0.1 cannot be a virtual address`}},
+		{"virtual_rules", inst + "virtual_rules = [\n  { from = \"198.51.100.0/24\", to = \"2001:db8::/32\", table = 100, priority = 10 },\n  { from = \"198.51.100.0/24\" },\n]\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".virtual_rules[0].to: 2001:db8::/32 and from 198.51.100.0/24 are of two address families`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_rules[1].table: 0 is not a routing table: use 1..4294967295`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_rules[1].priority: is required (1..4294967295): a rule without one goes first, before the main table's`}},
 		{"virtual_routes", inst + "virtual_routes = [\n  { to = \"0.0.0.0/0\" },\n  { to = \"198.51.100.0/24\", via = \"2001:db8::1\", type = \"blackhole\" },\n  { to = \"203.0.113.0/24\", dev = \"eth1\", table = 255 },\n]\n", []string{
 			`f.toml:7: vrrp_instance "VI_1".virtual_routes[0]: a unicast route needs via or dev`,
 			`f.toml:8: vrrp_instance "VI_1".virtual_routes[1].via: 2001:db8::1 is IPv6 but the destination 198.51.100.0/24 is IPv4`,

@@ -497,6 +497,9 @@ func (v *validator) virtualIPs(p string, in *Instance) int {
 	for j, r := range in.VirtualRoutes {
 		v.virtualRoute(index(join(p, "virtual_routes"), j), r)
 	}
+	for j, r := range in.VirtualRules {
+		v.virtualRule(index(join(p, "virtual_rules"), j), r)
+	}
 	return fam
 }
 
@@ -539,6 +542,30 @@ func (v *validator) virtualRoute(ep string, r VirtualRoute) {
 	}
 	if r.Metric < 0 || r.Metric > math.MaxUint32 {
 		v.r.add(at("metric"), "%d is out of range 0..4294967295", r.Metric)
+	}
+}
+
+// virtualRule checks one virtual_rules entry.
+func (v *validator) virtualRule(ep string, r VirtualRule) {
+	at := func(k string) string { return join(ep, k) }
+	if r.From.IsValid() && r.To.IsValid() && family(r.From.Addr()) != family(r.To.Addr()) {
+		v.r.add(at("to"), "%s and from %s are of two address families", r.To, r.From)
+	}
+	if r.Table < 1 || r.Table > math.MaxUint32 {
+		v.r.add(at("table"), "%d is not a routing table: use 1..4294967295", r.Table)
+	}
+	if r.Priority < 1 || r.Priority > math.MaxUint32 {
+		v.r.add(at("priority"), "is required (1..4294967295): a rule without one goes first, before the main table's")
+	}
+	if r.Fwmark < 0 || r.Fwmark > math.MaxUint32 {
+		v.r.add(at("fwmark"), "%d is out of range 0..4294967295", r.Fwmark)
+	}
+	for _, kv := range [][2]string{{"iif", r.IIF}, {"oif", r.OIF}} {
+		if kv[1] != "" {
+			if msg := validInterface(kv[1]); msg != "" {
+				v.r.add(at(kv[0]), "%s", msg)
+			}
+		}
 	}
 }
 

@@ -33,6 +33,7 @@ virtual_routes = [
   { to = "203.0.113.0/24", via = "198.51.100.1", dev = "eth1", table = 100 },
   { to = "192.0.2.128/25", type = "blackhole" },
 ]
+virtual_rules = [{ from = "198.51.100.0/24", table = 100, priority = 100 }]
 
 [[virtual_server]]
 address = "192.0.2.100:80"
@@ -67,6 +68,7 @@ func TestAddressesFollowMaster(t *testing.T) {
 	h.start()
 	inOrder(t, h.log.since(0, false), "vip cleanup eth0 [192.0.2.100/24]", "vip cleanup eth1 [198.51.100.254/24]",
 		"vip cleanup eth0 [192.0.2.101/24]", "vip cleanup eth0 [2001:db8::100/64]",
+		"rule remove [priority 100 from 198.51.100.0/24 table 100]",
 		"route remove [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]", "announcer eth0", "announcer eth1",
 		"notify INSTANCE VI_1 BACKUP")
 	m := h.log.mark()
@@ -76,7 +78,7 @@ func TestAddressesFollowMaster(t *testing.T) {
 	}
 	inOrder(t, h.log.since(m, false), "send eth0", "ipvs add service tcp 192.0.2.100:80", "vip add eth0 [192.0.2.100/24]", `vip add eth1 [198.51.100.254/24] label="eth1:gw"`, "vip options eth1 [198.51.100.254/24] scope=253 brd=198.51.100.255",
 		`vip add eth0 [192.0.2.101/24] label="eth0:2"`, "vip add eth0 [2001:db8::100/64]",
-		"route add [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]",
+		"route add [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]", "rule add [priority 100 from 198.51.100.0/24 table 100]",
 		"garp eth0 [192.0.2.100 192.0.2.101 2001:db8::100]", "garp eth1 [198.51.100.254]", "notify INSTANCE VI_1 MASTER")
 	if v := h.os.vips("eth1"); !slices.Equal(v, []netip.Prefix{netip.MustParsePrefix("198.51.100.254/24")}) {
 		t.Errorf("VIPs on eth1 %v", v)
@@ -84,7 +86,7 @@ func TestAddressesFollowMaster(t *testing.T) {
 	m = h.log.mark()
 	h.os.conn(t, "eth0", false).deliver(t, vrrp.Advert{VRID: 51, Priority: 200, Src: peer, Addrs: []netip.Addr{vip1.Addr()}})
 	quiesce(t)
-	inOrder(t, h.log.since(m, false), "route remove [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]", "vip remove eth0 [2001:db8::100/64]", "vip remove eth0 [192.0.2.101/24]",
+	inOrder(t, h.log.since(m, false), "rule remove [priority 100 from 198.51.100.0/24 table 100]", "route remove [203.0.113.0/24 via 198.51.100.1 dev eth1 table 100 blackhole 192.0.2.128/25]", "vip remove eth0 [2001:db8::100/64]", "vip remove eth0 [192.0.2.101/24]",
 		"vip remove eth1 [198.51.100.254/24]", "vip remove eth0 [192.0.2.100/24]", "ipvs delete service tcp 192.0.2.100:80", "notify INSTANCE VI_1 BACKUP")
 	if len(h.os.routes) != 0 {
 		t.Errorf("routes left: %v", h.os.routes)

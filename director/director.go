@@ -369,8 +369,31 @@ func (d *Director) Run(ctx context.Context) (err error) {
 type hostPrep struct {
 	held   map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
 	routes map[vip.Route]bool             // routes of running instances
+	rules  map[vip.Rule]bool              // rules of running instances
 	open   map[sockKey]Conn               // sockets already open, shared
 	socks  map[sockKey]*sock              // opened by prepare; their receivers start with the instances
+}
+
+// cleanStale removes what a crashed run left of an instance's routes or rules (only
+// those recorded as ours), except those a running instance holds.
+func cleanStale[T interface {
+	comparable
+	fmt.Stringer
+}](d *Director, in *instance, items []T, held map[T]bool, remove func([]T) ([]T, error)) error {
+	var stale []T
+	for _, r := range items {
+		if !held[r] {
+			stale = append(stale, r)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	removed, err := remove(stale)
+	for _, r := range removed {
+		d.log.Warn("removed stale route or rule left by a previous run", "instance", in.cfg.Name, "what", r.String())
+	}
+	return err
 }
 
 // prepare readies the host for an instance before it joins the election: its vmac, crash
@@ -405,19 +428,12 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 			d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p, "interface", s.iface)
 		}
 	}
-	var staleRoutes []vip.Route
-	for _, r := range in.sp.routes {
-		if !hp.routes[r] {
-			staleRoutes = append(staleRoutes, r)
-		}
-	}
-	if len(staleRoutes) > 0 && in.cfg.Priority != vrrp.PriorityOwner {
-		removed, err := d.vips.RemoveRoutes(staleRoutes)
-		if err != nil {
+	if in.cfg.Priority != vrrp.PriorityOwner {
+		if err := cleanStale(d, in, in.sp.rules, hp.rules, d.vips.RemoveRules); err != nil {
 			return err
 		}
-		for _, r := range removed {
-			d.log.Warn("removed stale route left by a previous run", "instance", in.cfg.Name, "route", r.String())
+		if err := cleanStale(d, in, in.sp.routes, hp.routes, d.vips.RemoveRoutes); err != nil {
+			return err
 		}
 	}
 	// With use_vmac the socket is on the vmac (multicast): adverts leave with the virtual
@@ -780,6 +796,9 @@ func (d *Director) shutdown() {
 		if in.cfg.Priority == vrrp.PriorityOwner {
 			continue
 		}
+		if _, err := d.vips.RemoveRules(in.sp.rules); err != nil {
+			d.log.Error("remove rules at shutdown", "instance", in.cfg.Name, "err", err)
+		}
 		if _, err := d.vips.RemoveRoutes(in.sp.routes); err != nil {
 			d.log.Error("remove routes at shutdown", "instance", in.cfg.Name, "err", err)
 		}
@@ -904,6 +923,9 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 		c := &cfg.Instances[i]
 		_, _, mac := plan(c)
 		sp := newSpec(c)
+		if _, err := m.RemoveRules(sp.rules); err != nil {
+			errs = append(errs, err)
+		}
 		if _, err := m.RemoveRoutes(sp.routes); err != nil {
 			errs = append(errs, err)
 		}

@@ -457,6 +457,16 @@ func (f *fakeOS) RemoveRoutes(routes []vip.Route) ([]vip.Route, error) {
 	return removed, nil
 }
 
+func (f *fakeOS) AddRules(rules []vip.Rule) ([]vip.Rule, error) {
+	f.log.add("rule add %v", rules)
+	return rules, nil
+}
+
+func (f *fakeOS) RemoveRules(rules []vip.Rule) ([]vip.Rule, error) {
+	f.log.add("rule remove %v", rules)
+	return rules, nil
+}
+
 func (f *fakeOS) Close() error {
 	f.log.add("vip close")
 	return nil

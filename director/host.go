@@ -40,6 +40,9 @@ type Addresses interface {
 	// routes recorded as ours, so it is also the crash clean-up.
 	AddRoutes(routes []vip.Route) (added []vip.Route, err error)
 	RemoveRoutes(routes []vip.Route) (removed []vip.Route, err error)
+	// AddRules and RemoveRules are the same for virtual_rules.
+	AddRules(rules []vip.Rule) (added []vip.Rule, err error)
+	RemoveRules(rules []vip.Rule) (removed []vip.Rule, err error)
 	Remove(ifname string, vips []netip.Prefix) (removed []netip.Prefix, err error)
 	// CleanupStale removes what an earlier run left of vips (all but the owner's).
 	CleanupStale(ifname string, vips []netip.Prefix, owner bool) (removed []netip.Prefix, err error)

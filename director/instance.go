@@ -1,7 +1,6 @@
 package director
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -60,6 +59,7 @@ type spec struct {
 	// sets is every address that follows the master, in the order added: vips first.
 	sets   []addrSet
 	routes []vip.Route // virtual_routes, added after sets and removed before them
+	rules  []vip.Rule  // virtual_rules, added after routes and removed before them
 	expect vrrp.Expect
 	peers  []netip.Addr // unicast: only these are heard
 }
@@ -93,6 +93,11 @@ func newSpec(c *config.Instance) *spec {
 	for _, r := range c.VirtualRoutes {
 		sp.routes = append(sp.routes, vip.Route{Dst: r.To, Via: r.Via, Src: r.Src, Dev: r.Dev, Table: r.Table, Metric: r.Metric,
 			Type: strings.TrimPrefix(r.Type, "unicast")})
+	}
+	for _, r := range c.VirtualRules {
+		six := r.From.IsValid() && r.From.Addr().Is6() || r.To.IsValid() && r.To.Addr().Is6() || !r.From.IsValid() && !r.To.IsValid() && c.Family() == 6
+		sp.rules = append(sp.rules, vip.Rule{From: r.From, To: r.To, IIF: r.IIF, OIF: r.OIF, Fwmark: uint32(r.Fwmark),
+			Priority: r.Priority, Table: r.Table, IPv6: six})
 	}
 	if len(c.VirtualIPAddressExcluded) > 0 {
 		sp.sets = append(sp.sets, addrSet{iface: sp.vipIface, vips: c.VirtualIPAddressExcluded})
@@ -431,7 +436,8 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		}
 		e.master = true
 		added := e.addSets(log, sp.sets)
-		e.addRoutes(log, sp.routes, "")
+		follow(log, sp.routes, in.d.vips.AddRoutes, "route added", "master")
+		follow(log, sp.rules, in.d.vips.AddRules, "rule added", "master")
 		// The burst follows the address at once: clients and routers must flush their
 		// caches before they try the old master.
 		e.burst(log, sp.sets)
@@ -453,7 +459,8 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		}
 		if (e.master || ef.from == vrrp.Master) && sp.cfg.Priority != vrrp.PriorityOwner {
 			// The owner's addresses are its own and never removed.
-			e.removeRoutes(log, sp.routes, "")
+			follow(log, sp.rules, in.d.vips.RemoveRules, "rule removed", "not master")
+			follow(log, sp.routes, in.d.vips.RemoveRoutes, "route removed", "not master")
 			e.removeSets(log, sp.sets, "")
 		}
 		e.master = false
@@ -474,10 +481,13 @@ func (e *effects) syncLVS(ctx context.Context, ef effect) {
 // moveVIPs applies a reloaded VIP list while master: only the difference moves, and only
 // the new addresses are announced — no GARP storm for addresses that never moved.
 func (e *effects) moveVIPs(log *slog.Logger, old, sp *spec) {
-	e.removeRoutes(log, slices.DeleteFunc(slices.Clone(old.routes), func(r vip.Route) bool { return slices.Contains(sp.routes, r) }), "reload")
+	vips := e.in.d.vips
+	follow(log, without(old.rules, sp.rules), vips.RemoveRules, "rule removed", "reload")
+	follow(log, without(old.routes, sp.routes), vips.RemoveRoutes, "route removed", "reload")
 	e.removeSets(log, missing(old.sets, sp.sets), "reload")
 	added := e.addSets(log, missing(sp.sets, old.sets))
-	e.addRoutes(log, slices.DeleteFunc(slices.Clone(sp.routes), func(r vip.Route) bool { return slices.Contains(old.routes, r) }), "reload")
+	follow(log, without(sp.routes, old.routes), vips.AddRoutes, "route added", "reload")
+	follow(log, without(sp.rules, old.rules), vips.AddRules, "rule added", "reload")
 	e.burst(log, added)
 	for _, s := range added {
 		for _, p := range s.vips {
@@ -506,32 +516,23 @@ func missing(sets, other []addrSet) []addrSet {
 	return out
 }
 
-// addRoutes adds routes; reason is logged when set.
-func (e *effects) addRoutes(log *slog.Logger, routes []vip.Route, reason string) {
-	if len(routes) == 0 {
+// follow adds or removes the routes or rules items with do, and logs each one done as msg.
+func follow[T fmt.Stringer](log *slog.Logger, items []T, do func([]T) ([]T, error), msg, reason string) {
+	if len(items) == 0 {
 		return
 	}
-	added, err := e.in.d.vips.AddRoutes(routes)
+	done, err := do(items)
 	if err != nil {
-		log.Error("add routes", "err", err)
+		log.Error(msg, "err", err)
 	}
-	for _, r := range added {
-		log.Info("route added", "route", r.String(), "reason", cmp.Or(reason, "master"))
+	for _, r := range done {
+		log.Info(msg, "what", r.String(), "reason", reason)
 	}
 }
 
-// removeRoutes removes those of routes that are ours; reason is logged when set.
-func (e *effects) removeRoutes(log *slog.Logger, routes []vip.Route, reason string) {
-	if len(routes) == 0 {
-		return
-	}
-	removed, err := e.in.d.vips.RemoveRoutes(routes)
-	if err != nil {
-		log.Error("remove routes", "err", err)
-	}
-	for _, r := range removed {
-		log.Info("route removed", "route", r.String(), "reason", cmp.Or(reason, "not master"))
-	}
+// without is the items of a that are not in b.
+func without[T comparable](a, b []T) []T {
+	return slices.DeleteFunc(slices.Clone(a), func(x T) bool { return slices.Contains(b, x) })
 }
 
 // addSets adds sets in order and returns what it added.

@@ -104,7 +104,7 @@ func (p *prepared) release() {
 func (d *Director) planReload(cfg *config.Config) *reloadPlan {
 	keep, _, _ := d.diff(cfg)
 	p := &reloadPlan{start: map[string]bool{}, openLVS: d.lvs == nil && len(cfg.VirtualServers) > 0,
-		host: hostPrep{held: map[string]map[netip.Addr]bool{}, routes: map[vip.Route]bool{}, open: map[sockKey]Conn{}}}
+		host: hostPrep{held: map[string]map[netip.Addr]bool{}, routes: map[vip.Route]bool{}, rules: map[vip.Rule]bool{}, open: map[sockKey]Conn{}}}
 	for i := range cfg.Instances {
 		if in := d.byName[cfg.Instances[i].Name]; in == nil || !slices.Contains(keep, in) {
 			p.start[cfg.Instances[i].Name] = true
@@ -113,6 +113,9 @@ func (d *Director) planReload(cfg *config.Config) *reloadPlan {
 	for _, in := range d.instances {
 		for _, r := range in.sp.routes {
 			p.host.routes[r] = true
+		}
+		for _, r := range in.sp.rules {
+			p.host.rules[r] = true
 		}
 		for ifname, vips := range held(in.sp.sets) {
 			h := p.host.held[ifname]
