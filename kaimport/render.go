@@ -233,6 +233,13 @@ func (in *instance) table() *table {
 		}
 		set(&c.VirtualRoutes, "["+strings.Join(items, ", ")+"]")
 	}
+	if len(c.VirtualRules) > 0 {
+		items := make([]string, len(c.VirtualRules))
+		for i, r := range c.VirtualRules {
+			items[i] = virtualRule(r)
+		}
+		set(&c.VirtualRules, "["+strings.Join(items, ", ")+"]")
+	}
 	if len(c.VirtualIPAddressExcluded) > 0 {
 		set(&c.VirtualIPAddressExcluded, tomlStrings(strs(c.VirtualIPAddressExcluded)))
 	}
@@ -302,6 +309,27 @@ func virtualRoute(r config.VirtualRoute) string {
 		}
 	}
 	for _, f := range []*int{&r.Table, &r.Metric} {
+		if *f != 0 {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlInt(*f))
+		}
+	}
+	return "{ " + strings.Join(kv, ", ") + " }"
+}
+
+// virtualRule is r as an inline table, with the keys it sets.
+func virtualRule(r config.VirtualRule) string {
+	var kv []string
+	for _, p := range []*netip.Prefix{&r.From, &r.To} {
+		if p.IsValid() {
+			kv = append(kv, config.Key(&r, p)+" = "+tomlString(p.String()))
+		}
+	}
+	for _, f := range []*string{&r.IIF, &r.OIF} {
+		if *f != "" {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlString(*f))
+		}
+	}
+	for _, f := range []*int{&r.Fwmark, &r.Priority, &r.Table} {
 		if *f != 0 {
 			kv = append(kv, config.Key(&r, f)+" = "+tomlInt(*f))
 		}

@@ -113,3 +113,69 @@ func routePrefix(s string) (netip.Prefix, bool) {
 	a, ok := parseAddr(s)
 	return netip.PrefixFrom(a, a.BitLen()), ok
 }
+
+type ruleRef struct {
+	node    *node
+	refused bool // by config
+	rule    config.VirtualRule
+}
+
+// virtualRules reads keepalived's virtual_rules lines: [from P] [to P] [iif IF] [oif IF]
+// [fwmark N] [priority|pref|preference N] [table|lookup T]. A line with anything else
+// is left out, whole.
+func (t *translator) virtualRules(in *instance, n *node) {
+	ctx := within(in.ctx, "virtual_rules")
+	for _, c := range n.Children {
+		t.valueBlock(c, ctx)
+		var r config.VirtualRule
+		ok := true
+		for i := 0; i < len(c.Words) && ok; i += 2 {
+			w := c.Words[i]
+			if i+1 >= len(c.Words) {
+				t.warnKeyword(c, ctx, w, "no value; the rule is left out")
+				ok = false
+				break
+			}
+			val := c.Words[i+1]
+			var err error
+			switch w {
+			case "from", "to":
+				p, pok := routePrefix(val)
+				if !pok || val == "default" {
+					err = strconv.ErrSyntax
+				} else if w == "from" {
+					r.From = p
+				} else {
+					r.To = p
+				}
+			case "iif":
+				r.IIF = val
+			case "oif":
+				r.OIF = val
+			case "fwmark":
+				var v uint64
+				v, err = strconv.ParseUint(val, 0, 32)
+				r.Fwmark = int(v)
+			case "priority", "pref", "preference":
+				r.Priority, err = strconv.Atoi(val)
+			case "table", "lookup":
+				n, known := routeTables[val]
+				if !known {
+					n, err = strconv.Atoi(val)
+				}
+				r.Table = n
+			default:
+				t.warnKeyword(c, ctx, w, "not a rule option hadirector translates; the rule is left out")
+				ok = false
+				continue
+			}
+			if err != nil {
+				t.warnKeyword(c, ctx, w, "%q is not a value for %s; the rule is left out", val, w)
+				ok = false
+			}
+		}
+		if ok {
+			in.rules = append(in.rules, ruleRef{node: c, rule: r})
+		}
+	}
+}

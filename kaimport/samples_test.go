@@ -154,7 +154,8 @@ var sampleWarnings = map[string][]string{
 	},
 	"keepalived.conf.vrrp.rules": {
 		"9 static_rules",
-		"24 virtual_rules",
+		"25 from", // no priority: the kernel would pick one before the main table's
+		"26 to",   // "192.168.200./24" is no prefix
 	},
 	"keepalived.conf.vrrp.scripts": {
 		"19 smtp_alert",

@@ -370,7 +370,6 @@ var reasons = map[string]string{
 	"static_ipaddress":         "hadirector manages no static addresses: configure them with the system's network tools",
 	"static_routes":            "hadirector manages no routes: configure them with the system's network tools",
 	"static_rules":             "hadirector manages no rules: configure them with the system's network tools",
-	"virtual_rules":            "hadirector manages no rules: use notify_master/notify_backup hooks",
 	"track_process":            "hadirector has no process tracking: use a vrrp_script (e.g. /usr/bin/pgrep -x NAME)",
 	"vrrp_track_process":       "hadirector has no process tracking: use a vrrp_script (e.g. /usr/bin/pgrep -x NAME)",
 	"track_bfd":                "hadirector has no BFD",

@@ -111,6 +111,7 @@ type instance struct {
 	// virtual_ipaddress_excluded (by key) to its vips index (settleInstance).
 	vipAt          map[string][]int
 	routes         []routeRef
+	rules          []ruleRef
 	trackIfs       []trackRef
 	trackScripts   []trackRef
 	trackFileRefs  []fileRef
@@ -338,6 +339,8 @@ func (t *translator) vrrpInstance(n *node) {
 			t.virtualIPAddresses(in, c, true)
 		case "virtual_routes":
 			t.virtualRoutes(in, c)
+		case "virtual_rules":
+			t.virtualRules(in, c)
 		case "track_interface":
 			in.trackIfs = append(in.trackIfs, t.trackInterfaces(c, ctx)...)
 		case "track_script":
@@ -728,6 +731,10 @@ func (t *translator) settleInstance(in *instance) config.Instance {
 	for _, r := range in.routes {
 		c.VirtualRoutes = append(c.VirtualRoutes, r.route)
 	}
+	in.rules = slices.DeleteFunc(in.rules, func(r ruleRef) bool { return r.refused })
+	for _, r := range in.rules {
+		c.VirtualRules = append(c.VirtualRules, r.rule)
+	}
 	fam := c.Family()
 
 	// Version: the instance's, else global_defs vrrp_version, else 2; IPv6 always runs
@@ -839,6 +846,16 @@ func (t *translator) mendInstance(in *instance, p config.Problem) func() {
 		return func() {
 			if r := &in.routes[j]; !r.refused {
 				t.warnKeyword(r.node, within(ctx, "virtual_routes"), r.node.keyword(), "%s; the route is left out", why)
+				r.refused = true
+			}
+		}
+	case instanceKey(&instanceT.VirtualRules):
+		if j < 0 || j >= len(in.rules) {
+			return nil
+		}
+		return func() {
+			if r := &in.rules[j]; !r.refused {
+				t.warnKeyword(r.node, within(ctx, "virtual_rules"), r.node.keyword(), "%s; the rule is left out", why)
 				r.refused = true
 			}
 		}
