@@ -140,16 +140,29 @@ type Instance struct {
 	OldUnicastChecksum string `toml:"old_unicast_checksum"`
 	// VirtualIPAddress keeps the address bits as written (192.0.2.100/24 is
 	// the address 192.0.2.100 with a /24 on-link route, not the network).
-	VirtualIPAddress      []netip.Prefix   `toml:"virtual_ipaddress"`
-	VirtualIPAddressLabel string           `toml:"virtual_ipaddress_label"`
-	TrackInterface        []TrackInterface `toml:"track_interface"`
-	TrackScript           []TrackRef       `toml:"track_script"`
-	TrackFile             []TrackRef       `toml:"track_file"`
-	NotifyMaster          string           `toml:"notify_master"`
-	NotifyBackup          string           `toml:"notify_backup"`
-	NotifyFault           string           `toml:"notify_fault"`
-	NotifyStop            string           `toml:"notify_stop"`
-	Notify                string           `toml:"notify"`
+	VirtualIPAddress      []netip.Prefix `toml:"virtual_ipaddress"`
+	VirtualIPAddressLabel string         `toml:"virtual_ipaddress_label"`
+	// VirtualAddress are addresses that follow the master with options of their own
+	// (keepalived's virtual_ipaddress "dev" and "label"); only those on the instance's
+	// interface, of its family and not excluded are listed in adverts, as keepalived does.
+	VirtualAddress []VirtualAddress `toml:"virtual_address"`
+	// VirtualIPAddressExcluded follow the master on the instance's interface but are never
+	// in adverts, so they may be of the other family (announced by GARP or NA).
+	VirtualIPAddressExcluded []netip.Prefix `toml:"virtual_ipaddress_excluded"`
+	// VirtualRoutes are held by the master only: added after the addresses, removed
+	// before them.
+	VirtualRoutes []VirtualRoute `toml:"virtual_routes"`
+	// VirtualRules are policy-routing rules held by the master only, added after the
+	// routes and removed before them.
+	VirtualRules   []VirtualRule    `toml:"virtual_rules"`
+	TrackInterface []TrackInterface `toml:"track_interface"`
+	TrackScript    []TrackRef       `toml:"track_script"`
+	TrackFile      []TrackRef       `toml:"track_file"`
+	NotifyMaster   string           `toml:"notify_master"`
+	NotifyBackup   string           `toml:"notify_backup"`
+	NotifyFault    string           `toml:"notify_fault"`
+	NotifyStop     string           `toml:"notify_stop"`
+	Notify         string           `toml:"notify"`
 	// The GARP settings are resolved during Load: the instance's own value if
 	// it sets the key, the [global] value otherwise.
 	GARPMasterDelay   Duration `toml:"garp_master_delay"`
@@ -232,6 +245,50 @@ func (r TrackRef) WeightOr(own int) int {
 		return *r.Weight
 	}
 	return own
+}
+
+// VirtualAddress is one virtual_address entry.
+type VirtualAddress struct {
+	Address netip.Prefix `toml:"address"`
+	// Dev is the interface that holds the address; "" is the instance's (or its vmac).
+	Dev string `toml:"dev"`
+	// Label is the IPv4 address label; it must begin with the interface name.
+	Label string `toml:"label"`
+	// Scope is the address scope: global (default), site, link, host or nowhere.
+	Scope string `toml:"scope"`
+	// Broadcast is the IPv4 broadcast address (keepalived's brd); none when unset.
+	Broadcast netip.Addr `toml:"broadcast"`
+	// Excluded keeps the address out of adverts (keepalived's virtual_ipaddress_excluded).
+	Excluded bool `toml:"excluded"`
+}
+
+// VirtualRoute is one virtual_routes entry (keepalived's virtual_routes line).
+type VirtualRoute struct {
+	To  netip.Prefix `toml:"to"`
+	Via netip.Addr   `toml:"via"`
+	Src netip.Addr   `toml:"src"`
+	Dev string       `toml:"dev"`
+	// Table 0 is the main table.
+	Table  int `toml:"table"`
+	Metric int `toml:"metric"`
+	// Type is unicast (default), blackhole, unreachable or prohibit.
+	Type string `toml:"type"`
+}
+
+// VirtualRule is one virtual_rules entry: traffic that matches looks up table.
+type VirtualRule struct {
+	From     netip.Prefix `toml:"from"`
+	To       netip.Prefix `toml:"to"`
+	IIF      string       `toml:"iif"`
+	OIF      string       `toml:"oif"`
+	Fwmark   int          `toml:"fwmark"`
+	Priority int          `toml:"priority"`
+	Table    int          `toml:"table"`
+}
+
+// Advertised reports whether adverts of in list a.
+func (in Instance) Advertised(a VirtualAddress) bool {
+	return !a.Excluded && (a.Dev == "" || a.Dev == in.Interface) && a.Address.IsValid() && family(a.Address.Addr()) == in.Family()
 }
 
 // SyncGroup is one [[vrrp_sync_group]]: instances that change state together.

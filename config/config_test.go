@@ -328,6 +328,22 @@ func TestProblems(t *testing.T) {
 		{"element of multi-line array", "[[vrrp_instance]]\nname = \"VI_1\"\ninterface = \"eth0\"\nvirtual_router_id = 51\nvirtual_ipaddress = [\n  \"192.0.2.100/24\",\n  \"192.0.2.300/24\",\n  \"2001:db8::1/64\",\n]\n", []string{
 			`f.toml:7: vrrp_instance "VI_1".virtual_ipaddress[1]: "192.0.2.300/24" is not an address with a prefix length, such as "192.0.2.100/24"`,
 			`f.toml:8: vrrp_instance "VI_1".virtual_ipaddress[2]: 2001:db8::1/64 mixes IPv6 into IPv4 virtual addresses: use two instances, one per address family, as RFC 5798 §5.2.9 requires one family per advert`}},
+		{"virtual_address", inst + "virtual_address = [\n  { address = \"198.51.100.1/24\", dev = \"eth1\", label = \"eth0:gw\" },\n  { dev = \"eth1\" },\n  { address = \"192.0.2.100/24\", dev = \"eth1\", bogus = 1, scope = \"universe\" },\n]\nvirtual_ipaddress_excluded = [\"2001:db8::1/64\", \"224.0.0.1/32\"]\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".virtual_address[0].label: "eth0:gw" must begin with the interface name "eth1" (the kernel rejects other labels)`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_address[1].address: is required: an address with a prefix length, such as "198.51.100.1/24"`,
+			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].bogus: unknown key`,
+			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].address: 192.0.2.100 is listed twice`,
+			`f.toml:9: vrrp_instance "VI_1".virtual_address[2].scope: "universe" is not one of global, site, link, host, nowhere`,
+			`f.toml:11: vrrp_instance "VI_1".virtual_ipaddress_excluded[1]: 224.0.0.1 cannot be a virtual address`}},
+		{"virtual_rules", inst + "virtual_rules = [\n  { from = \"198.51.100.0/24\", to = \"2001:db8::/32\", table = 100, priority = 10 },\n  { from = \"198.51.100.0/24\" },\n]\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".virtual_rules[0].to: 2001:db8::/32 and from 198.51.100.0/24 are of two address families`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_rules[1].table: 0 is not a routing table: use 1..4294967295`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_rules[1].priority: is required (1..4294967295): a rule without one goes first, before the main table's`}},
+		{"virtual_routes", inst + "virtual_routes = [\n  { to = \"0.0.0.0/0\" },\n  { to = \"198.51.100.0/24\", via = \"2001:db8::1\", type = \"blackhole\" },\n  { to = \"203.0.113.0/24\", dev = \"eth1\", table = 255 },\n]\n", []string{
+			`f.toml:7: vrrp_instance "VI_1".virtual_routes[0]: a unicast route needs via or dev`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_routes[1].via: 2001:db8::1 is IPv6 but the destination 198.51.100.0/24 is IPv4`,
+			`f.toml:8: vrrp_instance "VI_1".virtual_routes[1].type: a blackhole route has no via or dev`,
+			`f.toml:9: vrrp_instance "VI_1".virtual_routes[2].table: 255 is not a routing table: use 1..4294967295 other than 255 (local), or 0 for main`}},
 		{"after multi-line string", "[global]\nrouter_id = \"\"\"\nlb1\n\"\"\"\nlog_format = \"xml\"\n", []string{
 			`f.toml:5: global.log_format: "xml" is not one of text, json`}},
 		{"byte order mark and CRLF", "\ufeff[global]\r\n\r\nlog_level = \"x\"\r\n", []string{

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -475,12 +476,142 @@ func (v *validator) virtualIPs(p string, in *Instance) int {
 			continue
 		}
 		if prev, ok := v.vips[a]; ok {
-			v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(parent(parent(prev))))
+			v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(instancePath(prev)))
 			continue
 		}
 		claim(v, v.vips, a, ep)
 	}
+	for j, va := range in.VirtualAddress {
+		ep := index(join(p, "virtual_address"), j)
+		v.followerIP(join(ep, "address"), va.Address, own)
+		if va.Dev != "" {
+			if msg := validInterface(va.Dev); msg != "" {
+				v.r.add(join(ep, "dev"), "%s", msg)
+			}
+		}
+		if l := va.Label; l != "" {
+			dev := cmp.Or(va.Dev, in.Interface)
+			switch {
+			case len(l) > 15:
+				v.r.add(join(ep, "label"), "%q is longer than 15 bytes, the kernel's limit for address labels", l)
+			case !strings.HasPrefix(l, dev):
+				v.r.add(join(ep, "label"), "%q must begin with the interface name %q (the kernel rejects other labels)", l, dev)
+			case va.Address.IsValid() && !va.Address.Addr().Is4():
+				v.r.add(join(ep, "label"), "labels exist for IPv4 addresses only")
+			}
+		}
+		if va.Scope != "" && !slices.Contains([]string{"global", "site", "link", "host", "nowhere"}, va.Scope) {
+			v.r.add(join(ep, "scope"), "%q is not one of global, site, link, host, nowhere", va.Scope)
+		}
+		if b := va.Broadcast; b.IsValid() && (!b.Is4() || va.Address.IsValid() && !va.Address.Addr().Is4()) {
+			v.r.add(join(ep, "broadcast"), "%s: a broadcast address exists for IPv4 addresses only", b)
+		}
+	}
+	for j, pfx := range in.VirtualIPAddressExcluded {
+		v.followerIP(index(join(p, "virtual_ipaddress_excluded"), j), pfx, own)
+	}
+	for j, r := range in.VirtualRoutes {
+		v.virtualRoute(index(join(p, "virtual_routes"), j), r)
+	}
+	for j, r := range in.VirtualRules {
+		v.virtualRule(index(join(p, "virtual_rules"), j), r)
+	}
 	return fam
+}
+
+// virtualRoute checks one virtual_routes entry.
+func (v *validator) virtualRoute(ep string, r VirtualRoute) {
+	at := func(k string) string { return join(ep, k) }
+	if !r.To.IsValid() {
+		v.r.add(at("to"), "is required: a destination with a prefix length, such as \"0.0.0.0/0\"")
+		return
+	}
+	fam := family(r.To.Addr())
+	for _, k := range []string{"via", "src"} {
+		a := r.Via
+		if k == "src" {
+			a = r.Src
+		}
+		if a.IsValid() && family(a) != fam {
+			v.r.add(at(k), "%s is IPv%d but the destination %s is IPv%d", a, family(a), r.To, fam)
+		}
+	}
+	switch r.Type {
+	case "", "unicast":
+		if !r.Via.IsValid() && r.Dev == "" {
+			v.r.add(ep, "a unicast route needs via or dev")
+		}
+	case "blackhole", "unreachable", "prohibit":
+		if r.Via.IsValid() || r.Dev != "" {
+			v.r.add(at("type"), "a %s route has no via or dev", r.Type)
+		}
+	default:
+		v.r.add(at("type"), "%q is not one of unicast, blackhole, unreachable, prohibit", r.Type)
+	}
+	if r.Dev != "" {
+		if msg := validInterface(r.Dev); msg != "" {
+			v.r.add(at("dev"), "%s", msg)
+		}
+	}
+	if r.Table < 0 || r.Table > math.MaxUint32 || r.Table == 255 {
+		v.r.add(at("table"), "%d is not a routing table: use 1..4294967295 other than 255 (local), or 0 for main", r.Table)
+	}
+	if r.Metric < 0 || r.Metric > math.MaxUint32 {
+		v.r.add(at("metric"), "%d is out of range 0..4294967295", r.Metric)
+	}
+}
+
+// virtualRule checks one virtual_rules entry.
+func (v *validator) virtualRule(ep string, r VirtualRule) {
+	at := func(k string) string { return join(ep, k) }
+	if r.From.IsValid() && r.To.IsValid() && family(r.From.Addr()) != family(r.To.Addr()) {
+		v.r.add(at("to"), "%s and from %s are of two address families", r.To, r.From)
+	}
+	if r.Table < 1 || r.Table > math.MaxUint32 {
+		v.r.add(at("table"), "%d is not a routing table: use 1..4294967295", r.Table)
+	}
+	if r.Priority < 1 || r.Priority > math.MaxUint32 {
+		v.r.add(at("priority"), "is required (1..4294967295): a rule without one goes first, before the main table's")
+	}
+	if r.Fwmark < 0 || r.Fwmark > math.MaxUint32 {
+		v.r.add(at("fwmark"), "%d is out of range 0..4294967295", r.Fwmark)
+	}
+	for _, kv := range [][2]string{{"iif", r.IIF}, {"oif", r.OIF}} {
+		if kv[1] != "" {
+			if msg := validInterface(kv[1]); msg != "" {
+				v.r.add(at(kv[0]), "%s", msg)
+			}
+		}
+	}
+}
+
+// instancePath is the vrrp_instance element of a path within it.
+func instancePath(path string) string {
+	if i := strings.IndexByte(path, ']'); i >= 0 {
+		return path[:i+1]
+	}
+	return path
+}
+
+// followerIP checks an address that follows the master outside virtual_ipaddress (either
+// family: it is not in adverts); own holds the instance's addresses so far.
+func (v *validator) followerIP(ep string, pfx netip.Prefix, own map[netip.Addr]bool) {
+	if !pfx.IsValid() {
+		v.r.add(ep, "is required: an address with a prefix length, such as \"198.51.100.1/24\"")
+		return
+	}
+	a := pfx.Addr()
+	switch prev, dup := v.vips[a]; {
+	case own[a]:
+		v.r.add(ep, "%s is listed twice", a)
+	case a.IsUnspecified() || a.IsMulticast() || a.IsLoopback():
+		v.r.add(ep, "%s cannot be a virtual address", a)
+	case dup:
+		v.r.add(ep, "%s is also a virtual address of the instance at %s", a, v.r.place(instancePath(prev)))
+	default:
+		own[a] = true
+		claim(v, v.vips, a, ep)
+	}
 }
 
 func (v *validator) syncGroup(i int) {

@@ -14,6 +14,7 @@ import (
 	"github.com/hadirector/hadirector/config"
 	"github.com/hadirector/hadirector/healthcheck"
 	"github.com/hadirector/hadirector/notify"
+	"github.com/hadirector/hadirector/vip"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -134,7 +135,7 @@ func (b *bgpState) start(ctx context.Context, wg *sync.WaitGroup, starter BGPSpe
 			continue
 		}
 		// An ECMP VIP is this director's own address while it runs.
-		added, err := b.d.vips.Add(v.cfg.Interface, []netip.Prefix{v.cfg.Prefix}, "")
+		added, err := b.d.vips.AddWith(v.cfg.Interface, []netip.Prefix{v.cfg.Prefix}, vip.AddrOptions{})
 		if err != nil {
 			sp.Stop()
 			return fmt.Errorf("director: bgp: add %s to %s: %w", v.cfg.Prefix, v.cfg.Interface, err)

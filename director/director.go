@@ -331,6 +331,9 @@ func (d *Director) Run(ctx context.Context) (err error) {
 	if err := d.links.start(runCtx, &d.wg); err != nil {
 		return err
 	}
+	if err := d.watchAddrs(runCtx); err != nil {
+		return err
+	}
 	d.startScripts()
 	if p := d.cfg.Global.StatusSocket; p != "" {
 		if err := d.serveStatus(runCtx, p); err != nil {
@@ -365,9 +368,33 @@ func (d *Director) Run(ctx context.Context) (err error) {
 // took, and prepare runs off the loop (it is slow host work), so it reads nothing the
 // loop owns.
 type hostPrep struct {
-	held  map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
-	open  map[sockKey]Conn               // sockets already open, shared
-	socks map[sockKey]*sock              // opened by prepare; their receivers start with the instances
+	held   map[string]map[netip.Addr]bool // VIPs of running instances, by interface: theirs, not stale
+	routes map[vip.Route]bool             // routes of running instances
+	rules  map[vip.Rule]bool              // rules of running instances
+	open   map[sockKey]Conn               // sockets already open, shared
+	socks  map[sockKey]*sock              // opened by prepare; their receivers start with the instances
+}
+
+// cleanStale removes what a crashed run left of an instance's routes or rules (only
+// those recorded as ours), except those a running instance holds.
+func cleanStale[T interface {
+	comparable
+	fmt.Stringer
+}](d *Director, in *instance, items []T, held map[T]bool, remove func([]T) ([]T, error)) error {
+	var stale []T
+	for _, r := range items {
+		if !held[r] {
+			stale = append(stale, r)
+		}
+	}
+	if len(stale) == 0 {
+		return nil
+	}
+	removed, err := remove(stale)
+	for _, r := range removed {
+		d.log.Warn("removed stale route or rule left by a previous run", "instance", in.cfg.Name, "what", r.String())
+	}
+	return err
 }
 
 // prepare readies the host for an instance before it joins the election: its vmac, crash
@@ -387,18 +414,28 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 	}
 	// A VIP a running instance holds is not stale: a restarted instance's old self still
 	// holds it until the swap, and removes it when it stops.
-	var stale []netip.Prefix
-	for _, p := range in.sp.vips {
-		if !hp.held[in.sp.vipIface][p.Addr().Unmap()] {
-			stale = append(stale, p)
+	for _, s := range in.sp.sets {
+		var stale []netip.Prefix
+		for _, p := range s.vips {
+			if !hp.held[s.iface][p.Addr().Unmap()] {
+				stale = append(stale, p)
+			}
+		}
+		removed, err := d.vips.CleanupStale(s.iface, stale, in.cfg.Priority == vrrp.PriorityOwner)
+		if err != nil {
+			return err
+		}
+		for _, p := range removed {
+			d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p, "interface", s.iface)
 		}
 	}
-	removed, err := d.vips.CleanupStale(in.sp.vipIface, stale, in.cfg.Priority == vrrp.PriorityOwner)
-	if err != nil {
-		return err
-	}
-	for _, p := range removed {
-		d.log.Warn("removed stale VIP left by a previous run", "instance", in.cfg.Name, "vip", p)
+	if in.cfg.Priority != vrrp.PriorityOwner {
+		if err := cleanStale(d, in, in.sp.rules, hp.rules, d.vips.RemoveRules); err != nil {
+			return err
+		}
+		if err := cleanStale(d, in, in.sp.routes, hp.routes, d.vips.RemoveRoutes); err != nil {
+			return err
+		}
 	}
 	// With use_vmac the socket is on the vmac (multicast): adverts leave with the virtual
 	// MAC, so switches learn it, and a peer's adverts (whose source is that same virtual
@@ -423,6 +460,20 @@ func (d *Director) prepare(in *instance, hp *hostPrep) error {
 		return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
 	}
 	in.announcer = a
+	for _, s := range in.sp.sets {
+		if s.iface == in.sp.vipIface || in.devAnnouncers[s.iface] != nil {
+			continue
+		}
+		a, err := d.announcers.NewAnnouncer(s.iface, nil, d.log)
+		if err != nil {
+			in.close()
+			return fmt.Errorf("instance %s: %w", in.cfg.Name, err)
+		}
+		if in.devAnnouncers == nil {
+			in.devAnnouncers = map[string]Announcer{}
+		}
+		in.devAnnouncers[s.iface] = a
+	}
 	if in.six {
 		// Before the first VIP: the kernel answers solicitations for it at once.
 		a.SetRouter(in.naRouter(in.sp, d.log.With("instance", in.cfg.Name)))
@@ -451,6 +502,10 @@ func (in *instance) close() {
 		in.announcer.Close()
 		in.announcer = nil
 	}
+	for _, a := range in.devAnnouncers {
+		a.Close()
+	}
+	in.devAnnouncers = nil
 }
 
 // sockKey is the socket an instance sends and receives on: its interface, or its vmac.
@@ -742,8 +797,16 @@ func (d *Director) shutdown() {
 		if in.cfg.Priority == vrrp.PriorityOwner {
 			continue
 		}
-		if _, err := d.vips.Remove(in.sp.vipIface, in.sp.vips); err != nil {
-			d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "err", err)
+		if _, err := d.vips.RemoveRules(in.sp.rules); err != nil {
+			d.log.Error("remove rules at shutdown", "instance", in.cfg.Name, "err", err)
+		}
+		if _, err := d.vips.RemoveRoutes(in.sp.routes); err != nil {
+			d.log.Error("remove routes at shutdown", "instance", in.cfg.Name, "err", err)
+		}
+		for _, s := range slices.Backward(in.sp.sets) {
+			if _, err := d.vips.Remove(s.iface, s.vips); err != nil {
+				d.log.Error("remove VIPs at shutdown", "instance", in.cfg.Name, "interface", s.iface, "err", err)
+			}
 		}
 	}
 	// notify_stop is waited for, bounded by the hook timeout.
@@ -859,9 +922,19 @@ func Cleanup(cfg *config.Config, stateDir string, log *slog.Logger) ([]netip.Pre
 	var errs []error
 	for i := range cfg.Instances {
 		c := &cfg.Instances[i]
-		vips, iface, mac := plan(c)
-		if _, err := net.InterfaceByName(iface); err == nil {
-			removed, err := m.CleanupStale(iface, vips, c.Priority == vrrp.PriorityOwner)
+		_, _, mac := plan(c)
+		sp := newSpec(c)
+		if _, err := m.RemoveRules(sp.rules); err != nil {
+			errs = append(errs, err)
+		}
+		if _, err := m.RemoveRoutes(sp.routes); err != nil {
+			errs = append(errs, err)
+		}
+		for _, s := range sp.sets {
+			if _, err := net.InterfaceByName(s.iface); err != nil {
+				continue
+			}
+			removed, err := m.CleanupStale(s.iface, s.vips, c.Priority == vrrp.PriorityOwner)
 			all = append(all, removed...)
 			if err != nil {
 				errs = append(errs, err)

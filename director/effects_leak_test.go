@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/hadirector/hadirector/internal/leakcheck"
+	"github.com/hadirector/hadirector/vip"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -80,7 +81,7 @@ type blockingAddrs struct {
 	once             sync.Once
 }
 
-func (b *blockingAddrs) Add(ifname string, vips []netip.Prefix, label string) ([]netip.Prefix, error) {
+func (b *blockingAddrs) AddWith(ifname string, vips []netip.Prefix, o vip.AddrOptions) ([]netip.Prefix, error) {
 	b.once.Do(func() { close(b.entered); <-b.release })
-	return b.fakeOS.Add(ifname, vips, label)
+	return b.fakeOS.AddWith(ifname, vips, o)
 }

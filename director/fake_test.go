@@ -253,8 +253,10 @@ type fakeOS struct {
 	mu       sync.Mutex
 	addrs    map[string][]netip.Addr
 	present  map[string][]netip.Prefix // VIPs on each interface
+	routes   []vip.Route               // virtual_routes in the kernel
 	conns    map[sockKey]*fakeConn
 	links    chan linkChange
+	addrGone chan addrDel
 	failOpen map[string]error // Listen on this interface fails
 	forward  map[string]bool
 	kernel   *fakeKernel
@@ -273,7 +275,7 @@ func newFakeOS() *fakeOS {
 			"eth0": {netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("fe80::1")},
 			"eth1": {netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("fe80::2")},
 		},
-		present: map[string][]netip.Prefix{}, conns: map[sockKey]*fakeConn{}, links: make(chan linkChange, 16),
+		present: map[string][]netip.Prefix{}, conns: map[sockKey]*fakeConn{}, links: make(chan linkChange, 16), addrGone: make(chan addrDel, 16),
 		failOpen: map[string]error{}, forward: map[string]bool{},
 		kernel: newFakeKernel(l)}
 }
@@ -380,7 +382,7 @@ func (c *fakeConn) deliverTTL(t testing.TB, a vrrp.Advert, ttl int) {
 
 // Addresses.
 
-func (f *fakeOS) Add(ifname string, vips []netip.Prefix, label string) ([]netip.Prefix, error) {
+func (f *fakeOS) AddWith(ifname string, vips []netip.Prefix, o vip.AddrOptions) ([]netip.Prefix, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var added []netip.Prefix
@@ -390,7 +392,10 @@ func (f *fakeOS) Add(ifname string, vips []netip.Prefix, label string) ([]netip.
 			added = append(added, p)
 		}
 	}
-	f.log.add("vip add %s %v label=%q", ifname, vips, label)
+	f.log.add("vip add %s %v label=%q", ifname, vips, o.Label)
+	if o.Scope != 0 || o.Broadcast.IsValid() {
+		f.log.add("vip options %s %v scope=%d brd=%v", ifname, vips, o.Scope, o.Broadcast)
+	}
 	return added, nil
 }
 
@@ -422,6 +427,44 @@ func (f *fakeOS) CleanupStale(ifname string, vips []netip.Prefix, owner bool) ([
 	}
 	f.log.add("vip cleanup %s %v", ifname, vips)
 	return removed, nil
+}
+
+func (f *fakeOS) AddRoutes(routes []vip.Route) ([]vip.Route, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var added []vip.Route
+	for _, r := range routes {
+		if !slices.Contains(f.routes, r) {
+			f.routes = append(f.routes, r)
+			added = append(added, r)
+		}
+	}
+	f.log.add("route add %v", routes)
+	return added, nil
+}
+
+func (f *fakeOS) RemoveRoutes(routes []vip.Route) ([]vip.Route, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var removed []vip.Route
+	for _, r := range routes {
+		if i := slices.Index(f.routes, r); i >= 0 {
+			f.routes = slices.Delete(f.routes, i, i+1)
+			removed = append(removed, r)
+		}
+	}
+	f.log.add("route remove %v", routes)
+	return removed, nil
+}
+
+func (f *fakeOS) AddRules(rules []vip.Rule) ([]vip.Rule, error) {
+	f.log.add("rule add %v", rules)
+	return rules, nil
+}
+
+func (f *fakeOS) RemoveRules(rules []vip.Rule) ([]vip.Rule, error) {
+	f.log.add("rule remove %v", rules)
+	return rules, nil
 }
 
 func (f *fakeOS) Close() error {
@@ -503,6 +546,32 @@ func (f *fakeOS) WatchLinks(ctx context.Context, changed func(string, bool), _ f
 			}
 		}
 	}, nil
+}
+
+func (f *fakeOS) WatchAddrs(ctx context.Context, removed func(string, netip.Prefix), _ func(error)) (func(), error) {
+	return func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case d := <-f.addrGone:
+				removed(d.ifname, d.p)
+			}
+		}
+	}, nil
+}
+
+// delAddr is an address deleted behind the director's back, as `ip addr del` does it.
+func (f *fakeOS) delAddr(ifname string, p netip.Prefix) {
+	f.mu.Lock()
+	f.present[ifname] = slices.DeleteFunc(f.present[ifname], func(q netip.Prefix) bool { return q == p })
+	f.mu.Unlock()
+	f.addrGone <- addrDel{ifname, p}
+}
+
+type addrDel struct {
+	ifname string
+	p      netip.Prefix
 }
 
 // setLink is a link update from the kernel.

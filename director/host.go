@@ -35,7 +35,14 @@ type Conn interface {
 
 // Addresses adds and removes the VIPs (*vip.Manager).
 type Addresses interface {
-	Add(ifname string, vips []netip.Prefix, label string) (added []netip.Prefix, err error)
+	AddWith(ifname string, vips []netip.Prefix, o vip.AddrOptions) (added []netip.Prefix, err error)
+	// AddRoutes and RemoveRoutes handle virtual_routes; RemoveRoutes touches only the
+	// routes recorded as ours, so it is also the crash clean-up.
+	AddRoutes(routes []vip.Route) (added []vip.Route, err error)
+	RemoveRoutes(routes []vip.Route) (removed []vip.Route, err error)
+	// AddRules and RemoveRules are the same for virtual_rules.
+	AddRules(rules []vip.Rule) (added []vip.Rule, err error)
+	RemoveRules(rules []vip.Rule) (removed []vip.Rule, err error)
 	Remove(ifname string, vips []netip.Prefix) (removed []netip.Prefix, err error)
 	// CleanupStale removes what an earlier run left of vips (all but the owner's).
 	CleanupStale(ifname string, vips []netip.Prefix, owner bool) (removed []netip.Prefix, err error)
@@ -63,6 +70,9 @@ type Interfaces interface {
 	// WatchLinks subscribes to link changes; run delivers them to changed until ctx
 	// ends, and the caller runs it on a goroutine of its own.
 	WatchLinks(ctx context.Context, changed func(ifname string, up bool), failed func(error)) (run func(), err error)
+	// WatchAddrs subscribes to address deletions; run delivers them to removed until ctx
+	// ends.
+	WatchAddrs(ctx context.Context, removed func(ifname string, p netip.Prefix), failed func(error)) (run func(), err error)
 }
 
 // IPVS opens the kernel's IPVS table.

@@ -97,6 +97,38 @@ func (linuxHost) WatchLinks(ctx context.Context, changed func(string, bool), fai
 	}, nil
 }
 
+func (linuxHost) WatchAddrs(ctx context.Context, removed func(string, netip.Prefix), failed func(error)) (func(), error) {
+	ch := make(chan netlink.AddrUpdate, 64)
+	done := make(chan struct{})
+	err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{ErrorCallback: failed})
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case u, ok := <-ch:
+				if !ok {
+					return
+				}
+				if u.NewAddr {
+					continue
+				}
+				ifi, err := net.InterfaceByIndex(u.LinkIndex)
+				a, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+				if err != nil || !ok {
+					continue // the interface went with the address
+				}
+				ones, _ := u.LinkAddress.Mask.Size()
+				removed(ifi.Name, netip.PrefixFrom(a.Unmap(), ones))
+			}
+		}
+	}, nil
+}
+
 func (linuxHost) OpenIPVS() (lvs.Kernel, error) {
 	k, err := lvs.OpenIPVS(lvs.IPVSOptions{})
 	if err != nil {

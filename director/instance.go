@@ -37,13 +37,15 @@ type instance struct {
 
 	conn      Conn
 	announcer Announcer
-	effects   *effects
+	// devAnnouncers announce the addresses of virtual_address entries on other interfaces.
+	devAnnouncers map[string]Announcer
+	effects       *effects
 
 	transitions     int
 	lastLowerMaster time.Time   // another master last heard while we were master
 	router          atomic.Bool // the NAs' Router flag last decided (naRouter)
 	routerSet       atomic.Bool // … once decided
-	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters atomic.Uint64 }
+	stats           struct{ sent, received, addrMismatch, sendErrors, garps, lowerMasters, restored atomic.Uint64 }
 }
 
 // spec is the part of an instance's configuration that its effects worker and receiver
@@ -54,8 +56,12 @@ type spec struct {
 	vipAddrs []netip.Addr // advert address list (IPv6: link-local first)
 	vipIface string       // where the VIPs live: the interface, or the vmac
 	vipLabel string       // label of IPv4 VIPs, on vipIface
-	expect   vrrp.Expect
-	peers    []netip.Addr // unicast: only these are heard
+	// sets is every address that follows the master, in the order added: vips first.
+	sets   []addrSet
+	routes []vip.Route // virtual_routes, added after sets and removed before them
+	rules  []vip.Rule  // virtual_rules, added after routes and removed before them
+	expect vrrp.Expect
+	peers  []netip.Addr // unicast: only these are heard
 }
 
 func newSpec(c *config.Instance) *spec {
@@ -69,6 +75,33 @@ func newSpec(c *config.Instance) *spec {
 	for _, p := range sp.vips {
 		sp.vipAddrs = append(sp.vipAddrs, p.Addr())
 	}
+	sp.sets = []addrSet{{iface: sp.vipIface, opts: vip.AddrOptions{Label: sp.vipLabel}, vips: sp.vips}}
+	for _, va := range c.VirtualAddress {
+		set := addrSet{iface: va.Dev, vips: []netip.Prefix{va.Address},
+			opts: vip.AddrOptions{Label: va.Label, Scope: scopes[va.Scope], Broadcast: va.Broadcast}}
+		if va.Dev == "" || va.Dev == c.Interface {
+			set.iface = sp.vipIface
+			if va.Label != "" {
+				set.opts.Label = sp.vipIface + strings.TrimPrefix(va.Label, c.Interface)
+			}
+		}
+		if c.Advertised(va) {
+			sp.vipAddrs = append(sp.vipAddrs, va.Address.Addr())
+		}
+		sp.sets = append(sp.sets, set)
+	}
+	for _, r := range c.VirtualRoutes {
+		sp.routes = append(sp.routes, vip.Route{Dst: r.To, Via: r.Via, Src: r.Src, Dev: r.Dev, Table: r.Table, Metric: r.Metric,
+			Type: strings.TrimPrefix(r.Type, "unicast")})
+	}
+	for _, r := range c.VirtualRules {
+		six := r.From.IsValid() && r.From.Addr().Is6() || r.To.IsValid() && r.To.Addr().Is6() || !r.From.IsValid() && !r.To.IsValid() && c.Family() == 6
+		sp.rules = append(sp.rules, vip.Rule{From: r.From, To: r.To, IIF: r.IIF, OIF: r.OIF, Fwmark: uint32(r.Fwmark),
+			Priority: r.Priority, Table: r.Table, IPv6: six})
+	}
+	if len(c.VirtualIPAddressExcluded) > 0 {
+		sp.sets = append(sp.sets, addrSet{iface: sp.vipIface, vips: c.VirtualIPAddressExcluded})
+	}
 	sp.expect = vrrp.Expect{Version: uint8(c.Version), VRID: uint8(c.VirtualRouterID), IPv6: c.Family() == 6,
 		Interval: c.AdvertInt.Std(), Addrs: sp.vipAddrs, AcceptOldUnicastChecksum: c.OldUnicastChecksum != "reject"}
 	if c.AuthPass != "" {
@@ -77,6 +110,25 @@ func newSpec(c *config.Instance) *spec {
 	}
 	sp.peers = c.UnicastPeer
 	return sp
+}
+
+// addrSet is addresses that follow the master on one interface, with one set of options.
+type addrSet struct {
+	iface string
+	opts  vip.AddrOptions
+	vips  []netip.Prefix
+}
+
+// scopes are the address scopes by name (rtnetlink's RT_SCOPE_*; "" is global).
+var scopes = map[string]uint8{"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+
+// held is every address of sets, by interface.
+func held(sets []addrSet) map[string][]netip.Prefix {
+	out := map[string][]netip.Prefix{}
+	for _, s := range sets {
+		out[s.iface] = append(out[s.iface], s.vips...)
+	}
+	return out
 }
 
 func newInstance(d *Director, cfg *config.Config, c *config.Instance) (*instance, error) {
@@ -207,6 +259,7 @@ const (
 	effAnnounce
 	effReconfigure // a reload changed the spec: move VIPs if master
 	effGroupHook   // the instance's sync group changed state
+	effRestore     // an address of ours was deleted by someone else: put it back if master
 )
 
 type effect struct {
@@ -218,6 +271,7 @@ type effect struct {
 	at       time.Time
 	assert   bool       // effAnnounce: a lower-priority master was seen
 	hook     *groupHook // effGroupHook
+	gone     []addrSet  // effRestore: the deleted address
 }
 
 // effects is an instance's ordered queue of slow work (netlink, GARP, hooks): one worker,
@@ -342,7 +396,7 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 	switch {
 	case ef.kind == effAnnounce:
 		if e.master {
-			e.burst(log, sp.vipAddrs)
+			e.burst(log, sp.sets)
 			if ef.assert {
 				e.reannounce(ctx, sp.cfg.AdvertInt.Std())
 			}
@@ -351,6 +405,18 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		if e.master {
 			e.moveVIPs(log, old, sp)
 		}
+	case ef.kind == effRestore:
+		if !e.master {
+			return
+		}
+		added := e.addSets(log, ef.gone)
+		for _, s := range added {
+			for _, p := range s.vips {
+				in.stats.restored.Add(1)
+				log.Warn("VIP deleted behind our back; put back", "vip", p, "interface", s.iface)
+			}
+		}
+		e.burst(log, added)
 	case ef.kind == effGroupHook:
 		if ef.hook.left.Add(-1) == 0 {
 			in.d.notify.Submit(ef.hook.ev)
@@ -369,15 +435,16 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 			return
 		}
 		e.master = true
-		added, err := in.d.vips.Add(sp.vipIface, sp.vips, sp.vipLabel)
-		if err != nil {
-			log.Error("add VIPs", "err", err)
-		}
+		added := e.addSets(log, sp.sets)
+		follow(log, sp.routes, in.d.vips.AddRoutes, "route added", "master")
+		follow(log, sp.rules, in.d.vips.AddRules, "rule added", "master")
 		// The burst follows the address at once: clients and routers must flush their
 		// caches before they try the old master.
-		e.burst(log, sp.vipAddrs)
-		for _, p := range added {
-			log.Info("VIP added", "vip", p, "interface", sp.vipIface)
+		e.burst(log, sp.sets)
+		for _, s := range added {
+			for _, p := range s.vips {
+				log.Info("VIP added", "vip", p, "interface", s.iface)
+			}
 		}
 		e.scheduleGARP(ctx)
 		if in.d.bgp != nil {
@@ -392,13 +459,9 @@ func (e *effects) apply(ctx context.Context, ef effect, later []effect) {
 		}
 		if (e.master || ef.from == vrrp.Master) && sp.cfg.Priority != vrrp.PriorityOwner {
 			// The owner's addresses are its own and never removed.
-			removed, err := in.d.vips.Remove(sp.vipIface, sp.vips)
-			if err != nil {
-				log.Error("remove VIPs", "err", err)
-			}
-			for _, p := range removed {
-				log.Info("VIP removed", "vip", p, "interface", sp.vipIface)
-			}
+			follow(log, sp.rules, in.d.vips.RemoveRules, "rule removed", "not master")
+			follow(log, sp.routes, in.d.vips.RemoveRoutes, "route removed", "not master")
+			e.removeSets(log, sp.sets, "")
 		}
 		e.master = false
 		e.syncLVS(ctx, ef)
@@ -418,38 +481,88 @@ func (e *effects) syncLVS(ctx context.Context, ef effect) {
 // moveVIPs applies a reloaded VIP list while master: only the difference moves, and only
 // the new addresses are announced — no GARP storm for addresses that never moved.
 func (e *effects) moveVIPs(log *slog.Logger, old, sp *spec) {
-	var add, del []netip.Prefix
-	for _, p := range sp.vips {
-		if !slices.Contains(old.vips, p) {
-			add = append(add, p)
+	vips := e.in.d.vips
+	follow(log, without(old.rules, sp.rules), vips.RemoveRules, "rule removed", "reload")
+	follow(log, without(old.routes, sp.routes), vips.RemoveRoutes, "route removed", "reload")
+	e.removeSets(log, missing(old.sets, sp.sets), "reload")
+	added := e.addSets(log, missing(sp.sets, old.sets))
+	follow(log, without(sp.routes, old.routes), vips.AddRoutes, "route added", "reload")
+	follow(log, without(sp.rules, old.rules), vips.AddRules, "rule added", "reload")
+	e.burst(log, added)
+	for _, s := range added {
+		for _, p := range s.vips {
+			log.Info("VIP added", "vip", p, "interface", s.iface, "reason", "reload")
 		}
 	}
-	for _, p := range old.vips {
-		if !slices.Contains(sp.vips, p) {
-			del = append(del, p)
+}
+
+// missing returns the addresses of sets that are not in other with the same interface
+// and options.
+func missing(sets, other []addrSet) []addrSet {
+	var out []addrSet
+	for _, s := range sets {
+		d := addrSet{iface: s.iface, opts: s.opts}
+		for _, p := range s.vips {
+			if !slices.ContainsFunc(other, func(o addrSet) bool {
+				return o.iface == s.iface && o.opts == s.opts && slices.Contains(o.vips, p)
+			}) {
+				d.vips = append(d.vips, p)
+			}
+		}
+		if len(d.vips) > 0 {
+			out = append(out, d)
 		}
 	}
-	if len(del) > 0 {
-		removed, err := e.in.d.vips.Remove(sp.vipIface, del)
+	return out
+}
+
+// follow adds or removes the routes or rules items with do, and logs each one done as msg.
+func follow[T fmt.Stringer](log *slog.Logger, items []T, do func([]T) ([]T, error), msg, reason string) {
+	if len(items) == 0 {
+		return
+	}
+	done, err := do(items)
+	if err != nil {
+		log.Error(msg, "err", err)
+	}
+	for _, r := range done {
+		log.Info(msg, "what", r.String(), "reason", reason)
+	}
+}
+
+// without is the items of a that are not in b.
+func without[T comparable](a, b []T) []T {
+	return slices.DeleteFunc(slices.Clone(a), func(x T) bool { return slices.Contains(b, x) })
+}
+
+// addSets adds sets in order and returns what it added.
+func (e *effects) addSets(log *slog.Logger, sets []addrSet) []addrSet {
+	var out []addrSet
+	for _, s := range sets {
+		added, err := e.in.d.vips.AddWith(s.iface, s.vips, s.opts)
 		if err != nil {
-			log.Error("remove VIPs", "err", err)
+			log.Error("add VIPs", "interface", s.iface, "err", err)
+		}
+		if len(added) > 0 {
+			out = append(out, addrSet{iface: s.iface, opts: s.opts, vips: added})
+		}
+	}
+	return out
+}
+
+// removeSets removes sets in the reverse order of addSets; reason is logged when set.
+func (e *effects) removeSets(log *slog.Logger, sets []addrSet, reason string) {
+	for _, s := range slices.Backward(sets) {
+		removed, err := e.in.d.vips.Remove(s.iface, s.vips)
+		if err != nil {
+			log.Error("remove VIPs", "interface", s.iface, "err", err)
 		}
 		for _, p := range removed {
-			log.Info("VIP removed", "vip", p, "interface", sp.vipIface, "reason", "reload")
-		}
-	}
-	if len(add) > 0 || old.vipLabel != sp.vipLabel {
-		added, err := e.in.d.vips.Add(sp.vipIface, add, sp.vipLabel)
-		if err != nil {
-			log.Error("add VIPs", "err", err)
-		}
-		var addrs []netip.Addr
-		for _, p := range added {
-			addrs = append(addrs, p.Addr())
-		}
-		e.burst(log, addrs)
-		for _, p := range added {
-			log.Info("VIP added", "vip", p, "interface", sp.vipIface, "reason", "reload")
+			if reason != "" {
+				log.Info("VIP removed", "vip", p, "interface", s.iface, "reason", reason)
+			} else {
+				log.Info("VIP removed", "vip", p, "interface", s.iface)
+			}
 		}
 	}
 }
@@ -468,17 +581,33 @@ func (e *effects) notify(ef effect) {
 		Hooks: notify.Hooks{Specific: hooks[ef.to], Generic: c.Notify}})
 }
 
-func (e *effects) burst(log *slog.Logger, addrs []netip.Addr) {
-	if len(addrs) == 0 {
-		return
+func (e *effects) burst(log *slog.Logger, sets []addrSet) {
+	byIface := map[string][]netip.Addr{}
+	var order []string
+	for _, s := range sets {
+		if _, ok := byIface[s.iface]; !ok {
+			order = append(order, s.iface)
+		}
+		for _, p := range s.vips {
+			byIface[s.iface] = append(byIface[s.iface], p.Addr())
+		}
 	}
-	if e.in.six {
-		e.in.announcer.SetRouter(e.in.naRouter(e.sp, log))
-	}
-	n, err := e.in.announcer.Burst(addrs, e.sp.cfg.GARPMasterRepeat)
-	e.in.stats.garps.Add(uint64(n))
-	if err != nil {
-		log.Error("gratuitous ARP", "err", err, "sent", n)
+	for _, ifname := range order {
+		a := e.in.announcer
+		if ifname != e.sp.vipIface {
+			a = e.in.devAnnouncers[ifname]
+		}
+		if a == nil {
+			continue
+		}
+		if e.in.six || slices.ContainsFunc(byIface[ifname], func(a netip.Addr) bool { return a.Is6() }) {
+			a.SetRouter(e.in.naRouter(e.sp, log))
+		}
+		n, err := a.Burst(byIface[ifname], e.sp.cfg.GARPMasterRepeat)
+		e.in.stats.garps.Add(uint64(n))
+		if err != nil {
+			log.Error("gratuitous ARP", "interface", ifname, "err", err, "sent", n)
+		}
 	}
 }
 

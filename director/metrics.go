@@ -39,6 +39,8 @@ var (
 		"Adverts that could not be sent.", []string{"vrrp_instance"}, nil)
 	mGARPs = prometheus.NewDesc("hadirector_vrrp_garps_sent_total",
 		"Gratuitous ARPs and unsolicited neighbor advertisements sent.", []string{"vrrp_instance"}, nil)
+	mRestored = prometheus.NewDesc("hadirector_vrrp_vips_restored_total",
+		"Addresses of the master deleted by someone else (ip addr del) and put back.", []string{"vrrp_instance"}, nil)
 	mSplitBrain = prometheus.NewDesc("hadirector_vrrp_split_brain",
 		"1 while master and another master was heard within the last Master_Down_Interval.", []string{"vrrp_instance"}, nil)
 	mNotify = prometheus.NewDesc("hadirector_notify_hooks_total",
@@ -84,7 +86,7 @@ type collector struct{ d *Director }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{mState, mPriority, mEffPriority, mTransitions, mSent, mReceived, mDropped,
-		mMismatch, mSendErrors, mGARPs, mSplitBrain, mNotify, mNotifyDuration, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
+		mMismatch, mSendErrors, mGARPs, mRestored, mSplitBrain, mNotify, mNotifyDuration, mReloads, mInfo, mIPVSOps, mIPVSErrors, mProgrammed,
 		mQuorum, mSvcConns, mSvcPktsIn, mSvcPktsOut, mSvcBytesIn, mSvcBytesOut, mRSUp, mRSWeight, mRSActive, mRSInactive, mChecks, mCheckFailures, mCheckDuration, mOneCheckUp, mOneCheckFailures,
 		mSyncRole, mSyncRunning, mSyncSwitches, mSyncErrors, mBGPPeerUp, mBGPFlaps, mBGPAnnounced, mBGPUpdates} {
 		ch <- d
@@ -110,6 +112,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(mMismatch, counter, float64(in.AddrMismatch), in.Name)
 		ch <- prometheus.MustNewConstMetric(mSendErrors, counter, float64(in.SendErrors), in.Name)
 		ch <- prometheus.MustNewConstMetric(mGARPs, counter, float64(in.GARPsSent), in.Name)
+		ch <- prometheus.MustNewConstMetric(mRestored, counter, float64(in.VIPsRestored), in.Name)
 		split := 0.0
 		if in.SplitBrain {
 			split = 1

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hadirector/hadirector/config"
+	"github.com/hadirector/hadirector/vip"
 	"github.com/hadirector/hadirector/vrrp"
 )
 
@@ -103,20 +104,28 @@ func (p *prepared) release() {
 func (d *Director) planReload(cfg *config.Config) *reloadPlan {
 	keep, _, _ := d.diff(cfg)
 	p := &reloadPlan{start: map[string]bool{}, openLVS: d.lvs == nil && len(cfg.VirtualServers) > 0,
-		host: hostPrep{held: map[string]map[netip.Addr]bool{}, open: map[sockKey]Conn{}}}
+		host: hostPrep{held: map[string]map[netip.Addr]bool{}, routes: map[vip.Route]bool{}, rules: map[vip.Rule]bool{}, open: map[sockKey]Conn{}}}
 	for i := range cfg.Instances {
 		if in := d.byName[cfg.Instances[i].Name]; in == nil || !slices.Contains(keep, in) {
 			p.start[cfg.Instances[i].Name] = true
 		}
 	}
 	for _, in := range d.instances {
-		h := p.host.held[in.sp.vipIface]
-		if h == nil {
-			h = map[netip.Addr]bool{}
-			p.host.held[in.sp.vipIface] = h
+		for _, r := range in.sp.routes {
+			p.host.routes[r] = true
 		}
-		for _, v := range in.sp.vips {
-			h[v.Addr().Unmap()] = true
+		for _, r := range in.sp.rules {
+			p.host.rules[r] = true
+		}
+		for ifname, vips := range held(in.sp.sets) {
+			h := p.host.held[ifname]
+			if h == nil {
+				h = map[netip.Addr]bool{}
+				p.host.held[ifname] = h
+			}
+			for _, v := range vips {
+				h[v.Addr().Unmap()] = true
+			}
 		}
 	}
 	for k, s := range d.socks {

@@ -60,6 +60,7 @@ type InstanceStatus struct {
 	AddrMismatch       uint64         `json:"address_list_mismatches"`
 	SendErrors         uint64         `json:"send_errors"`
 	GARPsSent          uint64         `json:"garps_sent"`
+	VIPsRestored       uint64         `json:"vips_restored"` // deleted by someone else while master, and put back
 	LowerMastersSeen   uint64         `json:"lower_masters_seen"`
 	SplitBrain         bool           `json:"split_brain"` // master, and another master heard within Master_Down_Interval
 }
@@ -153,7 +154,7 @@ func (d *Director) snapshot(now time.Time) *Status {
 			MasterDownInterval: in.m.MasterDownInterval().String(),
 			AdvertsSent:        in.stats.sent.Load(), AdvertsReceived: in.stats.received.Load(),
 			AddrMismatch: in.stats.addrMismatch.Load(), SendErrors: in.stats.sendErrors.Load(),
-			GARPsSent: in.stats.garps.Load(), LowerMastersSeen: in.stats.lowerMasters.Load(),
+			GARPsSent: in.stats.garps.Load(), LowerMastersSeen: in.stats.lowerMasters.Load(), VIPsRestored: in.stats.restored.Load(),
 			SplitBrain: in.m.State() == vrrp.Master && !in.lastLowerMaster.IsZero() && now.Sub(in.lastLowerMaster) < in.m.MasterDownInterval(),
 		})
 	}

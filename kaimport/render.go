@@ -222,6 +222,30 @@ func (in *instance) table() *table {
 	if c.VirtualIPAddressLabel != "" {
 		set(&c.VirtualIPAddressLabel, tomlString(c.VirtualIPAddressLabel))
 	}
+	if len(c.VirtualAddress) > 0 {
+		items := make([]string, len(c.VirtualAddress))
+		for i, va := range c.VirtualAddress {
+			items[i] = virtualAddress(va)
+		}
+		set(&c.VirtualAddress, "["+strings.Join(items, ", ")+"]")
+	}
+	if len(c.VirtualRoutes) > 0 {
+		items := make([]string, len(c.VirtualRoutes))
+		for i, r := range c.VirtualRoutes {
+			items[i] = virtualRoute(r)
+		}
+		set(&c.VirtualRoutes, "["+strings.Join(items, ", ")+"]")
+	}
+	if len(c.VirtualRules) > 0 {
+		items := make([]string, len(c.VirtualRules))
+		for i, r := range c.VirtualRules {
+			items[i] = virtualRule(r)
+		}
+		set(&c.VirtualRules, "["+strings.Join(items, ", ")+"]")
+	}
+	if len(c.VirtualIPAddressExcluded) > 0 {
+		set(&c.VirtualIPAddressExcluded, tomlStrings(strs(c.VirtualIPAddressExcluded)))
+	}
 	if len(in.trackIfs) > 0 || len(in.comments[config.Key(c, &c.TrackInterface)]) > 0 {
 		items := make([]string, len(in.trackIfs))
 		ti := &config.TrackInterface{}
@@ -263,6 +287,65 @@ func (in *instance) table() *table {
 		set(&c.GARPMasterRefresh, tomlDuration(*in.garpRefresh))
 	}
 	return tb
+}
+
+// virtualAddress is va as an inline table, with the keys it sets.
+func virtualAddress(va config.VirtualAddress) string {
+	kv := []string{config.Key(&va, &va.Address) + " = " + tomlString(va.Address.String())}
+	for _, f := range []*string{&va.Dev, &va.Label, &va.Scope} {
+		if *f != "" {
+			kv = append(kv, config.Key(&va, f)+" = "+tomlString(*f))
+		}
+	}
+	if va.Broadcast.IsValid() {
+		kv = append(kv, config.Key(&va, &va.Broadcast)+" = "+tomlString(va.Broadcast.String()))
+	}
+	if va.Excluded {
+		kv = append(kv, config.Key(&va, &va.Excluded)+" = true")
+	}
+	return "{ " + strings.Join(kv, ", ") + " }"
+}
+
+// virtualRoute is r as an inline table, with the keys it sets.
+func virtualRoute(r config.VirtualRoute) string {
+	kv := []string{config.Key(&r, &r.To) + " = " + tomlString(r.To.String())}
+	for _, a := range []*netip.Addr{&r.Via, &r.Src} {
+		if a.IsValid() {
+			kv = append(kv, config.Key(&r, a)+" = "+tomlString(a.String()))
+		}
+	}
+	for _, f := range []*string{&r.Dev, &r.Type} {
+		if *f != "" {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlString(*f))
+		}
+	}
+	for _, f := range []*int{&r.Table, &r.Metric} {
+		if *f != 0 {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlInt(*f))
+		}
+	}
+	return "{ " + strings.Join(kv, ", ") + " }"
+}
+
+// virtualRule is r as an inline table, with the keys it sets.
+func virtualRule(r config.VirtualRule) string {
+	var kv []string
+	for _, p := range []*netip.Prefix{&r.From, &r.To} {
+		if p.IsValid() {
+			kv = append(kv, config.Key(&r, p)+" = "+tomlString(p.String()))
+		}
+	}
+	for _, f := range []*string{&r.IIF, &r.OIF} {
+		if *f != "" {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlString(*f))
+		}
+	}
+	for _, f := range []*int{&r.Fwmark, &r.Priority, &r.Table} {
+		if *f != 0 {
+			kv = append(kv, config.Key(&r, f)+" = "+tomlInt(*f))
+		}
+	}
+	return "{ " + strings.Join(kv, ", ") + " }"
 }
 
 // strs formats addresses or prefixes for tomlStrings.

@@ -105,9 +105,6 @@ var sampleWarnings = map[string][]string{
 	},
 	"keepalived.conf.track_interface": {
 		"7 static_routes",
-		"25 192.168.200.17",
-		"26 192.168.200.18",
-		"28 virtual_routes",
 	},
 	"keepalived.conf.virtual_server_group": {
 		"4 notification_email",
@@ -153,22 +150,18 @@ var sampleWarnings = map[string][]string{
 	},
 	"keepalived.conf.vrrp.routes": {
 		"7 static_routes",
-		"22 192.168.200.17",
-		"23 192.168.200.18",
-		"25 virtual_routes",
+		"30 or", // a multipath route: left out whole
 	},
 	"keepalived.conf.vrrp.rules": {
 		"9 static_rules",
-		"21 192.168.200.17",
-		"22 192.168.200.18",
-		"24 virtual_rules",
+		"25 from", // no priority: the kernel would pick one before the main table's
+		"26 to",   // "192.168.200./24" is no prefix
 	},
 	"keepalived.conf.vrrp.scripts": {
 		"19 smtp_alert",
 	},
 	"keepalived.conf.vrrp.static_ipaddress": {
 		"7 static_ipaddress",
-		"21 virtual_routes",
 	},
 	"keepalived.conf.vrrp.sync": {},
 }

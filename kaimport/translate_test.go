@@ -116,13 +116,17 @@ func TestInstanceSemantics(t *testing.T) {
 			" virtual_ipaddress {\n 192.0.2.1/24 label eth0:a\n 192.0.2.1\n 192.0.2.2 dev eth1\n 192.0.2.3 dev eth0 scope link\n 224.0.0.5\n 2001:db8::5\n }\n"+
 			" virtual_ipaddress_excluded {\n 192.0.2.50\n }\n}\n")
 		in := findInstance(t, res, "A")
-		wantVIPs := []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24"), netip.MustParsePrefix("192.0.2.3/32")}
+		wantVIPs := []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}
+		wantAddrs := []config.VirtualAddress{{Address: netip.MustParsePrefix("192.0.2.2/32"), Dev: "eth1"},
+			{Address: netip.MustParsePrefix("192.0.2.3/32"), Dev: "eth0", Scope: "link"}}
 		wantPeers := []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}
-		if !slices.Equal(in.VirtualIPAddress, wantVIPs) || !slices.Equal(in.UnicastPeer, wantPeers) ||
+		if !slices.Equal(in.VirtualIPAddress, wantVIPs) || !slices.Equal(in.VirtualAddress, wantAddrs) ||
+			!slices.Equal(in.VirtualIPAddressExcluded, []netip.Prefix{netip.MustParsePrefix("192.0.2.50/32")}) ||
+			!slices.Equal(in.UnicastPeer, wantPeers) ||
 			in.UnicastSrcIP != netip.MustParseAddr("192.0.2.10") || in.VirtualIPAddressLabel != "eth0:a" {
 			t.Errorf("%+v", in)
 		}
-		for _, k := range []string{"192.0.2.1", "192.0.2.2", "scope", "224.0.0.5", "2001:db8::5", "192.0.2.10", "2001:db8::1", "min_ttl", "virtual_ipaddress_excluded"} {
+		for _, k := range []string{"192.0.2.1", "224.0.0.5", "2001:db8::5", "192.0.2.10", "2001:db8::1", "min_ttl"} {
 			if !warned(res, k) {
 				t.Errorf("no warning for %s: %v", k, res.Warnings)
 			}

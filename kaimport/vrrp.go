@@ -58,6 +58,23 @@ type vipRef struct {
 	prefix  netip.Prefix
 	dev     string
 	label   string
+	scope   string
+	brd     netip.Addr
+	// excluded: from virtual_ipaddress_excluded.
+	excluded bool
+}
+
+// section is the keepalived block v was read from.
+func (v vipRef) section() string {
+	if v.excluded {
+		return "virtual_ipaddress_excluded"
+	}
+	return "virtual_ipaddress"
+}
+
+// plain reports whether v needs none of virtual_address's options.
+func (v vipRef) plain(iface string) bool {
+	return (v.dev == "" || v.dev == iface) && (v.scope == "" || v.scope == "global") && !v.brd.IsValid()
 }
 
 type addrRef struct {
@@ -94,15 +111,20 @@ type instance struct {
 	oldChecksum     string // "", "send" (the bare keyword) or "never"
 	oldChecksumNode *node
 	vips            []vipRef
-	trackIfs        []trackRef
-	trackScripts    []trackRef
-	trackFileRefs   []fileRef
-	trackFileNames  []string  // resolved: the [[vrrp_track_file]] names
-	trackFileKept   []fileRef // the track of each of trackFileNames
-	hooks           map[string]string
-	garpDelay       *time.Duration
-	garpRefresh     *time.Duration
-	garpRepeat      *int
+	// vipAt maps an index of virtual_ipaddress, virtual_address or
+	// virtual_ipaddress_excluded (by key) to its vips index (settleInstance).
+	vipAt          map[string][]int
+	routes         []routeRef
+	rules          []ruleRef
+	trackIfs       []trackRef
+	trackScripts   []trackRef
+	trackFileRefs  []fileRef
+	trackFileNames []string  // resolved: the [[vrrp_track_file]] names
+	trackFileKept  []fileRef // the track of each of trackFileNames
+	hooks          map[string]string
+	garpDelay      *time.Duration
+	garpRefresh    *time.Duration
+	garpRepeat     *int
 
 	group   *syncGroup
 	dropped bool
@@ -316,7 +338,13 @@ func (t *translator) vrrpInstance(n *node) {
 			in.vmac, in.vmacNode = true, c
 			t.useVMAC(in, c, ctx)
 		case "virtual_ipaddress":
-			t.virtualIPAddresses(in, c)
+			t.virtualIPAddresses(in, c, false)
+		case "virtual_ipaddress_excluded":
+			t.virtualIPAddresses(in, c, true)
+		case "virtual_routes":
+			t.virtualRoutes(in, c)
+		case "virtual_rules":
+			t.virtualRules(in, c)
 		case "track_interface":
 			in.trackIfs = append(in.trackIfs, t.trackInterfaces(c, ctx)...)
 		case "track_script":
@@ -412,11 +440,11 @@ func (t *translator) authentication(in *instance, n *node) {
 	in.auth, in.authNode = pass.arg(1), pass
 }
 
-func (t *translator) virtualIPAddresses(in *instance, n *node) {
-	ctx := within(in.ctx, "virtual_ipaddress")
+func (t *translator) virtualIPAddresses(in *instance, n *node, excluded bool) {
+	ctx := within(in.ctx, n.keyword())
 	for _, c := range n.Children {
 		t.valueBlock(c, ctx)
-		v := vipRef{node: c}
+		v := vipRef{node: c, excluded: excluded}
 		s := c.keyword()
 		var ok bool
 		if strings.Contains(s, "/") {
@@ -450,9 +478,14 @@ func (t *translator) virtualIPAddresses(in *instance, n *node) {
 				case "label":
 					v.label = val
 				case "scope":
-					if val != "global" {
-						t.warnKeyword(c, ectx, w, "scope %s: hadirector adds VIPs with global scope", val)
+					v.scope = val
+				case "brd", "broadcast":
+					b, err := netip.ParseAddr(val)
+					if err != nil || !b.Is4() {
+						t.warnKeyword(c, ectx, w, "%s %s: not an IPv4 address; the address is added without one", w, val)
+						continue
 					}
+					v.brd = b
 				default:
 					t.warnKeyword(c, ectx, w, "%s %s: hadirector adds the address with its prefix only", w, val)
 				}
@@ -648,16 +681,6 @@ func (t *translator) checkInstance(in *instance) {
 			in.preemptDelay = 0
 		}
 	}
-	// hadirector adds every VIP to the instance's interface; config knows no dev.
-	vctx := within(ctx, "virtual_ipaddress")
-	in.vips = slices.DeleteFunc(in.vips, func(v vipRef) bool {
-		if v.dev != "" && v.dev != in.iface {
-			t.warnKeyword(v.node, vctx, v.node.keyword(), "dev %s: hadirector adds every VIP to the instance's interface %s, so this address is left out", v.dev, in.iface)
-			return true
-		}
-		return false
-	})
-
 	in.index = len(t.cfg.Instances)
 	t.places[elemPath(cfgKey(&cfgT.Instances), in.index)] = source(in.node)
 	err := admit(t, &t.cfg.Instances, func() (config.Instance, error) { return t.settleInstance(in), nil }, t.ck.Instance,
@@ -692,8 +715,30 @@ func (t *translator) settleInstance(in *instance) config.Instance {
 	in.peers = slices.DeleteFunc(in.peers, func(p addrRef) bool { return p.refused })
 	c := config.WithDefaults[config.Instance]()
 	c.Name, c.Interface, c.VirtualRouterID, c.Priority = in.name, in.iface, in.vrid, in.priority
-	for _, v := range in.vips {
-		c.VirtualIPAddress = append(c.VirtualIPAddress, v.prefix)
+	in.vipAt = map[string][]int{}
+	for i, v := range in.vips {
+		var key string
+		switch {
+		case !v.plain(in.iface):
+			key = instanceKey(&instanceT.VirtualAddress)
+			c.VirtualAddress = append(c.VirtualAddress, config.VirtualAddress{Address: v.prefix, Dev: v.dev, Label: v.label,
+				Scope: v.scope, Broadcast: v.brd, Excluded: v.excluded})
+		case v.excluded:
+			key = instanceKey(&instanceT.VirtualIPAddressExcluded)
+			c.VirtualIPAddressExcluded = append(c.VirtualIPAddressExcluded, v.prefix)
+		default:
+			key = instanceKey(&instanceT.VirtualIPAddress)
+			c.VirtualIPAddress = append(c.VirtualIPAddress, v.prefix)
+		}
+		in.vipAt[key] = append(in.vipAt[key], i)
+	}
+	in.routes = slices.DeleteFunc(in.routes, func(r routeRef) bool { return r.refused })
+	for _, r := range in.routes {
+		c.VirtualRoutes = append(c.VirtualRoutes, r.route)
+	}
+	in.rules = slices.DeleteFunc(in.rules, func(r ruleRef) bool { return r.refused })
+	for _, r := range in.rules {
+		c.VirtualRules = append(c.VirtualRules, r.rule)
 	}
 	fam := c.Family()
 
@@ -788,14 +833,35 @@ func (t *translator) mendInstance(in *instance, p config.Problem) func() {
 	why := problemText(p)
 	key, j, _ := splitKey(p.Key)
 	switch key {
-	case instanceKey(&instanceT.VirtualIPAddress):
-		if j < 0 || j >= len(in.vips) {
+	case instanceKey(&instanceT.VirtualIPAddress), instanceKey(&instanceT.VirtualAddress), instanceKey(&instanceT.VirtualIPAddressExcluded):
+		if j < 0 || j >= len(in.vipAt[key]) {
+			return nil
+		}
+		i := in.vipAt[key][j]
+		return func() {
+			if v := &in.vips[i]; !v.refused {
+				t.warnKeyword(v.node, within(ctx, v.section()), v.node.keyword(), "%s; the address is left out", why)
+				v.refused = true
+			}
+		}
+	case instanceKey(&instanceT.VirtualRoutes):
+		if j < 0 || j >= len(in.routes) {
 			return nil
 		}
 		return func() {
-			if v := &in.vips[j]; !v.refused {
-				t.warnKeyword(v.node, within(ctx, "virtual_ipaddress"), v.node.keyword(), "%s; the address is left out", why)
-				v.refused = true
+			if r := &in.routes[j]; !r.refused {
+				t.warnKeyword(r.node, within(ctx, "virtual_routes"), r.node.keyword(), "%s; the route is left out", why)
+				r.refused = true
+			}
+		}
+	case instanceKey(&instanceT.VirtualRules):
+		if j < 0 || j >= len(in.rules) {
+			return nil
+		}
+		return func() {
+			if r := &in.rules[j]; !r.refused {
+				t.warnKeyword(r.node, within(ctx, "virtual_rules"), r.node.keyword(), "%s; the rule is left out", why)
+				r.refused = true
 			}
 		}
 	case instanceKey(&instanceT.UnicastPeer):
@@ -866,6 +932,9 @@ func (t *translator) vipLabel(in *instance, comment func(field any, text string)
 	label := ""
 	for _, v := range in.vips {
 		l := v.label
+		if v.excluded || !v.plain(in.iface) {
+			continue // labelled in virtual_address, or not at all (excluded)
+		}
 		switch {
 		case l == "" || in.badLabels[l]:
 		case !validText(l):
@@ -880,7 +949,7 @@ func (t *translator) vipLabel(in *instance, comment func(field any, text string)
 		return ""
 	}
 	for _, v := range in.vips {
-		if v.label != label {
+		if v.label != label && !v.excluded && v.plain(in.iface) {
 			comment(&instanceT.VirtualIPAddressLabel, t.note(in.node, in.ctx, "keepalived labelled some addresses only; hadirector labels every VIP %s", label))
 			break
 		}

@@ -42,11 +42,28 @@ var errExists = errors.New("address already present")
 type addrOps interface {
 	// list returns the addresses on ifname, or errNoInterface.
 	list(ifname string) ([]netip.Prefix, error)
-	// add adds p to ifname; label applies to IPv4 only.
-	add(ifname string, p netip.Prefix, label string) error
+	// add adds p to ifname; o's label and broadcast apply to IPv4 only.
+	add(ifname string, p netip.Prefix, o AddrOptions) error
 	// del removes p from ifname; an address already gone is not an error.
 	del(ifname string, p netip.Prefix) error
+	// routeAdd adds r, or returns errRouteExists.
+	routeAdd(r Route) error
+	// routeDel removes r; a route already gone is not an error.
+	routeDel(r Route) error
+	// ruleAdd adds r, or returns errRouteExists; ruleDel removes it (gone is no error).
+	ruleAdd(r Rule) error
+	ruleDel(r Rule) error
 	close() error
+}
+
+// AddrOptions are what `ip addr add` takes besides the address.
+type AddrOptions struct {
+	// Label (e.g. "eth0:1") applies to IPv4 addresses.
+	Label string
+	// Scope is the address scope (unix.RT_SCOPE_*); 0 is global.
+	Scope uint8
+	// Broadcast is the IPv4 broadcast address; the zero Addr sets none.
+	Broadcast netip.Addr
 }
 
 // Manager adds and removes VIPs and remembers, in a state file, which addresses it added,
@@ -59,6 +76,9 @@ type Manager struct {
 
 	mu    sync.Mutex
 	owned map[string]map[netip.Addr]record // interface → address → what we added
+	// routes are the routes we added (AddRoutes).
+	routes []Route
+	rules  []Rule
 }
 
 type record struct {
@@ -70,6 +90,8 @@ type record struct {
 type stateFile struct {
 	Version int          `json:"version"`
 	VIPs    []stateEntry `json:"vips"`
+	Routes  []Route      `json:"routes,omitempty"`
+	Rules   []Rule       `json:"rules,omitempty"`
 }
 
 type stateEntry struct {
@@ -105,6 +127,13 @@ func (m *Manager) Close() error { return m.ops.close() }
 // leaves at worst a record of an address that is not there, never an address that is not
 // recorded. Per-VIP failures do not stop the others; the error joins them.
 func (m *Manager) Add(ifname string, vips []netip.Prefix, label string) (added []netip.Prefix, err error) {
+	return m.AddWith(ifname, vips, AddrOptions{Label: label})
+}
+
+// AddWith is Add with the address options of o (keepalived's virtual_ipaddress "label",
+// "scope" and "brd").
+func (m *Manager) AddWith(ifname string, vips []netip.Prefix, o AddrOptions) (added []netip.Prefix, err error) {
+	label := o.Label
 	m.mu.Lock()
 	defer m.mu.Unlock()
 
@@ -149,7 +178,11 @@ func (m *Manager) Add(ifname string, vips []netip.Prefix, label string) (added [
 
 	unrecorded := false
 	for _, p := range todo {
-		err := m.ops.add(ifname, p, labelFor(p, label))
+		po := o
+		if !p.Addr().Is4() {
+			po.Label, po.Broadcast = "", netip.Addr{}
+		}
+		err := m.ops.add(ifname, p, po)
 		switch {
 		case errors.Is(err, errExists):
 			// Appeared since we listed: someone else's, not ours.
@@ -378,6 +411,14 @@ func (m *Manager) load() error {
 		}
 		m.record(e.Interface, p, e.Label)
 	}
+	for _, r := range st.Routes {
+		if !r.Dst.IsValid() {
+			m.log.Warn("ignoring bad route in the VIP state file", "state_file", m.path, "route", r)
+			continue
+		}
+		m.routes = append(m.routes, r)
+	}
+	m.rules = append(m.rules, st.Rules...)
 	return nil
 }
 
@@ -394,6 +435,10 @@ func (m *Manager) save() error {
 	slices.SortFunc(st.VIPs, func(a, b stateEntry) int {
 		return cmp.Or(strings.Compare(a.Interface, b.Interface), comparePrefix(a.Prefix, b.Prefix))
 	})
+	st.Routes = slices.Clone(m.routes)
+	slices.SortFunc(st.Routes, compareRoute)
+	st.Rules = slices.Clone(m.rules)
+	slices.SortFunc(st.Rules, func(a, b Rule) int { return strings.Compare(a.String(), b.String()) })
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrStateFile, m.path, err)

@@ -85,12 +85,15 @@ func (o *netlinkOps) list(ifname string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (o *netlinkOps) add(ifname string, p netip.Prefix, label string) error {
+func (o *netlinkOps) add(ifname string, p netip.Prefix, opts AddrOptions) error {
 	l, err := o.link(ifname)
 	if err != nil {
 		return err
 	}
-	a := &netlink.Addr{IPNet: toIPNet(p), Label: label}
+	a := &netlink.Addr{IPNet: toIPNet(p), Label: opts.Label, Scope: int(opts.Scope)}
+	if opts.Broadcast.IsValid() {
+		a.Broadcast = opts.Broadcast.AsSlice()
+	}
 	if p.Addr().Is6() {
 		a.Flags = unix.IFA_F_NODAD
 	} else {
@@ -177,4 +180,90 @@ func toPrefix(n *net.IPNet) (netip.Prefix, bool) {
 		return netip.Prefix{}, false
 	}
 	return netip.PrefixFrom(a, ones), true
+}
+
+// routeTypes are the route types by name (rtnetlink's RTN_*).
+var routeTypes = map[string]int{"": unix.RTN_UNICAST, "blackhole": unix.RTN_BLACKHOLE, "unreachable": unix.RTN_UNREACHABLE, "prohibit": unix.RTN_PROHIBIT}
+
+func (o *netlinkOps) route(r Route) (*netlink.Route, error) {
+	nr := &netlink.Route{Dst: toIPNet(r.Dst), Table: r.Table, Priority: r.Metric, Type: routeTypes[r.Type]}
+	if r.Via.IsValid() {
+		nr.Gw = r.Via.AsSlice()
+	}
+	if r.Src.IsValid() {
+		nr.Src = r.Src.AsSlice()
+	}
+	if r.Dev != "" {
+		l, err := o.link(r.Dev)
+		if err != nil {
+			return nil, err
+		}
+		nr.LinkIndex = l.Attrs().Index
+	}
+	return nr, nil
+}
+
+func (o *netlinkOps) routeAdd(r Route) error {
+	nr, err := o.route(r)
+	if err != nil {
+		return err
+	}
+	err = o.h.RouteAdd(nr)
+	if errors.Is(err, unix.EEXIST) {
+		return errRouteExists
+	}
+	return err
+}
+
+func (o *netlinkOps) routeDel(r Route) error {
+	nr, err := o.route(r)
+	if errors.Is(err, errNoInterface) {
+		return nil // its routes went with the interface
+	}
+	if err != nil {
+		return err
+	}
+	err = o.h.RouteDel(nr)
+	if errors.Is(err, unix.ESRCH) {
+		return nil
+	}
+	return err
+}
+
+func (o *netlinkOps) rule(r Rule) *netlink.Rule {
+	nr := netlink.NewRule()
+	nr.Family = unix.AF_INET
+	if r.IPv6 {
+		nr.Family = unix.AF_INET6
+	}
+	if r.From.IsValid() {
+		nr.Src = toIPNet(r.From)
+	}
+	if r.To.IsValid() {
+		nr.Dst = toIPNet(r.To)
+	}
+	nr.IifName, nr.OifName, nr.Table = r.IIF, r.OIF, r.Table
+	if r.Priority != 0 {
+		nr.Priority = r.Priority
+	}
+	if r.Fwmark != 0 {
+		nr.Mark = r.Fwmark
+	}
+	return nr
+}
+
+func (o *netlinkOps) ruleAdd(r Rule) error {
+	err := o.h.RuleAdd(o.rule(r))
+	if errors.Is(err, unix.EEXIST) {
+		return errRouteExists
+	}
+	return err
+}
+
+func (o *netlinkOps) ruleDel(r Rule) error {
+	err := o.h.RuleDel(o.rule(r))
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	return err
 }

@@ -3,11 +3,14 @@ package vip
 import (
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func (l *lab) newManager(path string) *Manager {
@@ -164,5 +167,96 @@ func TestCleanupStaleNetlink(t *testing.T) {
 	}
 	if removed, err := m2.CleanupStale("nosuch0", vips, false); err != nil || len(removed) != 0 {
 		t.Errorf("missing interface: %v, %v", removed, err)
+	}
+}
+
+// TestManagerAddrOptions: scope and broadcast reach the kernel as `ip addr add … scope
+// … brd …` would put them.
+func TestManagerAddrOptions(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	m := l.newManager(filepath.Join(t.TempDir(), "vips.json"))
+	o := AddrOptions{Label: "veth0:gw", Scope: unix.RT_SCOPE_LINK, Broadcast: netip.MustParseAddr("198.51.100.255")}
+	if _, err := m.AddWith("veth0", pfx("198.51.100.254/24"), o); err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(l.addrLine(l.node, "veth0", "198.51.100.254/24"))
+	for _, want := range [][2]string{{"brd", "198.51.100.255"}, {"scope", "link"}} {
+		if i := slices.Index(f, want[0]); i < 0 || i+1 >= len(f) || f[i+1] != want[1] {
+			t.Errorf("want %s %s in `ip -o addr`: %q", want[0], want[1], f)
+		}
+	}
+	if !slices.Contains(f, "veth0:gw") {
+		t.Errorf("want label veth0:gw: %q", f)
+	}
+}
+
+// TestRoutesNetlink: every route type the config offers reaches the kernel and goes again.
+func TestRoutesNetlink(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	m := l.newManager(filepath.Join(t.TempDir(), "vips.json"))
+	routes := []Route{
+		{Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("192.0.2.254"), Dev: "veth0", Metric: 7},
+		{Dst: netip.MustParsePrefix("203.0.113.0/24"), Src: netip.MustParseAddr("192.0.2.1"), Dev: "veth0", Table: 100},
+		{Dst: netip.MustParsePrefix("203.0.113.64/26"), Type: "blackhole"},
+		{Dst: netip.MustParsePrefix("203.0.113.128/26"), Type: "unreachable", Table: 1000},
+	}
+	if added, err := m.AddRoutes(routes); err != nil || len(added) != len(routes) {
+		t.Fatalf("AddRoutes = %v, %v", added, err)
+	}
+	for _, c := range [][]string{
+		{"198.51.100.0/24 via 192.0.2.254 dev veth0", "metric 7", "main"},
+		{"203.0.113.0/24 dev veth0", "src 192.0.2.1", "100"},
+		{"blackhole 203.0.113.64/26", "", "main"},
+		{"unreachable 203.0.113.128/26", "", "1000"},
+	} {
+		out := l.run("-n", l.node, "route", "show", "table", c[2])
+		if !strings.Contains(out, c[0]) || !strings.Contains(out, c[1]) {
+			t.Errorf("table %s lacks %q %q:\n%s", c[2], c[0], c[1], out)
+		}
+	}
+	if removed, err := m.RemoveRoutes(routes); err != nil || len(removed) != len(routes) {
+		t.Fatalf("RemoveRoutes = %v, %v", removed, err)
+	}
+	for _, table := range []string{"main", "100", "1000"} {
+		if out := l.run("-n", l.node, "route", "show", "table", table); strings.Contains(out, "203.0.113.") || strings.Contains(out, "198.51.100.") {
+			t.Errorf("table %s still has our routes:\n%s", table, out)
+		}
+	}
+}
+
+// TestRulesNetlink: rules reach the kernel, survive in the state file, and go again;
+// a rule we did not add is left alone.
+func TestRulesNetlink(t *testing.T) {
+	t.Parallel()
+	l := newLab(t)
+	path := filepath.Join(t.TempDir(), "vips.json")
+	m := l.newManager(path)
+	l.run("-n", l.node, "rule", "add", "from", "203.0.113.0/24", "table", "200", "priority", "300")
+	theirs := Rule{From: netip.MustParsePrefix("203.0.113.0/24"), Table: 200, Priority: 300}
+	rules := []Rule{
+		{From: netip.MustParsePrefix("198.51.100.0/24"), Table: 100, Priority: 100},
+		{To: netip.MustParsePrefix("2001:db8:1::/48"), Fwmark: 7, Table: 101, Priority: 101, IPv6: true},
+	}
+	if added, err := m.AddRules(append(rules, theirs)); err != nil || len(added) != len(rules) {
+		t.Fatalf("AddRules = %v, %v", added, err)
+	}
+	if out := l.run("-n", l.node, "rule", "show"); !strings.Contains(out, "100:\tfrom 198.51.100.0/24 lookup 100") {
+		t.Errorf("rule missing:\n%s", out)
+	}
+	if out := l.run("-n", l.node, "-6", "rule", "show"); !strings.Contains(out, "to 2001:db8:1::/48 fwmark 0x7 lookup 101") {
+		t.Errorf("IPv6 rule missing:\n%s", out)
+	}
+	m2 := l.newManager(path)
+	if removed, err := m2.RemoveRules(append(rules, theirs)); err != nil || len(removed) != len(rules) {
+		t.Fatalf("RemoveRules after a restart = %v, %v", removed, err)
+	}
+	out := l.run("-n", l.node, "rule", "show")
+	if strings.Contains(out, "198.51.100.0/24") || !strings.Contains(out, "from 203.0.113.0/24 lookup 200") {
+		t.Errorf("after RemoveRules:\n%s", out)
+	}
+	if out := l.run("-n", l.node, "-6", "rule", "show"); strings.Contains(out, "2001:db8:1::") {
+		t.Errorf("IPv6 rule left:\n%s", out)
 	}
 }

@@ -20,6 +20,7 @@ type fakeOps struct {
 	// onAdd, if set, runs before an address is added and may fail the add.
 	onAdd func(ifname string, p netip.Prefix) error
 	calls []string
+	rts   []Route // routes in the kernel
 }
 
 func newFake(ifnames ...string) *fakeOps {
@@ -38,7 +39,7 @@ func (f *fakeOps) list(ifname string) ([]netip.Prefix, error) {
 	return slices.Clone(a), nil
 }
 
-func (f *fakeOps) add(ifname string, p netip.Prefix, label string) error {
+func (f *fakeOps) add(ifname string, p netip.Prefix, o AddrOptions) error {
 	f.calls = append(f.calls, "add "+p.String())
 	if _, ok := f.addrs[ifname]; !ok {
 		return errNoInterface
@@ -52,7 +53,7 @@ func (f *fakeOps) add(ifname string, p netip.Prefix, label string) error {
 		return errExists
 	}
 	f.addrs[ifname] = append(f.addrs[ifname], p)
-	f.labels[p] = label
+	f.labels[p] = o.Label
 	return nil
 }
 
@@ -368,4 +369,29 @@ func FuzzStateFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func (f *fakeOps) routeAdd(r Route) error {
+	f.calls = append(f.calls, "route add "+r.String())
+	if slices.Contains(f.rts, r) {
+		return errRouteExists
+	}
+	f.rts = append(f.rts, r)
+	return nil
+}
+
+func (f *fakeOps) routeDel(r Route) error {
+	f.calls = append(f.calls, "route del "+r.String())
+	f.rts = slices.DeleteFunc(f.rts, func(q Route) bool { return q == r })
+	return nil
+}
+
+func (f *fakeOps) ruleAdd(r Rule) error {
+	f.calls = append(f.calls, "rule add "+r.String())
+	return nil
+}
+
+func (f *fakeOps) ruleDel(r Rule) error {
+	f.calls = append(f.calls, "rule del "+r.String())
+	return nil
 }
