@@ -15,7 +15,6 @@ virtual_routes = [{ to = "203.0.113.0/24", via = "192.0.2.50", dev = "eth0" }]`
 
 var (
 	gwAddr  = netip.MustParseAddr("198.51.100.254")
-	rsAddr  = netip.MustParseAddr("198.51.100.10")
 	cliAddr = netip.MustParseAddr("192.0.2.50")
 )
 
